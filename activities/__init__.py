@@ -1,0 +1,1 @@
+"""Every side effect of Nimbus: activities and the drivers they wrap."""

@@ -1,0 +1,1 @@
+"""Hypervisor drivers: the Protocol, libvirt, and an in-memory fake."""

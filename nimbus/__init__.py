@@ -1,0 +1,1 @@
+"""Nimbus: shared core (settings, errors, database) used by api, workflows and activities."""

@@ -1,0 +1,44 @@
+# Nimbus: the two commands are `make up` (run the cloud) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up down status test test-unit lint bench install clean
+
+up: install
+	$(BIN)/nimbus up
+
+down:
+	$(BIN)/nimbus down
+
+status:
+	$(BIN)/nimbus status
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/install-system-packages
+	scripts/install-system-packages
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy nimbus api workflows activities observability
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-unit: install
+	$(BIN)/pytest -q -m "not libvirt and not e2e"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy nimbus api workflows activities observability
+
+bench: install
+	$(BIN)/python benchmarks/boot.py
+
+clean: down
+	rm -rf $(VENV)

@@ -1,0 +1,148 @@
+"""Host-bound compute activities: root disks and domains of one hypervisor host.
+
+They run on the worker polling ``host-<name>`` and are all idempotent, so that Temporal can
+retry them after a crash: create treats "exists and matches" as success, delete treats
+"not found" as success.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio import activity
+
+from activities.hypervisor.base import DomainSpec, HypervisorDriver, PowerState
+from activities.storage.base import DiskDriver
+from nimbus.errors import Conflict, NotFound
+
+
+@dataclass(frozen=True)
+class ServerRef:
+    server_id: str
+
+
+@dataclass(frozen=True)
+class CreateRootDiskInput:
+    server_id: str
+    image_path: str
+    size_gib: int
+
+
+@dataclass(frozen=True)
+class StartDomainInput:
+    server_id: str
+    vcpus: int
+    memory_mib: int
+
+
+@dataclass(frozen=True)
+class PowerStateResult:
+    power_state: int
+
+
+@dataclass(frozen=True)
+class ConsoleOutputInput:
+    server_id: str
+    max_lines: int | None = None
+
+
+@dataclass(frozen=True)
+class ConsoleOutputResult:
+    output: str
+
+
+class ComputeActivities:
+    """Activities of one host, over its hypervisor and disk drivers."""
+
+    def __init__(
+        self,
+        hypervisor: HypervisorDriver,
+        disks: DiskDriver,
+        instances_dir: Path,
+        instance_prefix: str,
+        poll_seconds: float = 0.2,
+    ) -> None:
+        self.hypervisor = hypervisor
+        self.disks = disks
+        self.instances_dir = instances_dir
+        self.prefix = instance_prefix
+        self.poll_seconds = poll_seconds
+
+    def domain_name(self, server_id: str) -> str:
+        return f"{self.prefix}{server_id}"
+
+    @activity.defn
+    def create_root_disk(self, inp: CreateRootDiskInput) -> None:
+        """Create the server's root disk as a copy-on-write overlay of its image."""
+        self.disks.create_overlay(inp.server_id, inp.image_path, inp.size_gib)
+
+    @activity.defn
+    def delete_root_disk(self, inp: ServerRef) -> None:
+        """Remove the server's root disk; a missing disk is success."""
+        self.disks.delete(inp.server_id)
+
+    @activity.defn
+    def start_domain(self, inp: StartDomainInput) -> None:
+        """Define and start the server's domain on its root disk."""
+        spec = DomainSpec(
+            name=self.domain_name(inp.server_id),
+            uuid=inp.server_id,
+            vcpus=inp.vcpus,
+            memory_mib=inp.memory_mib,
+            disk_path=self.disks.path(inp.server_id),
+            disk_format="qcow2",
+            console_log=str(self.instances_dir / inp.server_id / "console.log"),
+        )
+        self.hypervisor.define_and_start(spec)
+
+    @activity.defn
+    def wait_running(self, inp: ServerRef) -> PowerStateResult:
+        """Wait until the domain runs; fail if it stopped or crashed instead."""
+        name = self.domain_name(inp.server_id)
+        while True:
+            state = self.hypervisor.power_state(name)
+            if state is PowerState.RUNNING:
+                return PowerStateResult(state.value)
+            if state in (PowerState.SHUTDOWN, PowerState.CRASHED):
+                raise Conflict(f"domain {name} stopped while booting ({state.name})")
+            activity.heartbeat(state.name)
+            time.sleep(self.poll_seconds)
+
+    @activity.defn
+    def destroy_domain(self, inp: ServerRef) -> None:
+        """Stop and undefine the server's domain; a missing domain is success."""
+        self.hypervisor.destroy(self.domain_name(inp.server_id))
+
+    @activity.defn
+    def stop_domain(self, inp: ServerRef) -> None:
+        """Power the server's domain off."""
+        self.hypervisor.shutdown(self.domain_name(inp.server_id))
+
+    @activity.defn
+    def restart_domain(self, inp: ServerRef) -> None:
+        """Start the server's shut off domain again."""
+        self.hypervisor.start(self.domain_name(inp.server_id))
+
+    @activity.defn
+    def console_output(self, inp: ConsoleOutputInput) -> ConsoleOutputResult:
+        """The server's serial console log; empty if the domain is gone."""
+        try:
+            text = self.hypervisor.console_output(self.domain_name(inp.server_id), inp.max_lines)
+        except NotFound:
+            text = ""
+        return ConsoleOutputResult(text)
+
+    def all(self) -> list[object]:
+        """Every activity of this class, for a worker to register."""
+        return [
+            self.create_root_disk,
+            self.delete_root_disk,
+            self.start_domain,
+            self.wait_running,
+            self.destroy_domain,
+            self.stop_domain,
+            self.restart_domain,
+            self.console_output,
+        ]

@@ -1,0 +1,179 @@
+"""Database activities of the server workflows: placement and status changes.
+
+Updates are conditional, so that a late or retried activity never resurrects a server that
+is being deleted, nor overwrites a newer state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from temporalio import activity
+
+from activities.compute import ServerRef
+from nimbus.db import Database, Flavor, Host, Image, Server, utcnow
+from nimbus.errors import Conflict, NotFound
+
+#: A host whose worker has not reported for this long is not given new servers.
+HOST_ALIVE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class BootPlan:
+    server_id: str
+    host: str
+    vcpus: int
+    memory_mib: int
+    disk_gib: int
+    image_path: str
+
+
+@dataclass(frozen=True)
+class MarkActiveInput:
+    server_id: str
+    power_state: int
+
+
+@dataclass(frozen=True)
+class MarkErrorInput:
+    server_id: str
+    message: str
+    code: int = 500
+
+
+@dataclass(frozen=True)
+class DeletePlan:
+    server_id: str
+    host: str | None
+
+
+@dataclass(frozen=True)
+class SetPowerInput:
+    server_id: str
+    status: str
+    power_state: int
+
+
+class ServerRecords:
+    """Activities that read and write server rows."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @activity.defn
+    def plan_boot(self, inp: ServerRef) -> BootPlan:
+        """Place the server on a live host and say what to build there.
+
+        Keeps an earlier placement, so a retried boot returns to the same host.
+        """
+        with self.db.session() as s:
+            server = _building(s.get(Server, inp.server_id), inp.server_id)
+            flavor = s.get(Flavor, server.flavor_id)
+            image = s.get(Image, server.image_id)
+            if flavor is None or image is None or not image.location:
+                raise NotFound("the server's flavor or image no longer exists")
+            server.host = server.host or _pick_host(s, flavor.ram)
+            return BootPlan(
+                server_id=server.id,
+                host=server.host,
+                vcpus=flavor.vcpus,
+                memory_mib=flavor.ram,
+                disk_gib=flavor.disk,
+                image_path=image.location,
+            )
+
+    @activity.defn
+    def mark_active(self, inp: MarkActiveInput) -> None:
+        """BUILD -> ACTIVE; ``Conflict`` if the server is being deleted meanwhile."""
+        with self.db.session() as s:
+            server = _building(s.get(Server, inp.server_id), inp.server_id)
+            server.status, server.task_state = "ACTIVE", None
+            server.power_state, server.launched_at = inp.power_state, utcnow()
+
+    @activity.defn
+    def mark_error(self, inp: MarkErrorInput) -> None:
+        """Put the server in ERROR with a fault, unless it is being deleted."""
+        with self.db.session() as s:
+            server = s.get(Server, inp.server_id)
+            if server is None or server.deleted_at or server.task_state == "deleting":
+                return
+            server.status, server.task_state, server.power_state = "ERROR", None, 0
+            server.fault = {"code": inp.code, "message": inp.message, "created": _iso(utcnow())}
+
+    @activity.defn
+    def plan_delete(self, inp: ServerRef) -> DeletePlan:
+        """Say where the server's domain and disk are, if it was ever placed."""
+        with self.db.session() as s:
+            server = s.get(Server, inp.server_id)
+            if server is None:
+                raise NotFound(f"server {inp.server_id} not found")
+            return DeletePlan(server_id=server.id, host=server.host)
+
+    @activity.defn
+    def mark_deleted(self, inp: ServerRef) -> None:
+        """Soft-delete the row: it disappears from the API."""
+        with self.db.session() as s:
+            server = s.get(Server, inp.server_id)
+            if server is not None and server.deleted_at is None:
+                server.status, server.task_state, server.power_state = "DELETED", None, 0
+                server.deleted_at = utcnow()
+
+    @activity.defn
+    def set_power(self, inp: SetPowerInput) -> None:
+        """Record a finished start or stop, and clear the task state."""
+        with self.db.session() as s:
+            server = s.get(Server, inp.server_id)
+            if server is None or server.deleted_at or server.task_state == "deleting":
+                return
+            server.status, server.task_state = inp.status, None
+            server.power_state = inp.power_state
+
+    def all(self) -> list[object]:
+        return [
+            self.plan_boot,
+            self.mark_active,
+            self.mark_error,
+            self.plan_delete,
+            self.mark_deleted,
+            self.set_power,
+        ]
+
+
+def _building(server: Server | None, server_id: str) -> Server:
+    if server is None or server.deleted_at is not None:
+        raise NotFound(f"server {server_id} not found")
+    if server.task_state == "deleting" or server.status != "BUILD":
+        raise Conflict(f"server {server_id} is {server.status}/{server.task_state}, not building")
+    return server
+
+
+def _pick_host(s: Session, ram_mib: int) -> str:
+    """The live host with the most memory left after the servers placed on it."""
+    alive_after = utcnow() - dt.timedelta(seconds=HOST_ALIVE_SECONDS)
+    hosts = s.scalars(select(Host).where(Host.heartbeat_at >= alive_after)).all()
+    if not hosts:
+        raise Conflict("no hypervisor host is up: start a worker (nimbus up)")
+    used = _ram_used(s)
+    best = max(hosts, key=lambda h: h.memory_mib - used.get(h.name, 0))
+    if best.memory_mib - used.get(best.name, 0) < ram_mib:
+        raise Conflict(f"no host has {ram_mib} MiB of memory free")
+    return best.name
+
+
+def _ram_used(s: Session) -> dict[str, int]:
+    rows = s.execute(
+        select(Server.host, Flavor.ram)
+        .join(Flavor, Flavor.id == Server.flavor_id)
+        .where(Server.deleted_at.is_(None), Server.host.is_not(None))
+    ).all()
+    used: dict[str, int] = {}
+    for host, ram in rows:
+        used[host] = used.get(host, 0) + ram
+    return used
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")

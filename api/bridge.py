@@ -1,0 +1,54 @@
+"""The bridge from synchronous Flask views to the asyncio Temporal client.
+
+One event loop runs in a background thread per API process; views hand it coroutines with
+``asyncio.run_coroutine_threadsafe`` and wait for the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from nimbus.errors import BackendUnavailable
+
+T = TypeVar("T")
+
+
+class TemporalBridge:
+    """Owns the loop thread and a lazily connected client."""
+
+    def __init__(self, address: str, namespace: str, timeout: float = 30.0) -> None:
+        self.address = address
+        self.namespace = namespace
+        self.timeout = timeout
+        self._client: Client | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="temporal-bridge", daemon=True
+        )
+        self._thread.start()
+
+    def run(self, fn: Callable[[Client], Awaitable[T]], timeout: float | None = None) -> T:
+        """Run ``fn(client)`` on the loop; Temporal errors become ``BackendUnavailable``."""
+        future = asyncio.run_coroutine_threadsafe(self._call(fn), self._loop)
+        try:
+            return future.result(timeout or self.timeout)
+        except TimeoutError as exc:
+            future.cancel()
+            raise BackendUnavailable("the workflow engine did not answer in time") from exc
+        except (RPCError, ConnectionError, RuntimeError) as exc:
+            raise BackendUnavailable(f"the workflow engine is unavailable: {exc}") from exc
+
+    async def _call(self, fn: Callable[[Client], Awaitable[T]]) -> T:
+        if self._client is None:
+            self._client = await Client.connect(self.address, namespace=self.namespace)
+        return await fn(self._client)
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)

@@ -1,0 +1,80 @@
+"""Compute, Nova v2.1 shape: versions, flavors and servers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from api import deps
+from api.context import authenticate
+from nimbus.errors import NimbusError
+
+bp = Blueprint("compute", __name__)
+
+MIN_VERSION = MAX_VERSION = "2.1"
+
+
+class NotAcceptable(NimbusError):
+    http_status = 406
+
+
+def _version_doc() -> dict[str, Any]:
+    href = deps.settings().public_url + "/compute/v2.1/"
+    return {
+        "id": "v2.1",
+        "status": "CURRENT",
+        "version": MAX_VERSION,
+        "min_version": MIN_VERSION,
+        "updated": "2013-07-23T11:33:21Z",
+        "links": [{"rel": "self", "href": href}],
+        "media-types": [
+            {
+                "base": "application/json",
+                "type": "application/vnd.openstack.compute+json;version=2.1",
+            }
+        ],
+    }
+
+
+@bp.get("")
+@bp.get("/")
+def versions() -> tuple[Response, int]:
+    return jsonify({"versions": [_version_doc()]}), 300
+
+
+@bp.get("/v2.1")
+@bp.get("/v2.1/")
+def version() -> Response:
+    return jsonify({"version": _version_doc()})
+
+
+def _requested_version() -> str | None:
+    header = request.headers.get("OpenStack-API-Version", "")
+    if header.lower().startswith("compute "):
+        return header.split(None, 1)[1].strip()
+    return request.headers.get("X-OpenStack-Nova-API-Version")
+
+
+@bp.before_request
+def _authenticate() -> None:
+    if request.endpoint in ("compute.versions", "compute.version"):
+        return
+    wanted = _requested_version()
+    if wanted not in (None, "latest", MIN_VERSION):
+        raise NotAcceptable(
+            f"Version {wanted} is not supported by the API. Minimum is"
+            f" {MIN_VERSION} and maximum is {MAX_VERSION}."
+        )
+    authenticate(deps.db())
+
+
+@bp.after_request
+def _microversion(response: Response) -> Response:
+    response.headers["OpenStack-API-Version"] = f"compute {MAX_VERSION}"
+    response.headers["X-OpenStack-Nova-API-Version"] = MAX_VERSION
+    response.headers["Vary"] = "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
+    return response
+
+
+from api.compute import flavors, servers  # noqa: E402,F401  (routes register on bp)

@@ -1,0 +1,77 @@
+"""Server actions (``POST /servers/<id>/action``): console output, start, stop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, jsonify
+
+from api import deps
+from api.compute import bp
+from api.compute.servers import load_server
+from api.context import RequestContext, current
+from api.policy import authorize
+from api.validation import json_body
+from nimbus.db import Server
+from nimbus.errors import Conflict, InvalidSpec
+from workflows import starter
+
+
+def _console(server: Server, ctx: RequestContext, args: Any) -> tuple[Response, int]:
+    authorize(ctx, "compute:servers:console")
+    length = (args or {}).get("length") if isinstance(args, dict) else None
+    if length is not None:
+        try:
+            length = int(length)
+        except (TypeError, ValueError) as exc:
+            raise InvalidSpec("'length' must be an integer") from exc
+        if length < -1:
+            raise InvalidSpec("'length' must be -1 or more")
+    lines = None if length in (None, -1) else length
+    if not server.host:
+        return jsonify({"output": ""}), 200
+    output = deps.bridge().run(
+        lambda c: starter.console_output(c, server.project_id, server.id, server.host or "", lines)
+    )
+    return jsonify({"output": output}), 200
+
+
+def _power(on: bool) -> Callable[[Server, RequestContext, Any], tuple[Response, int]]:
+    needed, task = ("SHUTOFF", "powering-on") if on else ("ACTIVE", "powering-off")
+
+    def act(server: Server, ctx: RequestContext, _args: Any) -> tuple[Response, int]:
+        authorize(ctx, "compute:servers:power")
+        with deps.db().session() as s:
+            row = s.get(Server, server.id)
+            if row is None or row.status != needed or row.task_state is not None:
+                state = f"{row.status}/{row.task_state}" if row else "gone"
+                raise Conflict(
+                    f"Cannot '{'start' if on else 'stop'}' instance {server.id} while"
+                    f" it is in vm_state {state}"
+                )
+            row.task_state = task
+        host = server.host or ""
+        deps.bridge().run(lambda c: starter.start_power(c, server.project_id, server.id, host, on))
+        return Response(status=202), 202
+
+    return act
+
+
+_ACTIONS = {
+    "os-getConsoleOutput": _console,
+    "os-start": _power(True),
+    "os-stop": _power(False),
+}
+
+
+@bp.post("/v2.1/servers/<server_id>/action")
+def server_action(server_id: str) -> Any:
+    body = json_body()
+    if len(body) != 1 or next(iter(body)) not in _ACTIONS:
+        raise InvalidSpec(
+            f"Unsupported action: {', '.join(body) or 'none'}. Supported: {', '.join(_ACTIONS)}."
+        )
+    name, args = next(iter(body.items()))
+    ctx = current()
+    return _ACTIONS[name](load_server(server_id, ctx), ctx, args)

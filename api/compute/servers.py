@@ -1,0 +1,241 @@
+"""Servers: create, list, show, update, delete and actions. Writes start workflows."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from flask import Response, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from api import deps
+from api.compute import bp, views
+from api.compute.flavors import get_flavor
+from api.context import RequestContext, current
+from api.image import find_visible_image
+from api.policy import allowed, authorize
+from api.validation import json_body, name_field, ref_id, require_dict
+from nimbus.db import Server
+from nimbus.errors import Conflict, InvalidSpec, NotFound
+from workflows import starter
+
+#: Nova's create fields that Nimbus does not offer yet: refused clearly, never ignored.
+_UNSUPPORTED = (
+    "user_data",
+    "key_name",
+    "block_device_mapping_v2",
+    "block_device_mapping",
+    "personality",
+    "config_drive",
+)
+
+
+def load_server(server_id: str, ctx: RequestContext) -> Server:
+    """The server if the caller may see it; another project's server is 404, as in Nova."""
+    with deps.db().session() as s:
+        server = s.get(Server, server_id)
+    if (
+        server is None
+        or server.deleted_at is not None
+        or (
+            server.project_id != ctx.project_id and not allowed(ctx, "compute:servers:all_projects")
+        )
+    ):
+        raise NotFound(f"Instance {server_id} could not be found.")
+    return server
+
+
+def _check_networks(spec: dict[str, Any]) -> None:
+    networks = spec.get("networks")
+    if networks not in (None, "auto", "none", []):
+        raise InvalidSpec("Networks are not available in this cloud yet: omit 'networks'.")
+
+
+def _check_counts(spec: dict[str, Any]) -> None:
+    for key in ("min_count", "max_count"):
+        if spec.get(key) not in (None, 1, "1"):
+            raise InvalidSpec(f"{key} must be 1: one server per request.")
+
+
+def _validated_create(body: dict[str, Any]) -> dict[str, Any]:
+    spec = require_dict(body, "server", "server")
+    for key in _UNSUPPORTED:
+        if spec.get(key) not in (None, "", [], False):
+            raise InvalidSpec(f"'{key}' is not supported by this cloud yet.")
+    _check_networks(spec)
+    _check_counts(spec)
+    metadata = spec.get("metadata") or {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and len(k) <= 255 and len(v) <= 255
+        for k, v in metadata.items()
+    ):
+        raise InvalidSpec("'metadata' must map strings to strings of at most 255 characters.")
+    return {
+        "name": name_field(spec),
+        "flavor_id": ref_id(spec.get("flavorRef"), "flavorRef"),
+        "image_id": ref_id(spec.get("imageRef"), "imageRef"),
+        "metadata": metadata,
+    }
+
+
+def _insert(ctx: RequestContext, fields: dict[str, Any], key: str | None) -> tuple[Server, bool]:
+    """Insert the BUILD row; with an Idempotency-Key, return the earlier server instead."""
+    if key:
+        with deps.db().session() as s:
+            earlier = s.scalars(
+                select(Server).where(
+                    Server.project_id == ctx.project_id, Server.idempotency_key == key
+                )
+            ).first()
+        if earlier is not None:
+            return earlier, False
+    server = Server(
+        project_id=ctx.project_id,
+        user_id=ctx.user_id,
+        name=fields["name"],
+        flavor_id=fields["flavor_id"],
+        image_id=fields["image_id"],
+        metadata_=fields["metadata"],
+        idempotency_key=key,
+        status="BUILD",
+        task_state="scheduling",
+    )
+    try:
+        with deps.db().session() as s:
+            s.add(server)
+    except IntegrityError as exc:
+        raise Conflict("A server with this Idempotency-Key is being created.") from exc
+    return server, True
+
+
+def _forget(server_id: str) -> None:
+    """Remove a row whose workflow could not be started: nothing was built."""
+    with deps.db().session() as s:
+        row = s.get(Server, server_id)
+        if row is not None:
+            s.delete(row)
+
+
+@bp.post("/v2.1/servers")
+def create_server() -> tuple[Response, int]:
+    ctx = current()
+    authorize(ctx, "compute:servers:create")
+    fields = _validated_create(json_body())
+    flavor = get_flavor(fields["flavor_id"])
+    image = find_visible_image(fields["image_id"], ctx)
+    if image.status != "active":
+        raise InvalidSpec(f"Image {image.id} is not active.")
+    if image.min_ram > flavor.ram or image.min_disk > flavor.disk > 0:
+        raise InvalidSpec(f"Flavor {flavor.name} is too small for image {image.id}.")
+    server, created = _insert(ctx, fields, request.headers.get("Idempotency-Key"))
+    try:
+        deps.bridge().run(lambda c: starter.start_boot(c, ctx.project_id, server.id))
+    except Exception:
+        if created:
+            _forget(server.id)
+        raise
+    body = {
+        "id": server.id,
+        "links": views.server_links(server.id),
+        "OS-DCF:diskConfig": "MANUAL",
+        "security_groups": [{"name": "default"}],
+        "adminPass": secrets.token_urlsafe(12),
+    }
+    return jsonify({"server": body}), 202
+
+
+def _visible(ctx: RequestContext) -> list[Server]:
+    """The servers a list shows, filtered as Nova filters (unknown filters are ignored)."""
+    args = request.args
+    query = select(Server).where(Server.deleted_at.is_(None)).order_by(Server.created_at.desc())
+    flag = args.get("all_tenants", args.get("all_projects"))
+    if flag is not None and flag.lower() not in ("0", "false", "no", "off"):
+        authorize(ctx, "compute:servers:all_projects")
+    else:
+        query = query.where(Server.project_id == ctx.project_id)
+    if args.get("project_id") or args.get("tenant_id"):
+        query = query.where(Server.project_id == (args.get("project_id") or args.get("tenant_id")))
+    if args.get("status"):
+        query = query.where(Server.status == args["status"].upper())
+    with deps.db().session() as s:
+        servers = list(s.scalars(query))
+    if args.get("name"):
+        servers = [x for x in servers if _name_matches(args["name"], x.name)]
+    return _paginate(servers, args.get("marker"), args.get("limit"))
+
+
+def _name_matches(pattern: str, name: str) -> bool:
+    """Nova matches the name filter as a regular expression; a bad one matches literally."""
+    try:
+        return re.search(pattern, name) is not None
+    except re.error:
+        return pattern in name
+
+
+def _paginate(servers: list[Server], marker: str | None, limit: str | None) -> list[Server]:
+    if marker:
+        ids = [x.id for x in servers]
+        if marker not in ids:
+            raise InvalidSpec(f"marker [{marker}] not found")
+        servers = servers[ids.index(marker) + 1 :]
+    if limit is not None:
+        if not limit.isdigit():
+            raise InvalidSpec("limit must be a non-negative integer")
+        servers = servers[: int(limit)]
+    return servers
+
+
+@bp.get("/v2.1/servers")
+def list_servers() -> Response:
+    ctx = current()
+    authorize(ctx, "compute:servers:list")
+    return jsonify({"servers": [views.brief(x) for x in _visible(ctx)]})
+
+
+@bp.get("/v2.1/servers/detail")
+def list_servers_detail() -> Response:
+    ctx = current()
+    authorize(ctx, "compute:servers:list")
+    return jsonify({"servers": [views.detail(x, ctx) for x in _visible(ctx)]})
+
+
+@bp.get("/v2.1/servers/<server_id>")
+def show_server(server_id: str) -> Response:
+    ctx = current()
+    authorize(ctx, "compute:servers:show")
+    return jsonify({"server": views.detail(load_server(server_id, ctx), ctx)})
+
+
+@bp.put("/v2.1/servers/<server_id>")
+def update_server(server_id: str) -> Response:
+    ctx = current()
+    authorize(ctx, "compute:servers:update")
+    spec = require_dict(json_body(), "server", "server")
+    unknown = set(spec) - {"name"}
+    if unknown:
+        raise InvalidSpec(f"Only 'name' can be updated, not {', '.join(sorted(unknown))}.")
+    name = name_field(spec)
+    load_server(server_id, ctx)
+    with deps.db().session() as s:
+        server = s.get(Server, server_id)
+        assert server is not None
+        server.name = name
+    return jsonify({"server": views.detail(load_server(server_id, ctx), ctx)})
+
+
+@bp.delete("/v2.1/servers/<server_id>")
+def delete_server(server_id: str) -> tuple[str, int]:
+    ctx = current()
+    authorize(ctx, "compute:servers:delete")
+    server = load_server(server_id, ctx)
+    with deps.db().session() as s:
+        row = s.get(Server, server_id)
+        if row is not None:
+            row.task_state = "deleting"
+    deps.bridge().run(lambda c: starter.start_delete(c, server.project_id, server_id))
+    return "", 204
+
+
+from api.compute import actions  # noqa: E402,F401  (routes register on bp)

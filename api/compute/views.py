@@ -1,0 +1,85 @@
+"""How a server looks in Nova's v2.1 responses."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from api import deps
+from api.compute.flavors import flavor_links
+from api.context import RequestContext
+from api.policy import allowed
+from api.timefmt import iso
+from nimbus.db import Server
+
+#: Nova's vm_state for each status.
+_VM_STATE = {
+    "BUILD": "building",
+    "ACTIVE": "active",
+    "SHUTOFF": "stopped",
+    "PAUSED": "paused",
+    "SUSPENDED": "suspended",
+    "ERROR": "error",
+    "DELETED": "deleted",
+}
+
+
+def server_links(server_id: str) -> list[dict[str, str]]:
+    base = deps.settings().public_url + "/compute"
+    return [
+        {"rel": "self", "href": f"{base}/v2.1/servers/{server_id}"},
+        {"rel": "bookmark", "href": f"{base}/servers/{server_id}"},
+    ]
+
+
+def _image_links(image_id: str) -> list[dict[str, str]]:
+    return [{"rel": "bookmark", "href": f"{deps.settings().public_url}/compute/images/{image_id}"}]
+
+
+def _host_id(server: Server) -> str:
+    """Nova's hostId: a hash of project and host, so tenants can tell co-location apart."""
+    if not server.host:
+        return ""
+    return hashlib.sha224((server.project_id + server.host).encode()).hexdigest()
+
+
+def brief(server: Server) -> dict[str, Any]:
+    return {"id": server.id, "name": server.name, "links": server_links(server.id)}
+
+
+def detail(server: Server, ctx: RequestContext) -> dict[str, Any]:
+    """The full server, with the extension fields the OpenStack clients print."""
+    view: dict[str, Any] = {
+        **brief(server),
+        "status": server.status,
+        "tenant_id": server.project_id,
+        "user_id": server.user_id,
+        "metadata": server.metadata_ or {},
+        "hostId": _host_id(server),
+        "image": {"id": server.image_id, "links": _image_links(server.image_id)},
+        "flavor": {"id": server.flavor_id, "links": flavor_links(server.flavor_id)},
+        "created": iso(server.created_at),
+        "updated": iso(server.updated_at),
+        "addresses": {},
+        "accessIPv4": "",
+        "accessIPv6": "",
+        "key_name": None,
+        "config_drive": "",
+        "progress": 100 if server.status == "ACTIVE" else 0,
+        "security_groups": [{"name": "default"}],
+        "OS-DCF:diskConfig": "MANUAL",
+        "OS-EXT-AZ:availability_zone": "nova",
+        "OS-EXT-STS:vm_state": _VM_STATE.get(server.status, "error"),
+        "OS-EXT-STS:task_state": server.task_state,
+        "OS-EXT-STS:power_state": server.power_state,
+        "OS-SRV-USG:launched_at": iso(server.launched_at),
+        "OS-SRV-USG:terminated_at": iso(server.deleted_at),
+        "os-extended-volumes:volumes_attached": [],
+    }
+    if allowed(ctx, "compute:servers:show_host"):
+        view["OS-EXT-SRV-ATTR:host"] = server.host
+        view["OS-EXT-SRV-ATTR:hypervisor_hostname"] = server.host
+        view["OS-EXT-SRV-ATTR:instance_name"] = deps.settings().instance_prefix + server.id
+    if server.status == "ERROR" and server.fault:
+        view["fault"] = server.fault
+    return view

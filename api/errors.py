@@ -1,0 +1,90 @@
+"""Errors -> HTTP, in one place, in each service's own JSON shape."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from nimbus.errors import NimbusError
+
+log = logging.getLogger(__name__)
+
+
+class Unauthorized(NimbusError):
+    """No token, or one that is unknown, expired or revoked; wrong credentials."""
+
+    http_status = 401
+
+
+class Forbidden(NimbusError):
+    """The caller's role does not allow the action."""
+
+    http_status = 403
+
+
+class PayloadTooLarge(NimbusError):
+    http_status = 413
+
+
+#: Nova's name for each error status (its body is ``{name: {code, message}}``).
+_NOVA_NAMES = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    405: "badMethod",
+    409: "conflictingRequest",
+    413: "overLimit",
+    415: "badMediaType",
+    503: "serviceUnavailable",
+}
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Request Entity Too Large",
+    415: "Unsupported Media Type",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def error_response(status: int, message: str) -> Response:
+    """The error body this request's service speaks: Nova's for compute, else Keystone's."""
+    if request.blueprint == "compute":
+        body = {_NOVA_NAMES.get(status, "computeFault"): {"code": status, "message": message}}
+    else:
+        title = _TITLES.get(status, "Error")
+        body = {"error": {"code": status, "title": title, "message": message}}
+    response = jsonify(body)
+    response.status_code = status
+    if status == 401:
+        identity = request.host_url.rstrip("/") + "/identity"
+        response.headers["WWW-Authenticate"] = f'Keystone uri="{identity}"'
+    return response
+
+
+def register(app: Flask) -> None:
+    """Install the handlers that turn every error into a JSON response."""
+
+    @app.errorhandler(NimbusError)
+    def _nimbus(exc: NimbusError) -> Response:
+        return error_response(exc.http_status, str(exc))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        return error_response(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(
+            500,
+            "The server has either erred or is incapable of performing the requested operation.",
+        )

@@ -1,0 +1,48 @@
+"""The one policy table: which role each action needs.
+
+Roles imply one another (admin > member > reader), as in Keystone's default roles. Every
+route calls ``authorize`` with its action name; later services add rows here.
+"""
+
+from __future__ import annotations
+
+from api.context import RequestContext
+from api.errors import Forbidden
+
+READER, MEMBER, ADMIN = "reader", "member", "admin"
+
+_IMPLIED = {ADMIN: {ADMIN, MEMBER, READER}, MEMBER: {MEMBER, READER}, READER: {READER}}
+
+RULES: dict[str, str] = {
+    "compute:flavors:list": READER,
+    "compute:flavors:show": READER,
+    "compute:servers:list": READER,
+    "compute:servers:show": READER,
+    "compute:servers:console": MEMBER,
+    "compute:servers:create": MEMBER,
+    "compute:servers:update": MEMBER,
+    "compute:servers:delete": MEMBER,
+    "compute:servers:power": MEMBER,
+    "compute:servers:all_projects": ADMIN,
+    "compute:servers:show_host": ADMIN,
+    "image:images:list": READER,
+    "image:images:show": READER,
+}
+
+
+def effective_roles(roles: list[str]) -> set[str]:
+    """The roles a caller holds, with the ones its roles imply."""
+    held: set[str] = set()
+    for role in roles:
+        held |= _IMPLIED.get(role, {role})
+    return held
+
+
+def allowed(ctx: RequestContext, action: str) -> bool:
+    return RULES[action] in effective_roles(ctx.roles)
+
+
+def authorize(ctx: RequestContext, action: str) -> None:
+    """Raise ``Forbidden`` unless the caller's roles allow ``action``."""
+    if not allowed(ctx, action):
+        raise Forbidden(f"Policy doesn't allow {action} to be performed.")

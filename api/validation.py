@@ -1,0 +1,57 @@
+"""Request body checks that answer 400 with a message saying exactly what is wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from nimbus.errors import InvalidSpec
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object; 400 if the body is missing, malformed or not an object."""
+    body = request.get_json(silent=True, force=True)
+    if not isinstance(body, dict):
+        raise InvalidSpec("Malformed request body: expected a JSON object.")
+    return body
+
+
+def require_dict(body: dict[str, Any], key: str, label: str) -> dict[str, Any]:
+    value = body.get(key)
+    if not isinstance(value, dict):
+        raise InvalidSpec(f"'{label}' is a required object.")
+    return value
+
+
+def require_str(body: dict[str, Any], key: str, label: str, max_len: int = 255) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise InvalidSpec(f"'{label}' is a required string.")
+    if len(value) > max_len:
+        raise InvalidSpec(f"'{label}' is too long: at most {max_len} characters.")
+    return value
+
+
+def optional_str(body: dict[str, Any], key: str, label: str, max_len: int = 255) -> str | None:
+    if body.get(key) is None:
+        return None
+    return require_str(body, key, label, max_len)
+
+
+def name_field(body: dict[str, Any], key: str = "name", label: str = "name") -> str:
+    """A resource name: 1 to 255 characters, no leading or trailing whitespace (Nova's rule)."""
+    value = require_str(body, key, label)
+    if value != value.strip():
+        raise InvalidSpec(
+            f"Invalid input for field/attribute {label}: leading or trailing"
+            " whitespace is not allowed."
+        )
+    return value
+
+
+def ref_id(value: Any, label: str) -> str:
+    """An id given directly or as the last part of a link, as Nova accepts flavorRef/imageRef."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidSpec(f"'{label}' is a required string.")
+    return value.rstrip("/").rsplit("/", 1)[-1]

@@ -1,0 +1,104 @@
+"""The ``nimbus`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from nimbus.config import Settings, load_settings
+from nimbus.errors import NimbusError
+
+
+def _up(settings: Settings, _args: argparse.Namespace) -> int:
+    from nimbus.services import cloud
+
+    cloud.up(settings)
+    return 0
+
+
+def _down(settings: Settings, _args: argparse.Namespace) -> int:
+    from nimbus.services import cloud
+
+    cloud.down(settings)
+    return 0
+
+
+def _status(settings: Settings, _args: argparse.Namespace) -> int:
+    from nimbus.services import cloud
+
+    rows = cloud.status(settings)
+    for row in rows:
+        state = f"running (pid {row.pid})" if row.pid else "stopped"
+        print(f"{row.name:<10} {state:<22} {row.endpoint}")
+    return 0 if all(row.pid for row in rows if row.name != "libvirtd") else 3
+
+
+def _api(settings: Settings, _args: argparse.Namespace) -> int:
+    import waitress
+
+    from api import create_app
+
+    app = create_app(settings)
+    waitress.serve(app, host=settings.api_host, port=settings.api_port, threads=16, ident="nimbus")
+    return 0
+
+
+def _worker(settings: Settings, _args: argparse.Namespace) -> int:
+    from prometheus_client import start_http_server
+
+    from nimbus.drivers import real_drivers
+    from nimbus.worker import run
+
+    hypervisor, disks = real_drivers(settings)
+    start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run(settings, hypervisor, disks, stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def _build_image(settings: Settings, args: argparse.Namespace) -> int:
+    from nimbus.guestimage import build_guest_image
+    from nimbus.services.cloud import guest_image_path
+
+    out = Path(args.out) if args.out else guest_image_path(settings)
+    print(build_guest_image(out, settings.data_dir / "cache" / "guest-build"))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nimbus", description="Run and use the Nimbus cloud.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start the cloud (safe to run again)").set_defaults(fn=_up)
+    sub.add_parser("down", help="stop what 'up' started").set_defaults(fn=_down)
+    sub.add_parser("status", help="say what runs and where").set_defaults(fn=_status)
+    sub.add_parser("api", help="run the API in the foreground").set_defaults(fn=_api)
+    sub.add_parser("worker", help="run a worker in the foreground").set_defaults(fn=_worker)
+    build = sub.add_parser("build-image", help="build the default guest image")
+    build.add_argument("out", nargs="?", help="where to write it")
+    build.set_defaults(fn=_build_image)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        return int(args.fn(load_settings(), args))
+    except (NimbusError, FileNotFoundError) as exc:
+        print(f"nimbus: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

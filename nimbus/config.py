@@ -1,0 +1,117 @@
+"""Settings: read once from the environment into a typed object and passed down.
+
+No other module reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: The checkout this code runs from; the default data directory lives inside it.
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a Nimbus process needs to know about where it runs."""
+
+    data_dir: Path = CHECKOUT / ".nimbus"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8770
+    temporal_host: str = "127.0.0.1"
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    temporal_namespace: str = "default"
+    worker_metrics_port: int = 9101
+    host_name: str = field(default_factory=socket.gethostname)
+    libvirt_uri: str = "qemu:///system"
+    domain_type: str = "auto"
+    instance_prefix: str = "nimbus-"
+    region: str = "RegionOne"
+    token_ttl_seconds: int = 3600
+    power_sync_seconds: float = 2.0
+    database_url: str = ""
+
+    @property
+    def public_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def temporal_address(self) -> str:
+        return f"{self.temporal_host}:{self.temporal_port}"
+
+    @property
+    def temporal_ui_url(self) -> str:
+        return f"http://{self.temporal_host}:{self.temporal_ui_port}"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'nimbus.db'}"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    @property
+    def instances_dir(self) -> Path:
+        return self.data_dir / "instances"
+
+    @property
+    def host_queue(self) -> str:
+        return host_queue(self.host_name)
+
+
+#: The task queue of workflows and of activities that need no particular host.
+CONTROL_QUEUE = "nimbus-control"
+
+
+def host_queue(host: str) -> str:
+    """The task queue of activities bound to one hypervisor host."""
+    return f"host-{host}"
+
+
+_ENV = {
+    "NIMBUS_DATA_DIR": ("data_dir", Path),
+    "NIMBUS_API_HOST": ("api_host", str),
+    "NIMBUS_API_PORT": ("api_port", int),
+    "NIMBUS_TEMPORAL_HOST": ("temporal_host", str),
+    "NIMBUS_TEMPORAL_PORT": ("temporal_port", int),
+    "NIMBUS_TEMPORAL_UI_PORT": ("temporal_ui_port", int),
+    "NIMBUS_TEMPORAL_NAMESPACE": ("temporal_namespace", str),
+    "NIMBUS_WORKER_METRICS_PORT": ("worker_metrics_port", int),
+    "NIMBUS_HOST_NAME": ("host_name", str),
+    "NIMBUS_LIBVIRT_URI": ("libvirt_uri", str),
+    "NIMBUS_DOMAIN_TYPE": ("domain_type", str),
+    "NIMBUS_INSTANCE_PREFIX": ("instance_prefix", str),
+    "NIMBUS_REGION": ("region", str),
+    "NIMBUS_TOKEN_TTL": ("token_ttl_seconds", int),
+    "NIMBUS_POWER_SYNC_SECONDS": ("power_sync_seconds", float),
+    "NIMBUS_DATABASE_URL": ("database_url", str),
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from ``NIMBUS_*`` variables over the defaults."""
+    env = os.environ if environ is None else environ
+    values = {attr: cast(env[key]) for key, (attr, cast) in _ENV.items() if env.get(key)}
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if not settings.data_dir.is_absolute():
+        settings = Settings(**{**values, "data_dir": settings.data_dir.resolve()})  # type: ignore[arg-type]
+    return settings
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ``NIMBUS_*`` variables that reproduce ``settings`` in a child process."""
+    return {key: str(getattr(settings, attr)) for key, (attr, _) in _ENV.items()}

@@ -1,0 +1,138 @@
+"""The host agent: keeps this host's row alive, server statuses true to the hypervisor,
+and restarts operations whose workflow never started (an API crash between insert and
+start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+
+from sqlalchemy import select, update
+from temporalio.client import Client
+
+from activities.hypervisor.base import HypervisorDriver, PowerState
+from nimbus.config import Settings
+from nimbus.db import Database, Host, Server, utcnow
+from nimbus.errors import NimbusError
+from workflows import starter
+
+log = logging.getLogger(__name__)
+
+#: A row in BUILD or being deleted for this long without progress gets its workflow again.
+RECONCILE_AFTER = dt.timedelta(seconds=60)
+
+#: What a server's status becomes for each domain power state.
+_STATUS = {
+    PowerState.RUNNING: "ACTIVE",
+    PowerState.PAUSED: "PAUSED",
+    PowerState.SUSPENDED: "SUSPENDED",
+    PowerState.SHUTDOWN: "SHUTOFF",
+    PowerState.CRASHED: "SHUTOFF",
+    PowerState.NOSTATE: "SHUTOFF",
+}
+
+
+class HostAgent:
+    """Periodic duties of one hypervisor host's worker."""
+
+    def __init__(
+        self, settings: Settings, db: Database, hypervisor: HypervisorDriver, client: Client
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.hypervisor = hypervisor
+        self.client = client
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick every ``power_sync_seconds`` until ``stop``; reconcile every 30 ticks."""
+        ticks = 0
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.heartbeat)
+                await asyncio.to_thread(self.sync_power_states)
+                if ticks % 30 == 0:
+                    await self.reconcile()
+            except (NimbusError, OSError) as exc:
+                log.warning("host agent tick failed: %s", exc)
+            ticks += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.power_sync_seconds)
+
+    def heartbeat(self) -> None:
+        """Register or refresh this host, with its capacity."""
+        with self.db.session() as s:
+            host = s.get(Host, self.settings.host_name)
+            if host is None:
+                host = Host(name=self.settings.host_name, vcpus=0, memory_mib=0)
+                s.add(host)
+            host.vcpus, host.memory_mib = _capacity()
+            host.heartbeat_at = utcnow()
+
+    def sync_power_states(self) -> int:
+        """Make idle servers' statuses follow their domains; return how many changed.
+
+        Rows are read before the hypervisor and updated only if unchanged since, so a
+        workflow that moves a server meanwhile always wins.
+        """
+        with self.db.session() as s:
+            rows = s.execute(
+                select(Server.id, Server.status, Server.power_state).where(
+                    Server.host == self.settings.host_name,
+                    Server.deleted_at.is_(None),
+                    Server.task_state.is_(None),
+                    Server.status.in_(["ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED"]),
+                )
+            ).all()
+        states = self.hypervisor.power_states(self.settings.instance_prefix)
+        changed = 0
+        for server_id, status, power in rows:
+            state = states.get(self.settings.instance_prefix + server_id, PowerState.NOSTATE)
+            if (_STATUS[state], state.value) != (status, power):
+                changed += self._set_status(server_id, status, state)
+        return changed
+
+    def _set_status(self, server_id: str, old_status: str, state: PowerState) -> int:
+        with self.db.session() as s:
+            result = s.execute(
+                update(Server)
+                .where(
+                    Server.id == server_id,
+                    Server.status == old_status,
+                    Server.task_state.is_(None),
+                    Server.deleted_at.is_(None),
+                )
+                .values(status=_STATUS[state], power_state=state.value)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def reconcile(self) -> None:
+        """Start (or find) the workflow of every operation that stalled without one."""
+        boots, deletes = await asyncio.to_thread(self._stalled)
+        for server_id, project_id in boots:
+            await starter.start_boot(self.client, project_id, server_id)
+        for server_id, project_id in deletes:
+            await starter.start_delete(self.client, project_id, server_id)
+
+    def _stalled(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        before = utcnow() - RECONCILE_AFTER
+        with self.db.session() as s:
+            stale = s.execute(
+                select(Server.id, Server.project_id, Server.task_state).where(
+                    Server.deleted_at.is_(None),
+                    Server.updated_at < before,
+                    (Server.status == "BUILD") | (Server.task_state == "deleting"),
+                )
+            ).all()
+        boots = [(sid, pid) for sid, pid, task in stale if task != "deleting"]
+        deletes = [(sid, pid) for sid, pid, task in stale if task == "deleting"]
+        return boots, deletes
+
+
+def _capacity() -> tuple[int, int]:
+    """This host's CPUs and memory (MiB), as the guests may use them."""
+    pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    return os.cpu_count() or 1, pages * page_size // (1024 * 1024)

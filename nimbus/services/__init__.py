@@ -1,0 +1,1 @@
+"""The daemons Nimbus starts and stops itself: Temporal, libvirtd, the worker, the API."""

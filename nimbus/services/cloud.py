@@ -1,0 +1,122 @@
+"""``nimbus up``, ``down`` and ``status``: the whole cloud on one machine."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from nimbus import bootstrap
+from nimbus.config import CHECKOUT, Settings, settings_env
+from nimbus.db import Database
+from nimbus.services import process, temporal
+
+#: Started in this order, stopped in the reverse one.
+ORDER = ("libvirtd", "temporal", "worker", "api")
+
+
+def _say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    return {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
+
+
+def _start_python(settings: Settings, name: str) -> int:
+    argv = [sys.executable, "-m", "nimbus.cli", name]
+    return process.start(
+        name, argv, settings.run_dir, settings.log_dir, _child_env(settings), cwd=CHECKOUT
+    )
+
+
+def guest_image_path(settings: Settings) -> Path:
+    return settings.data_dir / "cache" / "nimbus-guest.raw"
+
+
+def _guest_image(settings: Settings) -> Path:
+    from nimbus.guestimage import build_guest_image
+
+    out = guest_image_path(settings)
+    if not out.exists():
+        _say("building the default guest image from Debian packages")
+    return build_guest_image(out, settings.data_dir / "cache" / "guest-build")
+
+
+def up(settings: Settings) -> None:
+    """Start everything that is not running yet; safe to run again."""
+    from nimbus.services.libvirtd import ensure_libvirtd
+
+    for folder in (settings.data_dir, settings.run_dir, settings.log_dir, settings.instances_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    _say("libvirtd (qemu:///system)")
+    ensure_libvirtd(settings.log_dir, settings.run_dir)
+    image = _guest_image(settings)
+    _say(f"Temporal server and web UI ({settings.temporal_ui_url})")
+    temporal.start(settings)
+    _say("database and first-run state")
+    creds = bootstrap.bootstrap(Database(settings.db_url), settings, image)
+    if creds is not None:
+        bootstrap.write_clouds_yaml(settings, creds)
+    _say("worker and API")
+    _start_python(settings, "worker")
+    _start_python(settings, "api")
+    log_dir = settings.log_dir
+    process.wait_for_port(
+        "worker metrics", "127.0.0.1", settings.worker_metrics_port, 60, log_dir / "worker.log"
+    )
+    process.wait_for_port("api", settings.api_host, settings.api_port, 60, log_dir / "api.log")
+    print_endpoints(settings)
+
+
+def down(settings: Settings) -> None:
+    """Stop exactly what ``up`` started, newest first."""
+    from nimbus.services.libvirtd import stop_libvirtd
+
+    for name in reversed(ORDER):
+        if name == "libvirtd":
+            stop_libvirtd(settings.run_dir)
+            _say("libvirtd stopped (if nimbus had started it)")
+        elif process.stop(name, settings.run_dir):
+            _say(f"{name} stopped")
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    pid: int | None
+    endpoint: str
+
+
+def status(settings: Settings) -> list[ServiceStatus]:
+    endpoints = {
+        "libvirtd": settings.libvirt_uri,
+        "temporal": f"{settings.temporal_address} (UI {settings.temporal_ui_url})",
+        "worker": f"metrics http://127.0.0.1:{settings.worker_metrics_port}/metrics",
+        "api": settings.public_url,
+    }
+    return [
+        ServiceStatus(name, process.running_pid(settings.run_dir, name), endpoints[name])
+        for name in ORDER
+    ]
+
+
+def print_endpoints(settings: Settings) -> None:
+    clouds = bootstrap.clouds_yaml_path(settings)
+    url = settings.public_url
+    print(
+        f"""
+Nimbus is up.
+  API (OpenStack)   {url}  identity {url}/identity/v3  compute {url}/compute/v2.1
+                    image {url}/image
+  Temporal web UI   {settings.temporal_ui_url}
+  Metrics           {url}/metrics  http://127.0.0.1:{settings.worker_metrics_port}/metrics
+  Credentials       {clouds}
+
+Use it with the openstack CLI:
+  export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=nimbus
+  openstack server create --flavor m1.tiny --image {bootstrap.DEFAULT_IMAGE} --wait vm1
+""",
+        flush=True,
+    )

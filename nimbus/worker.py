@@ -1,0 +1,85 @@
+"""The worker process: Temporal workers for the control queue and this host's queue,
+plus the host agent (heartbeat, power-state sync, reconcile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.compute import ComputeActivities
+from activities.hypervisor.base import HypervisorDriver
+from activities.records import ServerRecords
+from activities.storage.base import DiskDriver
+from activities.temporal_ops import TemporalOps
+from nimbus.config import CONTROL_QUEUE, Settings
+from nimbus.db import Database
+from nimbus.hostagent import HostAgent
+from observability.temporal import MetricsInterceptor
+from workflows.server import WORKFLOWS
+
+log = logging.getLogger(__name__)
+
+#: Modules the workflow sandbox shares with the worker instead of re-importing: the metric
+#: objects must be the ones the worker's /metrics endpoint exposes.
+_PASSTHROUGH = ("observability", "prometheus_client", "nimbus", "activities")
+
+
+async def connect(settings: Settings) -> Client:
+    """A Temporal client for the configured server and namespace."""
+    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+
+
+def build_workers(
+    client: Client,
+    db: Database,
+    compute: ComputeActivities,
+    host_queue: str,
+    executor: ThreadPoolExecutor,
+) -> list[Worker]:
+    """One worker for workflows and host-independent activities, one for this host."""
+    runner = SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
+    )
+    interceptors = [MetricsInterceptor()]
+    control = Worker(
+        client,
+        task_queue=CONTROL_QUEUE,
+        workflows=WORKFLOWS,
+        activities=[*ServerRecords(db).all(), *TemporalOps(client).all()],
+        activity_executor=executor,
+        workflow_runner=runner,
+        interceptors=interceptors,
+    )
+    host = Worker(
+        client,
+        task_queue=host_queue,
+        activities=compute.all(),
+        activity_executor=executor,
+        interceptors=interceptors,
+    )
+    return [control, host]
+
+
+async def run(
+    settings: Settings, hypervisor: HypervisorDriver, disks: DiskDriver, stop: asyncio.Event
+) -> None:
+    """Run the workers and the host agent until ``stop`` is set."""
+    client = await connect(settings)
+    db = Database(settings.db_url)
+    compute = ComputeActivities(hypervisor, disks, settings.instances_dir, settings.instance_prefix)
+    agent = HostAgent(settings, db, hypervisor, client)
+    with ThreadPoolExecutor(max_workers=16) as executor:
+        workers = build_workers(client, db, compute, settings.host_queue, executor)
+        tasks = [asyncio.create_task(w.run()) for w in workers]
+        tasks.append(asyncio.create_task(agent.run(stop)))
+        log.info("worker %s polling %s and %s", os.getpid(), CONTROL_QUEUE, settings.host_queue)
+        await stop.wait()
+        await asyncio.gather(*(w.shutdown() for w in workers))
+        await asyncio.gather(*tasks, return_exceptions=True)

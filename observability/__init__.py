@@ -1,0 +1,1 @@
+"""Metrics, defined once, and their wiring into Flask and Temporal."""

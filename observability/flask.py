@@ -1,0 +1,30 @@
+"""Request metrics for the Flask API and its ``/metrics`` endpoint."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from observability import metrics
+
+
+def instrument(app: Flask) -> None:
+    """Count and time every request by route template; serve ``/metrics``."""
+
+    @app.before_request
+    def _start() -> None:
+        g.started = time.monotonic()
+
+    @app.after_request
+    def _record(response: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule else "<unmatched>"
+        elapsed = time.monotonic() - g.get("started", time.monotonic())
+        metrics.API_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        metrics.API_LATENCY.labels(request.method, route).observe(elapsed)
+        return response
+
+    @app.get("/metrics")
+    def _metrics() -> Response:
+        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)

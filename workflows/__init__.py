@@ -1,0 +1,1 @@
+"""Deterministic orchestration: one saga per provisioning operation. No I/O here."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from activities.hypervisor.base import HypervisorDriver
 from activities.hypervisor.libvirt_driver import LibvirtDriver
-from activities.storage.base import DiskDriver
 from activities.storage.qcow2 import QcowDiskDriver
+
+from activities.hypervisor.base import HypervisorDriver
+from activities.storage.base import DiskDriver
 from nimbus.config import Settings
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.compute import ComputeActivities
@@ -42,12 +43,13 @@ def build_workers(
     compute: ComputeActivities,
     host_queue: str,
     executor: ThreadPoolExecutor,
+    extra_interceptors: Sequence[Interceptor] = (),
 ) -> list[Worker]:
     """One worker for workflows and host-independent activities, one for this host."""
     runner = SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
     )
-    interceptors = [MetricsInterceptor()]
+    interceptors = [MetricsInterceptor(), *extra_interceptors]
     control = Worker(
         client,
         task_queue=CONTROL_QUEUE,
@@ -68,7 +70,11 @@ def build_workers(
 
 
 async def run(
-    settings: Settings, hypervisor: HypervisorDriver, disks: DiskDriver, stop: asyncio.Event
+    settings: Settings,
+    hypervisor: HypervisorDriver,
+    disks: DiskDriver,
+    stop: asyncio.Event,
+    interceptors: Sequence[Interceptor] = (),
 ) -> None:
     """Run the workers and the host agent until ``stop`` is set."""
     client = await connect(settings)
@@ -76,7 +82,7 @@ async def run(
     compute = ComputeActivities(hypervisor, disks, settings.instances_dir, settings.instance_prefix)
     agent = HostAgent(settings, db, hypervisor, client)
     with ThreadPoolExecutor(max_workers=16) as executor:
-        workers = build_workers(client, db, compute, settings.host_queue, executor)
+        workers = build_workers(client, db, compute, settings.host_queue, executor, interceptors)
         tasks = [asyncio.create_task(w.run()) for w in workers]
         tasks.append(asyncio.create_task(agent.run(stop)))
         log.info("worker %s polling %s and %s", os.getpid(), CONTROL_QUEUE, settings.host_queue)

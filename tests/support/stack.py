@@ -1,0 +1,181 @@
+"""A Nimbus control plane in one test process: database, worker thread, API client.
+
+The worker runs the real workflows and activities on a real Temporal server, over the
+in-memory fake drivers (or any others the test passes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask.testing import FlaskClient
+from temporalio.worker import Interceptor
+
+from activities.hypervisor.base import HypervisorDriver
+from activities.storage.base import DiskDriver
+from api import create_app
+from api.bridge import TemporalBridge
+from nimbus import bootstrap
+from nimbus.config import Settings
+from nimbus.db import Database, Image, Server
+from nimbus.worker import run as run_worker
+
+
+class WorkerThread:
+    """``nimbus.worker.run`` on its own event loop in a background thread."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        hypervisor: HypervisorDriver,
+        disks: DiskDriver,
+        interceptors: Sequence[Interceptor] = (),
+    ) -> None:
+        self.args = (settings, hypervisor, disks)
+        self.interceptors = interceptors
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, daemon=True)
+        self.error: BaseException | None = None
+
+    def _main(self) -> None:
+        async def main() -> None:
+            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+            self._ready.set()
+            await run_worker(*self.args, self._stop, interceptors=self.interceptors)
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001 - surfaced by stop()
+            self.error = exc
+            self._ready.set()
+
+    def start(self) -> WorkerThread:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+        if self.error is not None:
+            raise self.error
+
+
+@dataclass
+class Users:
+    """Credentials of the seeded users: name -> (password, project name)."""
+
+    passwords: dict[str, str] = field(default_factory=dict)
+
+
+def seed(db: Database, settings: Settings, image_file: Path) -> dict[str, str]:
+    """Schema, flavors, an admin, a member and a reader, and the default image."""
+    db.create_schema()
+    bootstrap.ensure_flavors(db)
+    passwords = {}
+    for name, project, role in (
+        ("admin", "admin", "admin"),
+        ("alice", "demo", "member"),
+        ("rita", "demo", "reader"),
+        ("bob", "other", "member"),
+    ):
+        _, proj, password = bootstrap.ensure_user(db, name, project, role, f"{name}-secret")
+        passwords[name] = password or ""
+        if name == "admin":
+            bootstrap.ensure_default_image(db, settings, image_file, proj.id)
+    return passwords
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    db: Database
+    bridge: TemporalBridge
+    client: FlaskClient
+    hypervisor: Any
+    disks: Any
+    worker: WorkerThread
+
+    def token(self, user: str, project: str | None = None) -> str:
+        """A token for a seeded user, scoped to its own project unless told otherwise."""
+        project = (
+            project or {"admin": "admin", "alice": "demo", "rita": "demo", "bob": "other"}[user]
+        )
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {
+                            "name": user,
+                            "domain": {"id": "default"},
+                            "password": f"{user}-secret",
+                        }
+                    },
+                },
+                "scope": {"project": {"name": project, "domain": {"id": "default"}}},
+            }
+        }
+        response = self.client.post("/identity/v3/auth/tokens", json=body)
+        assert response.status_code == 201, response.json
+        return str(response.headers["X-Subject-Token"])
+
+    def image_id(self) -> str:
+        with self.db.session() as s:
+            image = s.query(Image).filter_by(name=bootstrap.DEFAULT_IMAGE).one()
+            return image.id
+
+    def server(self, server_id: str) -> Server | None:
+        with self.db.session() as s:
+            return s.get(Server, server_id)
+
+    def wait_server(
+        self, server_id: str, check: Callable[[Server | None], bool], timeout: float = 30
+    ) -> Server | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            row = self.server(server_id)
+            if check(row):
+                return row
+            time.sleep(0.05)
+        raise AssertionError(f"server {server_id} never got there; last: {self.server(server_id)}")
+
+    def finish(self, workflow_id: str, timeout: float = 60) -> Any:
+        """Wait for a workflow to close; return its result, or the error it failed with."""
+
+        async def result(client: Any) -> Any:
+            try:
+                return await client.get_workflow_handle(workflow_id).result()
+            except Exception as exc:  # noqa: BLE001 - the caller inspects it
+                return exc
+
+        return self.bridge.run(result, timeout=timeout)
+
+    def restart_worker(self, interceptors: Sequence[Interceptor] = ()) -> None:
+        self.worker.stop()
+        self.worker = WorkerThread(self.settings, self.hypervisor, self.disks, interceptors).start()
+
+
+def make_stack(
+    settings: Settings,
+    hypervisor: Any,
+    disks: Any,
+    image_file: Path,
+    interceptors: Sequence[Interceptor] = (),
+) -> Stack:
+    db = Database(settings.db_url)
+    seed(db, settings, image_file)
+    bridge = TemporalBridge(settings.temporal_address, settings.temporal_namespace)
+    app = create_app(settings, db, bridge)
+    app.testing = True
+    worker = WorkerThread(settings, hypervisor, disks, interceptors).start()
+    return Stack(settings, db, bridge, app.test_client(), hypervisor, disks, worker)

@@ -1,0 +1,48 @@
+"""A real Temporal dev server for tests, on free loopback ports, in memory."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from nimbus.services.process import port_open, wait_until
+from nimbus.services.temporal import temporal_binary
+from workflows.common import SEARCH_ATTRIBUTES
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def temporal_dev_server(log: Path) -> Iterator[str]:
+    """Run ``temporal server start-dev --headless``; yield its address; stop it."""
+    port = free_port()
+    argv = [
+        str(temporal_binary()),
+        "server",
+        "start-dev",
+        "--headless",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+    ]
+    for key in SEARCH_ATTRIBUTES:
+        argv += ["--search-attribute", f"{key.name}=Keyword"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        if not wait_until(lambda: port_open("127.0.0.1", port), 60):
+            raise RuntimeError(f"temporal dev server did not start; see {log}")
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -1,0 +1,182 @@
+"""Nova v2.1 shape: flavors, servers, errors; bad input changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from nimbus.db import Server
+from tests.support.stack import Stack
+from workflows.common import server_workflow_id
+
+
+def _headers(stack: Stack, user: str = "alice") -> dict[str, str]:
+    return {"X-Auth-Token": stack.token(user)}
+
+
+def _server_count(stack: Stack) -> int:
+    with stack.db.session() as s:
+        return s.query(Server).count()
+
+
+def _create(stack: Stack, body: Any, user: str = "alice") -> Any:
+    return stack.client.post("/compute/v2.1/servers", json=body, headers=_headers(stack, user))
+
+
+def _good(stack: Stack, **over: Any) -> dict[str, Any]:
+    return {"server": {"name": "vm1", "flavorRef": "1", "imageRef": stack.image_id(), **over}}
+
+
+def test_flavors_detail_has_the_fields_the_cli_reads(stack: Stack) -> None:
+    flavors = stack.client.get(
+        "/compute/v2.1/flavors/detail?is_public=True", headers=_headers(stack)
+    ).json["flavors"]
+    tiny = next(f for f in flavors if f["name"] == "m1.tiny")
+    for key in (
+        "id",
+        "ram",
+        "disk",
+        "vcpus",
+        "OS-FLV-EXT-DATA:ephemeral",
+        "os-flavor-access:is_public",
+    ):
+        assert key in tiny
+
+
+def test_created_server_is_listed_shown_renamed(stack: Stack) -> None:
+    response = _create(stack, _good(stack))
+    assert response.status_code == 202
+    server_id = response.json["server"]["id"]
+    stack.finish(server_workflow_id(server_id, "boot"))
+    h = _headers(stack)
+    listed = stack.client.get("/compute/v2.1/servers/detail", headers=h).json["servers"]
+    assert [s["id"] for s in listed] == [server_id]
+    shown = stack.client.get(f"/compute/v2.1/servers/{server_id}", headers=h).json["server"]
+    assert shown["status"] == "ACTIVE" and shown["OS-EXT-STS:vm_state"] == "active"
+    renamed = stack.client.put(
+        f"/compute/v2.1/servers/{server_id}", json={"server": {"name": "vm2"}}, headers=h
+    )
+    assert renamed.status_code == 200 and renamed.json["server"]["name"] == "vm2"
+
+
+@pytest.mark.parametrize(
+    ("over", "status", "words"),
+    [
+        ({"flavorRef": "999"}, 404, "Flavor 999"),
+        ({"imageRef": "00000000-0000-0000-0000-000000000000"}, 404, "Image"),
+        ({"name": "x" * 256}, 400, "too long"),
+        ({"name": ""}, 400, "name"),
+        ({"name": " padded"}, 400, "whitespace"),
+        ({"networks": [{"uuid": "abc"}]}, 400, "Networks"),
+        ({"user_data": "IyEvYmluL3NoCg=="}, 400, "user_data"),
+        ({"metadata": {"k": 1}}, 400, "metadata"),
+    ],
+)
+def test_bad_create_gets_4xx_and_changes_nothing(
+    stack: Stack, over: dict[str, Any], status: int, words: str
+) -> None:
+    response = _create(stack, _good(stack, **over))
+    assert response.status_code == status
+    error = next(iter(response.json.values()))
+    assert error["code"] == status and words in error["message"]
+    assert _server_count(stack) == 0
+
+
+def test_malformed_json_is_400_in_novas_shape(stack: Stack) -> None:
+    response = stack.client.post(
+        "/compute/v2.1/servers",
+        data="{oops",
+        content_type="application/json",
+        headers=_headers(stack),
+    )
+    assert response.status_code == 400 and "badRequest" in response.json
+    assert _server_count(stack) == 0
+
+
+def test_missing_and_wrong_token_are_401(stack: Stack) -> None:
+    assert stack.client.post("/compute/v2.1/servers", json=_good(stack)).status_code == 401
+    response = stack.client.post(
+        "/compute/v2.1/servers", json=_good(stack), headers={"X-Auth-Token": "forged"}
+    )
+    assert response.status_code == 401
+    assert _server_count(stack) == 0
+
+
+def test_reader_cannot_create_or_delete(stack: Stack) -> None:
+    assert _create(stack, _good(stack), user="rita").status_code == 403
+    assert _server_count(stack) == 0
+
+
+def test_other_projects_server_is_404(stack: Stack) -> None:
+    server_id = _create(stack, _good(stack)).json["server"]["id"]
+    h = _headers(stack, "bob")
+    assert stack.client.get(f"/compute/v2.1/servers/{server_id}", headers=h).status_code == 404
+    assert stack.client.delete(f"/compute/v2.1/servers/{server_id}", headers=h).status_code == 404
+    assert stack.client.get("/compute/v2.1/servers", headers=h).json["servers"] == []
+
+
+def test_all_tenants_needs_admin(stack: Stack) -> None:
+    _create(stack, _good(stack))
+    assert (
+        stack.client.get("/compute/v2.1/servers?all_tenants=1", headers=_headers(stack)).status_code
+        == 403
+    )
+    listed = stack.client.get(
+        "/compute/v2.1/servers?all_tenants=1", headers=_headers(stack, "admin")
+    ).json["servers"]
+    assert len(listed) == 1
+
+
+def test_idempotency_key_returns_the_same_server(stack: Stack) -> None:
+    h = {**_headers(stack), "Idempotency-Key": "req-1"}
+    first = stack.client.post("/compute/v2.1/servers", json=_good(stack), headers=h)
+    again = stack.client.post("/compute/v2.1/servers", json=_good(stack), headers=h)
+    assert first.json["server"]["id"] == again.json["server"]["id"]
+    assert _server_count(stack) == 1
+
+
+def test_stop_and_start_follow_the_domain(stack: Stack) -> None:
+    server_id = _create(stack, _good(stack)).json["server"]["id"]
+    stack.finish(server_workflow_id(server_id, "boot"))
+    h = _headers(stack)
+    url = f"/compute/v2.1/servers/{server_id}/action"
+    assert stack.client.post(url, json={"os-start": None}, headers=h).status_code == 409
+    assert stack.client.post(url, json={"os-stop": None}, headers=h).status_code == 202
+    stack.wait_server(server_id, lambda r: r is not None and r.status == "SHUTOFF")
+    assert stack.client.post(url, json={"os-start": None}, headers=h).status_code == 202
+    stack.wait_server(server_id, lambda r: r is not None and r.status == "ACTIVE")
+
+
+def test_console_output_comes_from_the_host(stack: Stack) -> None:
+    server_id = _create(stack, _good(stack)).json["server"]["id"]
+    stack.finish(server_workflow_id(server_id, "boot"))
+    response = stack.client.post(
+        f"/compute/v2.1/servers/{server_id}/action",
+        json={"os-getConsoleOutput": {"length": None}},
+        headers=_headers(stack),
+    )
+    assert response.status_code == 200 and "NIMBUS READY" in response.json["output"]
+
+
+def test_unknown_action_is_400(stack: Stack) -> None:
+    server_id = _create(stack, _good(stack)).json["server"]["id"]
+    response = stack.client.post(
+        f"/compute/v2.1/servers/{server_id}/action",
+        json={"os-levitate": {}},
+        headers=_headers(stack),
+    )
+    assert response.status_code == 400
+
+
+def test_unsupported_microversion_is_406(stack: Stack) -> None:
+    h = {**_headers(stack), "OpenStack-API-Version": "compute 2.90"}
+    assert stack.client.get("/compute/v2.1/servers", headers=h).status_code == 406
+
+
+def test_metrics_count_requests_by_route(stack: Stack) -> None:
+    stack.client.get("/compute/v2.1/flavors", headers=_headers(stack))
+    text = stack.client.get("/metrics").get_data(as_text=True)
+    assert (
+        'nimbus_api_requests_total{method="GET",route="/compute/v2.1/flavors",status="200"}' in text
+    )

@@ -8,8 +8,10 @@ retry them after a crash: create treats "exists and matches" as success, delete 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 
@@ -134,7 +136,7 @@ class ComputeActivities:
             text = ""
         return ConsoleOutputResult(text)
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., Any]]:
         """Every activity of this class, for a worker to register."""
         return [
             self.create_root_disk,

@@ -7,7 +7,9 @@ is being deleted, nor overwrites a newer state.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -131,7 +133,7 @@ class ServerRecords:
             server.status, server.task_state = inp.status, None
             server.power_state = inp.power_state
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., Any]]:
         return [
             self.plan_boot,
             self.mark_active,
@@ -171,7 +173,8 @@ def _ram_used(s: Session) -> dict[str, int]:
     ).all()
     used: dict[str, int] = {}
     for host, ram in rows:
-        used[host] = used.get(host, 0) + ram
+        if host is not None:
+            used[host] = used.get(host, 0) + ram
     return used
 
 

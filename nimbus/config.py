@@ -106,9 +106,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from ``NIMBUS_*`` variables over the defaults."""
     env = os.environ if environ is None else environ
     values = {attr: cast(env[key]) for key, (attr, cast) in _ENV.items() if env.get(key)}
-    settings = Settings(**values)  # type: ignore[arg-type]
+    settings = Settings(**values)
     if not settings.data_dir.is_absolute():
-        settings = Settings(**{**values, "data_dir": settings.data_dir.resolve()})  # type: ignore[arg-type]
+        settings = Settings(**{**values, "data_dir": settings.data_dir.resolve()})
     return settings
 
 

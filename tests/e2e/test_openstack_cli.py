@@ -1,0 +1,64 @@
+"""The must-show path, driven by the unmodified ``openstack`` CLI against ``nimbus up``."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.support.cloud import Cloud, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def test_server_lifecycle_with_the_openstack_cli(cloud: Cloud) -> None:
+    created = cloud.openstack_json("server", "create", "--flavor", "m1.tiny", "--image",
+                                   "nimbus-guest", "--wait", "vm1")
+    assert created["status"] == "ACTIVE"
+    server_id = created["id"]
+    assert f"{cloud.settings.instance_prefix}{server_id}" in cloud.domains()
+    assert server_id in cloud.disks()
+
+    def console() -> bool:
+        result = cloud.openstack("console", "log", "show", "vm1")
+        return result.returncode == 0 and "NIMBUS READY" in result.stdout
+
+    wait_for(console, 120, "NIMBUS READY on the console")
+    listed = cloud.openstack_json("server", "list")
+    assert [(s["Name"], s["Status"]) for s in listed] == [("vm1", "ACTIVE")]
+
+    deleted = cloud.openstack("server", "delete", "--wait", "vm1")
+    assert deleted.returncode == 0, deleted.stderr
+    assert f"{cloud.settings.instance_prefix}{server_id}" not in cloud.domains()
+    assert server_id not in cloud.disks()
+    assert cloud.openstack("server", "show", "vm1").returncode != 0
+
+
+def test_flavor_and_image_lists(cloud: Cloud) -> None:
+    flavors = {f["Name"] for f in cloud.openstack_json("flavor", "list")}
+    assert {"m1.tiny", "m1.small"} <= flavors
+    images = cloud.openstack_json("image", "list")
+    assert [(i["Name"], i["Status"]) for i in images] == [("nimbus-guest", "active")]
+
+
+def test_unknown_flavor_is_refused_by_the_cli(cloud: Cloud) -> None:
+    result = cloud.openstack("server", "create", "--flavor", "m9.huge", "--image",
+                             "nimbus-guest", "vm-bad")
+    assert result.returncode != 0 and "m9.huge" in result.stderr
+    assert cloud.openstack_json("server", "list") == []
+
+
+def test_up_again_is_safe_and_status_shows_services(cloud: Cloud) -> None:
+    again = cloud.nimbus("up")
+    assert again.returncode == 0, again.stderr
+    status = cloud.nimbus("status")
+    assert status.returncode == 0
+    for name in ("temporal", "worker", "api"):
+        assert f"{name}" in status.stdout and "running" in status.stdout
+
+
+def test_metrics_on_api_and_worker(cloud: Cloud) -> None:
+    api = requests.get(f"{cloud.url}/metrics", timeout=5).text
+    assert "nimbus_api_requests_total" in api
+    port = cloud.settings.worker_metrics_port
+    worker = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert "nimbus_activities_started_total" in worker

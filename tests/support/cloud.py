@@ -1,0 +1,121 @@
+"""A whole Nimbus cloud started with ``nimbus up`` in a throw-away data directory.
+
+Its own ports and data directory; the system libvirtd is shared (and started if needed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from nimbus.config import CHECKOUT, Settings, settings_env
+from nimbus.services import process
+from tests.support.temporal_server import free_port
+
+LIBVIRT_URI = "qemu:///system"
+
+
+@dataclass
+class Cloud:
+    settings: Settings
+    env: dict[str, str]
+
+    def nimbus(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "nimbus.cli", *args], env=self.env,
+                              cwd=CHECKOUT, capture_output=True, text=True, timeout=timeout)
+
+    def openstack(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """The unmodified ``openstack`` CLI, configured by the cloud's clouds.yaml."""
+        exe = Path(sys.executable).parent / "openstack"
+        return subprocess.run([str(exe), *args], env=self.env, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def openstack_json(self, *args: str) -> Any:
+        result = self.openstack(*args, "-f", "json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def token(self) -> tuple[str, str]:
+        """An admin token and its project id, straight from the identity API."""
+        import yaml
+
+        auth = yaml.safe_load((self.settings.data_dir / "clouds.yaml").read_text())
+        auth = auth["clouds"]["nimbus"]["auth"]
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": auth["username"], "domain": {"id": "default"},
+            "password": auth["password"]}}},
+            "scope": {"project": {"name": auth["project_name"], "domain": {"id": "default"}}}}}
+        r = requests.post(f"{self.url}/identity/v3/auth/tokens", json=body, timeout=10)
+        r.raise_for_status()
+        return r.headers["X-Subject-Token"], r.json()["token"]["project"]["id"]
+
+    @property
+    def url(self) -> str:
+        return self.settings.public_url
+
+    def worker_pid(self) -> int | None:
+        return process.running_pid(self.settings.run_dir, "worker")
+
+    def kill_worker(self) -> None:
+        pid = self.worker_pid()
+        assert pid is not None, "the worker is not running"
+        os.kill(pid, signal.SIGKILL)
+        process.wait_until(lambda: not process.is_running(pid), 10)
+
+    def domains(self) -> set[str]:
+        """Names of this cloud's domains on the host, running or not."""
+        out = subprocess.run(["virsh", "-c", LIBVIRT_URI, "list", "--all", "--name"],
+                             capture_output=True, text=True, check=True).stdout
+        prefix = self.settings.instance_prefix
+        return {line.strip() for line in out.splitlines() if line.strip().startswith(prefix)}
+
+    def disks(self) -> set[str]:
+        root = self.settings.instances_dir
+        return {p.name for p in root.iterdir() if (p / "disk").exists()} if root.exists() else set()
+
+
+def start_cloud(data_dir: Path, guest_image: Path) -> Cloud:
+    """``nimbus up`` on free ports; the guest image is seeded so it is not built again."""
+    prefix = f"nimbustest{os.getpid()}-"
+    settings = Settings(
+        data_dir=data_dir, api_port=free_port(), temporal_port=free_port(),
+        temporal_ui_port=free_port(), worker_metrics_port=free_port(), domain_type="qemu",
+        instance_prefix=prefix, power_sync_seconds=1.0,
+    )
+    cache = data_dir / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(guest_image, cache / "nimbus-guest.raw")
+    env = {**os.environ, **settings_env(settings), "OS_CLOUD": "nimbus",
+           "OS_CLIENT_CONFIG_FILE": str(data_dir / "clouds.yaml")}
+    cloud = Cloud(settings, env)
+    result = cloud.nimbus("up")
+    assert result.returncode == 0, f"nimbus up failed:\n{result.stdout}\n{result.stderr}"
+    return cloud
+
+
+def stop_cloud(cloud: Cloud) -> None:
+    """Delete what the tests left, then ``nimbus down``."""
+    for name in cloud.domains():
+        subprocess.run(["virsh", "-c", LIBVIRT_URI, "destroy", name], capture_output=True)
+        subprocess.run(["virsh", "-c", LIBVIRT_URI, "undefine", name], capture_output=True)
+    cloud.nimbus("down")
+
+
+def wait_for(check: Any, timeout: float, what: str, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")

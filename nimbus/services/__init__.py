@@ -1,0 +1,1 @@
+"""Host daemons Nimbus starts and stops itself (no systemd on the hosts it runs on)."""

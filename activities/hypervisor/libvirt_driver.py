@@ -18,6 +18,7 @@ from typing import TypeVar
 import libvirt
 
 from activities.hypervisor.base import DomainSpec, PowerState
+from activities.hypervisor.console import last_lines
 from activities.hypervisor.domain_xml import console_log_path, domain_xml
 from nimbus.errors import BackendUnavailable, Conflict, InvalidSpec, NimbusError, NotFound
 
@@ -78,7 +79,7 @@ def translate(exc: libvirt.libvirtError) -> NimbusError:
         return Conflict(message)
     if code in INVALID:
         return InvalidSpec(message)
-    if code == libvirt.VIR_ERR_OPERATION_FAILED and "already exists" in message:
+    if code == libvirt.VIR_ERR_OPERATION_FAILED and "already" in message:
         return Conflict(message)  # a domain with this uuid but another name
     return BackendUnavailable(message)
 
@@ -256,12 +257,3 @@ class LibvirtDriver:
         except FileNotFoundError:
             return ""
         return last_lines(text, max_lines)
-
-
-def last_lines(text: str, max_lines: int | None) -> str:
-    """The last ``max_lines`` lines of ``text`` (all of it if ``None``)."""
-    if max_lines is None:
-        return text
-    if max_lines <= 0:
-        return ""
-    return "".join(text.splitlines(keepends=True)[-max_lines:])

@@ -1,0 +1,108 @@
+"""``FakeHypervisor``: the ``HypervisorDriver`` contract in memory, for tests.
+
+It passes the same contract suite as ``LibvirtDriver`` and adds what a real host cannot be
+told to do on demand: ``fail`` (inject an error into the next call of a method) and
+``power_off`` (a guest that powers itself off).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from activities.faults import Faults
+from activities.hypervisor.base import DomainSpec, PowerState
+from activities.hypervisor.console import last_lines
+from nimbus.errors import Conflict, NotFound
+
+
+@dataclass
+class FakeDomain:
+    """One defined domain: its spec, state and what its console shows."""
+
+    spec: DomainSpec
+    state: PowerState = PowerState.SHUTDOWN
+    console: str = ""
+
+
+class FakeHypervisor:
+    """In-memory guests; every method is thread-safe and checks injected failures first."""
+
+    #: What a started fake guest "prints", like the real default guest image.
+    BOOT_CONSOLE = "NIMBUS READY fake\n"
+
+    def __init__(self) -> None:
+        self.domains: dict[str, FakeDomain] = {}
+        self.faults = Faults()
+        self._lock = threading.RLock()
+
+    def fail(self, method: str, error: BaseException, times: int = 1) -> None:
+        """Make the next ``times`` calls of ``method`` raise ``error`` before doing anything."""
+        self.faults.fail(method, error, times)
+
+    def power_off(self, name: str) -> None:
+        """Simulate the guest powering itself off (``on_poweroff=destroy``)."""
+        with self._lock:
+            self._get(name).state = PowerState.SHUTDOWN
+
+    def _get(self, name: str) -> FakeDomain:
+        """The domain called ``name``; ``NotFound`` if there is none."""
+        domain = self.domains.get(name)
+        if domain is None:
+            raise NotFound(f"no domain {name}")
+        return domain
+
+    @classmethod
+    def _boot(cls, domain: FakeDomain) -> None:
+        """Run a shut off domain; each boot starts a fresh console, as the real log does."""
+        if domain.state != PowerState.RUNNING:
+            domain.state = PowerState.RUNNING
+            domain.console = cls.BOOT_CONSOLE
+
+    def define_and_start(self, spec: DomainSpec) -> None:
+        """See ``HypervisorDriver.define_and_start``."""
+        self.faults.check("define_and_start")
+        with self._lock:
+            domain = self.domains.get(spec.name)
+            if domain is not None and domain.spec.uuid != spec.uuid:
+                raise Conflict(f"domain {spec.name} exists with uuid {domain.spec.uuid}")
+            if domain is None and any(d.spec.uuid == spec.uuid for d in self.domains.values()):
+                raise Conflict(f"a domain with uuid {spec.uuid} exists under another name")
+            domain = self.domains.setdefault(spec.name, FakeDomain(spec))
+            self._boot(domain)
+
+    def power_state(self, name: str) -> PowerState:
+        """See ``HypervisorDriver.power_state``."""
+        self.faults.check("power_state")
+        with self._lock:
+            return self._get(name).state
+
+    def power_states(self, prefix: str) -> dict[str, PowerState]:
+        """See ``HypervisorDriver.power_states``."""
+        self.faults.check("power_states")
+        with self._lock:
+            return {n: d.state for n, d in self.domains.items() if n.startswith(prefix)}
+
+    def shutdown(self, name: str) -> None:
+        """See ``HypervisorDriver.shutdown``."""
+        self.faults.check("shutdown")
+        with self._lock:
+            self._get(name).state = PowerState.SHUTDOWN
+
+    def start(self, name: str) -> None:
+        """See ``HypervisorDriver.start``."""
+        self.faults.check("start")
+        with self._lock:
+            self._boot(self._get(name))
+
+    def destroy(self, name: str) -> None:
+        """See ``HypervisorDriver.destroy``."""
+        self.faults.check("destroy")
+        with self._lock:
+            self.domains.pop(name, None)
+
+    def console_output(self, name: str, max_lines: int | None = None) -> str:
+        """See ``HypervisorDriver.console_output``."""
+        self.faults.check("console_output")
+        with self._lock:
+            return last_lines(self._get(name).console, max_lines)

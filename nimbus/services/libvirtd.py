@@ -9,6 +9,7 @@ Guests keep running when libvirtd stops, and libvirtd finds them again when it s
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -104,6 +105,14 @@ def running(name: str, run_dir: Path) -> bool:
     return alive and comm.read_text().strip() == name
 
 
+def reaper_env() -> dict[str, str]:
+    """Our environment, with this checkout on the path so ``-m nimbus...`` imports it even
+    when Nimbus is not installed and the caller's cwd is elsewhere."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{path}" if path else root}
+
+
 def spawn(name: str, log_dir: Path, run_dir: Path) -> None:
     """Start the daemon in the foreground under the reaper, which records both PIDs."""
     pid_path = run_dir / f"{name}.pid"
@@ -119,7 +128,9 @@ def spawn(name: str, log_dir: Path, run_dir: Path) -> None:
         *DAEMONS[name],
     ]
     with (log_dir / f"{name}.log").open("ab") as log:
-        subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=True)
+        subprocess.run(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=True, env=reaper_env()
+        )
     deadline = time.monotonic() + 10
     while pidfile.read_live(pid_path) is None:
         if time.monotonic() > deadline:

@@ -49,8 +49,9 @@ def boot(hv: LibvirtDriver, disks: QcowDiskDriver, tmp_path: Path) -> Iterator[C
     def start(image: Path) -> DomainSpec:
         uid = str(uuid.uuid4())
         disk = disks.create_overlay(uid, str(image), 1)
-        spec = DomainSpec(f"nimbustest-{uid}", uid, 1, 128, disk, "qcow2",
-                          str(tmp_path / f"{uid}.log"))
+        spec = DomainSpec(
+            f"nimbustest-{uid}", uid, 1, 128, disk, "qcow2", str(tmp_path / f"{uid}.log")
+        )
         made.append(spec)
         hv.define_and_start(spec)
         return spec
@@ -98,6 +99,11 @@ def test_guest_survives_libvirtd_restart(
     assert "libvirtd" in again.started
     # The driver's old connection is dead: it must reconnect by itself.
     assert hv.power_state(spec.name) == PowerState.RUNNING
+
+
+def test_ensure_libvirtd_again_starts_nothing(libvirtd: LibvirtdHandle, tmp_path: Path):
+    again = ensure_libvirtd(tmp_path / "log", libvirtd.run_dir)
+    assert again.started == ()
 
 
 def test_probe_kvm_answers_within_its_timeout(guest_image: Path):

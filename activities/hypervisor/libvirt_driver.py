@@ -196,9 +196,11 @@ class LibvirtDriver:
         Path(spec.console_log).parent.mkdir(parents=True, exist_ok=True)
         dom = conn.defineXML(xml)
         try:
-            dom.create()
+            # Another caller may have defined and started the same spec meanwhile.
+            self._ensure_running(dom)
         except libvirt.libvirtError:
-            dom.undefine()
+            with contextlib.suppress(libvirt.libvirtError):
+                dom.undefine()
             raise
 
     def power_state(self, name: str) -> PowerState:

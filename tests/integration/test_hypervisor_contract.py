@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,12 @@ def test_same_uuid_under_another_name_conflicts(driver: HypervisorDriver, make_s
     driver.define_and_start(spec)
     with pytest.raises(Conflict):
         driver.define_and_start(make_spec(uid=spec.uuid, name=f"{spec.name}-again"))
+
+
+def test_concurrent_define_and_start_of_one_spec_runs_it_once(
+    driver: HypervisorDriver, make_spec: SpecFactory
+):
+    spec = make_spec()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: driver.define_and_start(spec), range(4)))
+    assert driver.power_states(spec.name) == {spec.name: PowerState.RUNNING}

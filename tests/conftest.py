@@ -1,7 +1,11 @@
-"""Fixtures for workflow and API tests: a real Temporal server, fake drivers."""
+"""Shared fixtures: a real Temporal server, the guest image (built once a session), a
+running libvirtd, and settings for a control plane over the fake drivers.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +14,36 @@ import pytest
 from activities.hypervisor.fake import FakeHypervisor
 from activities.storage.fake import FakeDiskDriver
 from nimbus.config import Settings
+from nimbus.guestimage import build_guest_image
+from nimbus.services.libvirtd import LibvirtdHandle, ensure_libvirtd, stop_libvirtd
 from tests.support.stack import Stack, make_stack
 from tests.support.temporal_server import temporal_dev_server
+
+
+@pytest.fixture(scope="session")
+def guest_work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Downloaded and extracted packages, shared by every image a session builds."""
+    return tmp_path_factory.mktemp("guest-work")
+
+
+@pytest.fixture(scope="session")
+def guest_image(tmp_path_factory: pytest.TempPathFactory, guest_work_dir: Path) -> Path:
+    """The default guest image, built once for the session."""
+    if shutil.which("syslinux") is None or shutil.which("mcopy") is None:
+        pytest.fail("needs the syslinux, mtools and dosfstools packages: run `make test`")
+    return build_guest_image(tmp_path_factory.mktemp("images") / "guest.raw", guest_work_dir)
+
+
+@pytest.fixture(scope="session")
+def libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LibvirtdHandle]:
+    """libvirtd answering on qemu:///system; stopped at the end only if we started it."""
+    if os.geteuid() != 0 or shutil.which("libvirtd") is None:
+        pytest.fail("needs root and libvirtd: run `make test` as root")
+    base = tmp_path_factory.mktemp("libvirtd")
+    handle = ensure_libvirtd(base / "log", base / "run")
+    yield handle
+    if handle.started:
+        stop_libvirtd(handle.run_dir)
 
 
 @pytest.fixture(scope="session")
@@ -23,14 +55,8 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def settings(tmp_path: Path, temporal_address: str) -> Settings:
     host, port = temporal_address.split(":")
-    return Settings(
-        data_dir=tmp_path,
-        temporal_host=host,
-        temporal_port=int(port),
-        host_name="testhost",
-        power_sync_seconds=0.2,
-        instance_prefix="nimbus-",
-    )
+    return Settings(data_dir=tmp_path, temporal_host=host, temporal_port=int(port),
+                    host_name="testhost", power_sync_seconds=0.2, instance_prefix="nimbus-")
 
 
 @pytest.fixture

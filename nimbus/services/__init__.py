@@ -1,1 +1,1 @@
-"""The daemons Nimbus starts and stops itself: Temporal, libvirtd, the worker, the API."""
+"""The daemons Nimbus starts and stops itself (no systemd on the hosts it runs on)."""

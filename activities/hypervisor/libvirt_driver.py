@@ -1,0 +1,261 @@
+"""``HypervisorDriver`` on libvirt: ``qemu:///system`` on hosts, ``test:///default`` in tests.
+
+libvirt errors become ``nimbus.errors`` in one place, ``translate``. The connection is
+opened on first use and reopened when it died (a libvirtd restart); a call that failed on a
+dead connection is retried once on a new one, which is safe because every method is
+idempotent. libvirt connections are thread-safe, so activity threads share one; a lock
+guards only opening it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import libvirt
+
+from activities.hypervisor.base import DomainSpec, PowerState
+from activities.hypervisor.console import last_lines
+from activities.hypervisor.domain_xml import console_log_path, domain_xml
+from nimbus.errors import BackendUnavailable, Conflict, InvalidSpec, NimbusError, NotFound
+
+T = TypeVar("T")
+
+#: libvirt's domain states as Nova maps them to power states.
+POWER_STATES = {
+    libvirt.VIR_DOMAIN_NOSTATE: PowerState.NOSTATE,
+    libvirt.VIR_DOMAIN_RUNNING: PowerState.RUNNING,
+    libvirt.VIR_DOMAIN_BLOCKED: PowerState.RUNNING,
+    libvirt.VIR_DOMAIN_PAUSED: PowerState.PAUSED,
+    libvirt.VIR_DOMAIN_SHUTDOWN: PowerState.SHUTDOWN,
+    libvirt.VIR_DOMAIN_SHUTOFF: PowerState.SHUTDOWN,
+    libvirt.VIR_DOMAIN_CRASHED: PowerState.CRASHED,
+    libvirt.VIR_DOMAIN_PMSUSPENDED: PowerState.SUSPENDED,
+}
+
+NOT_FOUND = {libvirt.VIR_ERR_NO_DOMAIN}
+CONFLICT = {libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_ERR_DOM_EXIST}
+INVALID = {
+    libvirt.VIR_ERR_XML_ERROR,
+    libvirt.VIR_ERR_XML_DETAIL,
+    libvirt.VIR_ERR_INVALID_ARG,
+    libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
+}
+#: Errors that mean the connection itself is gone: drop it and reconnect.
+CONNECTION_LOST = {
+    libvirt.VIR_ERR_SYSTEM_ERROR,
+    libvirt.VIR_ERR_NO_CONNECT,
+    libvirt.VIR_ERR_INVALID_CONN,
+    libvirt.VIR_ERR_RPC,
+    libvirt.VIR_ERR_AUTH_FAILED,
+}
+#: Undefine even with saved state or snapshot metadata left over (the test driver accepts
+#: no other flags).
+UNDEFINE_FLAGS = (
+    libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+)
+
+
+def _ignore_libvirt_error(_ctx: object, _err: object) -> None:
+    """libvirt prints every error to stderr by default; ours are raised, not printed."""
+
+
+libvirt.registerErrorHandler(_ignore_libvirt_error, None)
+
+
+def translate(exc: libvirt.libvirtError) -> NimbusError:
+    """The one mapping of libvirt errors onto the Nimbus error tree.
+
+    Anything not known to be the caller's fault is ``BackendUnavailable`` (retried).
+    """
+    code = exc.get_error_code()
+    message = exc.get_error_message() or str(exc)
+    if code in NOT_FOUND:
+        return NotFound(message)
+    if code in CONFLICT:
+        return Conflict(message)
+    if code in INVALID:
+        return InvalidSpec(message)
+    if code == libvirt.VIR_ERR_OPERATION_FAILED and "already" in message:
+        return Conflict(message)  # a domain with this uuid but another name
+    return BackendUnavailable(message)
+
+
+class LibvirtDriver:
+    """Runs guests through one libvirt URI."""
+
+    def __init__(self, uri: str, domain_type: str = "qemu") -> None:
+        self.uri = uri
+        self.domain_type = domain_type
+        self._conn: libvirt.virConnect | None = None
+        self._lock = threading.Lock()
+
+    # -- connection ------------------------------------------------------------------
+
+    def _connection(self) -> libvirt.virConnect:
+        """The open connection, opening it first if needed or if it died."""
+        with self._lock:
+            if self._conn is not None and not self._is_alive(self._conn):
+                self._conn = None
+            if self._conn is None:
+                try:
+                    self._conn = libvirt.open(self.uri)
+                except libvirt.libvirtError as exc:
+                    raise BackendUnavailable(f"{self.uri}: {exc}") from exc
+            return self._conn
+
+    @staticmethod
+    def _is_alive(conn: libvirt.virConnect) -> bool:
+        """``isAlive`` itself raises on some dead connections; count that as dead."""
+        try:
+            return bool(conn.isAlive())
+        except libvirt.libvirtError:
+            return False
+
+    def _drop(self, conn: libvirt.virConnect) -> None:
+        """Forget ``conn`` (if still current) so the next call opens a fresh one."""
+        with self._lock:
+            if self._conn is conn:
+                self._conn = None
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.close()
+
+    def _call(self, op: Callable[[libvirt.virConnect], T]) -> T:
+        """Run ``op`` on the connection, translating errors; retry once if it died."""
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                return op(conn)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() in CONNECTION_LOST:
+                    self._drop(conn)
+                    if attempt == 1:
+                        continue
+                raise translate(exc) from exc
+        raise AssertionError("unreachable")
+
+    # -- helpers run inside _call ------------------------------------------------------
+
+    @staticmethod
+    def _lookup(conn: libvirt.virConnect, name: str) -> libvirt.virDomain | None:
+        """The domain called ``name``, or ``None``."""
+        try:
+            return conn.lookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            raise
+
+    def _get(self, conn: libvirt.virConnect, name: str) -> libvirt.virDomain:
+        """The domain called ``name``; ``NotFound`` if there is none."""
+        dom = self._lookup(conn, name)
+        if dom is None:
+            raise NotFound(f"no domain {name}")
+        return dom
+
+    @staticmethod
+    def _ensure_running(dom: libvirt.virDomain) -> None:
+        """Start ``dom`` unless it is active; losing a start race to another caller is fine."""
+        if dom.isActive():
+            return
+        try:
+            dom.create()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID or not dom.isActive():
+                raise
+
+    @staticmethod
+    def _ensure_stopped(dom: libvirt.virDomain) -> None:
+        """Hard-stop ``dom`` unless it is already off."""
+        if not dom.isActive():
+            return
+        try:
+            dom.destroy()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID or dom.isActive():
+                raise
+
+    # -- HypervisorDriver ----------------------------------------------------------------
+
+    def define_and_start(self, spec: DomainSpec) -> None:
+        """See ``HypervisorDriver.define_and_start``."""
+        xml = domain_xml(spec, self.domain_type)
+        self._call(lambda conn: self._define_and_start(conn, spec, xml))
+
+    def _define_and_start(self, conn: libvirt.virConnect, spec: DomainSpec, xml: str) -> None:
+        """Reuse a matching domain, or define one and undefine it again if it won't start."""
+        dom = self._lookup(conn, spec.name)
+        if dom is not None:
+            if dom.UUIDString() != spec.uuid:
+                raise Conflict(f"domain {spec.name} exists with uuid {dom.UUIDString()}")
+            self._ensure_running(dom)
+            return
+        Path(spec.console_log).parent.mkdir(parents=True, exist_ok=True)
+        dom = conn.defineXML(xml)
+        try:
+            # Another caller may have defined and started the same spec meanwhile.
+            self._ensure_running(dom)
+        except libvirt.libvirtError:
+            with contextlib.suppress(libvirt.libvirtError):
+                dom.undefine()
+            raise
+
+    def power_state(self, name: str) -> PowerState:
+        """See ``HypervisorDriver.power_state``."""
+        return self._call(lambda conn: POWER_STATES[self._get(conn, name).state()[0]])
+
+    def power_states(self, prefix: str) -> dict[str, PowerState]:
+        """See ``HypervisorDriver.power_states``."""
+        return self._call(lambda conn: self._power_states(conn, prefix))
+
+    @staticmethod
+    def _power_states(conn: libvirt.virConnect, prefix: str) -> dict[str, PowerState]:
+        """One listing; domains that vanish while being read are left out."""
+        states = {}
+        for dom in conn.listAllDomains(0):
+            try:
+                name = dom.name()
+                if name.startswith(prefix):
+                    states[name] = POWER_STATES[dom.state()[0]]
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise
+        return states
+
+    def shutdown(self, name: str) -> None:
+        """See ``HypervisorDriver.shutdown``."""
+        self._call(lambda conn: self._ensure_stopped(self._get(conn, name)))
+
+    def start(self, name: str) -> None:
+        """See ``HypervisorDriver.start``."""
+        self._call(lambda conn: self._ensure_running(self._get(conn, name)))
+
+    def destroy(self, name: str) -> None:
+        """See ``HypervisorDriver.destroy``."""
+        self._call(lambda conn: self._destroy(conn, name))
+
+    def _destroy(self, conn: libvirt.virConnect, name: str) -> None:
+        """Stop and undefine; a domain that vanishes meanwhile counts as destroyed."""
+        dom = self._lookup(conn, name)
+        if dom is None:
+            return
+        try:
+            self._ensure_stopped(dom)
+            dom.undefineFlags(UNDEFINE_FLAGS)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise
+
+    def console_output(self, name: str, max_lines: int | None = None) -> str:
+        """See ``HypervisorDriver.console_output``. Empty if the guest wrote nothing yet
+        (or the backend, like ``test:///``, has no real console)."""
+        xml = self._call(lambda conn: self._get(conn, name).XMLDesc(0))
+        path = console_log_path(xml)
+        try:
+            text = Path(path).read_text(errors="replace") if path else ""
+        except FileNotFoundError:
+            return ""
+        return last_lines(text, max_lines)

@@ -1,0 +1,142 @@
+"""One contract suite for every HypervisorDriver: the fake, libvirt's test driver, QEMU."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from activities.hypervisor.base import DomainSpec, HypervisorDriver, PowerState
+from activities.hypervisor.fake import FakeHypervisor
+from activities.hypervisor.libvirt_driver import LibvirtDriver
+from activities.storage.qcow2 import QcowDiskDriver
+from nimbus.errors import Conflict, NotFound
+
+PREFIX = "nimbustest-"
+SpecFactory = Callable[..., DomainSpec]
+
+
+@pytest.fixture(params=["fake", "test", pytest.param("qemu", marks=pytest.mark.libvirt)])
+def driver(request: pytest.FixtureRequest) -> HypervisorDriver:
+    """Each driver in turn; QEMU needs libvirtd and boots the real guest image."""
+    if request.param == "fake":
+        return FakeHypervisor()
+    if request.param == "test":
+        return LibvirtDriver("test:///default")
+    request.getfixturevalue("libvirtd")
+    return LibvirtDriver("qemu:///system")
+
+
+@pytest.fixture
+def make_spec(
+    request: pytest.FixtureRequest, driver: HypervisorDriver, tmp_path: Path
+) -> Iterator[SpecFactory]:
+    """Make specs with unique names; destroy every domain made, even if the test fails."""
+    names: list[str] = []
+    disks = QcowDiskDriver(tmp_path / "disks")
+    real = isinstance(driver, LibvirtDriver) and driver.uri == "qemu:///system"
+    image = request.getfixturevalue("guest_image") if real else None
+
+    def make(uid: str | None = None, name: str | None = None) -> DomainSpec:
+        uid = uid or str(uuid.uuid4())
+        name = name or f"{PREFIX}{uid}"
+        names.append(name)
+        disk = disks.create_overlay(uid, str(image), 0) if image else f"/nonexistent/{uid}"
+        return DomainSpec(name, uid, 1, 128, disk, "qcow2", str(tmp_path / f"{uid}.log"))
+
+    yield make
+    for name in names:
+        driver.destroy(name)
+
+
+def test_define_and_start_runs_the_domain(driver: HypervisorDriver, make_spec: SpecFactory):
+    spec = make_spec()
+    driver.define_and_start(spec)
+    assert driver.power_state(spec.name) == PowerState.RUNNING
+
+
+def test_define_and_start_twice_is_a_no_op(driver: HypervisorDriver, make_spec: SpecFactory):
+    spec = make_spec()
+    driver.define_and_start(spec)
+    driver.define_and_start(spec)
+    assert driver.power_states(spec.name) == {spec.name: PowerState.RUNNING}
+
+
+def test_define_and_start_starts_a_shut_off_domain(
+    driver: HypervisorDriver, make_spec: SpecFactory
+):
+    spec = make_spec()
+    driver.define_and_start(spec)
+    driver.shutdown(spec.name)
+    driver.define_and_start(spec)
+    assert driver.power_state(spec.name) == PowerState.RUNNING
+
+
+def test_power_states_lists_only_names_with_the_prefix(
+    driver: HypervisorDriver, make_spec: SpecFactory
+):
+    group = f"{PREFIX}{uuid.uuid4().hex[:8]}-"
+    a, b = make_spec(name=f"{group}a"), make_spec(name=f"{group}b")
+    other = make_spec()
+    for spec in (a, b, other):
+        driver.define_and_start(spec)
+    driver.shutdown(b.name)
+    assert driver.power_states(group) == {a.name: PowerState.RUNNING, b.name: PowerState.SHUTDOWN}
+
+
+def test_shutdown_is_idempotent_and_start_restarts(
+    driver: HypervisorDriver, make_spec: SpecFactory
+):
+    spec = make_spec()
+    driver.define_and_start(spec)
+    driver.shutdown(spec.name)
+    driver.shutdown(spec.name)
+    assert driver.power_state(spec.name) == PowerState.SHUTDOWN
+    driver.start(spec.name)
+    driver.start(spec.name)
+    assert driver.power_state(spec.name) == PowerState.RUNNING
+
+
+def test_destroy_removes_the_definition_and_is_idempotent(
+    driver: HypervisorDriver, make_spec: SpecFactory
+):
+    spec = make_spec()
+    driver.define_and_start(spec)
+    driver.destroy(spec.name)
+    driver.destroy(spec.name)
+    assert spec.name not in driver.power_states(PREFIX)
+    with pytest.raises(NotFound):
+        driver.power_state(spec.name)
+
+
+@pytest.mark.parametrize("method", ["power_state", "shutdown", "start", "console_output"])
+def test_missing_domain_is_not_found(driver: HypervisorDriver, method: str):
+    with pytest.raises(NotFound):
+        getattr(driver, method)(f"{PREFIX}missing-{uuid.uuid4()}")
+
+
+def test_same_name_with_another_uuid_conflicts(driver: HypervisorDriver, make_spec: SpecFactory):
+    spec = make_spec()
+    driver.define_and_start(spec)
+    with pytest.raises(Conflict):
+        driver.define_and_start(make_spec(name=spec.name))
+    assert driver.power_state(spec.name) == PowerState.RUNNING
+
+
+def test_same_uuid_under_another_name_conflicts(driver: HypervisorDriver, make_spec: SpecFactory):
+    spec = make_spec()
+    driver.define_and_start(spec)
+    with pytest.raises(Conflict):
+        driver.define_and_start(make_spec(uid=spec.uuid, name=f"{spec.name}-again"))
+
+
+def test_concurrent_define_and_start_of_one_spec_runs_it_once(
+    driver: HypervisorDriver, make_spec: SpecFactory
+):
+    spec = make_spec()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: driver.define_and_start(spec), range(4)))
+    assert driver.power_states(spec.name) == {spec.name: PowerState.RUNNING}

@@ -55,8 +55,14 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def settings(tmp_path: Path, temporal_address: str) -> Settings:
     host, port = temporal_address.split(":")
-    return Settings(data_dir=tmp_path, temporal_host=host, temporal_port=int(port),
-                    host_name="testhost", power_sync_seconds=0.2, instance_prefix="nimbus-")
+    return Settings(
+        data_dir=tmp_path,
+        temporal_host=host,
+        temporal_port=int(port),
+        host_name="testhost",
+        power_sync_seconds=0.2,
+        instance_prefix="nimbus-",
+    )
 
 
 @pytest.fixture

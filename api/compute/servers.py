@@ -25,7 +25,6 @@ from workflows import starter
 _UNSUPPORTED = (
     "user_data",
     "key_name",
-    "block_device_mapping_v2",
     "block_device_mapping",
     "personality",
     "config_drive",
@@ -53,6 +52,27 @@ def _check_networks(spec: dict[str, Any]) -> None:
         raise InvalidSpec("Networks are not available in this cloud yet: omit 'networks'.")
 
 
+def _check_block_devices(spec: dict[str, Any]) -> None:
+    """Accept only the mapping clients send for an image-backed local root disk."""
+    mappings = spec.get("block_device_mapping_v2") or []
+    if not isinstance(mappings, list):
+        raise InvalidSpec("'block_device_mapping_v2' must be a list.")
+    image = ref_id(spec.get("imageRef"), "imageRef") if spec.get("imageRef") else None
+    for bdm in mappings:
+        local_image = (
+            isinstance(bdm, dict)
+            and bdm.get("source_type") == "image"
+            and bdm.get("destination_type", "local") == "local"
+            and bdm.get("uuid") in (None, image)
+            and str(bdm.get("boot_index", 0)) == "0"
+        )
+        if not local_image:
+            raise InvalidSpec(
+                "Only an image-backed local root disk is supported in"
+                " 'block_device_mapping_v2'; volumes are not available yet."
+            )
+
+
 def _check_counts(spec: dict[str, Any]) -> None:
     for key in ("min_count", "max_count"):
         if spec.get(key) not in (None, 1, "1"):
@@ -65,6 +85,7 @@ def _validated_create(body: dict[str, Any]) -> dict[str, Any]:
         if spec.get(key) not in (None, "", [], False):
             raise InvalidSpec(f"'{key}' is not supported by this cloud yet.")
     _check_networks(spec)
+    _check_block_devices(spec)
     _check_counts(spec)
     metadata = spec.get("metadata") or {}
     if not isinstance(metadata, dict) or not all(

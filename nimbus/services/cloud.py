@@ -44,6 +44,19 @@ def _guest_image(settings: Settings) -> Path:
     return build_guest_image(out, settings.data_dir / "cache" / "guest-build")
 
 
+def _choose_domain_type(settings: Settings, image: Path) -> None:
+    """Probe once whether KVM really boots a guest here; the worker reads the answer."""
+    from activities.hypervisor.probe import probe_kvm
+
+    answer = settings.data_dir / "domain-type"
+    if settings.domain_type != "auto" or answer.exists():
+        return
+    _say("checking once whether KVM really boots a guest here (else TCG)")
+    kind = "kvm" if Path("/dev/kvm").exists() and probe_kvm(image) else "qemu"
+    answer.write_text(kind + "\n")
+    _say(f"guests run under {'KVM' if kind == 'kvm' else 'TCG (software emulation)'}")
+
+
 def up(settings: Settings) -> None:
     """Start everything that is not running yet; safe to run again."""
     from nimbus.services.libvirtd import ensure_libvirtd
@@ -53,6 +66,7 @@ def up(settings: Settings) -> None:
     _say("libvirtd (qemu:///system)")
     ensure_libvirtd(settings.log_dir, settings.run_dir)
     image = _guest_image(settings)
+    _choose_domain_type(settings, image)
     _say(f"Temporal server and web UI ({settings.temporal_ui_url})")
     temporal.start(settings)
     _say("database and first-run state")

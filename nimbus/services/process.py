@@ -1,13 +1,13 @@
 """Start, find and stop the daemons Nimbus owns, by the PIDs it recorded.
 
 A daemon is started detached (its own session), its output goes to a log file, and its PID
-to ``<run_dir>/<name>.pid``; stop sends SIGTERM, then SIGKILL, to that PID only.
+with its start time to ``<run_dir>/<name>.pid``; stop sends SIGTERM, then SIGKILL, to that
+very process only.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from nimbus.errors import BackendUnavailable
+from nimbus.services import pidfile
 
 
 def pid_file(run_dir: Path, name: str) -> Path:
@@ -23,21 +24,12 @@ def pid_file(run_dir: Path, name: str) -> Path:
 
 def is_running(pid: int) -> bool:
     """True if the process exists and is not a zombie (a killed daemon may linger as one)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
+    return pidfile.start_time(pid) is not None
 
 
 def running_pid(run_dir: Path, name: str) -> int | None:
-    """The PID recorded for ``name`` if that process still runs."""
-    try:
-        pid = int(pid_file(run_dir, name).read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    return pid if is_running(pid) else None
+    """The PID recorded for ``name`` if that very process still runs."""
+    return pidfile.read_live(pid_file(run_dir, name))
 
 
 def start(
@@ -64,7 +56,7 @@ def start(
             cwd=cwd,
             start_new_session=True,
         )
-    pid_file(run_dir, name).write_text(f"{proc.pid}\n")
+    pidfile.write(pid_file(run_dir, name), proc.pid)
     return proc.pid
 
 
@@ -74,27 +66,12 @@ def stop(name: str, run_dir: Path, timeout: float = 15.0) -> bool:
     pid_file(run_dir, name).unlink(missing_ok=True)
     if pid is None:
         return False
-    _signal(pid, signal.SIGTERM)
-    if not wait_until(lambda: not is_running(pid), timeout):
-        _signal(pid, signal.SIGKILL)
-        wait_until(lambda: not is_running(pid), 5)
-    _reap(pid)
-    return True
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
+    pidfile.terminate(pid, timeout)
     try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status if the process was our child, so it leaves no zombie."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
+        os.waitpid(pid, os.WNOHANG)  # our own child leaves no zombie
     except ChildProcessError:
         pass
+    return True
 
 
 def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:

@@ -11,8 +11,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_server_lifecycle_with_the_openstack_cli(cloud: Cloud) -> None:
-    created = cloud.openstack_json("server", "create", "--flavor", "m1.tiny", "--image",
-                                   "nimbus-guest", "--wait", "vm1")
+    created = cloud.openstack_json(
+        "server", "create", "--flavor", "m1.tiny", "--image", "nimbus-guest", "--wait", "vm1"
+    )
     assert created["status"] == "ACTIVE"
     server_id = created["id"]
     assert f"{cloud.settings.instance_prefix}{server_id}" in cloud.domains()
@@ -41,8 +42,9 @@ def test_flavor_and_image_lists(cloud: Cloud) -> None:
 
 
 def test_unknown_flavor_is_refused_by_the_cli(cloud: Cloud) -> None:
-    result = cloud.openstack("server", "create", "--flavor", "m9.huge", "--image",
-                             "nimbus-guest", "vm-bad")
+    result = cloud.openstack(
+        "server", "create", "--flavor", "m9.huge", "--image", "nimbus-guest", "vm-bad"
+    )
     assert result.returncode != 0 and "m9.huge" in result.stderr
     assert cloud.openstack_json("server", "list") == []
 

@@ -31,14 +31,21 @@ class Cloud:
     env: dict[str, str]
 
     def nimbus(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "nimbus.cli", *args], env=self.env,
-                              cwd=CHECKOUT, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "nimbus.cli", *args],
+            env=self.env,
+            cwd=CHECKOUT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def openstack(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """The unmodified ``openstack`` CLI, configured by the cloud's clouds.yaml."""
         exe = Path(sys.executable).parent / "openstack"
-        return subprocess.run([str(exe), *args], env=self.env, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(
+            [str(exe), *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
 
     def openstack_json(self, *args: str) -> Any:
         result = self.openstack(*args, "-f", "json")
@@ -51,10 +58,21 @@ class Cloud:
 
         auth = yaml.safe_load((self.settings.data_dir / "clouds.yaml").read_text())
         auth = auth["clouds"]["nimbus"]["auth"]
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": auth["username"], "domain": {"id": "default"},
-            "password": auth["password"]}}},
-            "scope": {"project": {"name": auth["project_name"], "domain": {"id": "default"}}}}}
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {
+                            "name": auth["username"],
+                            "domain": {"id": "default"},
+                            "password": auth["password"],
+                        }
+                    },
+                },
+                "scope": {"project": {"name": auth["project_name"], "domain": {"id": "default"}}},
+            }
+        }
         r = requests.post(f"{self.url}/identity/v3/auth/tokens", json=body, timeout=10)
         r.raise_for_status()
         return r.headers["X-Subject-Token"], r.json()["token"]["project"]["id"]
@@ -74,8 +92,12 @@ class Cloud:
 
     def domains(self) -> set[str]:
         """Names of this cloud's domains on the host, running or not."""
-        out = subprocess.run(["virsh", "-c", LIBVIRT_URI, "list", "--all", "--name"],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["virsh", "-c", LIBVIRT_URI, "list", "--all", "--name"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         prefix = self.settings.instance_prefix
         return {line.strip() for line in out.splitlines() if line.strip().startswith(prefix)}
 
@@ -88,15 +110,24 @@ def start_cloud(data_dir: Path, guest_image: Path) -> Cloud:
     """``nimbus up`` on free ports; the guest image is seeded so it is not built again."""
     prefix = f"nimbustest{os.getpid()}-"
     settings = Settings(
-        data_dir=data_dir, api_port=free_port(), temporal_port=free_port(),
-        temporal_ui_port=free_port(), worker_metrics_port=free_port(), domain_type="qemu",
-        instance_prefix=prefix, power_sync_seconds=1.0,
+        data_dir=data_dir,
+        api_port=free_port(),
+        temporal_port=free_port(),
+        temporal_ui_port=free_port(),
+        worker_metrics_port=free_port(),
+        domain_type="qemu",
+        instance_prefix=prefix,
+        power_sync_seconds=1.0,
     )
     cache = data_dir / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(guest_image, cache / "nimbus-guest.raw")
-    env = {**os.environ, **settings_env(settings), "OS_CLOUD": "nimbus",
-           "OS_CLIENT_CONFIG_FILE": str(data_dir / "clouds.yaml")}
+    env = {
+        **os.environ,
+        **settings_env(settings),
+        "OS_CLOUD": "nimbus",
+        "OS_CLIENT_CONFIG_FILE": str(data_dir / "clouds.yaml"),
+    }
     cloud = Cloud(settings, env)
     result = cloud.nimbus("up")
     assert result.returncode == 0, f"nimbus up failed:\n{result.stdout}\n{result.stderr}"

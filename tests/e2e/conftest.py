@@ -7,11 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from nimbus.services.libvirtd import LibvirtdHandle
 from tests.support.cloud import Cloud, start_cloud, stop_cloud
 
 
 @pytest.fixture(scope="session")
-def cloud(tmp_path_factory: pytest.TempPathFactory, guest_image: Path) -> Iterator[Cloud]:
+def cloud(
+    tmp_path_factory: pytest.TempPathFactory, guest_image: Path, libvirtd: LibvirtdHandle
+) -> Iterator[Cloud]:
+    """Depends on ``libvirtd`` so that the session, not this cloud, owns the daemon."""
     c = start_cloud(tmp_path_factory.mktemp("cloud"), guest_image)
     try:
         yield c

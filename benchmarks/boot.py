@@ -1,0 +1,184 @@
+"""Boot benchmark: POST -> ACTIVE and POST -> NIMBUS READY through Nimbus, beside the same
+guest booted directly through libvirt, in one run; prints medians and their ratios.
+
+Starts a throw-away cloud of its own (``nimbus up`` on free ports in a temporary data
+directory) and stops it afterwards. Usage: ``python benchmarks/boot.py [--boots N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from activities.hypervisor.base import DomainSpec, PowerState  # noqa: E402
+from activities.hypervisor.libvirt_driver import LibvirtDriver  # noqa: E402
+from activities.storage.qcow2 import QcowDiskDriver  # noqa: E402
+from nimbus.config import Settings  # noqa: E402
+from nimbus.services import cloud  # noqa: E402
+
+READY = "NIMBUS READY"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait(check: Callable[[], bool], timeout: float = 180, interval: float = 0.05) -> float:
+    """Poll until ``check`` holds; return the monotonic time it first did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return time.monotonic()
+        time.sleep(interval)
+    raise TimeoutError("benchmark step timed out")
+
+
+class NimbusBoot:
+    """Boots through the REST API exactly as a client does."""
+
+    def __init__(self, settings: Settings) -> None:
+        auth = yaml.safe_load((settings.data_dir / "clouds.yaml").read_text())
+        auth = auth["clouds"]["nimbus"]["auth"]
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {
+                            "name": auth["username"],
+                            "domain": {"id": "default"},
+                            "password": auth["password"],
+                        }
+                    },
+                },
+                "scope": {"project": {"name": auth["project_name"], "domain": {"id": "default"}}},
+            }
+        }
+        self.url = settings.public_url
+        r = requests.post(f"{self.url}/identity/v3/auth/tokens", json=body, timeout=10)
+        self.headers = {"X-Auth-Token": r.headers["X-Subject-Token"]}
+        images = requests.get(
+            f"{self.url}/image/v2/images?name=nimbus-guest", headers=self.headers, timeout=10
+        ).json()["images"]
+        self.image = images[0]["id"]
+
+    def _server(self, sid: str) -> dict[str, str]:
+        r = requests.get(f"{self.url}/compute/v2.1/servers/{sid}", headers=self.headers, timeout=10)
+        return dict(r.json()["server"])
+
+    def _console(self, sid: str) -> str:
+        r = requests.post(
+            f"{self.url}/compute/v2.1/servers/{sid}/action",
+            timeout=30,
+            json={"os-getConsoleOutput": {"length": None}},
+            headers=self.headers,
+        )
+        return str(r.json().get("output", ""))
+
+    def boot(self, name: str) -> tuple[float, float]:
+        body = {"server": {"name": name, "flavorRef": "1", "imageRef": self.image}}
+        t0 = time.monotonic()
+        r = requests.post(
+            f"{self.url}/compute/v2.1/servers", json=body, headers=self.headers, timeout=30
+        )
+        sid = r.json()["server"]["id"]
+        active = wait(lambda: self._server(sid)["status"] == "ACTIVE")
+        ready = wait(lambda: READY in self._console(sid), interval=0.1)
+        requests.delete(f"{self.url}/compute/v2.1/servers/{sid}", headers=self.headers, timeout=30)
+        wait(
+            lambda: (
+                requests.get(
+                    f"{self.url}/compute/v2.1/servers/{sid}", timeout=10, headers=self.headers
+                ).status_code
+                == 404
+            )
+        )
+        return active - t0, ready - t0
+
+
+class DirectBoot:
+    """The same guest (same disk kind, flavor and domain XML) straight through libvirt."""
+
+    def __init__(self, settings: Settings, image: Path, work: Path) -> None:
+        self.hypervisor = LibvirtDriver(settings.libvirt_uri, "qemu")
+        self.disks = QcowDiskDriver(work)
+        self.image, self.work = image, work
+
+    def boot(self, _name: str) -> tuple[float, float]:
+        sid = str(uuid.uuid4())
+        spec = DomainSpec(
+            name=f"nimbusbench-{sid}",
+            uuid=sid,
+            vcpus=1,
+            memory_mib=512,
+            disk_path=self.disks.path(sid),
+            disk_format="qcow2",
+            console_log=str(self.work / sid / "console.log"),
+        )
+        t0 = time.monotonic()
+        self.disks.create_overlay(sid, str(self.image), 1)
+        self.hypervisor.define_and_start(spec)
+        running = wait(lambda: self.hypervisor.power_state(spec.name) is PowerState.RUNNING)
+        log = Path(spec.console_log)
+        ready = wait(lambda: log.exists() and READY in log.read_text(errors="replace"))
+        self.hypervisor.destroy(spec.name)
+        self.disks.delete(sid)
+        return running - t0, ready - t0
+
+
+def measure(name: str, boot: Callable[[str], tuple[float, float]], n: int) -> tuple[float, float]:
+    runs = []
+    for i in range(n):
+        runs.append(boot(f"bench-{i}"))
+        print(
+            f"  {name} boot {i + 1}/{n}: running {runs[-1][0]:.2f}s, ready {runs[-1][1]:.2f}s",
+            flush=True,
+        )
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--boots", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="nimbus-bench-") as tmp:
+        data = Path(tmp)
+        settings = Settings(
+            data_dir=data,
+            api_port=free_port(),
+            temporal_port=free_port(),
+            temporal_ui_port=free_port(),
+            worker_metrics_port=free_port(),
+            domain_type="qemu",
+            instance_prefix="nimbusbench-",
+        )
+        cloud.up(settings)
+        try:
+            direct = DirectBoot(settings, cloud.guest_image_path(settings), data / "direct")
+            d_run, d_ready = measure("libvirt", direct.boot, args.boots)
+            n_run, n_ready = measure("nimbus", NimbusBoot(settings).boot, args.boots)
+        finally:
+            cloud.down(settings)
+    print(f"\nmedian of {args.boots} boots (TCG, m1.tiny, default guest image)")
+    print(f"{'':28}{'libvirt direct':>16}{'nimbus':>10}{'ratio':>8}")
+    print(f"{'POST -> ACTIVE (running)':28}{d_run:>15.2f}s{n_run:>9.2f}s{n_run / d_run:>8.2f}")
+    print(f"{'POST -> NIMBUS READY':28}{d_ready:>15.2f}s{n_ready:>9.2f}s{n_ready / d_ready:>8.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

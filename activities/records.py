@@ -78,6 +78,7 @@ class ServerRecords:
             if flavor is None or image is None or not image.location:
                 raise NotFound("the server's flavor or image no longer exists")
             server.host = server.host or _pick_host(s, flavor.ram)
+            server.task_state = "spawning"
             return BootPlan(
                 server_id=server.id,
                 host=server.host,

@@ -6,7 +6,6 @@ missing and never resets what an operator changed.
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +109,7 @@ def ensure_default_image(db: Database, settings: Settings, source: Path, owner: 
         settings.images_dir.mkdir(parents=True, exist_ok=True)
         target = settings.images_dir / f"{image.id}.raw"
         if not target.exists():
-            os.link(source, target) if _same_fs(source, target) else _copy(source, target)
+            _copy(source, target)
         md5, sha = _digests(target)
         size = target.stat().st_size
         image.status, image.disk_format, image.container_format = "active", "raw", "bare"
@@ -118,10 +117,6 @@ def ensure_default_image(db: Database, settings: Settings, source: Path, owner: 
         image.checksum, image.os_hash_algo, image.os_hash_value = md5, "sha256", sha
         image.location = str(target)
         return image.id
-
-
-def _same_fs(a: Path, b: Path) -> bool:
-    return a.stat().st_dev == b.parent.stat().st_dev
 
 
 def _copy(source: Path, target: Path) -> None:

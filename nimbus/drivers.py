@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from activities.hypervisor.libvirt_driver import LibvirtDriver
-from activities.storage.qcow2 import QcowDiskDriver
-
 from activities.hypervisor.base import HypervisorDriver
+from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.storage.base import DiskDriver
+from activities.storage.qcow2 import QcowDiskDriver
 from nimbus.config import Settings
 
 

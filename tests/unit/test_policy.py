@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+
+from api.context import RequestContext
+from api.errors import Forbidden
+from api.policy import RULES, authorize, effective_roles
+
+
+def _ctx(*roles: str) -> RequestContext:
+    return RequestContext("u", "user", "p", "project", list(roles))
+
+
+def test_roles_imply_weaker_ones() -> None:
+    assert effective_roles(["admin"]) == {"admin", "member", "reader"}
+    assert effective_roles(["reader"]) == {"reader"}
+
+
+def test_reader_may_look_but_not_change() -> None:
+    authorize(_ctx("reader"), "compute:servers:list")
+    with pytest.raises(Forbidden):
+        authorize(_ctx("reader"), "compute:servers:create")
+
+
+def test_only_admin_sees_all_projects() -> None:
+    with pytest.raises(Forbidden):
+        authorize(_ctx("member"), "compute:servers:all_projects")
+    authorize(_ctx("admin"), "compute:servers:all_projects")
+
+
+def test_unknown_role_grants_nothing() -> None:
+    with pytest.raises(Forbidden):
+        authorize(_ctx("auditor"), "compute:servers:list")
+
+
+def test_every_rule_names_a_known_role() -> None:
+    assert set(RULES.values()) <= {"admin", "member", "reader"}

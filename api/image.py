@@ -14,8 +14,9 @@ from api import deps
 from api.context import RequestContext, authenticate, current
 from api.policy import authorize
 from api.timefmt import iso
+from api.validation import paginate
 from nimbus.db import Image
-from nimbus.errors import InvalidSpec, NotFound
+from nimbus.errors import NotFound
 
 bp = Blueprint("image", __name__)
 
@@ -97,16 +98,8 @@ def list_images() -> Response:
             query = query.where(getattr(Image, key) == request.args[key])
     with deps.db().session() as s:
         images = list(s.scalars(query))
-    marker, limit = request.args.get("marker"), request.args.get("limit")
-    if marker:
-        ids = [i.id for i in images]
-        if marker not in ids:
-            raise InvalidSpec(f"marker {marker} not found")
-        images = images[ids.index(marker) + 1 :]
-    if limit is not None:
-        if not limit.isdigit():
-            raise InvalidSpec("limit must be a non-negative integer")
-        images = images[: int(limit)]
+    ids = [i.id for i in images]
+    images = paginate(images, ids, request.args.get("marker"), request.args.get("limit"))
     return jsonify(
         {"images": [view(i) for i in images], "first": "/v2/images", "schema": "/v2/schemas/images"}
     )

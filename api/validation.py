@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from flask import request
 
@@ -55,3 +56,22 @@ def ref_id(value: Any, label: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidSpec(f"'{label}' is a required string.")
     return value.rstrip("/").rsplit("/", 1)[-1]
+
+
+T = TypeVar("T")
+
+
+def paginate(
+    items: Sequence[T], ids: Sequence[str], marker: str | None, limit: str | None
+) -> list[T]:
+    """OpenStack's marker/limit paging: the items after ``marker``, at most ``limit``."""
+    out = list(items)
+    if marker:
+        if marker not in ids:
+            raise InvalidSpec(f"marker [{marker}] not found")
+        out = out[list(ids).index(marker) + 1 :]
+    if limit is not None:
+        if not limit.isdigit():
+            raise InvalidSpec("limit must be a non-negative integer")
+        out = out[: int(limit)]
+    return out

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from observability import metrics
+
+log = logging.getLogger("nimbus.api.access")
 
 
 def instrument(app: Flask) -> None:
@@ -23,6 +26,14 @@ def instrument(app: Flask) -> None:
         elapsed = time.monotonic() - g.get("started", time.monotonic())
         metrics.API_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
         metrics.API_LATENCY.labels(request.method, route).observe(elapsed)
+        log.info(
+            '%s "%s %s" %s %.1fms',
+            request.remote_addr,
+            request.method,
+            request.full_path if request.query_string else request.path,
+            response.status_code,
+            elapsed * 1000,
+        )
         return response
 
     @app.get("/metrics")

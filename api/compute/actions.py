@@ -9,7 +9,7 @@ from flask import Response, jsonify
 
 from api import deps
 from api.compute import bp
-from api.compute.servers import load_server
+from api.compute.servers import load_server, set_task_state
 from api.context import RequestContext, current
 from api.policy import authorize
 from api.validation import json_body
@@ -52,7 +52,13 @@ def _power(on: bool) -> Callable[[Server, RequestContext, Any], tuple[Response, 
                 )
             row.task_state = task
         host = server.host or ""
-        deps.bridge().run(lambda c: starter.start_power(c, server.project_id, server.id, host, on))
+        try:
+            deps.bridge().run(
+                lambda c: starter.start_power(c, server.project_id, server.id, host, on)
+            )
+        except Exception:
+            set_task_state(server.id, None, expect=task)
+            raise
         return Response(status=202), 202
 
     return act

@@ -16,7 +16,7 @@ from api.compute.flavors import get_flavor
 from api.context import RequestContext, current
 from api.image import find_visible_image
 from api.policy import allowed, authorize
-from api.validation import json_body, name_field, ref_id, require_dict
+from api.validation import json_body, name_field, paginate, ref_id, require_dict
 from nimbus.db import Server
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 from workflows import starter
@@ -184,7 +184,7 @@ def _visible(ctx: RequestContext) -> list[Server]:
         servers = list(s.scalars(query))
     if args.get("name"):
         servers = [x for x in servers if _name_matches(args["name"], x.name)]
-    return _paginate(servers, args.get("marker"), args.get("limit"))
+    return paginate(servers, [x.id for x in servers], args.get("marker"), args.get("limit"))
 
 
 def _name_matches(pattern: str, name: str) -> bool:
@@ -193,19 +193,6 @@ def _name_matches(pattern: str, name: str) -> bool:
         return re.search(pattern, name) is not None
     except re.error:
         return pattern in name
-
-
-def _paginate(servers: list[Server], marker: str | None, limit: str | None) -> list[Server]:
-    if marker:
-        ids = [x.id for x in servers]
-        if marker not in ids:
-            raise InvalidSpec(f"marker [{marker}] not found")
-        servers = servers[ids.index(marker) + 1 :]
-    if limit is not None:
-        if not limit.isdigit():
-            raise InvalidSpec("limit must be a non-negative integer")
-        servers = servers[: int(limit)]
-    return servers
 
 
 @bp.get("/v2.1/servers")
@@ -251,12 +238,24 @@ def delete_server(server_id: str) -> tuple[str, int]:
     ctx = current()
     authorize(ctx, "compute:servers:delete")
     server = load_server(server_id, ctx)
+    previous = set_task_state(server_id, "deleting")
+    try:
+        deps.bridge().run(lambda c: starter.start_delete(c, server.project_id, server_id))
+    except Exception:
+        if previous != "deleting":
+            set_task_state(server_id, previous, expect="deleting")
+        raise
+    return "", 204
+
+
+def set_task_state(server_id: str, task: str | None, expect: str | None = None) -> str | None:
+    """Set the server's task state (only if it is ``expect``, when given); return the old."""
     with deps.db().session() as s:
         row = s.get(Server, server_id)
-        if row is not None:
-            row.task_state = "deleting"
-    deps.bridge().run(lambda c: starter.start_delete(c, server.project_id, server_id))
-    return "", 204
+        if row is None or (expect is not None and row.task_state != expect):
+            return None
+        previous, row.task_state = row.task_state, task
+        return previous
 
 
 from api.compute import actions  # noqa: E402,F401  (routes register on bp)

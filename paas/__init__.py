@@ -1,0 +1,1 @@
+"""The PaaS layer: app manifests, buildpacks, the router and ``nimbus app ...``."""

@@ -17,14 +17,12 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import requests
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from activities.hypervisor.base import DomainSpec, PowerState  # noqa: E402
 from activities.hypervisor.libvirt_driver import LibvirtDriver  # noqa: E402
 from activities.storage.qcow2 import QcowDiskDriver  # noqa: E402
+from nimbus.client import NimbusClient  # noqa: E402
 from nimbus.config import Settings  # noqa: E402
 from nimbus.services import cloud  # noqa: E402
 
@@ -51,62 +49,25 @@ class NimbusBoot:
     """Boots through the REST API exactly as a client does."""
 
     def __init__(self, settings: Settings) -> None:
-        auth = yaml.safe_load((settings.data_dir / "clouds.yaml").read_text())
-        auth = auth["clouds"]["nimbus"]["auth"]
-        body = {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {
-                            "name": auth["username"],
-                            "domain": {"id": "default"},
-                            "password": auth["password"],
-                        }
-                    },
-                },
-                "scope": {"project": {"name": auth["project_name"], "domain": {"id": "default"}}},
-            }
-        }
-        self.url = settings.public_url
-        r = requests.post(f"{self.url}/identity/v3/auth/tokens", json=body, timeout=10)
-        self.headers = {"X-Auth-Token": r.headers["X-Subject-Token"]}
-        images = requests.get(
-            f"{self.url}/image/v2/images?name=nimbus-guest", headers=self.headers, timeout=10
-        ).json()["images"]
-        self.image = images[0]["id"]
+        self.api = NimbusClient(settings.data_dir / "clouds.yaml")
+        self.image = self.api.image_id("nimbus-guest")
 
-    def _server(self, sid: str) -> dict[str, str]:
-        r = requests.get(f"{self.url}/compute/v2.1/servers/{sid}", headers=self.headers, timeout=10)
-        return dict(r.json()["server"])
+    def _status(self, sid: str) -> str:
+        return str(self.api.call("GET", f"/compute/v2.1/servers/{sid}").json()["server"]["status"])
 
     def _console(self, sid: str) -> str:
-        r = requests.post(
-            f"{self.url}/compute/v2.1/servers/{sid}/action",
-            timeout=30,
-            json={"os-getConsoleOutput": {"length": None}},
-            headers=self.headers,
-        )
+        body = {"os-getConsoleOutput": {"length": None}}
+        r = self.api.call("POST", f"/compute/v2.1/servers/{sid}/action", json=body)
         return str(r.json().get("output", ""))
 
     def boot(self, name: str) -> tuple[float, float]:
         body = {"server": {"name": name, "flavorRef": "1", "imageRef": self.image}}
         t0 = time.monotonic()
-        r = requests.post(
-            f"{self.url}/compute/v2.1/servers", json=body, headers=self.headers, timeout=30
-        )
-        sid = r.json()["server"]["id"]
-        active = wait(lambda: self._server(sid)["status"] == "ACTIVE")
+        sid = self.api.call("POST", "/compute/v2.1/servers", json=body).json()["server"]["id"]
+        active = wait(lambda: self._status(sid) == "ACTIVE")
         ready = wait(lambda: READY in self._console(sid), interval=0.1)
-        requests.delete(f"{self.url}/compute/v2.1/servers/{sid}", headers=self.headers, timeout=30)
-        wait(
-            lambda: (
-                requests.get(
-                    f"{self.url}/compute/v2.1/servers/{sid}", timeout=10, headers=self.headers
-                ).status_code
-                == 404
-            )
-        )
+        self.api.call("DELETE", f"/compute/v2.1/servers/{sid}")
+        wait(lambda: self.api.call("GET", f"/compute/v2.1/servers/{sid}").status_code == 404)
         return active - t0, ready - t0
 
 

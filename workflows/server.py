@@ -59,6 +59,18 @@ async def _run(fn: Any, arg: Any, queue: str | None = None, **kw: Any) -> Any:
     )
 
 
+async def _wait_running(ref: ServerRef, queue: str) -> PowerStateResult:
+    """Wait for the domain to run; heartbeats let a lost worker's wait be retried soon."""
+    result: PowerStateResult = await _run(
+        ComputeActivities.wait_running,
+        ref,
+        queue,
+        start_to_close_timeout=BOOT_WAIT,
+        heartbeat_timeout=HEARTBEAT,
+    )
+    return result
+
+
 def _reason(exc: BaseException) -> str:
     """The message a user should see in the server's fault."""
     if isinstance(exc, asyncio.CancelledError):
@@ -96,13 +108,7 @@ class BootServer:
         saga.add("destroy_domain", lambda: _run(ComputeActivities.destroy_domain, ref, queue))
         domain = StartDomainInput(plan.server_id, plan.vcpus, plan.memory_mib)
         await _run(ComputeActivities.start_domain, domain, queue)
-        state: PowerStateResult = await _run(
-            ComputeActivities.wait_running,
-            ref,
-            queue,
-            start_to_close_timeout=BOOT_WAIT,
-            heartbeat_timeout=HEARTBEAT,
-        )
+        state = await _wait_running(ref, queue)
         await _run(ServerRecords.mark_active, MarkActiveInput(plan.server_id, state.power_state))
 
 
@@ -153,13 +159,7 @@ class StartServer:
     async def run(self, inp: PowerInput) -> None:
         ref, queue = ServerRef(inp.server_id), host_queue(inp.host)
         await _run(ComputeActivities.restart_domain, ref, queue)
-        state: PowerStateResult = await _run(
-            ComputeActivities.wait_running,
-            ref,
-            queue,
-            start_to_close_timeout=BOOT_WAIT,
-            heartbeat_timeout=HEARTBEAT,
-        )
+        state = await _wait_running(ref, queue)
         power = SetPowerInput(inp.server_id, "ACTIVE", state.power_state)
         await _run(ServerRecords.set_power, power)
 

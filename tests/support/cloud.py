@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
-
+from nimbus.client import NimbusClient
 from nimbus.config import CHECKOUT, Settings, settings_env
 from nimbus.services import process
 from tests.support.temporal_server import free_port
@@ -52,30 +51,9 @@ class Cloud:
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
-    def token(self) -> tuple[str, str]:
-        """An admin token and its project id, straight from the identity API."""
-        import yaml
-
-        auth = yaml.safe_load((self.settings.data_dir / "clouds.yaml").read_text())
-        auth = auth["clouds"]["nimbus"]["auth"]
-        body = {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {
-                            "name": auth["username"],
-                            "domain": {"id": "default"},
-                            "password": auth["password"],
-                        }
-                    },
-                },
-                "scope": {"project": {"name": auth["project_name"], "domain": {"id": "default"}}},
-            }
-        }
-        r = requests.post(f"{self.url}/identity/v3/auth/tokens", json=body, timeout=10)
-        r.raise_for_status()
-        return r.headers["X-Subject-Token"], r.json()["token"]["project"]["id"]
+    def client(self) -> NimbusClient:
+        """An admin client of this cloud's API."""
+        return NimbusClient(self.settings.data_dir / "clouds.yaml")
 
     @property
     def url(self) -> str:

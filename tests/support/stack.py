@@ -22,6 +22,7 @@ from activities.storage.base import DiskDriver
 from api import create_app
 from api.bridge import TemporalBridge
 from nimbus import bootstrap
+from nimbus.client import password_auth
 from nimbus.config import Settings
 from nimbus.db import Database, Image, Server
 from nimbus.worker import run as run_worker
@@ -110,21 +111,7 @@ class Stack:
         project = (
             project or {"admin": "admin", "alice": "demo", "rita": "demo", "bob": "other"}[user]
         )
-        body = {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {
-                            "name": user,
-                            "domain": {"id": "default"},
-                            "password": f"{user}-secret",
-                        }
-                    },
-                },
-                "scope": {"project": {"name": project, "domain": {"id": "default"}}},
-            }
-        }
+        body = password_auth(user, f"{user}-secret", project)
         response = self.client.post("/identity/v3/auth/tokens", json=body)
         assert response.status_code == 201, response.json
         return str(response.headers["X-Subject-Token"])

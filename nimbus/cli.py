@@ -33,6 +33,7 @@ def _status(settings: Settings, _args: argparse.Namespace) -> int:
     rows = cloud.status(settings)
     for row in rows:
         state = f"running (pid {row.pid})" if row.pid else "stopped"
+        state = "running (not ours)" if row.foreign else state
         print(f"{row.name:<10} {state:<22} {row.endpoint}")
     return 0 if all(row.pid for row in rows if row.name != "libvirtd") else 3
 

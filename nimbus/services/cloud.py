@@ -101,6 +101,7 @@ class ServiceStatus:
     name: str
     pid: int | None
     endpoint: str
+    foreign: bool = False
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
@@ -110,10 +111,20 @@ def status(settings: Settings) -> list[ServiceStatus]:
         "worker": f"metrics http://127.0.0.1:{settings.worker_metrics_port}/metrics",
         "api": settings.public_url,
     }
-    return [
+    rows = [
         ServiceStatus(name, process.running_pid(settings.run_dir, name), endpoints[name])
         for name in ORDER
     ]
+    return [_foreign_libvirtd(settings, row) for row in rows]
+
+
+def _foreign_libvirtd(settings: Settings, row: ServiceStatus) -> ServiceStatus:
+    """A libvirtd that runs but that nimbus did not start is shown, and left alone by down."""
+    from nimbus.services.libvirtd import running
+
+    if row.name != "libvirtd" or row.pid is not None or not running("libvirtd", settings.run_dir):
+        return row
+    return ServiceStatus(row.name, None, row.endpoint, foreign=True)
 
 
 def print_endpoints(settings: Settings) -> None:

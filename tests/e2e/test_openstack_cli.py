@@ -27,6 +27,14 @@ def test_server_lifecycle_with_the_openstack_cli(cloud: Cloud) -> None:
     listed = cloud.openstack_json("server", "list")
     assert [(s["Name"], s["Status"]) for s in listed] == [("vm1", "ACTIVE")]
 
+    def status() -> str:
+        return str(cloud.openstack_json("server", "show", "vm1")["status"])
+
+    assert cloud.openstack("server", "stop", "vm1").returncode == 0
+    wait_for(lambda: status() == "SHUTOFF", 60, "SHUTOFF")
+    assert cloud.openstack("server", "start", "vm1").returncode == 0
+    wait_for(lambda: status() == "ACTIVE", 60, "ACTIVE again")
+
     deleted = cloud.openstack("server", "delete", "--wait", "vm1")
     assert deleted.returncode == 0, deleted.stderr
     assert f"{cloud.settings.instance_prefix}{server_id}" not in cloud.domains()

@@ -23,6 +23,40 @@ class PowerState(enum.Enum):
 
 
 @dataclass(frozen=True)
+class CephAccess:
+    """How QEMU on this host reaches Ceph for ``rbd`` disks (host configuration).
+
+    Attributes:
+        monitors: ``host:port`` of each monitor.
+        user: the cephx user without ``client.`` (e.g. ``admin``), or empty with cephx off.
+        key: that user's secret key (base64), kept in a libvirt secret, never in the XML.
+    """
+
+    monitors: tuple[str, ...]
+    user: str = ""
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class Disk:
+    """A disk as a guest sees it.
+
+    Attributes:
+        target: the guest device, ``vda``, ``vdb``...
+        kind: ``file`` (``source`` is a path) or ``rbd`` (``source`` is ``pool/name``).
+        source: see ``kind``.
+        format: ``raw`` or ``qcow2`` (``rbd`` disks are always raw).
+        serial: shown to the guest (``/dev/disk/by-id/virtio-<serial>``); at most 20 chars.
+    """
+
+    target: str
+    kind: str
+    source: str
+    format: str = "raw"
+    serial: str = ""
+
+
+@dataclass(frozen=True)
 class DomainSpec:
     """What a guest is made of; everything a driver needs to define it.
 

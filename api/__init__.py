@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from flask import Flask
 
+from activities.storage.block import BlockStore
 from api import errors
 from api.bridge import TemporalBridge
 from nimbus.config import Settings
 from nimbus.db import Database
+from nimbus.drivers import real_block_store
 from observability.flask import instrument
 
 
 def create_app(
-    settings: Settings, db: Database | None = None, bridge: TemporalBridge | None = None
+    settings: Settings,
+    db: Database | None = None,
+    bridge: TemporalBridge | None = None,
+    block_store: BlockStore | None = None,
 ) -> Flask:
-    """Build the app; ``db`` and ``bridge`` default to the configured ones."""
+    """Build the app; ``db``, ``bridge`` and ``block_store`` default to the configured ones.
+
+    The block store serves image downloads (a read); every write goes through a workflow.
+    """
     from api import compute, identity, image
 
     app = Flask("nimbus")
@@ -24,6 +32,7 @@ def create_app(
         "settings": settings,
         "db": db or Database(settings.db_url),
         "bridge": bridge or TemporalBridge(settings.temporal_address, settings.temporal_namespace),
+        "block_store": block_store or real_block_store(settings),
     }
     errors.register(app)
     instrument(app)

@@ -11,12 +11,33 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from nimbus.errors import BackendUnavailable
+from nimbus.errors import (
+    BackendUnavailable,
+    Conflict,
+    InvalidSpec,
+    NimbusError,
+    NotFound,
+    QuotaExceeded,
+)
 
 T = TypeVar("T")
+
+
+_TYPES: dict[str, type[NimbusError]] = {
+    cls.__name__: cls for cls in (NotFound, Conflict, QuotaExceeded, InvalidSpec)
+}
+
+
+def _typed(exc: WorkflowFailureError) -> NimbusError:
+    """The Nimbus error a failed workflow carries (see ``workflows.common.user_error``)."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        return _TYPES.get(cause.type or "", NimbusError)(cause.message)
+    return NimbusError(str(cause or exc))
 
 
 class TemporalBridge:
@@ -41,6 +62,8 @@ class TemporalBridge:
         except TimeoutError as exc:
             future.cancel()
             raise BackendUnavailable("the workflow engine did not answer in time") from exc
+        except WorkflowFailureError as exc:
+            raise _typed(exc) from exc
         except (RPCError, ConnectionError, RuntimeError) as exc:
             raise BackendUnavailable(f"the workflow engine is unavailable: {exc}") from exc
 

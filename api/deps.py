@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
+from activities.storage.block import BlockStore
 from api.bridge import TemporalBridge
 from nimbus.config import Settings
 from nimbus.db import Database
@@ -21,4 +22,9 @@ def db() -> Database:
 
 def bridge() -> TemporalBridge:
     value: TemporalBridge = current_app.extensions["nimbus"]["bridge"]
+    return value
+
+
+def block_store() -> BlockStore:
+    value: BlockStore = current_app.extensions["nimbus"]["block_store"]
     return value

@@ -28,6 +28,10 @@ class PayloadTooLarge(NimbusError):
     http_status = 413
 
 
+class UnsupportedMediaType(NimbusError):
+    http_status = 415
+
+
 #: Nova's name for each error status (its body is ``{name: {code, message}}``).
 _NOVA_NAMES = {
     400: "badRequest",

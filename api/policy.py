@@ -27,6 +27,13 @@ RULES: dict[str, str] = {
     "compute:servers:show_host": ADMIN,
     "image:images:list": READER,
     "image:images:show": READER,
+    "image:images:download": READER,
+    "image:images:create": MEMBER,
+    "image:images:update": MEMBER,
+    "image:images:upload": MEMBER,
+    "image:images:delete": MEMBER,
+    "image:images:publicize": ADMIN,
+    "image:images:all_projects": ADMIN,
 }
 
 

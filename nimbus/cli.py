@@ -54,7 +54,7 @@ def _worker(settings: Settings, _args: argparse.Namespace) -> int:
     from nimbus.drivers import real_drivers
     from nimbus.worker import run
 
-    hypervisor, disks = real_drivers(settings)
+    drivers = real_drivers(settings)
     start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
 
     async def main() -> None:
@@ -62,7 +62,7 @@ def _worker(settings: Settings, _args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run(settings, hypervisor, disks, stop)
+        await run(settings, drivers, stop)
 
     asyncio.run(main())
     return 0

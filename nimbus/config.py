@@ -35,6 +35,11 @@ class Settings:
     token_ttl_seconds: int = 3600
     power_sync_seconds: float = 2.0
     database_url: str = ""
+    image_size_cap: int = 1 << 40
+    ceph_conf: str = ""
+    ceph_keyring: str = ""
+    ceph_client: str = "admin"
+    ceph_osd_size_gib: int = 20
 
     @property
     def public_url(self) -> str:
@@ -63,6 +68,28 @@ class Settings:
     @property
     def images_dir(self) -> Path:
         return self.data_dir / "images"
+
+    @property
+    def ceph_dir(self) -> Path:
+        """The cluster Nimbus runs itself when no external one is configured."""
+        return self.data_dir / "ceph"
+
+    @property
+    def own_ceph(self) -> bool:
+        return not self.ceph_conf
+
+    @property
+    def ceph_conf_path(self) -> str:
+        return self.ceph_conf or str(self.ceph_dir / "ceph.conf")
+
+    @property
+    def ceph_keyring_path(self) -> str:
+        return self.ceph_keyring or str(self.ceph_dir / f"ceph.client.{self.ceph_client}.keyring")
+
+    @property
+    def staging_dir(self) -> Path:
+        """Uploads land here before an import workflow moves them into the block store."""
+        return self.data_dir / "staging"
 
     @property
     def instances_dir(self) -> Path:
@@ -99,6 +126,11 @@ _ENV = {
     "NIMBUS_TOKEN_TTL": ("token_ttl_seconds", int),
     "NIMBUS_POWER_SYNC_SECONDS": ("power_sync_seconds", float),
     "NIMBUS_DATABASE_URL": ("database_url", str),
+    "NIMBUS_IMAGE_SIZE_CAP": ("image_size_cap", int),
+    "NIMBUS_CEPH_CONF": ("ceph_conf", str),
+    "NIMBUS_CEPH_KEYRING": ("ceph_keyring", str),
+    "NIMBUS_CEPH_CLIENT": ("ceph_client", str),
+    "NIMBUS_CEPH_OSD_SIZE_GIB": ("ceph_osd_size_gib", int),
 }
 
 

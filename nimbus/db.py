@@ -23,6 +23,8 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -121,6 +123,7 @@ class Image(Base):
     properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Host(Base):
@@ -172,6 +175,27 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def add_missing_columns(engine: Engine) -> list[str]:
+    """``ALTER TABLE ... ADD COLUMN`` for every declared column a table lacks.
+
+    Keeps a data directory made by an older Nimbus usable: schema changes so far only add
+    nullable or defaulted columns. Returns ``table.column`` for each column added.
+    """
+    added = []
+    inspector = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            ddl = f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
+            ddl += column.type.compile(dialect=engine.dialect)
+            with engine.begin() as conn:
+                conn.execute(text(ddl))
+            added.append(f"{table.name}.{column.name}")
+    return added
+
+
 class Database:
     """Owns the engine and hands out transactional sessions."""
 
@@ -180,7 +204,9 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
+        """Create missing tables, then add columns that newer code declares (additive only)."""
         Base.metadata.create_all(self.engine)
+        add_missing_columns(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from activities.hypervisor.base import HypervisorDriver
 from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.storage.base import DiskDriver
+from activities.storage.block import BlockStore
 from activities.storage.qcow2 import QcowDiskDriver
 from nimbus.config import Settings
 
@@ -17,6 +20,24 @@ def domain_type(settings: Settings) -> str:
     return probed.read_text().strip() if probed.exists() else "qemu"
 
 
-def real_drivers(settings: Settings) -> tuple[HypervisorDriver, DiskDriver]:
+@dataclass(frozen=True)
+class HostDrivers:
+    """The drivers one host's activities work through."""
+
+    hypervisor: HypervisorDriver
+    disks: DiskDriver
+    store: BlockStore
+
+
+def real_drivers(settings: Settings) -> HostDrivers:
     hypervisor = LibvirtDriver(settings.libvirt_uri, domain_type(settings))
-    return hypervisor, QcowDiskDriver(settings.instances_dir)
+    return HostDrivers(
+        hypervisor, QcowDiskDriver(settings.instances_dir), real_block_store(settings)
+    )
+
+
+def real_block_store(settings: Settings) -> BlockStore:
+    """The Ceph RBD store: Nimbus's own cluster, or the one ``NIMBUS_CEPH_CONF`` names."""
+    from activities.storage.rbd_store import RbdBlockStore
+
+    return RbdBlockStore(settings.ceph_conf_path, settings.ceph_keyring_path, settings.ceph_client)

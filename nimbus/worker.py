@@ -7,23 +7,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.compute import ComputeActivities
-from activities.hypervisor.base import HypervisorDriver
+from activities.image_records import ImageRecords
+from activities.images import ImageActivities
 from activities.records import ServerRecords
-from activities.storage.base import DiskDriver
 from activities.temporal_ops import TemporalOps
 from nimbus.config import CONTROL_QUEUE, Settings
 from nimbus.db import Database
+from nimbus.drivers import HostDrivers
 from nimbus.hostagent import HostAgent
 from observability.temporal import MetricsInterceptor
-from workflows.server import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ async def connect(settings: Settings) -> Client:
 def build_workers(
     client: Client,
     db: Database,
-    compute: ComputeActivities,
+    host_activities: Sequence[Callable[..., Any]],
     host_queue: str,
     executor: ThreadPoolExecutor,
     extra_interceptors: Sequence[Interceptor] = (),
@@ -54,7 +56,7 @@ def build_workers(
         client,
         task_queue=CONTROL_QUEUE,
         workflows=WORKFLOWS,
-        activities=[*ServerRecords(db).all(), *TemporalOps(client).all()],
+        activities=[*ServerRecords(db).all(), *ImageRecords(db).all(), *TemporalOps(client).all()],
         activity_executor=executor,
         workflow_runner=runner,
         interceptors=interceptors,
@@ -62,7 +64,7 @@ def build_workers(
     host = Worker(
         client,
         task_queue=host_queue,
-        activities=compute.all(),
+        activities=host_activities,
         activity_executor=executor,
         interceptors=interceptors,
     )
@@ -71,18 +73,22 @@ def build_workers(
 
 async def run(
     settings: Settings,
-    hypervisor: HypervisorDriver,
-    disks: DiskDriver,
+    drivers: HostDrivers,
     stop: asyncio.Event,
     interceptors: Sequence[Interceptor] = (),
 ) -> None:
     """Run the workers and the host agent until ``stop`` is set."""
     client = await connect(settings)
     db = Database(settings.db_url)
-    compute = ComputeActivities(hypervisor, disks, settings.instances_dir, settings.instance_prefix)
-    agent = HostAgent(settings, db, hypervisor, client)
+    compute = ComputeActivities(
+        drivers.hypervisor, drivers.disks, settings.instances_dir, settings.instance_prefix
+    )
+    host_activities = [*compute.all(), *ImageActivities(drivers.store).all()]
+    agent = HostAgent(settings, db, drivers.hypervisor, client)
     with ThreadPoolExecutor(max_workers=16) as executor:
-        workers = build_workers(client, db, compute, settings.host_queue, executor, interceptors)
+        workers = build_workers(
+            client, db, host_activities, settings.host_queue, executor, interceptors
+        )
         tasks = [asyncio.create_task(w.run()) for w in workers]
         tasks.append(asyncio.create_task(agent.run(stop)))
         log.info("worker %s polling %s and %s", os.getpid(), CONTROL_QUEUE, settings.host_queue)

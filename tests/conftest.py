@@ -10,10 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from activities.storage.fake_block import FakeBlockStore
 
 from activities.hypervisor.fake import FakeHypervisor
 from activities.storage.fake import FakeDiskDriver
 from nimbus.config import Settings
+from nimbus.drivers import HostDrivers
 from nimbus.guestimage import build_guest_image
 from nimbus.services.libvirtd import LibvirtdHandle, ensure_libvirtd, stop_libvirtd
 from tests.support.stack import Stack, make_stack
@@ -74,7 +76,10 @@ def image_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def stack(settings: Settings, image_file: Path) -> Iterator[Stack]:
-    s = make_stack(settings, FakeHypervisor(), FakeDiskDriver(settings.instances_dir), image_file)
+    drivers = HostDrivers(
+        FakeHypervisor(), FakeDiskDriver(settings.instances_dir), FakeBlockStore()
+    )
+    s = make_stack(settings, drivers, image_file)
     yield s
     s.worker.stop()
     s.bridge.close()

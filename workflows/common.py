@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from typing import Any
 
+from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from nimbus.errors import NON_RETRYABLE
 
@@ -31,3 +35,27 @@ QUICK = timedelta(seconds=30)
 def server_workflow_id(server_id: str, operation: str) -> str:
     """``server-<uuid>-<operation>``: one resource, one workflow id per operation."""
     return f"server-{server_id}-{operation}"
+
+
+async def run_activity(fn: Any, arg: Any, queue: str | None = None, **kw: Any) -> Any:
+    """Execute one activity method with the house timeouts and retry policy."""
+    kw.setdefault("start_to_close_timeout", QUICK)
+    return await workflow.execute_activity_method(
+        fn, arg, task_queue=queue, retry_policy=RETRY, **kw
+    )
+
+
+def reason(exc: BaseException) -> str:
+    """The message a user should see for a failed step."""
+    if isinstance(exc, asyncio.CancelledError):
+        return "the operation was cancelled"
+    cause = exc.cause if isinstance(exc, ActivityError) and exc.cause else exc
+    return getattr(cause, "message", None) or str(cause)
+
+
+def user_error(what: str, exc: BaseException) -> ApplicationError:
+    """A workflow failure that keeps the typed error (``Conflict``, ``NotFound``...) of the
+    step that failed, so the API can answer with the matching status."""
+    cause = exc.cause if isinstance(exc, ActivityError) else None
+    kind = cause.type if isinstance(cause, ApplicationError) and cause.type else "Failed"
+    return ApplicationError(f"{what}: {reason(exc)}", type=kind, non_retryable=True)

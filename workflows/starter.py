@@ -19,6 +19,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from nimbus.config import CONTROL_QUEUE
 from workflows.common import PROJECT, RESOURCE_ID, RESOURCE_TYPE, server_workflow_id
+from workflows.image import (
+    DeleteImage,
+    DeleteImageInput,
+    ImportImage,
+    ImportImageWorkflowInput,
+)
 from workflows.server import (
     BootServer,
     ConsoleInput,
@@ -31,12 +37,12 @@ from workflows.server import (
 )
 
 
-def _attributes(project_id: str, server_id: str) -> TypedSearchAttributes:
+def _attributes(project_id: str, resource_id: str, kind: str = "server") -> TypedSearchAttributes:
     return TypedSearchAttributes(
         [
             SearchAttributePair(PROJECT, project_id),
-            SearchAttributePair(RESOURCE_TYPE, "server"),
-            SearchAttributePair(RESOURCE_ID, server_id),
+            SearchAttributePair(RESOURCE_TYPE, kind),
+            SearchAttributePair(RESOURCE_ID, resource_id),
         ]
     )
 
@@ -104,4 +110,33 @@ async def console_output(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         search_attributes=_attributes(project_id, server_id),
+    )
+
+
+async def import_image(
+    client: Client, project_id: str, image_id: str, staging_path: str, host: str, fmt: str
+) -> None:
+    """Run (or join) the image's ImportImage workflow to its end."""
+    arg = ImportImageWorkflowInput(image_id, staging_path, host, fmt)
+    await client.execute_workflow(
+        ImportImage.run,
+        arg,
+        id=f"image-{image_id}-import",
+        task_queue=CONTROL_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        search_attributes=_attributes(project_id, image_id, "image"),
+    )
+
+
+async def delete_image(client: Client, project_id: str, image_id: str, host: str) -> None:
+    """Run (or join) the image's DeleteImage workflow to its end."""
+    await client.execute_workflow(
+        DeleteImage.run,
+        DeleteImageInput(image_id, host),
+        id=f"image-{image_id}-delete",
+        task_queue=CONTROL_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        search_attributes=_attributes(project_id, image_id, "image"),
     )

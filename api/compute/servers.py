@@ -14,7 +14,7 @@ from api import deps
 from api.compute import bp, views
 from api.compute.flavors import get_flavor
 from api.context import RequestContext, current
-from api.image import find_visible_image
+from api.image.images import find_visible_image
 from api.policy import allowed, authorize
 from api.validation import json_body, name_field, paginate, ref_id, require_dict
 from nimbus.db import Server

@@ -17,14 +17,13 @@ from typing import Any
 from flask.testing import FlaskClient
 from temporalio.worker import Interceptor
 
-from activities.hypervisor.base import HypervisorDriver
-from activities.storage.base import DiskDriver
 from api import create_app
 from api.bridge import TemporalBridge
 from nimbus import bootstrap
 from nimbus.client import password_auth
 from nimbus.config import Settings
 from nimbus.db import Database, Image, Server
+from nimbus.drivers import HostDrivers
 from nimbus.worker import run as run_worker
 
 
@@ -34,11 +33,10 @@ class WorkerThread:
     def __init__(
         self,
         settings: Settings,
-        hypervisor: HypervisorDriver,
-        disks: DiskDriver,
+        drivers: HostDrivers,
         interceptors: Sequence[Interceptor] = (),
     ) -> None:
-        self.args = (settings, hypervisor, disks)
+        self.args = (settings, drivers)
         self.interceptors = interceptors
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -102,9 +100,20 @@ class Stack:
     db: Database
     bridge: TemporalBridge
     client: FlaskClient
-    hypervisor: Any
-    disks: Any
+    drivers: HostDrivers
     worker: WorkerThread
+
+    @property
+    def hypervisor(self) -> Any:
+        return self.drivers.hypervisor
+
+    @property
+    def disks(self) -> Any:
+        return self.drivers.disks
+
+    @property
+    def store(self) -> Any:
+        return self.drivers.store
 
     def token(self, user: str, project: str | None = None) -> str:
         """A token for a seeded user, scoped to its own project unless told otherwise."""
@@ -149,20 +158,19 @@ class Stack:
 
     def restart_worker(self, interceptors: Sequence[Interceptor] = ()) -> None:
         self.worker.stop()
-        self.worker = WorkerThread(self.settings, self.hypervisor, self.disks, interceptors).start()
+        self.worker = WorkerThread(self.settings, self.drivers, interceptors).start()
 
 
 def make_stack(
     settings: Settings,
-    hypervisor: Any,
-    disks: Any,
+    drivers: HostDrivers,
     image_file: Path,
     interceptors: Sequence[Interceptor] = (),
 ) -> Stack:
     db = Database(settings.db_url)
     seed(db, settings, image_file)
     bridge = TemporalBridge(settings.temporal_address, settings.temporal_namespace)
-    app = create_app(settings, db, bridge)
+    app = create_app(settings, db, bridge, drivers.store)
     app.testing = True
-    worker = WorkerThread(settings, hypervisor, disks, interceptors).start()
-    return Stack(settings, db, bridge, app.test_client(), hypervisor, disks, worker)
+    worker = WorkerThread(settings, drivers, interceptors).start()
+    return Stack(settings, db, bridge, app.test_client(), drivers, worker)

@@ -1,0 +1,36 @@
+"""Images, Glance v2 shape: records, data (staged upload, download) and schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from api import deps
+from api.context import authenticate
+
+bp = Blueprint("image", __name__)
+
+
+def _version(vid: str, status: str) -> dict[str, Any]:
+    href = deps.settings().public_url + "/image/v2/"
+    return {"id": vid, "status": status, "links": [{"rel": "self", "href": href}]}
+
+
+@bp.get("")
+@bp.get("/")
+@bp.get("/versions")
+def versions() -> tuple[Response, int]:
+    values = [_version("v2.9", "CURRENT")] + [
+        _version(f"v2.{n}", "SUPPORTED") for n in range(8, -1, -1)
+    ]
+    return jsonify({"versions": values}), 300
+
+
+@bp.before_request
+def _authenticate() -> None:
+    if request.endpoint not in ("image.versions", "image.image_schema", "image.images_schema"):
+        authenticate(deps.db())
+
+
+from api.image import data, images, schemas  # noqa: E402,F401  (routes register on bp)

@@ -1,0 +1,8 @@
+"""Every workflow a worker runs."""
+
+from __future__ import annotations
+
+from workflows.image import DeleteImage, ImportImage
+from workflows.server import SERVER_WORKFLOWS
+
+WORKFLOWS = [*SERVER_WORKFLOWS, ImportImage, DeleteImage]

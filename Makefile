@@ -17,11 +17,12 @@ status:
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/install-system-packages
+$(STAMP): pyproject.toml scripts/install-system-packages scripts/link-ceph-python
 	scripts/install-system-packages
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	scripts/link-ceph-python $(VENV)
 	touch $(STAMP)
 
 test: install

@@ -88,43 +88,47 @@ def ensure_flavors(db: Database) -> None:
                 s.add(Flavor(id=fid, name=name, vcpus=vcpus, ram=ram, disk=disk))
 
 
-def _digests(path: Path) -> tuple[str, str]:
-    md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
+def _stage(source: Path, staged: Path) -> tuple[int, str, str]:
+    """Copy the image into the staging folder, hashing it on the way."""
+    md5, sha, size = hashlib.md5(usedforsecurity=False), hashlib.sha256(), 0
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    with open(source, "rb") as src, open(staged, "wb") as dst:
+        while chunk := src.read(1 << 20):
             md5.update(chunk)
             sha.update(chunk)
-    return md5.hexdigest(), sha.hexdigest()
-
-
-def ensure_default_image(db: Database, settings: Settings, source: Path, owner: str) -> str:
-    """Register the built guest image as the public default image; return its id."""
-    with db.session() as s:
-        image = s.scalars(select(Image).where(Image.name == DEFAULT_IMAGE)).first()
-        if image is not None and image.location and Path(image.location).exists():
-            return image.id
-        image = image or Image(name=DEFAULT_IMAGE, owner=owner, visibility="public")
-        s.add(image)
-        s.flush()
-        settings.images_dir.mkdir(parents=True, exist_ok=True)
-        target = settings.images_dir / f"{image.id}.raw"
-        if not target.exists():
-            _copy(source, target)
-        md5, sha = _digests(target)
-        size = target.stat().st_size
-        image.status, image.disk_format, image.container_format = "active", "raw", "bare"
-        image.size = image.virtual_size = size
-        image.checksum, image.os_hash_algo, image.os_hash_value = md5, "sha256", sha
-        image.location = str(target)
-        return image.id
-
-
-def _copy(source: Path, target: Path) -> None:
-    tmp = target.with_suffix(".part")
-    with open(source, "rb") as src, open(tmp, "wb") as dst:
-        while chunk := src.read(1 << 20):
             dst.write(chunk)
-    tmp.rename(target)
+            size += len(chunk)
+    return size, md5.hexdigest(), sha.hexdigest()
+
+
+def stage_default_image(db: Database, settings: Settings, source: Path, owner: str) -> str | None:
+    """Register the public default image and stage its data for import.
+
+    Returns the image id if it still needs importing (run ``ImportImage``), else ``None``.
+    An import that failed earlier left the image queued: it is staged again.
+    """
+    with db.session() as s:
+        image = s.scalars(
+            select(Image).where(Image.name == DEFAULT_IMAGE, Image.deleted_at.is_(None))
+        ).first()
+        if image is not None and image.status == "active":
+            return None
+        if image is None:
+            image = Image(
+                name=DEFAULT_IMAGE,
+                owner=owner,
+                visibility="public",
+                disk_format="raw",
+                container_format="bare",
+                tags=[],
+                properties={},
+            )
+            s.add(image)
+            s.flush()
+        size, md5, sha = _stage(source, settings.staging_dir / image.id)
+        image.status, image.size, image.checksum = "saving", size, md5
+        image.os_hash_algo, image.os_hash_value = "sha256", sha
+        return image.id
 
 
 def clouds_yaml_path(settings: Settings) -> Path:
@@ -158,7 +162,7 @@ def write_clouds_yaml(settings: Settings, creds: AdminCredentials) -> Path:
     return path
 
 
-def bootstrap(db: Database, settings: Settings, guest_image: Path) -> AdminCredentials | None:
+def bootstrap(db: Database, settings: Settings) -> AdminCredentials | None:
     """Create what is missing; return new admin credentials if clouds.yaml must be written.
 
     Without a clouds.yaml the admin's password is unknown, so it is reset and written anew.
@@ -167,7 +171,11 @@ def bootstrap(db: Database, settings: Settings, guest_image: Path) -> AdminCrede
     ensure_flavors(db)
     reset = None if clouds_yaml_path(settings).exists() else secrets.token_urlsafe(18)
     user, project, password = ensure_user(db, "admin", "admin", "admin", reset)
-    ensure_default_image(db, settings, guest_image, project.id)
     if password is None:
         return None
     return AdminCredentials(user.name, password, project.name, project.id)
+
+
+def admin_project_id(db: Database) -> str:
+    with db.session() as s:
+        return str(s.scalars(select(Project.id).where(Project.name == "admin")).one())

@@ -28,6 +28,15 @@ class RbdRef:
     def __str__(self) -> str:
         return f"{self.pool}/{self.name}" + (f"@{self.snap}" if self.snap else "")
 
+    @classmethod
+    def parse(cls, text: str) -> RbdRef:
+        """``pool/name`` or ``pool/name@snap``, as ``str()`` writes it."""
+        pool, _, rest = text.partition("/")
+        name, _, snap = rest.partition("@")
+        if not pool or not name:
+            raise ValueError(f"not an RBD reference: {text!r}")
+        return cls(pool, name, snap or None)
+
     def image(self) -> RbdRef:
         """The image itself, without the snapshot."""
         return RbdRef(self.pool, self.name)

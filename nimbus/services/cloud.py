@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from temporalio.client import Client
+
 from nimbus import bootstrap
 from nimbus.config import CHECKOUT, Settings, settings_env
 from nimbus.db import Database
 from nimbus.services import process, temporal
+from workflows import starter
 
 #: Started in this order, stopped in the reverse one.
-ORDER = ("libvirtd", "temporal", "worker", "api")
+ORDER = ("libvirtd", "ceph", "temporal", "worker", "api")
 
 
 def _say(message: str) -> None:
@@ -65,33 +69,74 @@ def up(settings: Settings) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     _say("libvirtd (qemu:///system)")
     ensure_libvirtd(settings.log_dir, settings.run_dir)
+    _start_ceph(settings)
     image = _guest_image(settings)
     _choose_domain_type(settings, image)
     _say(f"Temporal server and web UI ({settings.temporal_ui_url})")
     temporal.start(settings)
     _say("database and first-run state")
-    creds = bootstrap.bootstrap(Database(settings.db_url), settings, image)
+    db = Database(settings.db_url)
+    creds = bootstrap.bootstrap(db, settings)
     if creds is not None:
         bootstrap.write_clouds_yaml(settings, creds)
     _say("worker and API")
     _start_python(settings, "worker")
     _start_python(settings, "api")
-    log_dir = settings.log_dir
+    logs = settings.log_dir
     process.wait_for_port(
-        "worker metrics", "127.0.0.1", settings.worker_metrics_port, 60, log_dir / "worker.log"
+        "worker metrics", "127.0.0.1", settings.worker_metrics_port, 60, logs / "worker.log"
     )
-    process.wait_for_port("api", settings.api_host, settings.api_port, 60, log_dir / "api.log")
+    process.wait_for_port("api", settings.api_host, settings.api_port, 60, logs / "api.log")
+    _import_default_image(settings, db, image)
     print_endpoints(settings)
+
+
+def _start_ceph(settings: Settings) -> None:
+    """Nimbus's own single-node cluster, unless an external one is configured."""
+    if not settings.own_ceph:
+        _say(f"Ceph: using the cluster of {settings.ceph_conf}")
+        return
+    from nimbus.services.ceph import ensure_ceph
+
+    _say("Ceph (mon, mgr, one OSD; pools images, volumes, vms)")
+    ensure_ceph(
+        settings.ceph_dir,
+        settings.log_dir,
+        settings.run_dir,
+        osd_size_gib=settings.ceph_osd_size_gib,
+    )
+
+
+def _import_default_image(settings: Settings, db: Database, source: Path) -> None:
+    """Import the default image through the ImportImage workflow, like any upload."""
+    owner = bootstrap.admin_project_id(db)
+    image_id = bootstrap.stage_default_image(db, settings, source, owner)
+    if image_id is None:
+        return
+    _say(f"importing the default image {bootstrap.DEFAULT_IMAGE} into Ceph")
+    staged = str(settings.staging_dir / image_id)
+
+    async def run() -> None:
+        client = await Client.connect(
+            settings.temporal_address, namespace=settings.temporal_namespace
+        )
+        await starter.import_image(client, owner, image_id, staged, settings.host_name, "raw")
+
+    asyncio.run(run())
 
 
 def down(settings: Settings) -> None:
     """Stop exactly what ``up`` started, newest first."""
+    from nimbus.services.ceph import stop_ceph
     from nimbus.services.libvirtd import stop_libvirtd
 
     for name in reversed(ORDER):
         if name == "libvirtd":
             stop_libvirtd(settings.run_dir)
             _say("libvirtd stopped (if nimbus had started it)")
+        elif name == "ceph":
+            if stop_ceph(settings.run_dir):
+                _say("ceph stopped")
         elif process.stop(name, settings.run_dir):
             _say(f"{name} stopped")
 
@@ -107,6 +152,7 @@ class ServiceStatus:
 def status(settings: Settings) -> list[ServiceStatus]:
     endpoints = {
         "libvirtd": settings.libvirt_uri,
+        "ceph": settings.ceph_conf_path,
         "temporal": f"{settings.temporal_address} (UI {settings.temporal_ui_url})",
         "worker": f"metrics http://127.0.0.1:{settings.worker_metrics_port}/metrics",
         "api": settings.public_url,

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from activities.storage.block import BlockStore
 from nimbus.client import NimbusClient
 from nimbus.config import CHECKOUT, Settings, settings_env
+from nimbus.drivers import real_block_store
 from nimbus.services import process
 from tests.support.temporal_server import free_port
 
@@ -54,6 +56,10 @@ class Cloud:
     def client(self) -> NimbusClient:
         """An admin client of this cloud's API."""
         return NimbusClient(self.settings.data_dir / "clouds.yaml")
+
+    def block_store(self) -> BlockStore:
+        """The cloud's own Ceph, as its worker sees it."""
+        return real_block_store(self.settings)
 
     @property
     def url(self) -> str:

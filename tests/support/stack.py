@@ -25,6 +25,7 @@ from nimbus.config import Settings
 from nimbus.db import Database, Image, Server
 from nimbus.drivers import HostDrivers
 from nimbus.worker import run as run_worker
+from workflows import starter
 
 
 class WorkerThread:
@@ -76,8 +77,8 @@ class Users:
     passwords: dict[str, str] = field(default_factory=dict)
 
 
-def seed(db: Database, settings: Settings, image_file: Path) -> dict[str, str]:
-    """Schema, flavors, an admin, a member and a reader, and the default image."""
+def seed(db: Database) -> dict[str, str]:
+    """Schema, flavors, an admin, a member and a reader (each ``<name>-secret``)."""
     db.create_schema()
     bootstrap.ensure_flavors(db)
     passwords = {}
@@ -87,11 +88,19 @@ def seed(db: Database, settings: Settings, image_file: Path) -> dict[str, str]:
         ("rita", "demo", "reader"),
         ("bob", "other", "member"),
     ):
-        _, proj, password = bootstrap.ensure_user(db, name, project, role, f"{name}-secret")
+        _, _, password = bootstrap.ensure_user(db, name, project, role, f"{name}-secret")
         passwords[name] = password or ""
-        if name == "admin":
-            bootstrap.ensure_default_image(db, settings, image_file, proj.id)
     return passwords
+
+
+def import_default_image(stack: Stack, image_file: Path) -> None:
+    """The default image, imported through the ImportImage workflow as ``nimbus up`` does."""
+    owner = bootstrap.admin_project_id(stack.db)
+    image_id = bootstrap.stage_default_image(stack.db, stack.settings, image_file, owner)
+    assert image_id is not None
+    staged = str(stack.settings.staging_dir / image_id)
+    host = stack.settings.host_name
+    stack.bridge.run(lambda c: starter.import_image(c, owner, image_id, staged, host, "raw"))
 
 
 @dataclass
@@ -168,9 +177,11 @@ def make_stack(
     interceptors: Sequence[Interceptor] = (),
 ) -> Stack:
     db = Database(settings.db_url)
-    seed(db, settings, image_file)
+    seed(db)
     bridge = TemporalBridge(settings.temporal_address, settings.temporal_namespace)
     app = create_app(settings, db, bridge, drivers.store)
     app.testing = True
     worker = WorkerThread(settings, drivers, interceptors).start()
-    return Stack(settings, db, bridge, app.test_client(), drivers, worker)
+    stack = Stack(settings, db, bridge, app.test_client(), drivers, worker)
+    import_default_image(stack, image_file)
+    return stack

@@ -12,6 +12,9 @@ SERVICES = [
     ("identity", "keystone", "/identity"),
     ("compute", "nova", "/compute/v2.1"),
     ("image", "glance", "/image"),
+    ("block-storage", "cinderv3", "/volume/v3/{project_id}"),
+    ("volumev3", "cinderv3", "/volume/v3/{project_id}"),
+    ("volume", "cinderv3", "/volume/v3/{project_id}"),
 ]
 
 

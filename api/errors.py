@@ -61,7 +61,7 @@ _TITLES = {
 
 def error_response(status: int, message: str) -> Response:
     """The error body this request's service speaks: Nova's for compute, else Keystone's."""
-    if request.blueprint == "compute":
+    if request.blueprint in ("compute", "volume"):
         body = {_NOVA_NAMES.get(status, "computeFault"): {"code": status, "message": message}}
     else:
         title = _TITLES.get(status, "Error")

@@ -20,6 +20,8 @@ from activities.image_records import ImageRecords
 from activities.images import ImageActivities
 from activities.records import ServerRecords
 from activities.temporal_ops import TemporalOps
+from activities.volume_records import VolumeRecords
+from activities.volumes import AttachActivities, VolumeActivities
 from nimbus.config import CONTROL_QUEUE, Settings
 from nimbus.db import Database
 from nimbus.drivers import HostDrivers
@@ -42,6 +44,7 @@ async def connect(settings: Settings) -> Client:
 def build_workers(
     client: Client,
     db: Database,
+    control_activities: Sequence[Callable[..., Any]],
     host_activities: Sequence[Callable[..., Any]],
     host_queue: str,
     executor: ThreadPoolExecutor,
@@ -56,7 +59,13 @@ def build_workers(
         client,
         task_queue=CONTROL_QUEUE,
         workflows=WORKFLOWS,
-        activities=[*ServerRecords(db).all(), *ImageRecords(db).all(), *TemporalOps(client).all()],
+        activities=[
+            *ServerRecords(db).all(),
+            *ImageRecords(db).all(),
+            *VolumeRecords(db).all(),
+            *TemporalOps(client).all(),
+            *control_activities,
+        ],
         activity_executor=executor,
         workflow_runner=runner,
         interceptors=interceptors,
@@ -83,11 +92,22 @@ async def run(
     compute = ComputeActivities(
         drivers.hypervisor, drivers.disks, settings.instances_dir, settings.instance_prefix
     )
-    host_activities = [*compute.all(), *ImageActivities(drivers.store).all()]
+    host_activities = [
+        *compute.all(),
+        *ImageActivities(drivers.store).all(),
+        *AttachActivities(drivers.hypervisor, settings.instance_prefix).all(),
+    ]
+    control_activities = VolumeActivities(drivers.store).all()
     agent = HostAgent(settings, db, drivers.hypervisor, client)
     with ThreadPoolExecutor(max_workers=16) as executor:
         workers = build_workers(
-            client, db, host_activities, settings.host_queue, executor, interceptors
+            client,
+            db,
+            control_activities,
+            host_activities,
+            settings.host_queue,
+            executor,
+            interceptors,
         )
         tasks = [asyncio.create_task(w.run()) for w in workers]
         tasks.append(asyncio.create_task(agent.run(stop)))

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         SetPowerInput,
     )
     from activities.temporal_ops import TemporalOps, WorkflowRef
+    from activities.volume_records import VolumeRecords
     from nimbus.config import host_queue
 
 
@@ -120,6 +121,7 @@ class DeleteServer:
             queue = host_queue(plan.host)
             await run_activity(ComputeActivities.destroy_domain, ref, queue)
             await run_activity(ComputeActivities.delete_root_disk, ref, queue)
+        await run_activity(VolumeRecords.release_server_volumes, ref)
         await run_activity(ServerRecords.mark_deleted, ref)
 
 

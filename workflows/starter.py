@@ -17,6 +17,12 @@ from temporalio.common import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.volumes import (
+    CreateVolumeDataInput,
+    ExtendVolumeDataInput,
+    SnapshotRef,
+    VolumeRef,
+)
 from nimbus.config import CONTROL_QUEUE
 from workflows.common import PROJECT, RESOURCE_ID, RESOURCE_TYPE, server_workflow_id
 from workflows.image import (
@@ -34,6 +40,16 @@ from workflows.server import (
     ServerInput,
     StartServer,
     StopServer,
+)
+from workflows.volume import (
+    AttachVolume,
+    AttachVolumeInput,
+    CreateSnapshot,
+    CreateVolume,
+    DeleteSnapshot,
+    DeleteVolume,
+    DetachVolume,
+    ExtendVolume,
 )
 
 
@@ -139,4 +155,112 @@ async def delete_image(client: Client, project_id: str, image_id: str, host: str
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         search_attributes=_attributes(project_id, image_id, "image"),
+    )
+
+
+async def _volume_op(
+    client: Client,
+    run: Any,
+    arg: Any,
+    wid: str,
+    project_id: str,
+    resource_id: str,
+    kind: str = "volume",
+    wait: bool = False,
+) -> Any:
+    """Start (or find) a volume workflow; with ``wait``, run it to its end."""
+    start = client.execute_workflow if wait else client.start_workflow
+    return await start(
+        run,
+        arg,
+        id=wid,
+        task_queue=CONTROL_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        search_attributes=_attributes(project_id, resource_id, kind),
+    )
+
+
+async def create_volume(
+    client: Client,
+    project_id: str,
+    volume_id: str,
+    size_gib: int,
+    image_id: str | None = None,
+    snapshot_id: str | None = None,
+    source_volume_id: str | None = None,
+) -> Any:
+    arg = CreateVolumeDataInput(volume_id, size_gib, image_id, source_volume_id, snapshot_id)
+    return await _volume_op(
+        client, CreateVolume.run, arg, f"volume-{volume_id}-create", project_id, volume_id
+    )
+
+
+async def delete_volume(client: Client, project_id: str, volume_id: str) -> Any:
+    return await _volume_op(
+        client,
+        DeleteVolume.run,
+        VolumeRef(volume_id),
+        f"volume-{volume_id}-delete",
+        project_id,
+        volume_id,
+    )
+
+
+async def extend_volume(client: Client, project_id: str, volume_id: str, size_gib: int) -> Any:
+    arg = ExtendVolumeDataInput(volume_id, size_gib)
+    return await _volume_op(
+        client, ExtendVolume.run, arg, f"volume-{volume_id}-extend", project_id, volume_id
+    )
+
+
+async def create_snapshot(client: Client, project_id: str, volume_id: str, snapshot_id: str) -> Any:
+    return await _volume_op(
+        client,
+        CreateSnapshot.run,
+        SnapshotRef(volume_id, snapshot_id),
+        f"snapshot-{snapshot_id}-create",
+        project_id,
+        snapshot_id,
+        "snapshot",
+    )
+
+
+async def delete_snapshot(client: Client, project_id: str, volume_id: str, snapshot_id: str) -> Any:
+    """Run to its end: a snapshot still cloned from is refused, and the caller says so."""
+    return await _volume_op(
+        client,
+        DeleteSnapshot.run,
+        SnapshotRef(volume_id, snapshot_id),
+        f"snapshot-{snapshot_id}-delete",
+        project_id,
+        snapshot_id,
+        "snapshot",
+        wait=True,
+    )
+
+
+async def attach_volume(client: Client, project_id: str, volume_id: str, server_id: str) -> str:
+    """Run AttachVolume to its end; return the device the volume got."""
+    arg = AttachVolumeInput(volume_id, server_id)
+    device: str = await _volume_op(
+        client,
+        AttachVolume.run,
+        arg,
+        f"volume-{volume_id}-attach-{server_id}",
+        project_id,
+        volume_id,
+        wait=True,
+    )
+    return device
+
+
+async def detach_volume(client: Client, project_id: str, volume_id: str) -> Any:
+    return await _volume_op(
+        client,
+        DetachVolume.run,
+        VolumeRef(volume_id),
+        f"volume-{volume_id}-detach",
+        project_id,
+        volume_id,
     )

@@ -1,0 +1,111 @@
+"""Nova's ``os-volume_attachments``: hot-plug volumes into running servers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify
+from sqlalchemy import select
+
+from api import deps
+from api.compute import bp
+from api.compute.servers import load_server
+from api.context import RequestContext, current
+from api.policy import authorize
+from api.validation import json_body, require_dict, require_str
+from api.volume.volumes import load_volume, transition
+from nimbus.db import VolumeAttachment
+from nimbus.errors import Conflict, NotFound
+from workflows import starter
+
+ATTACH_WAIT_SECONDS = 120
+
+
+def _view(row: VolumeAttachment) -> dict[str, Any]:
+    return {
+        "id": row.volume_id,
+        "serverId": row.server_id,
+        "volumeId": row.volume_id,
+        "device": row.device,
+    }
+
+
+def _rows(server_id: str) -> list[VolumeAttachment]:
+    with deps.db().session() as s:
+        return list(
+            s.scalars(select(VolumeAttachment).where(VolumeAttachment.server_id == server_id))
+        )
+
+
+def _attached(server_id: str, volume_id: str, ctx: RequestContext) -> VolumeAttachment:
+    load_server(server_id, ctx)
+    row = next((r for r in _rows(server_id) if r.volume_id == volume_id), None)
+    if row is None:
+        raise NotFound(f"Volume {volume_id} is not attached to server {server_id}.")
+    return row
+
+
+@bp.get("/v2.1/servers/<server_id>/os-volume_attachments")
+def list_attachments(server_id: str) -> Response:
+    ctx = current()
+    authorize(ctx, "compute:servers:show")
+    load_server(server_id, ctx)
+    return jsonify({"volumeAttachments": [_view(r) for r in _rows(server_id)]})
+
+
+@bp.get("/v2.1/servers/<server_id>/os-volume_attachments/<volume_id>")
+def show_attachment(server_id: str, volume_id: str) -> Response:
+    ctx = current()
+    authorize(ctx, "compute:servers:show")
+    return jsonify({"volumeAttachment": _view(_attached(server_id, volume_id, ctx))})
+
+
+@bp.post("/v2.1/servers/<server_id>/os-volume_attachments")
+def attach_volume(server_id: str) -> Response:
+    ctx = current()
+    authorize(ctx, "compute:servers:attach_volume")
+    spec = require_dict(json_body(), "volumeAttachment", "volumeAttachment")
+    volume = load_volume(require_str(spec, "volumeId", "volumeId"), ctx)
+    server = load_server(server_id, ctx)
+    if server.status != "ACTIVE" or server.task_state is not None:
+        raise Conflict(
+            f"Cannot attach a volume to instance {server_id} while it is"
+            f" {server.status}/{server.task_state}: it must be ACTIVE."
+        )
+    if not transition(volume.id, ("available",), "attaching"):
+        raise Conflict(
+            f"Volume {volume.id} is {volume.status}: only an available volume can be attached."
+        )
+    try:
+        device = deps.bridge().run(
+            lambda c: starter.attach_volume(c, server.project_id, volume.id, server_id),
+            timeout=ATTACH_WAIT_SECONDS,
+        )
+    except Exception:
+        transition(volume.id, ("attaching",), "available")
+        raise
+    return jsonify(
+        {
+            "volumeAttachment": {
+                "id": volume.id,
+                "serverId": server_id,
+                "volumeId": volume.id,
+                "device": device,
+            }
+        }
+    )
+
+
+@bp.delete("/v2.1/servers/<server_id>/os-volume_attachments/<volume_id>")
+def detach_volume(server_id: str, volume_id: str) -> tuple[str, int]:
+    ctx = current()
+    authorize(ctx, "compute:servers:detach_volume")
+    _attached(server_id, volume_id, ctx)
+    if not transition(volume_id, ("in-use",), "detaching"):
+        raise Conflict(f"Volume {volume_id} is busy: try again in a moment.")
+    try:
+        deps.bridge().run(lambda c: starter.detach_volume(c, ctx.project_id, volume_id))
+    except Exception:
+        transition(volume_id, ("detaching",), "in-use")
+        raise
+    return "", 202

@@ -1,0 +1,101 @@
+"""Volume snapshots: create, list, show, delete. Changes start workflows."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify, request
+from sqlalchemy import select
+
+from api import deps
+from api.context import RequestContext, current
+from api.policy import allowed, authorize
+from api.validation import json_body, optional_str, require_dict, require_str
+from api.volume import bp, views
+from api.volume.volumes import load_volume
+from nimbus.db import Volume, VolumeSnapshot
+from nimbus.errors import Conflict, NotFound
+from workflows import starter
+
+
+def _load(snapshot_id: str, ctx: RequestContext) -> VolumeSnapshot:
+    with deps.db().session() as s:
+        snap = s.get(VolumeSnapshot, snapshot_id)
+    if (
+        snap is None
+        or snap.deleted_at is not None
+        or (snap.project_id != ctx.project_id and not allowed(ctx, "volume:all_projects"))
+    ):
+        raise NotFound(f"Snapshot {snapshot_id} could not be found.")
+    return snap
+
+
+@bp.post("/v3/<project_id>/snapshots")
+def create_snapshot(project_id: str) -> tuple[Response, int]:
+    ctx = current()
+    authorize(ctx, "volume:snapshot")
+    spec = require_dict(json_body(), "snapshot", "snapshot")
+    volume = load_volume(require_str(spec, "volume_id", "volume_id"), ctx)
+    if volume.status not in ("available", "in-use"):
+        raise Conflict(f"Volume {volume.id} is {volume.status}: it cannot be snapshotted now.")
+    snap = VolumeSnapshot(
+        project_id=ctx.project_id,
+        user_id=ctx.user_id,
+        volume_id=volume.id,
+        size=volume.size,
+        name=optional_str(spec, "name", "name"),
+        description=optional_str(spec, "description", "description"),
+    )
+    with deps.db().session() as s:
+        s.add(snap)
+    try:
+        deps.bridge().run(lambda c: starter.create_snapshot(c, ctx.project_id, volume.id, snap.id))
+    except Exception:
+        with deps.db().session() as s:
+            row = s.get(VolumeSnapshot, snap.id)
+            if row is not None:
+                s.delete(row)
+        raise
+    return jsonify({"snapshot": views.snapshot(snap)}), 202
+
+
+def _visible(ctx: RequestContext) -> list[VolumeSnapshot]:
+    query = select(VolumeSnapshot).where(
+        VolumeSnapshot.deleted_at.is_(None), VolumeSnapshot.project_id == ctx.project_id
+    )
+    for key in ("name", "status", "volume_id"):
+        if request.args.get(key):
+            query = query.where(getattr(VolumeSnapshot, key) == request.args[key])
+    with deps.db().session() as s:
+        return list(s.scalars(query.order_by(VolumeSnapshot.created_at.desc())))
+
+
+@bp.get("/v3/<project_id>/snapshots")
+@bp.get("/v3/<project_id>/snapshots/detail")
+def list_snapshots(project_id: str) -> Response:
+    ctx = current()
+    authorize(ctx, "volume:list")
+    return jsonify({"snapshots": [views.snapshot(x) for x in _visible(ctx)]})
+
+
+@bp.get("/v3/<project_id>/snapshots/<snapshot_id>")
+def show_snapshot(project_id: str, snapshot_id: str) -> Response:
+    ctx = current()
+    authorize(ctx, "volume:show")
+    return jsonify({"snapshot": views.snapshot(_load(snapshot_id, ctx))})
+
+
+@bp.delete("/v3/<project_id>/snapshots/<snapshot_id>")
+def delete_snapshot(project_id: str, snapshot_id: str) -> tuple[str, int]:
+    ctx = current()
+    authorize(ctx, "volume:snapshot")
+    snap = _load(snapshot_id, ctx)
+    with deps.db().session() as s:
+        users = s.scalars(
+            select(Volume.id).where(Volume.snapshot_id == snapshot_id, Volume.deleted_at.is_(None))
+        ).all()
+    if users:
+        raise Conflict(f"Snapshot {snapshot_id} has volumes made from it: {', '.join(users)}.")
+    deps.bridge().run(
+        lambda c: starter.delete_snapshot(c, snap.project_id, snap.volume_id, snapshot_id),
+        timeout=120,
+    )
+    return "", 202

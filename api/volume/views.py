@@ -1,0 +1,80 @@
+"""How volumes and snapshots look in Cinder's v3 responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from api import deps
+from api.timefmt import iso
+from nimbus.db import Volume, VolumeAttachment, VolumeSnapshot
+
+VOLUME_TYPE = "ceph"
+
+
+def _links(kind: str, project_id: str, item_id: str) -> list[dict[str, str]]:
+    base = f"{deps.settings().public_url}/volume/v3/{project_id}/{kind}/{item_id}"
+    return [{"rel": "self", "href": base}]
+
+
+def attachments(volume_id: str) -> list[dict[str, Any]]:
+    with deps.db().session() as s:
+        rows = s.scalars(
+            select(VolumeAttachment).where(VolumeAttachment.volume_id == volume_id)
+        ).all()
+    return [
+        {
+            "id": r.id,
+            "attachment_id": r.id,
+            "volume_id": r.volume_id,
+            "server_id": r.server_id,
+            "device": r.device,
+            "host_name": None,
+            "attached_at": iso(r.attached_at),
+        }
+        for r in rows
+    ]
+
+
+def volume(v: Volume) -> dict[str, Any]:
+    return {
+        "id": v.id,
+        "name": v.name,
+        "description": v.description,
+        "size": v.size,
+        "status": v.status,
+        "volume_type": VOLUME_TYPE,
+        "availability_zone": "nova",
+        "bootable": "true" if v.image_id else "false",
+        "encrypted": False,
+        "multiattach": False,
+        "attachments": attachments(v.id),
+        "metadata": v.metadata_ or {},
+        "snapshot_id": v.snapshot_id,
+        "source_volid": None,
+        "user_id": v.user_id,
+        "os-vol-tenant-attr:tenant_id": v.project_id,
+        "replication_status": None,
+        "consistencygroup_id": None,
+        "created_at": iso(v.created_at),
+        "updated_at": iso(v.updated_at),
+        "links": _links("volumes", v.project_id, v.id),
+        **({"volume_image_metadata": {"image_id": v.image_id}} if v.image_id else {}),
+    }
+
+
+def snapshot(s: VolumeSnapshot) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "name": s.name,
+        "description": s.description,
+        "volume_id": s.volume_id,
+        "size": s.size,
+        "status": s.status,
+        "metadata": {},
+        "created_at": iso(s.created_at),
+        "updated_at": iso(s.updated_at),
+        "os-extended-snapshot-attributes:project_id": s.project_id,
+        "links": _links("snapshots", s.project_id, s.id),
+    }

@@ -1,0 +1,273 @@
+"""Volumes: create (blank, from an image, from a snapshot), list, show, update, extend,
+delete; and volume types. Changes start workflows."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import Response, jsonify, request
+from sqlalchemy import select, update
+
+from api import deps
+from api.context import RequestContext, current
+from api.image.images import find_visible_image
+from api.policy import allowed, authorize
+from api.validation import json_body, optional_str, paginate, require_dict
+from api.volume import bp, views
+from nimbus.db import Volume, VolumeSnapshot
+from nimbus.errors import Conflict, InvalidSpec, NotFound
+from workflows import starter
+
+MAX_SIZE_GIB = 16384
+GIB = 1 << 30
+
+
+def load_volume(volume_id: str, ctx: RequestContext) -> Volume:
+    """The volume if the caller may see it; another project's is 404."""
+    with deps.db().session() as s:
+        volume = s.get(Volume, volume_id)
+    if (
+        volume is None
+        or volume.deleted_at is not None
+        or (volume.project_id != ctx.project_id and not allowed(ctx, "volume:all_projects"))
+    ):
+        raise NotFound(f"Volume {volume_id} could not be found.")
+    return volume
+
+
+def transition(volume_id: str, old: tuple[str, ...], new: str) -> bool:
+    """Move the volume from one of ``old`` to ``new`` atomically; False if it was not."""
+    with deps.db().session() as s:
+        result = s.execute(
+            update(Volume)
+            .where(Volume.id == volume_id, Volume.status.in_(old), Volume.deleted_at.is_(None))
+            .values(status=new)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def size_field(value: Any, label: str = "size") -> int:
+    """A size in GiB: a positive integer (digits in a string are accepted, as Cinder does)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_SIZE_GIB:
+        raise InvalidSpec(
+            f"Invalid input received: '{label}' must be an integer from 1 to"
+            f" {MAX_SIZE_GIB} (GiB), not {value!r}."
+        )
+    return value
+
+
+def _source(spec: dict[str, Any], ctx: RequestContext) -> tuple[dict[str, Any], int]:
+    """The volume's source fields and the smallest size it allows."""
+    if spec.get("source_volid") or spec.get("backup_id"):
+        raise InvalidSpec("Cloning a volume or restoring a backup is not supported yet.")
+    if spec.get("snapshot_id"):
+        snap = _snapshot(str(spec["snapshot_id"]), ctx)
+        return {"snapshot_id": snap.id, "source_volume_id": snap.volume_id}, snap.size
+    if spec.get("imageRef"):
+        image = find_visible_image(str(spec["imageRef"]), ctx)
+        if image.status != "active":
+            raise InvalidSpec(f"Image {image.id} is not active.")
+        least = max(image.min_disk, math.ceil((image.virtual_size or 0) / GIB))
+        return {"image_id": image.id}, least
+    return {}, 1
+
+
+def _snapshot(snapshot_id: str, ctx: RequestContext) -> VolumeSnapshot:
+    with deps.db().session() as s:
+        snap = s.get(VolumeSnapshot, snapshot_id)
+    if (
+        snap is None
+        or snap.deleted_at is not None
+        or (snap.project_id != ctx.project_id and not allowed(ctx, "volume:all_projects"))
+    ):
+        raise NotFound(f"Snapshot {snapshot_id} could not be found.")
+    if snap.status != "available":
+        raise InvalidSpec(f"Snapshot {snapshot_id} is {snap.status}, not available.")
+    return snap
+
+
+def _check_type(spec: dict[str, Any]) -> None:
+    kind = spec.get("volume_type")
+    if kind not in (None, "", views.VOLUME_TYPE, "__DEFAULT__"):
+        raise NotFound(f"Volume type {kind} could not be found.")
+    if spec.get("multiattach"):
+        raise InvalidSpec("Multi-attach volumes are not supported.")
+
+
+def _metadata(spec: dict[str, Any]) -> dict[str, str]:
+    metadata = spec.get("metadata") or {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and len(k) <= 255 and len(v) <= 255
+        for k, v in metadata.items()
+    ):
+        raise InvalidSpec("'metadata' must map strings to strings of at most 255 characters.")
+    return metadata
+
+
+@bp.post("/v3/<project_id>/volumes")
+def create_volume(project_id: str) -> tuple[Response, int]:
+    ctx = current()
+    authorize(ctx, "volume:create")
+    spec = require_dict(json_body(), "volume", "volume")
+    _check_type(spec)
+    source, least = _source(spec, ctx)
+    size = size_field(spec["size"]) if spec.get("size") is not None else least
+    if size < least:
+        raise InvalidSpec(f"Volume size {size} GiB is smaller than its source ({least} GiB).")
+    volume = Volume(
+        project_id=ctx.project_id,
+        user_id=ctx.user_id,
+        size=size,
+        name=optional_str(spec, "name", "name"),
+        description=optional_str(spec, "description", "description"),
+        metadata_=_metadata(spec),
+        status="creating",
+        image_id=source.get("image_id"),
+        snapshot_id=source.get("snapshot_id"),
+    )
+    with deps.db().session() as s:
+        s.add(volume)
+    try:
+        deps.bridge().run(
+            lambda c: starter.create_volume(c, ctx.project_id, volume.id, size, **source)
+        )
+    except Exception:
+        with deps.db().session() as s:
+            row = s.get(Volume, volume.id)
+            if row is not None:
+                s.delete(row)
+        raise
+    return jsonify({"volume": views.volume(volume)}), 202
+
+
+def _visible(ctx: RequestContext) -> list[Volume]:
+    query = select(Volume).where(Volume.deleted_at.is_(None)).order_by(Volume.created_at.desc())
+    if request.args.get("all_tenants") and allowed(ctx, "volume:all_projects"):
+        pass
+    else:
+        query = query.where(Volume.project_id == ctx.project_id)
+    for key in ("name", "status"):
+        if request.args.get(key):
+            query = query.where(getattr(Volume, key) == request.args[key])
+    with deps.db().session() as s:
+        volumes = list(s.scalars(query))
+    ids = [v.id for v in volumes]
+    return paginate(volumes, ids, request.args.get("marker"), request.args.get("limit"))
+
+
+@bp.get("/v3/<project_id>/volumes")
+def list_volumes(project_id: str) -> Response:
+    ctx = current()
+    authorize(ctx, "volume:list")
+    brief = [{"id": v.id, "name": v.name, "links": views.volume(v)["links"]} for v in _visible(ctx)]
+    return jsonify({"volumes": brief})
+
+
+@bp.get("/v3/<project_id>/volumes/detail")
+def list_volumes_detail(project_id: str) -> Response:
+    ctx = current()
+    authorize(ctx, "volume:list")
+    return jsonify({"volumes": [views.volume(v) for v in _visible(ctx)]})
+
+
+@bp.get("/v3/<project_id>/volumes/<volume_id>")
+def show_volume(project_id: str, volume_id: str) -> Response:
+    ctx = current()
+    authorize(ctx, "volume:show")
+    return jsonify({"volume": views.volume(load_volume(volume_id, ctx))})
+
+
+@bp.put("/v3/<project_id>/volumes/<volume_id>")
+def update_volume(project_id: str, volume_id: str) -> Response:
+    ctx = current()
+    authorize(ctx, "volume:update")
+    spec = require_dict(json_body(), "volume", "volume")
+    unknown = set(spec) - {"name", "description", "metadata", "display_name", "display_description"}
+    if unknown:
+        raise InvalidSpec(f"Cannot update {', '.join(sorted(unknown))}.")
+    load_volume(volume_id, ctx)
+    with deps.db().session() as s:
+        volume = s.get(Volume, volume_id)
+        assert volume is not None
+        if "name" in spec or "display_name" in spec:
+            volume.name = optional_str(spec, "name" if "name" in spec else "display_name", "name")
+        if "description" in spec:
+            volume.description = optional_str(spec, "description", "description")
+        if "metadata" in spec:
+            volume.metadata_ = _metadata(spec)
+    return jsonify({"volume": views.volume(load_volume(volume_id, ctx))})
+
+
+@bp.delete("/v3/<project_id>/volumes/<volume_id>")
+def delete_volume(project_id: str, volume_id: str) -> tuple[str, int]:
+    ctx = current()
+    authorize(ctx, "volume:delete")
+    volume = load_volume(volume_id, ctx)
+    with deps.db().session() as s:
+        snaps = s.scalars(
+            select(VolumeSnapshot.id).where(
+                VolumeSnapshot.volume_id == volume_id, VolumeSnapshot.deleted_at.is_(None)
+            )
+        ).all()
+    if snaps:
+        raise Conflict(f"Volume {volume_id} has snapshots ({', '.join(snaps)}): delete them first.")
+    if not transition(volume_id, ("available", "error", "error_deleting"), "deleting"):
+        raise Conflict(
+            f"Volume {volume_id} is {volume.status}: only an available volume (or"
+            " one in error) can be deleted; detach it first."
+        )
+    try:
+        deps.bridge().run(lambda c: starter.delete_volume(c, volume.project_id, volume_id))
+    except Exception:
+        transition(volume_id, ("deleting",), volume.status)
+        raise
+    return "", 202
+
+
+@bp.post("/v3/<project_id>/volumes/<volume_id>/action")
+def volume_action(project_id: str, volume_id: str) -> tuple[str, int]:
+    ctx = current()
+    body = json_body()
+    if set(body) != {"os-extend"}:
+        raise InvalidSpec(f"Unsupported volume action: {', '.join(body)}. Supported: os-extend.")
+    authorize(ctx, "volume:extend")
+    volume = load_volume(volume_id, ctx)
+    new_size = size_field(require_dict(body, "os-extend", "os-extend").get("new_size"), "new_size")
+    if new_size <= volume.size:
+        raise InvalidSpec(f"New size {new_size} must be greater than the current {volume.size}.")
+    if not transition(volume_id, ("available",), "extending"):
+        raise Conflict(
+            f"Volume {volume_id} is {volume.status}: only an available volume can be extended."
+        )
+    try:
+        deps.bridge().run(
+            lambda c: starter.extend_volume(c, volume.project_id, volume_id, new_size)
+        )
+    except Exception:
+        transition(volume_id, ("extending",), "available")
+        raise
+    return "", 202
+
+
+_TYPE = {
+    "id": "ceph",
+    "name": views.VOLUME_TYPE,
+    "description": "Ceph RBD",
+    "is_public": True,
+    "extra_specs": {"volume_backend_name": "ceph"},
+}
+
+
+@bp.get("/v3/<project_id>/types")
+def list_types(project_id: str) -> Response:
+    return jsonify({"volume_types": [_TYPE]})
+
+
+@bp.get("/v3/<project_id>/types/<type_id>")
+def show_type(project_id: str, type_id: str) -> Response:
+    if type_id not in ("default", _TYPE["id"]):
+        raise NotFound(f"Volume type {type_id} could not be found.")
+    return jsonify({"volume_type": _TYPE})

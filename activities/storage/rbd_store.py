@@ -11,6 +11,7 @@ feature only, which is all copy-on-write clones need and what every client under
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,6 +33,8 @@ CONFLICT = (
     rados.ObjectExists,
     rados.ObjectBusy,
 )
+#: How long a clone found without a parent may still be in the making (see ``clone``).
+CLONE_SETTLE_SECONDS = 2.0
 INVALID = (rbd.InvalidArgument, rbd.ArgumentOutOfRange, rados.InvalidArgumentError)
 
 
@@ -266,8 +269,12 @@ class RbdBlockStore:
         self._grow(child, size_bytes)
 
     def _require_parent(self, child: RbdRef, parent: RbdRef) -> None:
-        """An existing ``child`` is ours only if it was cloned from ``parent``."""
-        actual = self.parent(child)
+        """An existing ``child`` is ours only if it was cloned from ``parent``. librbd
+        creates a clone's header before linking it to its parent, so a clone another
+        caller is making right now shows no parent for a moment: give it that moment."""
+        deadline = time.monotonic() + CLONE_SETTLE_SECONDS
+        while (actual := self.parent(child)) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
         if actual != parent:
             raise Conflict(f"{child} exists with parent {actual}, not {parent}")
 

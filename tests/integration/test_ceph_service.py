@@ -115,17 +115,22 @@ def test_data_survives_stop_then_ensure(base: Path, first: CephHandle):
     assert b"".join(store(again).read(VOLUME))[4096:4106] == b"still here"
 
 
-def test_calls_against_a_stopped_cluster_fail_in_time(base: Path, first: CephHandle):
+def test_calls_against_a_stopped_cluster_fail_in_time_then_reconnect(base: Path, first: CephHandle):
+    volumes = store(first, timeout=2)
+    assert volumes.exists(VOLUME)
     stop_ceph(base / "run")
     started = time.monotonic()
     with pytest.raises(BackendUnavailable):
         ceph_health(first.conf, first.keyring, timeout=2)
     with pytest.raises(BackendUnavailable):
-        store(first, timeout=2).exists(VOLUME)
+        volumes.exists(VOLUME)
     assert time.monotonic() - started < 15
+    ensure_ceph(*dirs(base), osd_size_gib=4)
+    assert volumes.exists(VOLUME)
 
 
-def test_stop_when_nothing_runs_stops_nothing(base: Path):
+def test_stop_twice_stops_nothing_the_second_time(base: Path):
+    assert stop_ceph(base / "run") == ["osd", "mgr", "mon"]
     assert stop_ceph(base / "run") == [] and ceph_processes(base / "ceph" / "ceph.conf") == []
 
 

@@ -117,7 +117,9 @@ def ensure_ceph(
 ) -> CephHandle:
     """Create the cluster if ``ceph_dir`` holds none (or only a half-made one), start the
     daemons that are not running, and wait until the OSD accepts writes. Safe to call
-    again: running daemons are left alone and not reported as started."""
+    again: running daemons are left alone and not reported as started. ``osd_size_gib``
+    and ``mon_port`` (default: a free port) count only at creation; the conf keeps them.
+    ``BackendUnavailable`` naming the log if a daemon is not up within ``timeout``."""
     paths = CephPaths(ceph_dir)
     for folder in (ceph_dir, log_dir, run_dir):
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """Shared fixtures: a real Temporal server, the guest image (built once a session), a
-running libvirtd, and settings for a control plane over the fake drivers.
+running libvirtd, a throw-away Ceph cluster, and settings for a control plane over the
+fake drivers.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from activities.storage.fake_block import FakeBlockStore
@@ -20,6 +22,9 @@ from nimbus.guestimage import build_guest_image
 from nimbus.services.libvirtd import LibvirtdHandle, ensure_libvirtd, stop_libvirtd
 from tests.support.stack import Stack, make_stack
 from tests.support.temporal_server import temporal_dev_server
+
+if TYPE_CHECKING:
+    from nimbus.services.ceph import CephHandle
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +51,20 @@ def libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LibvirtdHandl
     yield handle
     if handle.started:
         stop_libvirtd(handle.run_dir)
+
+
+@pytest.fixture(scope="session")
+def ceph_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephHandle]:
+    """A single-node Ceph cluster of its own for the session, stopped at the end (its
+    files stay in pytest's tmp). Imported here, not above: only these tests need rados."""
+    if os.geteuid() != 0 or shutil.which("ceph-mon") is None:
+        pytest.fail("needs root and ceph-mon/ceph-osd/ceph-mgr: run `make test` as root")
+    from nimbus.services.ceph import ensure_ceph, stop_ceph
+
+    base = tmp_path_factory.mktemp("ceph")
+    handle = ensure_ceph(base / "ceph", base / "log", base / "run", osd_size_gib=4)
+    yield handle
+    stop_ceph(handle.run_dir)
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from activities.storage.fake_block import FakeBlockStore
 
 from activities.hypervisor.fake import FakeHypervisor
 from activities.storage.fake import FakeDiskDriver
+from activities.storage.fake_block import FakeBlockStore
 from nimbus.config import Settings
 from nimbus.drivers import HostDrivers
 from nimbus.guestimage import build_guest_image

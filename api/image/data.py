@@ -12,6 +12,7 @@ from typing import IO
 from flask import Response, request, stream_with_context
 from sqlalchemy import update
 
+from activities.storage.block import image_ref
 from api import deps
 from api.context import current
 from api.errors import UnsupportedMediaType
@@ -101,6 +102,16 @@ def upload_image(image_id: str) -> tuple[str, int]:
     return "", 204
 
 
+def _first_bytes(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
+    """The image's own bytes: the store rounds an image up to whole sectors."""
+    left = size
+    for chunk in chunks:
+        if left <= 0:
+            break
+        yield chunk[:left]
+        left -= len(chunk)
+
+
 @bp.get("/v2/images/<image_id>/file")
 def download_image(image_id: str) -> Response:
     ctx = current()
@@ -108,9 +119,8 @@ def download_image(image_id: str) -> Response:
     image = find_visible_image(image_id, ctx)
     if image.status != "active":
         return Response(status=204)
-    from activities.storage.block import image_ref
-
-    chunks: Iterator[bytes] = deps.block_store().read(image_ref(image_id).image())
+    stored = deps.block_store().read(image_ref(image_id).image())
+    chunks = _first_bytes(stored, image.size or 0)
     headers = {"Content-Length": str(image.size or 0), "Content-MD5": image.checksum or ""}
     return Response(
         stream_with_context(chunks), headers=headers, mimetype="application/octet-stream"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from activities.hypervisor.base import DomainSpec, PowerState
+from activities.hypervisor.base import Disk, DomainSpec, PowerState
 from activities.hypervisor.console import last_lines
 from activities.hypervisor.fake import FakeHypervisor
 from nimbus.errors import BackendUnavailable
 
-SPEC = DomainSpec("nimbus-a", "6c1b1a3e-0f6a-4d0e-9a51-0d7c3e1c2b11", 1, 128, "/d", "qcow2", "/c")
+ROOT = Disk("vda", "file", "/d", "qcow2")
+SPEC = DomainSpec("nimbus-a", "6c1b1a3e-0f6a-4d0e-9a51-0d7c3e1c2b11", 1, 128, ROOT, "/c")
 
 
 def test_injected_failure_raises_before_acting_then_clears():

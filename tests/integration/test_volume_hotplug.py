@@ -1,0 +1,99 @@
+"""A volume moves between running servers with its data: hot-plug on real QEMU, checked
+from inside the guests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from activities.hypervisor.base import Disk, DomainSpec
+from activities.hypervisor.libvirt_driver import LibvirtDriver
+from activities.storage.qcow2 import QcowDiskDriver
+from nimbus.initramfs import READY_MARKER
+from nimbus.services.libvirtd import LibvirtdHandle
+from tests.support.guest import run_in_guest
+
+pytestmark = pytest.mark.libvirt
+TIMEOUT = 60.0
+
+
+def wait_until(check: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
+    """Poll ``check`` until it holds or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+@pytest.fixture
+def hv(libvirtd: LibvirtdHandle) -> LibvirtDriver:
+    return LibvirtDriver(libvirtd.uri)
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Iterator[Path]:
+    """Disks and console logs of one test; removed afterwards, even on failure."""
+    path = tmp_path / "work"
+    path.mkdir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def servers(hv: LibvirtDriver, guest_image: Path, work: Path) -> Iterator[Callable[[], str]]:
+    """Start default guests on qcow2 overlays (not waiting); destroy them all afterwards."""
+    disks, names = QcowDiskDriver(work / "disks"), []
+
+    def start() -> str:
+        uid = str(uuid.uuid4())
+        root = Disk("vda", "file", disks.create_overlay(uid, str(guest_image), 1), "qcow2")
+        spec = DomainSpec(f"nimbustest-{uid}", uid, 1, 128, root, str(work / f"{uid}.log"))
+        names.append(spec.name)
+        hv.define_and_start(spec)
+        return spec.name
+
+    yield start
+    for name in names:
+        hv.destroy(name)
+
+
+@pytest.fixture
+def volume(work: Path) -> Disk:
+    """An 8 MiB raw volume file, as vdb."""
+    path = work / "volume.raw"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "raw", str(path), "8M"], check=True)
+    return Disk("vdb", "file", str(path), "raw", serial="volume1")
+
+
+def sees_vdb(uri: str, name: str) -> bool:
+    """Whether the guest has a vdb block device."""
+    return "vdb" in run_in_guest(uri, name, "ls /sys/block").split()
+
+
+def test_data_written_on_one_server_is_read_back_on_another(
+    hv: LibvirtDriver, servers: Callable[[], str], volume: Disk
+):
+    first, second = servers(), servers()
+    for name in (first, second):
+        assert wait_until(lambda n=name: READY_MARKER in hv.console_output(n))
+    data = f"nimbus-{uuid.uuid4().hex}"
+
+    hv.attach_disk(first, volume)
+    assert wait_until(lambda: sees_vdb(hv.uri, first), 20)
+    run_in_guest(hv.uri, first, f"echo {data} | dd of=/dev/vdb conv=fsync 2>/dev/null")
+    hv.detach_disk(first, "vdb")
+    assert not sees_vdb(hv.uri, first)
+    assert Path(volume.source).read_bytes().startswith(data.encode())
+
+    hv.attach_disk(second, volume)
+    assert wait_until(lambda: sees_vdb(hv.uri, second), 20)
+    read = run_in_guest(hv.uri, second, f"head -c {len(data)} /dev/vdb; echo")
+    assert read.strip() == data

@@ -17,7 +17,7 @@ from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.storage.qcow2 import QcowDiskDriver
 from nimbus.initramfs import READY_MARKER
 from nimbus.services.libvirtd import LibvirtdHandle
-from tests.support.guest import run_in_guest
+from tests.support.guest import GuestShell
 
 pytestmark = pytest.mark.libvirt
 TIMEOUT = 60.0
@@ -73,9 +73,9 @@ def volume(work: Path) -> Disk:
     return Disk("vdb", "file", str(path), "raw", serial="volume1")
 
 
-def sees_vdb(uri: str, name: str) -> bool:
+def sees_vdb(shell: GuestShell) -> bool:
     """Whether the guest has a vdb block device."""
-    return "vdb" in run_in_guest(uri, name, "ls /sys/block").split()
+    return "vdb" in shell.run("ls /sys/block").split()
 
 
 def test_data_written_on_one_server_is_read_back_on_another(
@@ -86,14 +86,15 @@ def test_data_written_on_one_server_is_read_back_on_another(
         assert wait_until(lambda n=name: READY_MARKER in hv.console_output(n))
     data = f"nimbus-{uuid.uuid4().hex}"
 
-    hv.attach_disk(first, volume)
-    assert wait_until(lambda: sees_vdb(hv.uri, first), 20)
-    run_in_guest(hv.uri, first, f"echo {data} | dd of=/dev/vdb conv=fsync 2>/dev/null")
-    hv.detach_disk(first, "vdb")
-    assert not sees_vdb(hv.uri, first)
+    with GuestShell(hv.uri, first) as shell:
+        hv.attach_disk(first, volume)
+        assert wait_until(lambda: sees_vdb(shell), 20)
+        shell.run(f"echo {data} | dd of=/dev/vdb conv=fsync 2>/dev/null")
+        hv.detach_disk(first, "vdb")
+        assert not sees_vdb(shell)
     assert Path(volume.source).read_bytes().startswith(data.encode())
 
-    hv.attach_disk(second, volume)
-    assert wait_until(lambda: sees_vdb(hv.uri, second), 20)
-    read = run_in_guest(hv.uri, second, f"head -c {len(data)} /dev/vdb; echo")
-    assert read.strip() == data
+    with GuestShell(hv.uri, second) as shell:
+        hv.attach_disk(second, volume)
+        assert wait_until(lambda: sees_vdb(shell), 20)
+        assert shell.run(f"head -c {len(data)} /dev/vdb; echo").strip() == data

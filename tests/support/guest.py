@@ -40,21 +40,6 @@ def console_paths(uri: str, name: str) -> tuple[str, Path]:
     return pty, Path(log)
 
 
-def wait_for_marker(log: Path, offset: int, marker: str, timeout: float) -> str:
-    """The log's text from ``offset`` once ``marker`` is in it; ``GuestCommandTimeout``
-    if it does not appear within ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with log.open("rb") as file:
-            file.seek(offset)
-            text = file.read().decode(errors="replace")
-        if marker in text:
-            return text
-        if time.monotonic() >= deadline:
-            raise GuestCommandTimeout(f"no {marker!r} in {log} after {timeout}s: {text[-500:]!r}")
-        time.sleep(0.05)
-
-
 def between(text: str, begin: str, end: str) -> str:
     """The lines strictly between the line holding ``begin`` and ``end``, without CRs."""
     text = text.replace("\r", "")
@@ -62,23 +47,64 @@ def between(text: str, begin: str, end: str) -> str:
     return text[start : text.index(end, start)]
 
 
-def run_in_guest(uri: str, name: str, command: str, timeout: float = 30.0) -> str:
-    """Run ``command`` in the guest's shell and return what it printed (stdout and stderr).
+class GuestShell:
+    """The shell of one running guest, its console pty held open across commands.
 
-    The guest must have booted to its shell (``NIMBUS READY``). Commands run one at a time
-    per guest; ``GuestCommandTimeout`` if the end marker does not come within ``timeout``.
+    QEMU notices a pty being opened only on a one-second poll, so one open for many
+    commands saves that each time. What the guest prints is also readable on the pty; it
+    is drained and dropped, or a full pty buffer would stall the guest's console.
     """
-    pty, log = console_paths(uri, name)
-    tag = uuid.uuid4().hex[:12]
-    begin, end = f"B{tag}-2", f"E{tag}-2"
-    line = f"echo B{tag}-$((1+1)); {command}; echo E{tag}-$((1+1))\n"
-    offset = log.stat().st_size
-    # Held open until the answer is in: QEMU reads a pty only while someone has it open.
-    fd = os.open(pty, os.O_WRONLY | os.O_NOCTTY)
-    try:
-        os.write(fd, line.encode())
-        text = wait_for_marker(log, offset, end, timeout)
-    finally:
+
+    def __init__(self, uri: str, name: str) -> None:
+        self.name = name
+        pty, self.log = console_paths(uri, name)
+        self._fd = os.open(pty, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+
+    def __enter__(self) -> GuestShell:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Let go of the pty."""
         with contextlib.suppress(OSError):
-            os.close(fd)
-    return between(text, begin, end)
+            os.close(self._fd)
+
+    def _drain(self) -> None:
+        """Read and drop what the guest printed to the pty (the log has it)."""
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._fd, 65536):
+                pass
+
+    def _wait_for(self, offset: int, marker: str, timeout: float) -> str:
+        """The log's text from ``offset`` once ``marker`` is in it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._drain()
+            with self.log.open("rb") as file:
+                file.seek(offset)
+                text = file.read().decode(errors="replace")
+            if marker in text:
+                return text
+            if time.monotonic() >= deadline:
+                tail = text[-500:]
+                raise GuestCommandTimeout(f"{self.name}: no {marker!r} after {timeout}s: {tail!r}")
+            time.sleep(0.02)
+
+    def run(self, command: str, timeout: float = 30.0) -> str:
+        """Run ``command`` in the guest's shell and return what it printed (stdout and
+        stderr). The guest must have booted to its shell (``NIMBUS READY``);
+        ``GuestCommandTimeout`` if the command does not finish within ``timeout``."""
+        tag = uuid.uuid4().hex[:12]
+        self._drain()
+        offset = self.log.stat().st_size
+        os.write(self._fd, f"echo B{tag}-$((1+1)); {command}; echo E{tag}-$((1+1))\n".encode())
+        text = self._wait_for(offset, f"E{tag}-2", timeout)
+        return between(text, f"B{tag}-2", f"E{tag}-2")
+
+
+def run_in_guest(uri: str, name: str, command: str, timeout: float = 30.0) -> str:
+    """One command in the guest's shell (see ``GuestShell.run``)."""
+    with GuestShell(uri, name) as shell:
+        return shell.run(command, timeout)

@@ -44,22 +44,22 @@ def detach(dom: libvirt.virDomain, target: str, timeout: float) -> None:
     """Detach the disk at ``target`` from the definition and, once released, the guest."""
     config = disk_elements(dom.XMLDesc(INACTIVE)).get(target)
     if config is not None:
-        dom.detachDeviceFlags(ET.tostring(config, encoding="unicode"), CONFIG)
+        _detach(dom, ET.tostring(config, encoding="unicode"), CONFIG)
     live = live_xml(dom)
     element = disk_elements(live).get(target) if live is not None else None
     if element is None:
         return
-    _request_unplug(dom, ET.tostring(element, encoding="unicode"))
+    _detach(dom, ET.tostring(element, encoding="unicode"), LIVE)
     _wait_released(dom, target, timeout)
 
 
-def _request_unplug(dom: libvirt.virDomain, xml: str) -> None:
-    """Ask the guest to release the device; a request already pending is fine."""
+def _detach(dom: libvirt.virDomain, xml: str, flags: int) -> None:
+    """One detach request; a disk gone meanwhile or an unplug already pending is fine."""
     try:
-        dom.detachDeviceFlags(xml, LIVE)
+        dom.detachDeviceFlags(xml, flags)
     except libvirt.libvirtError as exc:
-        message = exc.get_error_message() or ""
-        if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_FAILED or "unplug" not in message:
+        pending = "already in the process of unplug" in (exc.get_error_message() or "")
+        if exc.get_error_code() != libvirt.VIR_ERR_DEVICE_MISSING and not pending:
             raise
 
 

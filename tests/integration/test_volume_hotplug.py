@@ -10,11 +10,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import libvirt
 import pytest
 
 from activities.hypervisor.base import Disk, DomainSpec
 from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.storage.qcow2 import QcowDiskDriver
+from nimbus.errors import BackendUnavailable
 from nimbus.initramfs import READY_MARKER
 from nimbus.services.libvirtd import LibvirtdHandle
 from tests.support.guest import GuestShell
@@ -73,6 +75,11 @@ def volume(work: Path) -> Disk:
     return Disk("vdb", "file", str(path), "raw", serial="volume1")
 
 
+def ready(hv: LibvirtDriver, *names: str) -> bool:
+    """Wait until every guest booted to its shell."""
+    return all(wait_until(lambda n=n: READY_MARKER in hv.console_output(n)) for n in names)
+
+
 def sees_vdb(shell: GuestShell) -> bool:
     """Whether the guest has a vdb block device."""
     return "vdb" in shell.run("ls /sys/block").split()
@@ -82,8 +89,7 @@ def test_data_written_on_one_server_is_read_back_on_another(
     hv: LibvirtDriver, servers: Callable[[], str], volume: Disk
 ):
     first, second = servers(), servers()
-    for name in (first, second):
-        assert wait_until(lambda n=name: READY_MARKER in hv.console_output(n))
+    assert ready(hv, first, second)
     data = f"nimbus-{uuid.uuid4().hex}"
 
     with GuestShell(hv.uri, first) as shell:
@@ -98,3 +104,23 @@ def test_data_written_on_one_server_is_read_back_on_another(
         hv.attach_disk(second, volume)
         assert wait_until(lambda: sees_vdb(shell), 20)
         assert shell.run(f"head -c {len(data)} /dev/vdb; echo").strip() == data
+
+
+def test_detach_waits_for_the_guest_and_a_retry_completes_it(
+    hv: LibvirtDriver, servers: Callable[[], str], volume: Disk
+):
+    name = servers()
+    assert ready(hv, name)
+    hv.attach_disk(name, volume)
+    impatient = LibvirtDriver(hv.uri, detach_timeout=0.5)
+    conn = libvirt.open(hv.uri)
+    try:
+        conn.lookupByName(name).suspend()  # a paused guest cannot answer the unplug request
+        with pytest.raises(BackendUnavailable):
+            impatient.detach_disk(name, "vdb")
+        assert [disk.target for disk in hv.disks(name)] == ["vda", "vdb"]
+        conn.lookupByName(name).resume()
+    finally:
+        conn.close()
+    hv.detach_disk(name, "vdb")
+    assert [disk.target for disk in hv.disks(name)] == ["vda"]

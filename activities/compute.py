@@ -15,7 +15,7 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.hypervisor.base import DomainSpec, HypervisorDriver, PowerState
+from activities.hypervisor.base import Disk, DomainSpec, HypervisorDriver, PowerState
 from activities.storage.base import DiskDriver
 from nimbus.errors import Conflict, NotFound
 
@@ -93,8 +93,7 @@ class ComputeActivities:
             uuid=inp.server_id,
             vcpus=inp.vcpus,
             memory_mib=inp.memory_mib,
-            disk_path=self.disks.path(inp.server_id),
-            disk_format="qcow2",
+            root=Disk("vda", "file", self.disks.path(inp.server_id), "qcow2"),
             console_log=str(self.instances_dir / inp.server_id / "console.log"),
         )
         self.hypervisor.define_and_start(spec)

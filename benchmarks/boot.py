@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from activities.hypervisor.base import DomainSpec, PowerState  # noqa: E402
+from activities.hypervisor.base import Disk, DomainSpec, PowerState  # noqa: E402
 from activities.hypervisor.libvirt_driver import LibvirtDriver  # noqa: E402
 from activities.storage.qcow2 import QcowDiskDriver  # noqa: E402
 from nimbus.client import NimbusClient  # noqa: E402
@@ -86,8 +86,7 @@ class DirectBoot:
             uuid=sid,
             vcpus=1,
             memory_mib=512,
-            disk_path=self.disks.path(sid),
-            disk_format="qcow2",
+            root=Disk("vda", "file", self.disks.path(sid), "qcow2"),
             console_log=str(self.work / sid / "console.log"),
         )
         t0 = time.monotonic()

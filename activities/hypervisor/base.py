@@ -7,8 +7,10 @@ are translated into ``nimbus.errors`` at the driver boundary.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
+
+from nimbus.errors import Conflict
 
 
 class PowerState(enum.Enum):
@@ -34,7 +36,8 @@ class CephAccess:
 
     monitors: tuple[str, ...]
     user: str = ""
-    key: str = ""
+    #: Left out of ``repr`` so that a logged ``CephAccess`` never shows it.
+    key: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,24 @@ class Disk:
     format: str = "raw"
     serial: str = ""
 
+    def same_source(self, other: Disk) -> bool:
+        """Whether both name the same storage (wherever and however attached)."""
+        return (self.kind, self.source) == (other.kind, other.source)
+
+
+def is_attached(disks: list[Disk], disk: Disk) -> bool:
+    """Whether ``disk`` is already among ``disks`` at its target: the shared attach rule.
+
+    Raises ``Conflict`` if its target holds another source or its source sits at another
+    target (two writers on one disk, or a guest seeing one disk twice).
+    """
+    for other in disks:
+        if other.target == disk.target and not other.same_source(disk):
+            raise Conflict(f"{disk.target} holds {other.source}, not {disk.source}")
+        if other.target != disk.target and other.same_source(disk):
+            raise Conflict(f"{disk.source} is already attached at {other.target}")
+    return any(other.target == disk.target for other in disks)
+
 
 @dataclass(frozen=True)
 class DomainSpec:
@@ -65,8 +86,7 @@ class DomainSpec:
         uuid: the server's uuid; the domain gets the same uuid.
         vcpus: virtual CPUs.
         memory_mib: guest memory in MiB.
-        disk_path: the root disk file.
-        disk_format: the root disk's format (``qcow2`` or ``raw``).
+        root: the disk the guest boots from (target ``vda``).
         console_log: file the serial console is written to.
     """
 
@@ -74,8 +94,7 @@ class DomainSpec:
     uuid: str
     vcpus: int
     memory_mib: int
-    disk_path: str
-    disk_format: str
+    root: Disk
     console_log: str
 
 
@@ -115,6 +134,35 @@ class HypervisorDriver(Protocol):
 
     def console_output(self, name: str, max_lines: int | None = None) -> str:
         """Return the serial console log (the last ``max_lines`` lines if given).
+
+        ``NotFound`` if there is no such domain.
+        """
+        ...
+
+    def attach_disk(self, name: str, disk: Disk) -> None:
+        """Attach ``disk`` to the domain: live if it runs, and in its definition, so it
+        is still there after a stop and start.
+
+        Idempotent: the same source already on ``disk.target`` is success (and a disk
+        attached only live or only in the definition is completed). Raises ``Conflict`` if
+        the target holds another source or the source is attached at another target,
+        ``NotFound`` if there is no such domain, ``InvalidSpec`` for a disk that cannot be
+        attached (e.g. ``rbd`` on a host without Ceph access).
+        """
+        ...
+
+    def detach_disk(self, name: str, target: str) -> None:
+        """Detach the disk at ``target`` (live and from the definition).
+
+        Returns only once the guest has released it, so the disk can be attached elsewhere
+        right after; a guest that does not let go in time raises ``BackendUnavailable``
+        (retried: the request stays pending in the guest). A missing disk is success;
+        ``NotFound`` if there is no such domain.
+        """
+        ...
+
+    def disks(self, name: str) -> list[Disk]:
+        """The domain's disks, root included, as it runs (as defined if shut off).
 
         ``NotFound`` if there is no such domain.
         """

@@ -2,27 +2,33 @@
 
 It passes the same contract suite as ``LibvirtDriver`` and adds what a real host cannot be
 told to do on demand: ``fail`` (inject an error into the next call of a method) and
-``power_off`` (a guest that powers itself off).
+``power_off`` (a guest that powers itself off). Hot-plugged disks are released at once;
+``fail("detach_disk", BackendUnavailable(...))`` stands for a guest that does not let go.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from activities.faults import Faults
-from activities.hypervisor.base import DomainSpec, PowerState
+from activities.hypervisor.base import CephAccess, Disk, DomainSpec, PowerState, is_attached
 from activities.hypervisor.console import last_lines
+from activities.hypervisor.disk_xml import validate_disk
 from nimbus.errors import Conflict, NotFound
 
 
 @dataclass
 class FakeDomain:
-    """One defined domain: its spec, state and what its console shows."""
+    """One defined domain: its spec, state, what its console shows, and its disks."""
 
     spec: DomainSpec
     state: PowerState = PowerState.SHUTDOWN
     console: str = ""
+    disks: list[Disk] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.disks = self.disks or [self.spec.root]
 
 
 class FakeHypervisor:
@@ -31,7 +37,9 @@ class FakeHypervisor:
     #: What a started fake guest "prints", like the real default guest image.
     BOOT_CONSOLE = "NIMBUS READY fake\n"
 
-    def __init__(self) -> None:
+    def __init__(self, ceph: CephAccess | None = None) -> None:
+        #: As for ``LibvirtDriver``: without it ``rbd`` disks are ``InvalidSpec``.
+        self.ceph = ceph
         self.domains: dict[str, FakeDomain] = {}
         self.faults = Faults()
         self._lock = threading.RLock()
@@ -62,6 +70,7 @@ class FakeHypervisor:
     def define_and_start(self, spec: DomainSpec) -> None:
         """See ``HypervisorDriver.define_and_start``."""
         self.faults.check("define_and_start")
+        validate_disk(spec.root, self.ceph)
         with self._lock:
             domain = self.domains.get(spec.name)
             if domain is not None and domain.spec.uuid != spec.uuid:
@@ -106,3 +115,25 @@ class FakeHypervisor:
         self.faults.check("console_output")
         with self._lock:
             return last_lines(self._get(name).console, max_lines)
+
+    def attach_disk(self, name: str, disk: Disk) -> None:
+        """See ``HypervisorDriver.attach_disk``."""
+        self.faults.check("attach_disk")
+        validate_disk(disk, self.ceph)
+        with self._lock:
+            domain = self._get(name)
+            if not is_attached(domain.disks, disk):
+                domain.disks.append(disk)
+
+    def detach_disk(self, name: str, target: str) -> None:
+        """See ``HypervisorDriver.detach_disk``."""
+        self.faults.check("detach_disk")
+        with self._lock:
+            domain = self._get(name)
+            domain.disks = [disk for disk in domain.disks if disk.target != target]
+
+    def disks(self, name: str) -> list[Disk]:
+        """See ``HypervisorDriver.disks``."""
+        self.faults.check("disks")
+        with self._lock:
+            return list(self._get(name).disks)

@@ -5,6 +5,9 @@ opened on first use and reopened when it died (a libvirtd restart); a call that 
 dead connection is retried once on a new one, which is safe because every method is
 idempotent. libvirt connections are thread-safe, so activity threads share one; a lock
 guards only opening it.
+
+``rbd`` disks need the host's ``CephAccess``; with a cephx user the driver keeps the key
+in a libvirt secret (``ceph_secret``) before any domain XML refers to it.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from typing import TypeVar
 
 import libvirt
 
-from activities.hypervisor.base import DomainSpec, PowerState
+from activities.hypervisor import libvirt_disks
+from activities.hypervisor.base import CephAccess, Disk, DomainSpec, PowerState
+from activities.hypervisor.ceph_secret import ensure_ceph_secret
 from activities.hypervisor.console import last_lines
+from activities.hypervisor.disk_xml import disk_xml, parse_disks
 from activities.hypervisor.domain_xml import console_log_path, domain_xml
 from nimbus.errors import BackendUnavailable, Conflict, InvalidSpec, NimbusError, NotFound
 
@@ -43,6 +49,7 @@ INVALID = {
     libvirt.VIR_ERR_XML_DETAIL,
     libvirt.VIR_ERR_INVALID_ARG,
     libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
+    libvirt.VIR_ERR_NO_SUPPORT,  # e.g. hot-plug on test:///: retrying cannot help
 }
 #: Errors that mean the connection itself is gone: drop it and reconnect.
 CONNECTION_LOST = {
@@ -87,9 +94,17 @@ def translate(exc: libvirt.libvirtError) -> NimbusError:
 class LibvirtDriver:
     """Runs guests through one libvirt URI."""
 
-    def __init__(self, uri: str, domain_type: str = "qemu") -> None:
+    def __init__(
+        self,
+        uri: str,
+        domain_type: str = "qemu",
+        ceph: CephAccess | None = None,
+        detach_timeout: float = 30.0,
+    ) -> None:
         self.uri = uri
         self.domain_type = domain_type
+        self.ceph = ceph
+        self.detach_timeout = detach_timeout
         self._conn: libvirt.virConnect | None = None
         self._lock = threading.Lock()
 
@@ -178,11 +193,16 @@ class LibvirtDriver:
             if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID or dom.isActive():
                 raise
 
+    def _prepare(self, conn: libvirt.virConnect, disk: Disk) -> None:
+        """Put the cephx key into its libvirt secret before XML naming it reaches libvirt."""
+        if disk.kind == "rbd" and self.ceph is not None and self.ceph.user:
+            ensure_ceph_secret(conn, self.ceph)
+
     # -- HypervisorDriver ----------------------------------------------------------------
 
     def define_and_start(self, spec: DomainSpec) -> None:
         """See ``HypervisorDriver.define_and_start``."""
-        xml = domain_xml(spec, self.domain_type)
+        xml = domain_xml(spec, self.domain_type, self.ceph)
         self._call(lambda conn: self._define_and_start(conn, spec, xml))
 
     def _define_and_start(self, conn: libvirt.virConnect, spec: DomainSpec, xml: str) -> None:
@@ -194,6 +214,7 @@ class LibvirtDriver:
             self._ensure_running(dom)
             return
         Path(spec.console_log).parent.mkdir(parents=True, exist_ok=True)
+        self._prepare(conn, spec.root)
         dom = conn.defineXML(xml)
         try:
             # Another caller may have defined and started the same spec meanwhile.
@@ -259,3 +280,24 @@ class LibvirtDriver:
         except FileNotFoundError:
             return ""
         return last_lines(text, max_lines)
+
+    def attach_disk(self, name: str, disk: Disk) -> None:
+        """See ``HypervisorDriver.attach_disk``."""
+        xml = disk_xml(disk, self.ceph)
+        self._call(lambda conn: self._attach_disk(conn, name, disk, xml))
+
+    def _attach_disk(self, conn: libvirt.virConnect, name: str, disk: Disk, xml: str) -> None:
+        """Look up, make the secret ready, attach where missing."""
+        dom = self._get(conn, name)
+        self._prepare(conn, disk)
+        libvirt_disks.attach(dom, disk, xml)
+
+    def detach_disk(self, name: str, target: str) -> None:
+        """See ``HypervisorDriver.detach_disk``; waits up to ``detach_timeout`` seconds."""
+        self._call(
+            lambda conn: libvirt_disks.detach(self._get(conn, name), target, self.detach_timeout)
+        )
+
+    def disks(self, name: str) -> list[Disk]:
+        """See ``HypervisorDriver.disks``."""
+        return parse_disks(self._call(lambda conn: self._get(conn, name).XMLDesc(0)))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.hypervisor.base import DomainSpec, PowerState
+from activities.hypervisor.base import Disk, DomainSpec, PowerState
 from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.hypervisor.probe import probe_kvm
 from activities.storage.qcow2 import QcowDiskDriver
@@ -49,9 +49,8 @@ def boot(hv: LibvirtDriver, disks: QcowDiskDriver, tmp_path: Path) -> Iterator[C
     def start(image: Path) -> DomainSpec:
         uid = str(uuid.uuid4())
         disk = disks.create_overlay(uid, str(image), 1)
-        spec = DomainSpec(
-            f"nimbustest-{uid}", uid, 1, 128, disk, "qcow2", str(tmp_path / f"{uid}.log")
-        )
+        root = Disk("vda", "file", disk, "qcow2")
+        spec = DomainSpec(f"nimbustest-{uid}", uid, 1, 128, root, str(tmp_path / f"{uid}.log"))
         made.append(spec)
         hv.define_and_start(spec)
         return spec
@@ -67,7 +66,8 @@ def test_guest_boots_to_ready_and_destroy_cleans_up(
 ):
     uid = str(uuid.uuid4())
     disk = disks.create_overlay(uid, str(guest_image), 1)
-    spec = DomainSpec(f"nimbustest-{uid}", uid, 1, 128, disk, "qcow2", f"{disk}.console")
+    root = Disk("vda", "file", disk, "qcow2")
+    spec = DomainSpec(f"nimbustest-{uid}", uid, 1, 128, root, f"{disk}.console")
     try:
         hv.define_and_start(spec)
         assert wait_until(lambda: READY_MARKER in hv.console_output(spec.name))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -9,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from activities.hypervisor.base import DomainSpec, HypervisorDriver, PowerState
+from activities.hypervisor.base import Disk, DomainSpec, HypervisorDriver, PowerState
 from activities.hypervisor.fake import FakeHypervisor
 from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.storage.qcow2 import QcowDiskDriver
-from nimbus.errors import Conflict, NotFound
+from nimbus.errors import Conflict, InvalidSpec, NotFound
+from nimbus.initramfs import READY_MARKER
 
 PREFIX = "nimbustest-"
 SpecFactory = Callable[..., DomainSpec]
@@ -45,7 +47,8 @@ def make_spec(
         name = name or f"{PREFIX}{uid}"
         names.append(name)
         disk = disks.create_overlay(uid, str(image), 0) if image else f"/nonexistent/{uid}"
-        return DomainSpec(name, uid, 1, 128, disk, "qcow2", str(tmp_path / f"{uid}.log"))
+        root = Disk("vda", "file", disk, "qcow2")
+        return DomainSpec(name, uid, 1, 128, root, str(tmp_path / f"{uid}.log"))
 
     yield make
     for name in names:
@@ -112,10 +115,13 @@ def test_destroy_removes_the_definition_and_is_idempotent(
         driver.power_state(spec.name)
 
 
-@pytest.mark.parametrize("method", ["power_state", "shutdown", "start", "console_output"])
+@pytest.mark.parametrize(
+    "method", ["power_state", "shutdown", "start", "console_output", "disks", "detach_disk"]
+)
 def test_missing_domain_is_not_found(driver: HypervisorDriver, method: str):
     with pytest.raises(NotFound):
-        getattr(driver, method)(f"{PREFIX}missing-{uuid.uuid4()}")
+        args = ("vdb",) if method == "detach_disk" else ()
+        getattr(driver, method)(f"{PREFIX}missing-{uuid.uuid4()}", *args)
 
 
 def test_same_name_with_another_uuid_conflicts(driver: HypervisorDriver, make_spec: SpecFactory):
@@ -140,3 +146,105 @@ def test_concurrent_define_and_start_of_one_spec_runs_it_once(
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda _: driver.define_and_start(spec), range(4)))
     assert driver.power_states(spec.name) == {spec.name: PowerState.RUNNING}
+
+
+# -- disks and hot-plug ------------------------------------------------------------------
+
+
+@pytest.fixture
+def hotplug(driver: HypervisorDriver) -> HypervisorDriver:
+    """The driver, for tests of attach and detach, which libvirt's test driver lacks."""
+    if isinstance(driver, LibvirtDriver) and driver.uri.startswith("test:"):
+        pytest.skip("test:///default does not support device attach/detach")
+    return driver
+
+
+@pytest.fixture
+def volume(tmp_path: Path) -> Callable[[str], Disk]:
+    """Make a small raw disk file (removed with tmp_path); return it as a Disk at ``target``."""
+
+    def make(target: str = "vdb") -> Disk:
+        path = tmp_path / f"vol-{uuid.uuid4().hex[:8]}.raw"
+        with path.open("wb") as file:
+            file.truncate(1 << 20)
+        return Disk(target, "file", str(path), "raw", serial=path.stem[-8:])
+
+    return make
+
+
+def wait_ready(driver: HypervisorDriver, name: str, timeout: float = 60.0) -> None:
+    """Wait until the guest booted: a real guest releases a detached disk only then."""
+    deadline = time.monotonic() + timeout
+    while READY_MARKER not in driver.console_output(name):
+        assert time.monotonic() < deadline, f"{name} did not boot in {timeout}s"
+        time.sleep(0.2)
+
+
+def test_disks_lists_the_root(driver: HypervisorDriver, make_spec: SpecFactory):
+    spec = make_spec()
+    driver.define_and_start(spec)
+    assert driver.disks(spec.name) == [spec.root]
+
+
+def test_attach_disk_twice_attaches_it_once(
+    hotplug: HypervisorDriver, make_spec: SpecFactory, volume: Callable[[str], Disk]
+):
+    spec, vdb = make_spec(), volume("vdb")
+    hotplug.define_and_start(spec)
+    hotplug.attach_disk(spec.name, vdb)
+    hotplug.attach_disk(spec.name, vdb)
+    assert hotplug.disks(spec.name) == [spec.root, vdb]
+
+
+def test_attach_conflicts_on_a_taken_target_or_an_attached_source(
+    hotplug: HypervisorDriver, make_spec: SpecFactory, volume: Callable[[str], Disk]
+):
+    spec, vdb = make_spec(), volume("vdb")
+    hotplug.define_and_start(spec)
+    hotplug.attach_disk(spec.name, vdb)
+    with pytest.raises(Conflict):
+        hotplug.attach_disk(spec.name, volume("vdb"))
+    with pytest.raises(Conflict):
+        hotplug.attach_disk(spec.name, Disk("vdc", "file", vdb.source, "raw"))
+    assert hotplug.disks(spec.name) == [spec.root, vdb]
+
+
+def test_attached_disk_survives_stop_and_start(
+    hotplug: HypervisorDriver, make_spec: SpecFactory, volume: Callable[[str], Disk]
+):
+    spec, vdb = make_spec(), volume("vdb")
+    hotplug.define_and_start(spec)
+    hotplug.attach_disk(spec.name, vdb)
+    hotplug.shutdown(spec.name)
+    hotplug.start(spec.name)
+    assert hotplug.disks(spec.name) == [spec.root, vdb]
+
+
+def test_detach_disk_removes_it_and_is_idempotent(
+    hotplug: HypervisorDriver, make_spec: SpecFactory, volume: Callable[[str], Disk]
+):
+    spec, vdb = make_spec(), volume("vdb")
+    hotplug.define_and_start(spec)
+    wait_ready(hotplug, spec.name)
+    hotplug.attach_disk(spec.name, vdb)
+    hotplug.detach_disk(spec.name, "vdb")
+    hotplug.detach_disk(spec.name, "vdb")
+    assert hotplug.disks(spec.name) == [spec.root]
+    hotplug.shutdown(spec.name)
+    hotplug.start(spec.name)
+    assert hotplug.disks(spec.name) == [spec.root]
+
+
+def test_attach_to_a_missing_domain_is_not_found(
+    hotplug: HypervisorDriver, volume: Callable[[str], Disk]
+):
+    with pytest.raises(NotFound):
+        hotplug.attach_disk(f"{PREFIX}missing-{uuid.uuid4()}", volume("vdb"))
+
+
+def test_rbd_disk_without_ceph_access_is_invalid(driver: HypervisorDriver, make_spec: SpecFactory):
+    spec = make_spec()
+    driver.define_and_start(spec)
+    with pytest.raises(InvalidSpec):
+        driver.attach_disk(spec.name, Disk("vdb", "rbd", "volumes/volume-1"))
+    assert driver.disks(spec.name) == [spec.root]

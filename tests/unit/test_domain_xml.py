@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from activities.hypervisor.base import DomainSpec
+from activities.hypervisor.base import Disk, DomainSpec
 from activities.hypervisor.domain_xml import console_log_path, domain_xml
 from nimbus.errors import InvalidSpec
 
@@ -15,8 +15,7 @@ SPEC = DomainSpec(
     uuid="6c1b1a3e-0f6a-4d0e-9a51-0d7c3e1c2b11",
     vcpus=2,
     memory_mib=256,
-    disk_path="/var/lib/nimbus/disks/1f0c/disk",
-    disk_format="qcow2",
+    root=Disk("vda", "file", "/var/lib/nimbus/disks/1f0c/disk", "qcow2"),
     console_log="/var/lib/nimbus/instances/1f0c/console.log",
 )
 
@@ -41,7 +40,7 @@ def test_tcg_caps_the_translation_cache_and_kvm_does_not():
 
 def test_root_disk_is_virtio_with_the_spec_format():
     disk = parse().find("devices/disk")
-    assert disk.find("source").get("file") == SPEC.disk_path
+    assert disk.find("source").get("file") == SPEC.root.source
     assert disk.find("driver").get("type") == "qcow2"
     assert disk.find("target").attrib == {"dev": "vda", "bus": "virtio"}
 
@@ -65,7 +64,14 @@ def test_names_are_escaped():
 
 @pytest.mark.parametrize(
     "change",
-    [{"disk_format": "vmdk"}, {"vcpus": 0}, {"disk_path": "relative/disk"}, {"name": ""}],
+    [
+        {"root": Disk("vda", "file", "/d", "vmdk")},
+        {"root": Disk("vda", "file", "relative/disk")},
+        {"root": Disk("sda", "file", "/d")},
+        {"root": Disk("vda", "nbd", "/d")},
+        {"vcpus": 0},
+        {"name": ""},
+    ],
 )
 def test_bad_specs_are_invalid(change: dict):
     with pytest.raises(InvalidSpec):

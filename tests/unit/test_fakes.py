@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from activities.hypervisor.base import DomainSpec, PowerState
+from activities.hypervisor.base import Disk, DomainSpec, PowerState
 from activities.hypervisor.console import last_lines
 from activities.hypervisor.fake import FakeHypervisor
 from nimbus.errors import BackendUnavailable
 
-SPEC = DomainSpec("nimbus-a", "6c1b1a3e-0f6a-4d0e-9a51-0d7c3e1c2b11", 1, 128, "/d", "qcow2", "/c")
+ROOT = Disk("vda", "file", "/d", "qcow2")
+SPEC = DomainSpec("nimbus-a", "6c1b1a3e-0f6a-4d0e-9a51-0d7c3e1c2b11", 1, 128, ROOT, "/c")
 
 
 def test_injected_failure_raises_before_acting_then_clears():
@@ -35,3 +36,14 @@ def test_guest_power_off_shows_shutdown_and_start_boots_again():
 def test_last_lines_keeps_the_tail():
     assert last_lines("a\nb\nc\n", 2) == "b\nc\n"
     assert last_lines("a\nb\n", None) == "a\nb\n" and last_lines("a\n", 0) == ""
+
+
+def test_a_guest_that_does_not_release_a_disk_keeps_it():
+    hv = FakeHypervisor()
+    hv.define_and_start(SPEC)
+    vdb = Disk("vdb", "file", "/v", "raw")
+    hv.attach_disk(SPEC.name, vdb)
+    hv.fail("detach_disk", BackendUnavailable("guest did not release vdb"))
+    with pytest.raises(BackendUnavailable):
+        hv.detach_disk(SPEC.name, "vdb")
+    assert hv.disks(SPEC.name) == [ROOT, vdb]

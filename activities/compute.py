@@ -1,4 +1,5 @@
-"""Host-bound compute activities: root disks and domains of one hypervisor host.
+"""Host-bound compute activities: root disks (RBD clones of images) and domains of one
+hypervisor host.
 
 They run on the worker polling ``host-<name>`` and are all idempotent, so that Temporal can
 retry them after a crash: create treats "exists and matches" as success, delete treats
@@ -7,6 +8,7 @@ retry them after a crash: create treats "exists and matches" as success, delete 
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from typing import Any
 from temporalio import activity
 
 from activities.hypervisor.base import Disk, DomainSpec, HypervisorDriver, PowerState
-from activities.storage.base import DiskDriver
+from activities.storage.block import GIB, BlockStore, RbdRef, root_disk_ref
 from nimbus.errors import Conflict, NotFound
 
 
@@ -28,7 +30,7 @@ class ServerRef:
 @dataclass(frozen=True)
 class CreateRootDiskInput:
     server_id: str
-    image_path: str
+    image_location: str
     size_gib: int
 
 
@@ -56,18 +58,18 @@ class ConsoleOutputResult:
 
 
 class ComputeActivities:
-    """Activities of one host, over its hypervisor and disk drivers."""
+    """Activities of one host, over its hypervisor and the block store."""
 
     def __init__(
         self,
         hypervisor: HypervisorDriver,
-        disks: DiskDriver,
+        store: BlockStore,
         instances_dir: Path,
         instance_prefix: str,
         poll_seconds: float = 0.2,
     ) -> None:
         self.hypervisor = hypervisor
-        self.disks = disks
+        self.store = store
         self.instances_dir = instances_dir
         self.prefix = instance_prefix
         self.poll_seconds = poll_seconds
@@ -77,24 +79,28 @@ class ComputeActivities:
 
     @activity.defn
     def create_root_disk(self, inp: CreateRootDiskInput) -> None:
-        """Create the server's root disk as a copy-on-write overlay of its image."""
-        self.disks.create_overlay(inp.server_id, inp.image_path, inp.size_gib)
+        """Create the root disk as a copy-on-write clone of the image's protected snapshot,
+        grown to the flavor's disk size: fast whatever the image's size."""
+        parent = RbdRef.parse(inp.image_location)
+        self.store.clone(parent, root_disk_ref(inp.server_id), inp.size_gib * GIB)
 
     @activity.defn
     def delete_root_disk(self, inp: ServerRef) -> None:
         """Remove the server's root disk; a missing disk is success."""
-        self.disks.delete(inp.server_id)
+        self.store.delete(root_disk_ref(inp.server_id))
 
     @activity.defn
     def start_domain(self, inp: StartDomainInput) -> None:
-        """Define and start the server's domain on its root disk."""
+        """Define and start the server's domain on its root disk (through librbd)."""
+        console = self.instances_dir / inp.server_id
+        console.mkdir(parents=True, exist_ok=True)
         spec = DomainSpec(
             name=self.domain_name(inp.server_id),
             uuid=inp.server_id,
             vcpus=inp.vcpus,
             memory_mib=inp.memory_mib,
-            root=Disk("vda", "file", self.disks.path(inp.server_id), "qcow2"),
-            console_log=str(self.instances_dir / inp.server_id / "console.log"),
+            root=Disk("vda", "rbd", str(root_disk_ref(inp.server_id))),
+            console_log=str(console / "console.log"),
         )
         self.hypervisor.define_and_start(spec)
 
@@ -113,8 +119,10 @@ class ComputeActivities:
 
     @activity.defn
     def destroy_domain(self, inp: ServerRef) -> None:
-        """Stop and undefine the server's domain; a missing domain is success."""
+        """Stop and undefine the server's domain, and drop its console log; a missing domain
+        is success."""
         self.hypervisor.destroy(self.domain_name(inp.server_id))
+        shutil.rmtree(self.instances_dir / inp.server_id, ignore_errors=True)
 
     @activity.defn
     def stop_domain(self, inp: ServerRef) -> None:

@@ -30,7 +30,7 @@ class BootPlan:
     vcpus: int
     memory_mib: int
     disk_gib: int
-    image_path: str
+    image_location: str
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class ServerRecords:
                 vcpus=flavor.vcpus,
                 memory_mib=flavor.ram,
                 disk_gib=flavor.disk,
-                image_path=image.location,
+                image_location=image.location,
             )
 
     @activity.defn

@@ -9,9 +9,7 @@ from typing import Any
 from temporalio import activity
 
 from activities.hypervisor.base import Disk, HypervisorDriver
-from activities.storage.block import BlockStore, image_ref, volume_ref
-
-GIB = 1 << 30
+from activities.storage.block import GIB, BlockStore, image_ref, volume_ref
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from activities.hypervisor.base import HypervisorDriver
 from activities.hypervisor.libvirt_driver import LibvirtDriver
-from activities.storage.base import DiskDriver
 from activities.storage.block import BlockStore
-from activities.storage.qcow2 import QcowDiskDriver
 from nimbus.config import Settings
+from nimbus.services.ceph_conf import ceph_access
 
 
 def domain_type(settings: Settings) -> str:
@@ -25,15 +25,16 @@ class HostDrivers:
     """The drivers one host's activities work through."""
 
     hypervisor: HypervisorDriver
-    disks: DiskDriver
     store: BlockStore
 
 
 def real_drivers(settings: Settings) -> HostDrivers:
-    hypervisor = LibvirtDriver(settings.libvirt_uri, domain_type(settings))
-    return HostDrivers(
-        hypervisor, QcowDiskDriver(settings.instances_dir), real_block_store(settings)
+    """libvirt with QEMU reaching Ceph through librbd (cephx key in a libvirt secret)."""
+    access = ceph_access(
+        Path(settings.ceph_conf_path), Path(settings.ceph_keyring_path), settings.ceph_client
     )
+    hypervisor = LibvirtDriver(settings.libvirt_uri, domain_type(settings), ceph=access)
+    return HostDrivers(hypervisor, real_block_store(settings))
 
 
 def real_block_store(settings: Settings) -> BlockStore:

@@ -90,7 +90,7 @@ async def run(
     client = await connect(settings)
     db = Database(settings.db_url)
     compute = ComputeActivities(
-        drivers.hypervisor, drivers.disks, settings.instances_dir, settings.instance_prefix
+        drivers.hypervisor, drivers.store, settings.instances_dir, settings.instance_prefix
     )
     host_activities = [
         *compute.all(),

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from activities.hypervisor.base import CephAccess
 from activities.hypervisor.fake import FakeHypervisor
-from activities.storage.fake import FakeDiskDriver
 from activities.storage.fake_block import FakeBlockStore
 from nimbus.config import Settings
 from nimbus.drivers import HostDrivers
@@ -25,6 +25,10 @@ from tests.support.temporal_server import temporal_dev_server
 
 if TYPE_CHECKING:
     from nimbus.services.ceph import CephHandle
+
+
+#: The fake hypervisor accepts rbd disks only with Ceph access, as the real one does.
+FAKE_CEPH = CephAccess(monitors=("127.0.0.1:6789",))
 
 
 @pytest.fixture(scope="session")
@@ -95,9 +99,7 @@ def image_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def stack(settings: Settings, image_file: Path) -> Iterator[Stack]:
-    drivers = HostDrivers(
-        FakeHypervisor(), FakeDiskDriver(settings.instances_dir), FakeBlockStore()
-    )
+    drivers = HostDrivers(FakeHypervisor(ceph=FAKE_CEPH), FakeBlockStore())
     s = make_stack(settings, drivers, image_file)
     yield s
     s.worker.stop()

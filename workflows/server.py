@@ -89,7 +89,7 @@ class BootServer:
         saga.add(
             "delete_root_disk", lambda: run_activity(ComputeActivities.delete_root_disk, ref, queue)
         )
-        disk = CreateRootDiskInput(plan.server_id, plan.image_path, plan.disk_gib)
+        disk = CreateRootDiskInput(plan.server_id, plan.image_location, plan.disk_gib)
         await run_activity(ComputeActivities.create_root_disk, disk, queue)
         saga.add(
             "destroy_domain", lambda: run_activity(ComputeActivities.destroy_domain, ref, queue)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 IMAGES, VOLUMES, VMS = "images", "volumes", "vms"
+GIB = 1 << 30
 IMAGE_SNAP = "snap"
 
 

@@ -86,8 +86,17 @@ class Cloud:
         return {line.strip() for line in out.splitlines() if line.strip().startswith(prefix)}
 
     def disks(self) -> set[str]:
-        root = self.settings.instances_dir
-        return {p.name for p in root.iterdir() if (p / "disk").exists()} if root.exists() else set()
+        """Ids of the servers whose root disk exists in the cloud's Ceph pool ``vms``."""
+        import rados
+        import rbd
+
+        conf, keyring = self.settings.ceph_conf_path, self.settings.ceph_keyring_path
+        with (
+            rados.Rados(conffile=conf, conf={"keyring": keyring}) as cluster,
+            cluster.open_ioctx("vms") as ioctx,
+        ):
+            names = rbd.RBD().list(ioctx)
+        return {n.removesuffix("_disk") for n in names if n.endswith("_disk")}
 
 
 def start_cloud(data_dir: Path, guest_image: Path) -> Cloud:

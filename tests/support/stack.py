@@ -117,10 +117,6 @@ class Stack:
         return self.drivers.hypervisor
 
     @property
-    def disks(self) -> Any:
-        return self.drivers.disks
-
-    @property
     def store(self) -> Any:
         return self.drivers.store
 

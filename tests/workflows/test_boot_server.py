@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from activities.storage.block import root_disk_ref
 from nimbus.db import Server
 from nimbus.errors import BackendUnavailable, InvalidSpec
 from tests.support.faults import FailAfter
@@ -28,7 +29,7 @@ def _left_behind(stack: Stack, server_id: str) -> list[str]:
     traces = []
     if f"nimbus-{server_id}" in stack.hypervisor.domains:
         traces.append("domain")
-    if stack.disks.exists(server_id):
+    if stack.store.exists(root_disk_ref(server_id)):
         traces.append("disk")
     return traces
 

@@ -35,7 +35,7 @@ def _status(settings: Settings, _args: argparse.Namespace) -> int:
         state = f"running (pid {row.pid})" if row.pid else "stopped"
         state = "running (not ours)" if row.foreign else state
         print(f"{row.name:<10} {state:<22} {row.endpoint}")
-    return 0 if all(row.pid for row in rows if row.name != "libvirtd") else 3
+    return 0 if all(row.pid or row.foreign for row in rows if row.name != "libvirtd") else 3
 
 
 def _api(settings: Settings, _args: argparse.Namespace) -> int:

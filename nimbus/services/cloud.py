@@ -161,7 +161,29 @@ def status(settings: Settings) -> list[ServiceStatus]:
         ServiceStatus(name, process.running_pid(settings.run_dir, name), endpoints[name])
         for name in ORDER
     ]
-    return [_foreign_libvirtd(settings, row) for row in rows]
+    return [_ceph_status(settings, _foreign_libvirtd(settings, row)) for row in rows]
+
+
+def _ceph_status(settings: Settings, row: ServiceStatus) -> ServiceStatus:
+    """Ceph's row: the monitor's PID (if Nimbus runs the cluster) and the cluster's health."""
+    from nimbus.errors import NimbusError
+    from nimbus.services.ceph import ceph_health, pid_name
+
+    if row.name != "ceph":
+        return row
+    pid = process.running_pid(settings.run_dir, pid_name("mon"))
+    conf, keyring = Path(settings.ceph_conf_path), Path(settings.ceph_keyring_path)
+    try:
+        health = (
+            ceph_health(conf, keyring, settings.ceph_client, timeout=5)
+            if conf.exists()
+            else "not created"
+        )
+    except NimbusError as exc:
+        health = f"unreachable ({exc})"
+    return ServiceStatus(
+        row.name, pid, f"{health}, {conf}", foreign=pid is None and not settings.own_ceph
+    )
 
 
 def _foreign_libvirtd(settings: Settings, row: ServiceStatus) -> ServiceStatus:

@@ -62,8 +62,10 @@ def test_up_again_is_safe_and_status_shows_services(cloud: Cloud) -> None:
     assert again.returncode == 0, again.stderr
     status = cloud.nimbus("status")
     assert status.returncode == 0
-    for name in ("temporal", "worker", "api"):
-        assert f"{name}" in status.stdout and "running" in status.stdout
+    lines = {line.split()[0]: line for line in status.stdout.splitlines()}
+    for name in ("ceph", "temporal", "worker", "api"):
+        assert "running (pid" in lines[name], status.stdout
+    assert "HEALTH_OK" in lines["ceph"]
 
 
 def test_metrics_on_api_and_worker(cloud: Cloud) -> None:

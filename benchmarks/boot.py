@@ -20,10 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from activities.hypervisor.base import Disk, DomainSpec, PowerState  # noqa: E402
-from activities.hypervisor.libvirt_driver import LibvirtDriver  # noqa: E402
-from activities.storage.qcow2 import QcowDiskDriver  # noqa: E402
+from activities.storage.block import VMS, RbdRef, image_ref  # noqa: E402
 from nimbus.client import NimbusClient  # noqa: E402
 from nimbus.config import Settings  # noqa: E402
+from nimbus.drivers import real_block_store, real_drivers  # noqa: E402
 from nimbus.services import cloud  # noqa: E402
 
 READY = "NIMBUS READY"
@@ -72,31 +72,33 @@ class NimbusBoot:
 
 
 class DirectBoot:
-    """The same guest (same disk kind, flavor and domain XML) straight through libvirt."""
+    """The same guest straight through libvirt: the same RBD clone of the same image, the
+    same flavor and domain XML, without API, Temporal or activities."""
 
-    def __init__(self, settings: Settings, image: Path, work: Path) -> None:
-        self.hypervisor = LibvirtDriver(settings.libvirt_uri, "qemu")
-        self.disks = QcowDiskDriver(work)
-        self.image, self.work = image, work
+    def __init__(self, settings: Settings, image_id: str, work: Path) -> None:
+        self.hypervisor = real_drivers(settings).hypervisor
+        self.store = real_block_store(settings)
+        self.image, self.work = image_ref(image_id), work
 
     def boot(self, _name: str) -> tuple[float, float]:
         sid = str(uuid.uuid4())
+        disk = RbdRef(VMS, f"bench-{sid}_disk")
         spec = DomainSpec(
             name=f"nimbusbench-{sid}",
             uuid=sid,
             vcpus=1,
             memory_mib=512,
-            root=Disk("vda", "file", self.disks.path(sid), "qcow2"),
+            root=Disk("vda", "rbd", str(disk)),
             console_log=str(self.work / sid / "console.log"),
         )
         t0 = time.monotonic()
-        self.disks.create_overlay(sid, str(self.image), 1)
+        self.store.clone(self.image, disk, 1 << 30)
         self.hypervisor.define_and_start(spec)
         running = wait(lambda: self.hypervisor.power_state(spec.name) is PowerState.RUNNING)
         log = Path(spec.console_log)
         ready = wait(lambda: log.exists() and READY in log.read_text(errors="replace"))
         self.hypervisor.destroy(spec.name)
-        self.disks.delete(sid)
+        self.store.delete(disk)
         return running - t0, ready - t0
 
 
@@ -128,9 +130,10 @@ def main() -> int:
         )
         cloud.up(settings)
         try:
-            direct = DirectBoot(settings, cloud.guest_image_path(settings), data / "direct")
+            nimbus = NimbusBoot(settings)
+            direct = DirectBoot(settings, nimbus.image, data / "direct")
             d_run, d_ready = measure("libvirt", direct.boot, args.boots)
-            n_run, n_ready = measure("nimbus", NimbusBoot(settings).boot, args.boots)
+            n_run, n_ready = measure("nimbus", nimbus.boot, args.boots)
         finally:
             cloud.down(settings)
     print(f"\nmedian of {args.boots} boots (TCG, m1.tiny, default guest image)")

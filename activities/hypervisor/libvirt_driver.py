@@ -178,8 +178,10 @@ class LibvirtDriver:
             return
         try:
             dom.create()
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID or not dom.isActive():
+        except libvirt.libvirtError:
+            # Drivers word a lost race differently (operation invalid, internal error): what
+            # counts is that the domain runs now.
+            if not dom.isActive():
                 raise
 
     @staticmethod

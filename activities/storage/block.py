@@ -104,8 +104,9 @@ class BlockStore(Protocol):
     def clone(self, parent: RbdRef, child: RbdRef, size_bytes: int = 0) -> None:
         """Create ``child`` as a copy-on-write clone of the protected snapshot ``parent``,
         grown to ``size_bytes`` if that is larger than the parent. Idempotent: a child of the
-        same parent is success; one with another parent (or none) is ``Conflict``;
-        ``NotFound`` if the parent snapshot is missing."""
+        same parent is success; one with another parent, or none and data of its own, is
+        ``Conflict``; a parentless child that holds no data (what a clone killed half-way
+        leaves) is replaced; ``NotFound`` if the parent snapshot is missing."""
         ...
 
     def parent(self, ref: RbdRef) -> RbdRef | None:

@@ -236,6 +236,14 @@ class FakeBlockStore:
                 raise Conflict(f"{parent} is not protected")
             pool = self._pool(child.pool)
             existing = pool.get(child.name)
+            if (
+                existing is not None
+                and existing.head.parent is None
+                and not existing.head.chunks
+                and not existing.snaps
+            ):
+                del pool[child.name]  # what a clone killed before it was linked leaves
+                existing = None
             if existing is not None and existing.head.parent != parent:
                 raise Conflict(f"{child} exists with parent {existing.head.parent}")
             if existing is None:

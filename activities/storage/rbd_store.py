@@ -271,12 +271,28 @@ class RbdBlockStore:
     def _require_parent(self, child: RbdRef, parent: RbdRef) -> None:
         """An existing ``child`` is ours only if it was cloned from ``parent``. librbd
         creates a clone's header before linking it to its parent, so a clone another
-        caller is making right now shows no parent for a moment: give it that moment."""
+        caller is making right now shows no parent for a moment: give it that moment. One
+        that stays parentless and holds no data is what a clone killed in between leaves
+        behind: it is removed and the clone made again."""
         deadline = time.monotonic() + CLONE_SETTLE_SECONDS
         while (actual := self.parent(child)) is None and time.monotonic() < deadline:
             time.sleep(0.05)
+        if actual is None and self._is_blank(child):
+            self.delete(child)
+            with self._pool(parent.pool) as pio, self._pool(child.pool) as cio, self._errors(child):
+                rbd.RBD().clone(
+                    pio, parent.name, _snap_of(parent), cio, child.name, features=LAYERING
+                )
+            return
         if actual != parent:
             raise Conflict(f"{child} exists with parent {actual}, not {parent}")
+
+    def _is_blank(self, ref: RbdRef) -> bool:
+        """True if no byte of the image was ever written (no allocated extent)."""
+        extents: list[int] = []
+        with self._image(ref) as image:
+            image.diff_iterate(0, image.size(), None, lambda off, n, exists: extents.append(n))
+        return not extents
 
     def _grow(self, ref: RbdRef, size_bytes: int) -> None:
         """Grow the image to ``size_bytes`` if it is smaller; never shrink it."""

@@ -51,10 +51,19 @@ def stage(stream: IO[bytes], path: Path, cap: int) -> tuple[int, str, str]:
                 raise InvalidSpec(f"Image exceeds the size cap of {cap} bytes.")
             md5.update(chunk)
             sha.update(chunk)
-            out.write(chunk)
+            _write_sparse(out, chunk)
+        out.truncate(size)
     if size == 0:
         raise InvalidSpec("The image data is empty.")
     return size, md5.hexdigest(), sha.hexdigest()
+
+
+def _write_sparse(out: IO[bytes], chunk: bytes) -> None:
+    """Write the chunk, or leave a hole where it is all zeros (disk images mostly are)."""
+    if chunk.count(0) == len(chunk):
+        out.seek(len(chunk), 1)
+    else:
+        out.write(chunk)
 
 
 def _record_upload(image_id: str, size: int, md5: str, sha: str) -> None:

@@ -204,10 +204,21 @@ def test_clone_over_another_parent_or_a_plain_image_conflicts(
     child, plain = new_ref(VMS), new_ref(VMS)
     store.clone(snap, child)
     store.create(plain, MIB)
+    store.write(plain, 0, b"data of its own")
     for target in (child, plain):
         with pytest.raises(Conflict):
             store.clone(other, target)
     assert store.parent(child) == snap and store.parent(plain) is None
+
+
+def test_a_blank_parentless_leftover_is_replaced_by_the_clone(
+    store: Any, new_ref: NewRef, tmp_path: Path
+):
+    """What a clone killed between creating the image and linking it leaves behind."""
+    snap, child = imported(store, new_ref, tmp_path), new_ref(VMS)
+    store.create(child, MIB)
+    store.clone(snap, child)
+    assert store.parent(child) == snap
 
 
 def test_clone_of_a_missing_snapshot_is_not_found(store: Any, new_ref: NewRef):

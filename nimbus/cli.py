@@ -39,12 +39,9 @@ def _status(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _api(settings: Settings, _args: argparse.Namespace) -> int:
-    import waitress
+    from api.server import ApiServer
 
-    from api import create_app
-
-    app = create_app(settings)
-    waitress.serve(app, host=settings.api_host, port=settings.api_port, threads=16, ident="nimbus")
+    ApiServer(settings).run()
     return 0
 
 

@@ -1,0 +1,46 @@
+"""The API's HTTP server: gunicorn with threaded workers.
+
+Threaded workers hand each request's body to the app as it arrives on the socket, so an
+image upload is staged while it streams in (a buffering server would hold the whole body
+first). Each worker process builds its own app, and with it its own Temporal bridge loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from nimbus.config import Settings
+
+
+class ApiServer(BaseApplication):
+    """Runs ``api.create_app(settings)`` under gunicorn, configured in code."""
+
+    def __init__(self, settings: Settings, workers: int = 2, threads: int = 16) -> None:
+        self.settings = settings
+        self.options = {
+            "bind": f"{settings.api_host}:{settings.api_port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "timeout": 120,
+            "graceful_timeout": 20,
+            "proc_name": "nimbus-api",
+            "accesslog": None,
+            "errorlog": "-",
+        }
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        from api import create_app
+
+        return create_app(self.settings)
+
+    def init(self, parser: Any, opts: Any, args: Any) -> None:
+        return None

@@ -14,6 +14,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from activities.storage.block import IMAGES, RbdRef
 from nimbus.config import Settings
 from nimbus.db import Database, Flavor, Image, Project, Role, RoleAssignment, User
 from nimbus.passwords import hash_password
@@ -101,17 +102,27 @@ def _stage(source: Path, staged: Path) -> tuple[int, str, str]:
     return size, md5.hexdigest(), sha.hexdigest()
 
 
+def _in_store(location: str | None) -> bool:
+    """Whether the image's data is in the block store (older data directories kept it in a
+    local file, which is imported again)."""
+    try:
+        return location is not None and RbdRef.parse(location).pool == IMAGES
+    except ValueError:
+        return False
+
+
 def stage_default_image(db: Database, settings: Settings, source: Path, owner: str) -> str | None:
     """Register the public default image and stage its data for import.
 
     Returns the image id if it still needs importing (run ``ImportImage``), else ``None``.
-    An import that failed earlier left the image queued: it is staged again.
+    An import that failed earlier left the image queued: it is staged again; so is an image
+    of an older data directory whose data is not in the block store.
     """
     with db.session() as s:
         image = s.scalars(
             select(Image).where(Image.name == DEFAULT_IMAGE, Image.deleted_at.is_(None))
         ).first()
-        if image is not None and image.status == "active":
+        if image is not None and image.status == "active" and _in_store(image.location):
             return None
         if image is None:
             image = Image(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from sqlalchemy import select
+
 from api import deps
 from api.compute.flavors import flavor_links
 from api.context import RequestContext
 from api.policy import allowed
 from api.timefmt import iso
-from nimbus.db import Server
+from nimbus.db import Server, VolumeAttachment
 
 #: Nova's vm_state for each status.
 _VM_STATE = {
@@ -41,6 +43,14 @@ def _host_id(server: Server) -> str:
     if not server.host:
         return ""
     return hashlib.sha224((server.project_id + server.host).encode()).hexdigest()
+
+
+def _volumes_attached(server_id: str) -> list[dict[str, str]]:
+    with deps.db().session() as s:
+        ids = s.scalars(
+            select(VolumeAttachment.volume_id).where(VolumeAttachment.server_id == server_id)
+        ).all()
+    return [{"id": volume_id} for volume_id in ids]
 
 
 def brief(server: Server) -> dict[str, Any]:
@@ -74,7 +84,7 @@ def detail(server: Server, ctx: RequestContext) -> dict[str, Any]:
         "OS-EXT-STS:power_state": server.power_state,
         "OS-SRV-USG:launched_at": iso(server.launched_at),
         "OS-SRV-USG:terminated_at": iso(server.deleted_at),
-        "os-extended-volumes:volumes_attached": [],
+        "os-extended-volumes:volumes_attached": _volumes_attached(server.id),
     }
     if allowed(ctx, "compute:servers:show_host"):
         view["OS-EXT-SRV-ATTR:host"] = server.host

@@ -202,7 +202,7 @@ def print_endpoints(settings: Settings) -> None:
         f"""
 Nimbus is up.
   API (OpenStack)   {url}  identity {url}/identity/v3  compute {url}/compute/v2.1
-                    image {url}/image
+                    image {url}/image  block storage {url}/volume/v3
   Temporal web UI   {settings.temporal_ui_url}
   Metrics           {url}/metrics  http://127.0.0.1:{settings.worker_metrics_port}/metrics
   Credentials       {clouds}

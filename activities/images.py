@@ -10,7 +10,8 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.storage.block import BlockStore, image_ref
+from activities.heartbeat import with_heartbeats
+from activities.storage.block import BlockStore, RbdRef, image_ref, root_disk_ref
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,16 @@ class StagingRef:
     staging_path: str
 
 
+@dataclass(frozen=True)
+class ServerImageInput:
+    server_id: str
+    image_id: str
+
+
+def _disk_snap(inp: ServerImageInput) -> RbdRef:
+    return root_disk_ref(inp.server_id).at(f"image-{inp.image_id}")
+
+
 class ImageActivities:
     """Image data in the block store: pool ``images``, one protected snapshot each."""
 
@@ -50,7 +61,9 @@ class ImageActivities:
     def import_image(self, inp: ImportImageInput) -> ImportImageResult:
         """Copy the staged file into the image (qcow2 becomes raw, so clones work)."""
         ref = image_ref(inp.image_id).image()
-        size = self.store.import_file(ref, inp.staging_path, inp.disk_format)
+        size = with_heartbeats(
+            lambda: self.store.import_file(ref, inp.staging_path, inp.disk_format)
+        )
         if inp.disk_format == "raw":
             return ImportImageResult(size)
         md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
@@ -78,5 +91,37 @@ class ImageActivities:
         except FileNotFoundError:
             pass
 
+    @activity.defn
+    def snapshot_server_disk(self, inp: ServerImageInput) -> None:
+        """A point-in-time snapshot of the server's root disk (crash-consistent)."""
+        self.store.snapshot(_disk_snap(inp))
+
+    @activity.defn
+    def drop_server_disk_snapshot(self, inp: ServerImageInput) -> None:
+        """Remove that snapshot once the image no longer depends on it."""
+        self.store.remove_snapshot(_disk_snap(inp))
+
+    @activity.defn
+    def copy_into_image(self, inp: ServerImageInput) -> ImportImageResult:
+        """Clone the disk snapshot into the image, flatten it so it stands alone, and
+        return its size and digests (what a download of it returns)."""
+        ref = image_ref(inp.image_id).image()
+        self.store.clone(_disk_snap(inp), ref)
+        with_heartbeats(lambda: self.store.flatten(ref))
+        md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+        for chunk in self.store.read(ref):
+            md5.update(chunk)
+            sha.update(chunk)
+            activity.heartbeat()
+        return ImportImageResult(self.store.size(ref), md5.hexdigest(), sha.hexdigest())
+
     def all(self) -> list[Callable[..., Any]]:
-        return [self.import_image, self.protect_image, self.delete_image_data, self.remove_staging]
+        return [
+            self.import_image,
+            self.protect_image,
+            self.delete_image_data,
+            self.remove_staging,
+            self.snapshot_server_disk,
+            self.drop_server_disk_snapshot,
+            self.copy_into_image,
+        ]

@@ -23,6 +23,7 @@ RULES: dict[str, str] = {
     "compute:servers:update": MEMBER,
     "compute:servers:delete": MEMBER,
     "compute:servers:power": MEMBER,
+    "compute:servers:create_image": MEMBER,
     "compute:servers:all_projects": ADMIN,
     "compute:servers:show_host": ADMIN,
     "compute:servers:attach_volume": MEMBER,

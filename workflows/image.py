@@ -19,13 +19,15 @@ with workflow.unsafe.imports_passed_through():
         ImageRef,
         ImportImageInput,
         ImportImageResult,
+        ServerImageInput,
         StagingRef,
     )
     from nimbus.config import host_queue
 
-#: Copying a large image into the store may take long; heartbeats are not possible inside
-#: one librbd/qemu-img call, so the attempt's budget is generous.
+#: Copying a large image into the store may take long, so one attempt's budget is generous.
 IMPORT_TIMEOUT = timedelta(hours=2)
+#: The import heartbeats every 2 s: an attempt lost with its worker is retried after this.
+IMPORT_HEARTBEAT = timedelta(seconds=20)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,11 @@ class ImportImage:
             )
             staged = ImportImageInput(inp.image_id, inp.staging_path, inp.disk_format)
             result: ImportImageResult = await run_activity(
-                ImageActivities.import_image, staged, queue, start_to_close_timeout=IMPORT_TIMEOUT
+                ImageActivities.import_image,
+                staged,
+                queue,
+                start_to_close_timeout=IMPORT_TIMEOUT,
+                heartbeat_timeout=IMPORT_HEARTBEAT,
             )
             await run_activity(ImageActivities.protect_image, ref, queue)
             active = MarkImageActiveInput(
@@ -86,3 +92,50 @@ class DeleteImage:
         except ActivityError as exc:
             raise user_error("image delete refused", exc) from exc
         await run_activity(ImageRecords.mark_image_deleted, ref)
+
+
+@dataclass(frozen=True)
+class CreateServerImageInput:
+    server_id: str
+    image_id: str
+    host: str
+
+
+@workflow.defn
+class CreateServerImage:
+    """Snapshot the server's disk -> clone it into the image -> flatten -> protect ->
+    active; the temporary disk snapshot is always removed; on failure the image is
+    deleted data and all, and its row too."""
+
+    @workflow.run
+    async def run(self, inp: CreateServerImageInput) -> None:
+        ref, queue = ImageRef(inp.image_id), host_queue(inp.host)
+        snap = ServerImageInput(inp.server_id, inp.image_id)
+        saga = Saga()
+        try:
+            saga.add(
+                "drop_server_disk_snapshot",
+                lambda: run_activity(ImageActivities.drop_server_disk_snapshot, snap, queue),
+            )
+            await run_activity(ImageActivities.snapshot_server_disk, snap, queue)
+            saga.add(
+                "delete_image_data",
+                lambda: run_activity(ImageActivities.delete_image_data, ref, queue),
+            )
+            result: ImportImageResult = await run_activity(
+                ImageActivities.copy_into_image,
+                snap,
+                queue,
+                start_to_close_timeout=IMPORT_TIMEOUT,
+                heartbeat_timeout=IMPORT_HEARTBEAT,
+            )
+            await run_activity(ImageActivities.drop_server_disk_snapshot, snap, queue)
+            await run_activity(ImageActivities.protect_image, ref, queue)
+            active = MarkImageActiveInput(
+                inp.image_id, result.virtual_size, result.md5, result.sha256
+            )
+            await run_activity(ImageRecords.mark_image_active, active)
+        except (ActivityError, asyncio.CancelledError) as exc:
+            await saga.compensate()
+            await run_activity(ImageRecords.mark_image_deleted, ref)
+            raise user_error("server image failed", exc) from exc

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from workflows.image import DeleteImage, ImportImage
+from workflows.image import CreateServerImage, DeleteImage, ImportImage
 from workflows.server import SERVER_WORKFLOWS
 from workflows.volume import VOLUME_WORKFLOWS
 
-WORKFLOWS = [*SERVER_WORKFLOWS, ImportImage, DeleteImage, *VOLUME_WORKFLOWS]
+WORKFLOWS = [*SERVER_WORKFLOWS, ImportImage, DeleteImage, CreateServerImage, *VOLUME_WORKFLOWS]

@@ -26,6 +26,8 @@ from activities.volumes import (
 from nimbus.config import CONTROL_QUEUE
 from workflows.common import PROJECT, RESOURCE_ID, RESOURCE_TYPE, server_workflow_id
 from workflows.image import (
+    CreateServerImage,
+    CreateServerImageInput,
     DeleteImage,
     DeleteImageInput,
     ImportImage,
@@ -263,4 +265,20 @@ async def detach_volume(client: Client, project_id: str, volume_id: str) -> Any:
         f"volume-{volume_id}-detach",
         project_id,
         volume_id,
+    )
+
+
+async def create_server_image(
+    client: Client, project_id: str, server_id: str, image_id: str, host: str
+) -> Any:
+    """Start the CreateServerImage workflow (``createImage``); the image shows its progress."""
+    arg = CreateServerImageInput(server_id, image_id, host)
+    return await _volume_op(
+        client,
+        CreateServerImage.run,
+        arg,
+        f"image-{image_id}-from-server",
+        project_id,
+        image_id,
+        "image",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -32,6 +33,9 @@ with workflow.unsafe.imports_passed_through():
     from nimbus.config import host_queue
 
 _Failure = (ActivityError, asyncio.CancelledError)
+
+#: The driver waits up to 30 s for the guest to release a disk; one attempt may take longer.
+UNPLUG_TIMEOUT = timedelta(seconds=90)
 
 
 def _status(
@@ -156,7 +160,13 @@ class AttachVolume:
                 host_queue(plan.host),
             )
             saga.add(
-                "unplug_volume", lambda: run_activity(AttachActivities.unplug_volume, plug, queue)
+                "unplug_volume",
+                lambda: run_activity(
+                    AttachActivities.unplug_volume,
+                    plug,
+                    queue,
+                    start_to_close_timeout=UNPLUG_TIMEOUT,
+                ),
             )
             await run_activity(AttachActivities.plug_volume, plug, queue)
             await run_activity(VolumeRecords.record_attachment, plug)
@@ -177,7 +187,12 @@ class DetachVolume:
     async def run(self, inp: VolumeRef) -> None:
         found: Attachment = await run_activity(VolumeRecords.attachment_of, inp)
         try:
-            await run_activity(AttachActivities.unplug_volume, found.plug, host_queue(found.host))
+            await run_activity(
+                AttachActivities.unplug_volume,
+                found.plug,
+                host_queue(found.host),
+                start_to_close_timeout=UNPLUG_TIMEOUT,
+            )
         except _Failure as exc:
             await run_activity(
                 VolumeRecords.set_volume_status, _status(inp.volume_id, "in-use", reason(exc))

@@ -9,11 +9,12 @@ from flask import Response, jsonify
 
 from api import deps
 from api.compute import bp
+from api.compute.flavors import get_flavor
 from api.compute.servers import load_server, set_task_state
 from api.context import RequestContext, current
 from api.policy import authorize
-from api.validation import json_body
-from nimbus.db import Server
+from api.validation import json_body, name_field
+from nimbus.db import Image, Server
 from nimbus.errors import Conflict, InvalidSpec
 from workflows import starter
 
@@ -64,8 +65,61 @@ def _power(on: bool) -> Callable[[Server, RequestContext, Any], tuple[Response, 
     return act
 
 
+def _create_image(server: Server, ctx: RequestContext, args: Any) -> tuple[Response, int]:
+    """Nova's createImage: a new private image from the server's disk, made by a workflow;
+    the image is ``saving`` until it is ready. At microversion 2.1 its address comes back
+    in the ``Location`` header."""
+    authorize(ctx, "compute:servers:create_image")
+    spec = args if isinstance(args, dict) else {}
+    name = name_field(spec, "name", "createImage.name")
+    metadata = spec.get("metadata") or {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise InvalidSpec("'metadata' must map strings to strings.")
+    if server.status not in ("ACTIVE", "SHUTOFF") or server.task_state or not server.host:
+        raise Conflict(
+            f"Cannot 'createImage' instance {server.id} while it is"
+            f" {server.status}/{server.task_state}."
+        )
+    flavor = get_flavor(server.flavor_id)
+    properties = {
+        **metadata,
+        "image_type": "snapshot",
+        "instance_uuid": server.id,
+        "base_image_ref": server.image_id,
+    }
+    image = Image(
+        name=name,
+        owner=ctx.project_id,
+        status="saving",
+        visibility="private",
+        disk_format="raw",
+        container_format="bare",
+        min_disk=flavor.disk,
+        tags=[],
+        properties=properties,
+    )
+    with deps.db().session() as s:
+        s.add(image)
+    host = server.host
+    try:
+        deps.bridge().run(
+            lambda c: starter.create_server_image(c, ctx.project_id, server.id, image.id, host)
+        )
+    except Exception:
+        with deps.db().session() as s:
+            row = s.get(Image, image.id)
+            if row is not None:
+                s.delete(row)
+        raise
+    location = f"{deps.settings().public_url}/image/v2/images/{image.id}"
+    return Response(status=202, headers={"Location": location}), 202
+
+
 _ACTIONS = {
     "os-getConsoleOutput": _console,
+    "createImage": _create_image,
     "os-start": _power(True),
     "os-stop": _power(False),
 }

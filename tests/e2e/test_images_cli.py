@@ -34,6 +34,13 @@ def test_uploaded_image_boots_as_a_copy_on_write_clone(cloud: Cloud, guest_image
     store = cloud.block_store()
     assert store.parent(root_disk_ref(server["id"])) == image_ref(image_id)
 
+    snapshot = cloud.openstack_json(
+        "server", "image", "create", "--name", "vm-img-snap", "--wait", "vm-img"
+    )
+    assert cloud.openstack_json("image", "show", snapshot["id"])["status"] == "active"
+    assert store.parent(image_ref(snapshot["id"]).image()) is None
+    assert cloud.openstack("image", "delete", snapshot["id"]).returncode == 0
+
     refused = cloud.openstack("image", "delete", "img")
     assert refused.returncode != 0 and "in use" in refused.stderr
     assert cloud.openstack_json("image", "show", "img")["status"] == "active"

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from activities.hypervisor.base import HypervisorDriver
 from activities.storage.block import BlockStore
 from nimbus.client import NimbusClient
 from nimbus.config import CHECKOUT, Settings, settings_env
-from nimbus.drivers import real_block_store
+from nimbus.drivers import real_block_store, real_drivers
 from nimbus.services import process
 from tests.support.temporal_server import free_port
 
@@ -57,6 +58,10 @@ class Cloud:
         """An admin client of this cloud's API."""
         return NimbusClient(self.settings.data_dir / "clouds.yaml")
 
+    def hypervisor(self) -> HypervisorDriver:
+        """The cloud's hypervisor driver, as its worker sees it."""
+        return real_drivers(self.settings).hypervisor
+
     def block_store(self) -> BlockStore:
         """The cloud's own Ceph, as its worker sees it."""
         return real_block_store(self.settings)
@@ -85,17 +90,21 @@ class Cloud:
         prefix = self.settings.instance_prefix
         return {line.strip() for line in out.splitlines() if line.strip().startswith(prefix)}
 
-    def disks(self) -> set[str]:
-        """Ids of the servers whose root disk exists in the cloud's Ceph pool ``vms``."""
+    def rbd_names(self, pool: str) -> list[str]:
+        """The RBD images in one of the cloud's Ceph pools."""
         import rados
         import rbd
 
         conf, keyring = self.settings.ceph_conf_path, self.settings.ceph_keyring_path
         with (
             rados.Rados(conffile=conf, conf={"keyring": keyring}) as cluster,
-            cluster.open_ioctx("vms") as ioctx,
+            cluster.open_ioctx(pool) as ioctx,
         ):
-            names = rbd.RBD().list(ioctx)
+            return list(rbd.RBD().list(ioctx))
+
+    def disks(self) -> set[str]:
+        """Ids of the servers whose root disk exists in the cloud's Ceph pool ``vms``."""
+        names = self.rbd_names("vms")
         return {n.removesuffix("_disk") for n in names if n.endswith("_disk")}
 
 

@@ -15,10 +15,11 @@ from api.compute import bp, views
 from api.compute.flavors import get_flavor
 from api.context import RequestContext, current
 from api.image.images import find_visible_image
-from api.policy import allowed, authorize
+from api.lookup import load_owned
+from api.policy import authorize
 from api.validation import json_body, name_field, paginate, ref_id, require_dict
 from nimbus.db import Server
-from nimbus.errors import Conflict, InvalidSpec, NotFound
+from nimbus.errors import Conflict, InvalidSpec
 from workflows import starter
 
 #: Nova's create fields that Nimbus does not offer yet: refused clearly, never ignored.
@@ -33,17 +34,7 @@ _UNSUPPORTED = (
 
 def load_server(server_id: str, ctx: RequestContext) -> Server:
     """The server if the caller may see it; another project's server is 404, as in Nova."""
-    with deps.db().session() as s:
-        server = s.get(Server, server_id)
-    if (
-        server is None
-        or server.deleted_at is not None
-        or (
-            server.project_id != ctx.project_id and not allowed(ctx, "compute:servers:all_projects")
-        )
-    ):
-        raise NotFound(f"Instance {server_id} could not be found.")
-    return server
+    return load_owned(Server, server_id, ctx, "compute:servers:all_projects", "Instance")
 
 
 def _check_networks(spec: dict[str, Any]) -> None:

@@ -7,25 +7,18 @@ from sqlalchemy import select
 
 from api import deps
 from api.context import RequestContext, current
-from api.policy import allowed, authorize
+from api.lookup import load_owned
+from api.policy import authorize
 from api.validation import json_body, optional_str, require_dict, require_str
 from api.volume import bp, views
 from api.volume.volumes import load_volume
 from nimbus.db import Volume, VolumeSnapshot
-from nimbus.errors import Conflict, NotFound
+from nimbus.errors import Conflict
 from workflows import starter
 
 
 def _load(snapshot_id: str, ctx: RequestContext) -> VolumeSnapshot:
-    with deps.db().session() as s:
-        snap = s.get(VolumeSnapshot, snapshot_id)
-    if (
-        snap is None
-        or snap.deleted_at is not None
-        or (snap.project_id != ctx.project_id and not allowed(ctx, "volume:all_projects"))
-    ):
-        raise NotFound(f"Snapshot {snapshot_id} could not be found.")
-    return snap
+    return load_owned(VolumeSnapshot, snapshot_id, ctx, "volume:all_projects", "Snapshot")
 
 
 @bp.post("/v3/<project_id>/snapshots")

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from api import deps
 from api.context import RequestContext, current
 from api.image.images import find_visible_image
+from api.lookup import load_owned
 from api.policy import allowed, authorize
 from api.validation import json_body, optional_str, paginate, require_dict
 from api.volume import bp, views
@@ -25,15 +26,7 @@ GIB = 1 << 30
 
 def load_volume(volume_id: str, ctx: RequestContext) -> Volume:
     """The volume if the caller may see it; another project's is 404."""
-    with deps.db().session() as s:
-        volume = s.get(Volume, volume_id)
-    if (
-        volume is None
-        or volume.deleted_at is not None
-        or (volume.project_id != ctx.project_id and not allowed(ctx, "volume:all_projects"))
-    ):
-        raise NotFound(f"Volume {volume_id} could not be found.")
-    return volume
+    return load_owned(Volume, volume_id, ctx, "volume:all_projects", "Volume")
 
 
 def transition(volume_id: str, old: tuple[str, ...], new: str) -> bool:
@@ -76,14 +69,7 @@ def _source(spec: dict[str, Any], ctx: RequestContext) -> tuple[dict[str, Any], 
 
 
 def _snapshot(snapshot_id: str, ctx: RequestContext) -> VolumeSnapshot:
-    with deps.db().session() as s:
-        snap = s.get(VolumeSnapshot, snapshot_id)
-    if (
-        snap is None
-        or snap.deleted_at is not None
-        or (snap.project_id != ctx.project_id and not allowed(ctx, "volume:all_projects"))
-    ):
-        raise NotFound(f"Snapshot {snapshot_id} could not be found.")
+    snap = load_owned(VolumeSnapshot, snapshot_id, ctx, "volume:all_projects", "Snapshot")
     if snap.status != "available":
         raise InvalidSpec(f"Snapshot {snapshot_id} is {snap.status}, not available.")
     return snap
@@ -145,9 +131,7 @@ def create_volume(project_id: str) -> tuple[Response, int]:
 
 def _visible(ctx: RequestContext) -> list[Volume]:
     query = select(Volume).where(Volume.deleted_at.is_(None)).order_by(Volume.created_at.desc())
-    if request.args.get("all_tenants") and allowed(ctx, "volume:all_projects"):
-        pass
-    else:
+    if not (request.args.get("all_tenants") and allowed(ctx, "volume:all_projects")):
         query = query.where(Volume.project_id == ctx.project_id)
     for key in ("name", "status"):
         if request.args.get(key):

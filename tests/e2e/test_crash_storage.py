@@ -162,3 +162,4 @@ def test_kill_during_image_upload(cloud: Cloud) -> None:
     else:
         assert names == []
     assert not (cloud.settings.staging_dir / image_id).exists()
+    assert api.call("DELETE", f"/image/v2/images/{image_id}").status_code == 204

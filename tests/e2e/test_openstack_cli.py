@@ -46,7 +46,7 @@ def test_flavor_and_image_lists(cloud: Cloud) -> None:
     flavors = {f["Name"] for f in cloud.openstack_json("flavor", "list")}
     assert {"m1.tiny", "m1.small"} <= flavors
     images = cloud.openstack_json("image", "list")
-    assert [(i["Name"], i["Status"]) for i in images] == [("nimbus-guest", "active")]
+    assert ("nimbus-guest", "active") in [(i["Name"], i["Status"]) for i in images]
 
 
 def test_unknown_flavor_is_refused_by_the_cli(cloud: Cloud) -> None:

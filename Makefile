@@ -31,7 +31,7 @@ test: install
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-unit: install
-	$(BIN)/pytest -q -m "not libvirt and not e2e"
+	$(BIN)/pytest -q tests/unit tests/workflows tests/api
 
 lint: install
 	$(BIN)/ruff check .

@@ -8,10 +8,8 @@ directory) and stops it afterwards. Usage: ``python benchmarks/boot.py [--boots 
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -21,28 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from activities.hypervisor.base import Disk, DomainSpec, PowerState  # noqa: E402
 from activities.storage.block import VMS, RbdRef, image_ref  # noqa: E402
+from benchmarks.common import throwaway_cloud, wait  # noqa: E402
 from nimbus.client import NimbusClient  # noqa: E402
 from nimbus.config import Settings  # noqa: E402
 from nimbus.drivers import real_block_store, real_drivers  # noqa: E402
-from nimbus.services import cloud  # noqa: E402
+from nimbus.exit import exit_now  # noqa: E402
 
 READY = "NIMBUS READY"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait(check: Callable[[], bool], timeout: float = 180, interval: float = 0.05) -> float:
-    """Poll until ``check`` holds; return the monotonic time it first did."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return time.monotonic()
-        time.sleep(interval)
-    raise TimeoutError("benchmark step timed out")
 
 
 class NimbusBoot:
@@ -117,25 +100,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--boots", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="nimbus-bench-") as tmp:
-        data = Path(tmp)
-        settings = Settings(
-            data_dir=data,
-            api_port=free_port(),
-            temporal_port=free_port(),
-            temporal_ui_port=free_port(),
-            worker_metrics_port=free_port(),
-            domain_type="qemu",
-            instance_prefix="nimbusbench-",
-        )
-        cloud.up(settings)
-        try:
-            nimbus = NimbusBoot(settings)
-            direct = DirectBoot(settings, nimbus.image, data / "direct")
-            d_run, d_ready = measure("libvirt", direct.boot, args.boots)
-            n_run, n_ready = measure("nimbus", nimbus.boot, args.boots)
-        finally:
-            cloud.down(settings)
+    with throwaway_cloud() as settings:
+        nimbus = NimbusBoot(settings)
+        direct = DirectBoot(settings, nimbus.image, settings.data_dir / "direct")
+        d_run, d_ready = measure("libvirt", direct.boot, args.boots)
+        n_run, n_ready = measure("nimbus", nimbus.boot, args.boots)
     print(f"\nmedian of {args.boots} boots (TCG, m1.tiny, default guest image)")
     print(f"{'':28}{'libvirt direct':>16}{'nimbus':>10}{'ratio':>8}")
     print(f"{'POST -> ACTIVE (running)':28}{d_run:>15.2f}s{n_run:>9.2f}s{n_run / d_run:>8.2f}")
@@ -144,4 +113,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

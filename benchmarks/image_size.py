@@ -11,16 +11,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.boot import free_port, wait  # noqa: E402
+from benchmarks.common import throwaway_cloud, wait  # noqa: E402
 from nimbus.client import NimbusClient  # noqa: E402
 from nimbus.config import Settings  # noqa: E402
+from nimbus.exit import exit_now  # noqa: E402
 from nimbus.services import cloud  # noqa: E402
 
 MIB, GIB = 1 << 20, 1 << 30
@@ -86,22 +86,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="nimbus-bench-") as tmp:
-        data = Path(tmp)
-        settings = Settings(
-            data_dir=data,
-            api_port=free_port(),
-            temporal_port=free_port(),
-            temporal_ui_port=free_port(),
-            worker_metrics_port=free_port(),
-            domain_type="qemu",
-            instance_prefix="nimbusbench-",
-        )
-        cloud.up(settings)
-        try:
-            rows = run(settings, data, args.runs)
-        finally:
-            cloud.down(settings)
+    with throwaway_cloud() as settings:
+        rows = run(settings, settings.data_dir, args.runs)
     print(f"\nmedian of {args.runs} runs; both images boot (default guest, zero-padded)")
     print(f"{'':34}{'64 MiB':>10}{'10 GiB':>10}{'ratio':>8}")
     for label, small, large in rows:
@@ -130,4 +116,4 @@ def run(settings: Settings, data: Path, runs: int) -> list[tuple[str, float, flo
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

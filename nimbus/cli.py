@@ -11,6 +11,7 @@ from pathlib import Path
 
 from nimbus.config import Settings, load_settings
 from nimbus.errors import NimbusError
+from nimbus.exit import exit_now
 
 
 def _up(settings: Settings, _args: argparse.Namespace) -> int:
@@ -98,5 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def run() -> None:
+    """The console entry point: ``main``, then an exit safe for Temporal's threads."""
+    exit_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

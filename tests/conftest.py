@@ -18,6 +18,7 @@ from activities.hypervisor.fake import FakeHypervisor
 from activities.storage.fake_block import FakeBlockStore
 from nimbus.config import Settings
 from nimbus.drivers import HostDrivers
+from nimbus.exit import exit_now
 from nimbus.guestimage import build_guest_image
 from nimbus.services.libvirtd import LibvirtdHandle, ensure_libvirtd, stop_libvirtd
 from tests.support.stack import Stack, make_stack
@@ -25,6 +26,21 @@ from tests.support.temporal_server import temporal_dev_server
 
 if TYPE_CHECKING:
     from nimbus.services.ceph import CephHandle
+
+
+_exit_status = 0
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End pytest without interpreter teardown: the tests used Temporal clients, whose
+    native threads can abort CPython's finalization (see ``nimbus.exit``)."""
+    exit_now(_exit_status)
 
 
 #: The fake hypervisor accepts rbd disks only with Ceph access, as the real one does.

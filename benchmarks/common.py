@@ -1,0 +1,49 @@
+"""What the benchmarks share: a throw-away cloud of their own, and polling."""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from nimbus.config import Settings
+from nimbus.services import cloud
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait(check: Callable[[], bool], timeout: float = 180, interval: float = 0.05) -> float:
+    """Poll until ``check`` holds; return the monotonic time it first did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return time.monotonic()
+        time.sleep(interval)
+    raise TimeoutError("benchmark step timed out")
+
+
+@contextmanager
+def throwaway_cloud() -> Iterator[Settings]:
+    """``nimbus up`` on free ports in a temporary data directory; ``down`` afterwards."""
+    with tempfile.TemporaryDirectory(prefix="nimbus-bench-") as tmp:
+        settings = Settings(
+            data_dir=Path(tmp),
+            api_port=free_port(),
+            temporal_port=free_port(),
+            temporal_ui_port=free_port(),
+            worker_metrics_port=free_port(),
+            domain_type="qemu",
+            instance_prefix="nimbusbench-",
+        )
+        cloud.up(settings)
+        try:
+            yield settings
+        finally:
+            cloud.down(settings)

@@ -132,7 +132,9 @@ def start_cloud(data_dir: Path, guest_image: Path) -> Cloud:
     }
     cloud = Cloud(settings, env)
     result = cloud.nimbus("up")
-    assert result.returncode == 0, f"nimbus up failed:\n{result.stdout}\n{result.stderr}"
+    if result.returncode != 0:
+        cloud.nimbus("down")  # whatever it did start must not outlive the test
+        raise AssertionError(f"nimbus up failed:\n{result.stdout}\n{result.stderr}")
     return cloud
 
 

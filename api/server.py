@@ -26,6 +26,9 @@ class ApiServer(BaseApplication):
             "threads": threads,
             "worker_class": "gthread",
             "timeout": 120,
+            # Clients poll every few seconds on kept-alive connections: a short keep-alive
+            # closes them just as a poll reuses one (RemoteDisconnected on the client).
+            "keepalive": 75,
             "graceful_timeout": 20,
             "proc_name": "nimbus-api",
             "accesslog": None,

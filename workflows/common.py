@@ -23,7 +23,7 @@ RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=10),
-    maximum_attempts=8,
+    maximum_attempts=12,
     non_retryable_error_types=NON_RETRYABLE,
 )
 

@@ -122,6 +122,7 @@ class BlockStore(Protocol):
         ...
 
     def delete(self, ref: RbdRef) -> None:
-        """Remove the image with its snapshots. Missing is success. ``Conflict`` if a
-        snapshot still has clones (nothing is removed then)."""
+        """Remove the image with its snapshots (and what a crashed ``import_file`` of it
+        left). Missing is success. ``Conflict`` if a snapshot still has clones (nothing is
+        removed then); ``BackendUnavailable`` while the image is still open elsewhere."""
         ...

@@ -27,7 +27,6 @@ LAYERING = rbd.RBD_FEATURE_LAYERING
 NOT_FOUND = (rbd.ImageNotFound, rados.ObjectNotFound)
 CONFLICT = (
     rbd.ImageExists,
-    rbd.ImageBusy,
     rbd.ImageHasSnapshots,
     rbd.ReadOnlyImage,
     rados.ObjectExists,
@@ -326,7 +325,11 @@ class RbdBlockStore:
             image.flatten()
 
     def delete(self, ref: RbdRef) -> None:
-        """See ``BlockStore.delete``."""
+        """See ``BlockStore.delete``. An import of the image left half-written by a crash
+        (``<name>.importing``) goes with it. A busy image (still open, e.g. by a client
+        that died and whose watch has not yet expired) is ``BackendUnavailable``: retry."""
+        if not ref.name.endswith(".importing"):
+            self.delete(partial_ref(ref.image()))
         image_ref = ref.image()
         try:
             with self._image(image_ref, writable=True) as image:

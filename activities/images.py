@@ -66,12 +66,7 @@ class ImageActivities:
         )
         if inp.disk_format == "raw":
             return ImportImageResult(size)
-        md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
-        for chunk in self.store.read(ref):
-            md5.update(chunk)
-            sha.update(chunk)
-            activity.heartbeat()
-        return ImportImageResult(size, md5.hexdigest(), sha.hexdigest())
+        return self._stored(ref, size)
 
     @activity.defn
     def protect_image(self, inp: ImageRef) -> None:
@@ -108,12 +103,16 @@ class ImageActivities:
         ref = image_ref(inp.image_id).image()
         self.store.clone(_disk_snap(inp), ref)
         with_heartbeats(lambda: self.store.flatten(ref))
+        return self._stored(ref, self.store.size(ref))
+
+    def _stored(self, ref: RbdRef, size: int) -> ImportImageResult:
+        """Size and digests of what the store holds: what a download of it returns."""
         md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
         for chunk in self.store.read(ref):
             md5.update(chunk)
             sha.update(chunk)
             activity.heartbeat()
-        return ImportImageResult(self.store.size(ref), md5.hexdigest(), sha.hexdigest())
+        return ImportImageResult(size, md5.hexdigest(), sha.hexdigest())
 
     def all(self) -> list[Callable[..., Any]]:
         return [

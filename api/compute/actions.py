@@ -13,6 +13,7 @@ from api.compute.flavors import get_flavor
 from api.compute.servers import load_server, set_task_state
 from api.context import RequestContext, current
 from api.policy import authorize
+from api.starting import add_and_start
 from api.validation import json_body, name_field
 from nimbus.db import Image, Server
 from nimbus.errors import Conflict, InvalidSpec
@@ -100,19 +101,10 @@ def _create_image(server: Server, ctx: RequestContext, args: Any) -> tuple[Respo
         tags=[],
         properties=properties,
     )
-    with deps.db().session() as s:
-        s.add(image)
     host = server.host
-    try:
-        deps.bridge().run(
-            lambda c: starter.create_server_image(c, ctx.project_id, server.id, image.id, host)
-        )
-    except Exception:
-        with deps.db().session() as s:
-            row = s.get(Image, image.id)
-            if row is not None:
-                s.delete(row)
-        raise
+    add_and_start(
+        image, lambda c: starter.create_server_image(c, ctx.project_id, server.id, image.id, host)
+    )
     location = f"{deps.settings().public_url}/image/v2/images/{image.id}"
     return Response(status=202, headers={"Location": location}), 202
 

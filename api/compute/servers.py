@@ -17,6 +17,7 @@ from api.context import RequestContext, current
 from api.image.images import find_visible_image
 from api.lookup import load_owned
 from api.policy import authorize
+from api.starting import forget
 from api.validation import json_body, name_field, paginate, ref_id, require_dict
 from nimbus.db import Server
 from nimbus.errors import Conflict, InvalidSpec
@@ -122,14 +123,6 @@ def _insert(ctx: RequestContext, fields: dict[str, Any], key: str | None) -> tup
     return server, True
 
 
-def _forget(server_id: str) -> None:
-    """Remove a row whose workflow could not be started: nothing was built."""
-    with deps.db().session() as s:
-        row = s.get(Server, server_id)
-        if row is not None:
-            s.delete(row)
-
-
 @bp.post("/v2.1/servers")
 def create_server() -> tuple[Response, int]:
     ctx = current()
@@ -146,7 +139,7 @@ def create_server() -> tuple[Response, int]:
         deps.bridge().run(lambda c: starter.start_boot(c, ctx.project_id, server.id))
     except Exception:
         if created:
-            _forget(server.id)
+            forget(Server, server.id)
         raise
     body = {
         "id": server.id,

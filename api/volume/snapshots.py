@@ -9,6 +9,7 @@ from api import deps
 from api.context import RequestContext, current
 from api.lookup import load_owned
 from api.policy import authorize
+from api.starting import add_and_start
 from api.validation import json_body, optional_str, require_dict, require_str
 from api.volume import bp, views
 from api.volume.volumes import load_volume
@@ -37,16 +38,7 @@ def create_snapshot(project_id: str) -> tuple[Response, int]:
         name=optional_str(spec, "name", "name"),
         description=optional_str(spec, "description", "description"),
     )
-    with deps.db().session() as s:
-        s.add(snap)
-    try:
-        deps.bridge().run(lambda c: starter.create_snapshot(c, ctx.project_id, volume.id, snap.id))
-    except Exception:
-        with deps.db().session() as s:
-            row = s.get(VolumeSnapshot, snap.id)
-            if row is not None:
-                s.delete(row)
-        raise
+    add_and_start(snap, lambda c: starter.create_snapshot(c, ctx.project_id, volume.id, snap.id))
     return jsonify({"snapshot": views.snapshot(snap)}), 202
 
 

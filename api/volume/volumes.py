@@ -14,6 +14,7 @@ from api.context import RequestContext, current
 from api.image.images import find_visible_image
 from api.lookup import load_owned
 from api.policy import allowed, authorize
+from api.starting import add_and_start
 from api.validation import json_body, optional_str, paginate, require_dict
 from api.volume import bp, views
 from nimbus.db import Volume, VolumeSnapshot
@@ -114,18 +115,9 @@ def create_volume(project_id: str) -> tuple[Response, int]:
         image_id=source.get("image_id"),
         snapshot_id=source.get("snapshot_id"),
     )
-    with deps.db().session() as s:
-        s.add(volume)
-    try:
-        deps.bridge().run(
-            lambda c: starter.create_volume(c, ctx.project_id, volume.id, size, **source)
-        )
-    except Exception:
-        with deps.db().session() as s:
-            row = s.get(Volume, volume.id)
-            if row is not None:
-                s.delete(row)
-        raise
+    add_and_start(
+        volume, lambda c: starter.create_volume(c, ctx.project_id, volume.id, size, **source)
+    )
     return jsonify({"volume": views.volume(volume)}), 202
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from api import create_app
 from api.bridge import TemporalBridge
-from nimbus.db import Server
+from nimbus.db import Server, Volume
 from tests.support.stack import Stack
 from tests.support.temporal_server import free_port
 from workflows.common import server_workflow_id
@@ -28,7 +28,11 @@ def test_create_and_delete_answer_503_and_change_nothing(stack: Stack) -> None:
     )
     deleted = client.delete(f"/compute/v2.1/servers/{server_id}", headers=h)
     assert deleted.status_code == 503
+    project = stack.client.get("/identity/v3/auth/tokens", headers={**h, "X-Subject-Token": token})
+    volumes = f"/volume/v3/{project.json['token']['project']['id']}/volumes"
+    assert client.post(volumes, json={"volume": {"size": 1}}, headers=h).status_code == 503
     with stack.db.session() as s:
         rows = s.query(Server).all()
         assert [(r.id, r.status, r.task_state) for r in rows] == [(server_id, "ACTIVE", None)]
+        assert s.query(Volume).count() == 0
     dead.close()

@@ -1,0 +1,190 @@
+"""Networking tables, Neutron's model: networks, subnets, ports and their addresses,
+routers, floating IPs, security groups and rules.
+
+The API writes the intent (rows, addresses chosen by IPAM) in one transaction and starts a
+workflow that realises it on the hosts; the workflow removes the rows again if it cannot.
+Rows are deleted for real (Neutron keeps no soft-deleted networking objects), so a freed
+address, MAC or segment can be reused at once; uniqueness is enforced by the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from nimbus.db import Base, new_id, utcnow
+
+#: Port owners, as Neutron names them.
+OWNER_DHCP = "network:dhcp"
+OWNER_ROUTER_INTERFACE = "network:router_interface"
+OWNER_ROUTER_GATEWAY = "network:router_gateway"
+OWNER_FLOATINGIP = "network:floatingip"
+OWNER_COMPUTE = "compute:nova"
+#: Ports the network service owns itself: never filtered, never a user's to delete.
+NETWORK_OWNED = (OWNER_DHCP, OWNER_ROUTER_INTERFACE, OWNER_ROUTER_GATEWAY, OWNER_FLOATINGIP)
+
+
+class _Stamped:
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Network(_Stamped, Base):
+    """An L2 network: a bridge and a VXLAN (``segment`` is its VNI) on each host using it.
+
+    ``host`` is the network node that runs its DHCP server. ``status`` is BUILD until its
+    workflow realised it, then ACTIVE; DELETING while it is being removed.
+    """
+
+    __tablename__ = "networks"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(255), default="")
+    status: Mapped[str] = mapped_column(String(16), default="BUILD")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    external: Mapped[bool] = mapped_column(Boolean, default=False)
+    segment: Mapped[int] = mapped_column(Integer, unique=True)
+    mtu: Mapped[int] = mapped_column(Integer, default=1450)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: External networks only: the address the host takes on the bridge, e.g. 172.24.4.1/24.
+    host_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class Subnet(_Stamped, Base):
+    __tablename__ = "subnets"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(255), default="")
+    ip_version: Mapped[int] = mapped_column(Integer, default=4)
+    cidr: Mapped[str] = mapped_column(String(64))
+    gateway_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: [{"start": "10.0.0.2", "end": "10.0.0.254"}]
+    allocation_pools: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    dns_nameservers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    host_routes: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: False until the subnet's workflow has realised it (its DHCP server serves it).
+    ready: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Port(_Stamped, Base):
+    """A port: a MAC and addresses on a network, owned by a server, a router or DHCP.
+
+    ``tag`` is a small integer unique among ports, for the host's packet filter.
+    ``auto_delete`` marks a port created for a server (``--network``): deleting the
+    server deletes it, where a port the user made is only unbound.
+    """
+
+    __tablename__ = "ports"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(255), default="")
+    mac_address: Mapped[str] = mapped_column(String(17), unique=True)
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="DOWN")
+    device_id: Mapped[str] = mapped_column(String(255), default="", index=True)
+    device_owner: Mapped[str] = mapped_column(String(255), default="")
+    port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    security_group_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    binding_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    tag: Mapped[int | None] = mapped_column(Integer, unique=True, nullable=True)
+    auto_delete: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class IPAllocation(Base):
+    """One fixed IP of a port, in one subnet; an address is used once per network."""
+
+    __tablename__ = "ip_allocations"
+    port_id: Mapped[str] = mapped_column(
+        ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True
+    )
+    subnet_id: Mapped[str] = mapped_column(
+        ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True
+    )
+    network_id: Mapped[str] = mapped_column(String(36), index=True)
+    ip_address: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (UniqueConstraint("network_id", "ip_address"),)
+
+
+class Router(_Stamped, Base):
+    """A router: a namespace with an interface per attached subnet and, with a gateway,
+    a port on an external network (``gw_port_id``) for SNAT and floating IPs."""
+
+    __tablename__ = "routers"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(255), default="")
+    status: Mapped[str] = mapped_column(String(16), default="BUILD")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    external_network_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    gw_port_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class FloatingIP(_Stamped, Base):
+    """An address on an external network, NATed 1:1 to a port's fixed IP by the router
+    that joins the port's subnet to that external network."""
+
+    __tablename__ = "floating_ips"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    floating_network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"))
+    floating_port_id: Mapped[str] = mapped_column(String(36))
+    floating_ip_address: Mapped[str] = mapped_column(String(64))
+    port_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    fixed_ip_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    router_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="DOWN")
+
+
+class SecurityGroup(_Stamped, Base):
+    __tablename__ = "security_groups"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(String(255), default="")
+    stateful: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Set on each project's ``default`` group only, so a project has at most one.
+    default_for: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+
+
+class SecurityGroupRule(_Stamped, Base):
+    __tablename__ = "security_group_rules"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    security_group_id: Mapped[str] = mapped_column(
+        ForeignKey("security_groups.id", ondelete="CASCADE"), index=True
+    )
+    description: Mapped[str] = mapped_column(String(255), default="")
+    direction: Mapped[str] = mapped_column(String(8))
+    ethertype: Mapped[str] = mapped_column(String(8), default="IPv4")
+    protocol: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    port_range_min: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    port_range_max: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    remote_ip_prefix: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    remote_group_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+def as_dict(row: Any) -> dict[str, Any]:
+    """A row's columns by name (for logs and tests)."""
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns}

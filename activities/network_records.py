@@ -154,7 +154,7 @@ def network_spec(s: Session, network: Network) -> NetworkSpec:
     )
 
 
-def _addresses(s: Session, port_id: str) -> list[tuple[str, Subnet]]:
+def addresses_of(s: Session, port_id: str) -> list[tuple[str, Subnet]]:
     rows = s.execute(
         select(IPAllocation.ip_address, Subnet)
         .join(Subnet, Subnet.id == IPAllocation.subnet_id)
@@ -185,7 +185,7 @@ def dhcp_spec(s: Session, network: Network) -> DhcpSpec | None:
     if not subnets or port is None:
         return None
     served = {subnet.id for subnet in subnets}
-    own = [(ip, sn) for ip, sn in _addresses(s, port.id) if sn.id in served]
+    own = [(ip, sn) for ip, sn in addresses_of(s, port.id) if sn.id in served]
     if not own:
         return None
     leases = []
@@ -193,7 +193,7 @@ def dhcp_spec(s: Session, network: Network) -> DhcpSpec | None:
         select(Port).where(Port.network_id == network.id, Port.id != port.id).order_by(Port.id)
     ).all()
     for other in ports:
-        for ip, subnet in _addresses(s, other.id):
+        for ip, subnet in addresses_of(s, other.id):
             if subnet.id in served:
                 leases.append(DhcpLease(other.mac_address, ip, _hostname(other, ip)))
     return DhcpSpec(
@@ -210,7 +210,7 @@ def dhcp_spec(s: Session, network: Network) -> DhcpSpec | None:
 
 
 def _router_port(s: Session, port: Port) -> RouterPort | None:
-    addresses = _addresses(s, port.id)
+    addresses = addresses_of(s, port.id)
     if not addresses:
         return None
     ip, subnet = addresses[0]
@@ -229,7 +229,7 @@ def router_spec(s: Session, router: Router) -> tuple[RouterSpec, tuple[NetworkSp
     gw_port = s.get(Port, router.gw_port_id) if router.gw_port_id else None
     if gw_port is not None:
         gateway = _router_port(s, gw_port)
-        addresses = _addresses(s, gw_port.id)
+        addresses = addresses_of(s, gw_port.id)
         gateway_ip = addresses[0][1].gateway_ip if addresses else None
     floating: tuple[FloatingNat, ...] = ()
     if gateway is not None:
@@ -288,7 +288,7 @@ def port_plan(s: Session, port: Port) -> PortPlan:
         zone=network.segment,
         tag=port.tag,
         mac=port.mac_address,
-        ips=tuple(ip for ip, _ in _addresses(s, port.id)),
+        ips=tuple(ip for ip, _ in addresses_of(s, port.id)),
         rules=_rules(s, list(groups)),
         port_security=port.port_security_enabled,
     )
@@ -302,7 +302,7 @@ def group_members(s: Session, group_id: str) -> GroupPlan:
         for p in s.scalars(select(Port).where(Port.device_owner.not_in(NETWORK_OWNED))).all()
         if group_id in (p.security_group_ids or [])
     ]
-    addresses = sorted({ip for p in ports for ip, _ in _addresses(s, p.id)})
+    addresses = sorted({ip for p in ports for ip, _ in addresses_of(s, p.id)})
     hosts = _all_hosts(s)
     bound = tuple(sorted(p.id for p in ports if p.binding_host))
     return GroupPlan(GroupMembers(group_id, tuple(addresses)), hosts, bound)

@@ -21,6 +21,7 @@ from activities.images import ImageActivities
 from activities.network_ops import NetworkActivities
 from activities.network_records import NetworkRecords
 from activities.records import ServerRecords
+from activities.server_ports import ServerPortRecords
 from activities.temporal_ops import TemporalOps
 from activities.volume_records import VolumeRecords
 from activities.volumes import AttachActivities, VolumeActivities
@@ -66,6 +67,7 @@ def build_workers(
             *ImageRecords(db).all(),
             *VolumeRecords(db).all(),
             *NetworkRecords(db).all(),
+            *ServerPortRecords(db).all(),
             *TemporalOps(client).all(),
             *control_activities,
         ],

@@ -12,6 +12,7 @@ from temporalio import workflow
 from workflows.common import run_activity
 
 with workflow.unsafe.imports_passed_through():
+    from activities.compute import ServerRef
     from activities.network_ops import GroupRef, NetworkActivities, NetworkRef, PortRef, RouterRef
     from activities.network_records import (
         DhcpPlan,
@@ -22,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         PortPlan,
         RouterPlan,
     )
+    from activities.server_ports import BindPortsInput, ServerPortRecords, ServerPorts
     from nimbus.config import host_queue
 
 
@@ -92,3 +94,33 @@ async def sync_router(router_id: str) -> RouterPlan:
         await run_activity(NetworkActivities.ensure_network, network, queue)
     await run_activity(NetworkActivities.ensure_router, plan.spec, queue)
     return plan
+
+
+async def plug_server(server_id: str, host: str) -> ServerPorts:
+    """Bind the server's ports to ``host``: bridges there, DHCP leases, filters, groups."""
+    ports: ServerPorts = await run_activity(
+        ServerPortRecords.bind_ports, BindPortsInput(server_id, host)
+    )
+    for network_id in ports.networks:
+        await ensure_network_on(network_id, host)
+        await sync_dhcp(network_id)
+    for nic in ports.nics:
+        await sync_port(nic.port_id)
+    await sync_groups(ports.groups)
+    return ports
+
+
+async def unplug_server(server_id: str, host: str | None) -> None:
+    """Release the server's ports: floating IP NAT of its own ports, filters on its host,
+    then the rows (deleted or unbound), then DHCP leases and group members."""
+    ref = ServerRef(server_id)
+    ports: ServerPorts = await run_activity(ServerPortRecords.detach_floatingips, ref)
+    for router_id in ports.routers:
+        await sync_router(router_id)
+    if host is not None:
+        for nic in ports.nics:
+            await unfilter(nic.port_id, host)
+    await run_activity(ServerPortRecords.release_ports, ref)
+    for network_id in ports.networks:
+        await sync_dhcp(network_id)
+    await sync_groups(ports.groups)

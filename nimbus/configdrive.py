@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from nimbus.errors import BackendUnavailable
+
 LABEL = "config-2"
 #: ``latest`` and the first metadata version, as Nova writes them.
 VERSIONS = ("latest", "2012-08-10")
@@ -39,8 +41,8 @@ DIGEST_PREFIX = "NIMBUS-"
 ISO_NAMES = ("-J", "-r", "-l", "-ldots", "-allow-lowercase", "-allow-multidot")
 
 
-class ConfigDriveError(RuntimeError):
-    """``genisoimage`` failed to write the drive."""
+class ConfigDriveError(BackendUnavailable):
+    """``genisoimage`` failed to write the drive (the host's fault: retried)."""
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,8 @@ def stage_default_image(db: Database, settings: Settings, source: Path, owner: s
         if image is not None and image.status == "active" and _in_store(image.location):
             if image.os_hash_value == _sha256(source):
                 return None
-            image.name, image = superseded_name(image), None
+            image.name = superseded_name(image)
+            image = None
         if image is None:
             image = Image(
                 name=DEFAULT_IMAGE,

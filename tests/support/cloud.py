@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from activities.hypervisor.base import HypervisorDriver
+from activities.network.base import DataPlaneState
 from activities.storage.block import BlockStore
 from nimbus.client import NimbusClient
 from nimbus.config import CHECKOUT, Settings, settings_env
@@ -65,6 +66,10 @@ class Cloud:
     def block_store(self) -> BlockStore:
         """The cloud's own Ceph, as its worker sees it."""
         return real_block_store(self.settings)
+
+    def network_state(self) -> DataPlaneState:
+        """What the cloud's network driver has on this host, read back from the host."""
+        return real_network(self.settings).state()
 
     @property
     def url(self) -> str:

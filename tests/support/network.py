@@ -162,6 +162,8 @@ class Guest:
     namespace: str
     mac: str
     ip: str
+    #: The tag of the port's filter, once it has one.
+    tag: int = 0
     servers: list[Any] = field(default_factory=list)
 
     @property
@@ -182,10 +184,13 @@ class Guest:
         server.listen(16)
         self.servers.append(server)
 
-    def connects(self, ip: str, port: int, timeout: float = 0.5) -> bool:
-        """Whether a TCP connection from the guest to ``ip:port`` is established."""
+    def connects(self, ip: str, port: int, source: str | None = None, timeout: float = 0.5) -> bool:
+        """Whether a TCP connection from the guest (from ``source``, if given) to
+        ``ip:port`` is established."""
         with self.socket() as client:
             client.settimeout(timeout)
+            if source:
+                client.bind((source, 0))
             try:
                 client.connect((ip, port))
             except OSError:

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import json
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 from pyroute2 import IPRoute
@@ -71,9 +75,11 @@ def ensure_bridge(ipr: IPRoute, name: str, mtu: int) -> int:
     return index
 
 
-def ensure_vxlan(ipr: IPRoute, name: str, vni: int, local: str, mtu: int, master: int) -> int:
-    """A unicast VXLAN (no group, no learning) enslaved to ``master``; replaced if its VNI
-    or local address differ."""
+def ensure_vxlan(
+    ipr: IPRoute, name: str, vni: int, local: str, mtu: int, master: int
+) -> tuple[int, bool]:
+    """A unicast VXLAN (no group, no learning) enslaved to ``master``, replaced if its VNI
+    or local address differ; its index, and whether it was created now."""
     link = get(ipr, name)
     if link is not None and (
         kind(link) != "vxlan"
@@ -94,24 +100,39 @@ def ensure_vxlan(ipr: IPRoute, name: str, vni: int, local: str, mtu: int, master
         )
     index = int(ipr.link_lookup(ifname=name)[0])
     ipr.link("set", index=index, mtu=mtu, master=master, state="up")
-    return index
+    return index, link is None
 
 
-def sync_flood(ipr: IPRoute, index: int, peers: tuple[str, ...]) -> None:
-    """Exactly one all-zeros flood entry per peer VTEP on VXLAN device ``index``."""
-    present = {
-        entry.get_attr("NDA_DST")
-        for entry in ipr.fdb("dump", ifindex=index)
-        if entry.get_attr("NDA_LLADDR") == ZERO_MAC and entry.get_attr("NDA_DST")
-    }
-    for peer in present - set(peers):
-        ipr.fdb("del", ifindex=index, lladdr=ZERO_MAC, dst=peer)
-    for peer in sorted(set(peers) - present):
-        ipr.fdb("append", ifindex=index, lladdr=ZERO_MAC, dst=peer)
+def sync_flood(name: str, index: int, peers: tuple[str, ...], fresh: bool) -> None:
+    """Exactly one all-zeros flood entry per peer VTEP on VXLAN device ``name``. A ``fresh``
+    device has none yet; otherwise its entries are read with ``bridge fdb show dev`` (the
+    kernel filters by device there, where pyroute2 reads every bridge's table)."""
+    present: set[str] = set()
+    if not fresh:
+        out = subprocess.run(
+            ["bridge", "-j", "fdb", "show", "dev", name], check=True, capture_output=True
+        ).stdout
+        present = {e["dst"] for e in json.loads(out or b"[]") if e["mac"] == ZERO_MAC}
+    with IPRoute() as ipr:
+        for peer in present - set(peers):
+            ipr.fdb("del", ifindex=index, lladdr=ZERO_MAC, dst=peer)
+        for peer in sorted(set(peers) - present):
+            ipr.fdb("append", ifindex=index, lladdr=ZERO_MAC, dst=peer)
 
 
-def slaves(ipr: IPRoute, master: int) -> list[Any]:
-    return [link for link in ipr.get_links() if link.get_attr("IFLA_MASTER") == master]
+def bridge_ports(bridge: str) -> list[str]:
+    """The devices plugged into ``bridge`` (from sysfs: a netlink dump reads every link)."""
+    try:
+        return sorted(os.listdir(f"/sys/class/net/{bridge}/brif"))
+    except FileNotFoundError:
+        return []
+
+
+def is_vxlan(name: str) -> bool:
+    try:
+        return "DEVTYPE=vxlan" in Path(f"/sys/class/net/{name}/uevent").read_text()
+    except FileNotFoundError:
+        return False
 
 
 def ensure_veth(ipr: IPRoute, host: str, peer: str, namespace: str) -> None:

@@ -1,16 +1,42 @@
 """The host's two nftables tables of one driver: network zones and isolation, port filters,
-group member sets. Every change is one transaction, made under one lock, after reading what
-it replaces, so concurrent activities never interleave half-changes to the shared tables."""
+group member sets.
+
+Every change is one transaction made under one lock. It is first tried the quick way, from
+what the driver's records say the tables hold (a port whose tag did not change only re-adds
+the same map entries, which nftables accepts); if the kernel refuses that, or the records
+cannot tell, the change is rebuilt from what the tables really hold (the careful way: list
+the maps, delete what points at the object, add it again). So the usual change costs the
+same with 1 port or 1000, and a wrong record or a crash halfway costs only a retry.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from activities.network import nft
 from activities.network import nft_filter as rules
-from activities.network.base import PortFilter, bridge_name
+from activities.network.base import PortFilter, bridge_name, tap_name
 from nimbus.errors import InvalidSpec
+
+Commands = list[str]
+
+
+@dataclass(frozen=True)
+class NetworkEntry:
+    """What the tables hold for a network: its bridge's zone, or its isolation."""
+
+    zone: int | None
+    isolated: bool
+
+
+@dataclass(frozen=True)
+class FilterEntry:
+    """What the tables hold for a port: its tag's map entries, if it is filtered."""
+
+    tag: int
+    filtered: bool
 
 
 def _target(verdict: object) -> str | None:
@@ -20,23 +46,44 @@ def _target(verdict: object) -> str | None:
     return None
 
 
+def _key(key: object) -> str:
+    return f'"{key}"' if isinstance(key, str) else f"{key:#x}" if isinstance(key, int) else str(key)
+
+
 class HostTables:
     """``inet <table>`` and ``bridge <table>`` on the host."""
 
     def __init__(self, table: str) -> None:
         self.table = table
         self._lock = threading.Lock()
+        #: Whether this instance laid out the tables (skeleton) since they were last dropped.
+        self._ready = False
 
-    def _apply(self, commands: list[str]) -> None:
-        nft.run(rules.skeleton(self.table) + commands)
+    # -- applying ---------------------------------------------------------------------------
+
+    def _run(self, commands: Commands) -> None:
+        """Run ``commands``, after the skeleton the first time (redoing the base chains'
+        rules costs a walk of every port's chains, so it is not done every time)."""
+        nft.run(commands if self._ready else rules.skeleton(self.table) + commands)
+        self._ready = True
+
+    def _change(self, quick: Commands | None, careful: Callable[[], Commands]) -> None:
+        with self._lock:
+            if quick is not None:
+                try:
+                    self._run(quick)
+                    return
+                except nft.NftError:
+                    self._ready = False  # the tables may have gone; lay them out again
+            self._run(careful())
+
+    # -- reading ----------------------------------------------------------------------------
 
     def _elements(self, family: str, name: str) -> list[tuple[object, object]]:
         found = nft.listing(f"list map {family} {self.table} {name}")
-        if not found:
-            return []
-        return [(key, value) for key, value in found[0]["map"].get("elem", [])]
+        return [(k, v) for k, v in found[0]["map"].get("elem", [])] if found else []
 
-    def _deletions(self, family: str, name: str, chain: str) -> list[str]:
+    def _deletions(self, family: str, name: str, chain: str) -> Commands:
         """``delete element`` commands for the entries of map ``name`` jumping to ``chain``."""
         return [
             f"delete element {family} {self.table} {name} {{ {_key(key)} }}"
@@ -49,10 +96,13 @@ class HostTables:
         found: set[str] = set()
         for family in ("inet", "bridge"):
             for item in nft.listing(f"list chains {family}") or []:
-                chain = item["chain"]
-                if chain["table"] == self.table:
-                    found.add(f"{family} {chain['name']}")
+                if item["chain"]["table"] == self.table:
+                    found.add(f"{family} {item['chain']['name']}")
         return found
+
+    def zoned_bridges(self) -> set[str]:
+        """The bridges the zone map gives a conntrack zone."""
+        return {str(key) for key, _ in self._elements("inet", "zones")}
 
     def sets(self) -> set[str]:
         return {
@@ -61,22 +111,38 @@ class HostTables:
             if item["set"]["table"] == self.table
         }
 
-    def add_network(self, network_id: str, zone: int | None, isolated: bool) -> None:
+    # -- networks ---------------------------------------------------------------------------
+
+    def add_network(
+        self, network_id: str, entry: NetworkEntry, previous: NetworkEntry | None
+    ) -> None:
         """Give a bridge its conntrack zone (tenant networks) or cut it off (external)."""
+        adds = self._network_adds(network_id, entry)
+        quick = adds if previous in (None, entry) else None
+        self._change(quick, lambda: self._network_cleanup(network_id) + adds)
+
+    def remove_network(self, network_id: str, previous: NetworkEntry | None) -> None:
+        quick = None if previous is None else self._network_deletes(network_id, previous)
+        self._change(quick, lambda: self._network_cleanup(network_id))
+
+    def _network_adds(self, network_id: str, entry: NetworkEntry) -> Commands:
         bridge = f'"{bridge_name(network_id)}"'
-        with self._lock:
-            commands = self._network_cleanup(network_id)
-            if zone is not None:
-                commands.append(f"add element inet {self.table} zones {{ {bridge} : {zone} }}")
-            if isolated:
-                commands += rules.isolation(self.table, network_id)
-            self._apply(commands)
+        commands = []
+        if entry.zone is not None:
+            commands.append(f"add element inet {self.table} zones {{ {bridge} : {entry.zone} }}")
+        if entry.isolated:
+            commands += rules.isolation(self.table, network_id)
+        return commands
 
-    def remove_network(self, network_id: str) -> None:
-        with self._lock:
-            self._apply(self._network_cleanup(network_id))
+    def _network_deletes(self, network_id: str, entry: NetworkEntry) -> Commands:
+        inet, bridge = f"inet {self.table}", f'"{bridge_name(network_id)}"'
+        commands = [f"delete element {inet} zones {{ {bridge} }}"] if entry.zone else []
+        if entry.isolated:
+            commands += [f"delete element {inet} {m} {{ {bridge} }}" for m in ("ext_in", "ext_out")]
+            commands.append(f"delete chain {inet} {rules.isolation_chain(network_id)}")
+        return commands
 
-    def _network_cleanup(self, network_id: str) -> list[str]:
+    def _network_cleanup(self, network_id: str) -> Commands:
         bridge = bridge_name(network_id)
         chain = rules.isolation_chain(network_id)
         commands = [
@@ -90,30 +156,47 @@ class HostTables:
             commands.append(f"delete chain inet {self.table} {chain}")
         return commands
 
-    def add_filter(self, spec: PortFilter) -> None:
-        """Install or replace a port's filter; its old map entries go in the same
-        transaction. A tag held by another port is ``InvalidSpec``."""
-        with self._lock:
-            self._check_tag_free(spec)
-            # Without port security the chains go too, and an empty marker chain remains.
-            commands = self._filter_cleanup(spec.port_id, delete_chains=not spec.port_security)
-            if spec.port_security:
-                commands += rules.port_filter(self.table, spec)
-            else:
-                commands += rules.unfiltered_port(self.table, spec.port_id)
-            self._apply(commands)
+    # -- port filters -----------------------------------------------------------------------
 
-    def _check_tag_free(self, spec: PortFilter) -> None:
+    def add_filter(self, spec: PortFilter, previous: FilterEntry | None) -> None:
+        """Install or replace a port's filter. A tag held by another port is ``InvalidSpec``."""
+        adds = (
+            rules.port_filter(self.table, spec)
+            if spec.port_security
+            else rules.unfiltered_port(self.table, spec.port_id)
+        )
+        same_tag = previous is None or (previous.filtered and previous.tag == spec.tag)
+        quick = adds if spec.port_security and same_tag else None
+        self._change(quick, lambda: self._filter_replacement(spec, adds))
+
+    def _filter_replacement(self, spec: PortFilter, adds: Commands) -> Commands:
         mine = rules.egress_chain(spec.port_id)
         for key, value in self._elements("inet", "egress"):
             if key == spec.tag << rules.SOURCE_SHIFT and _target(value) != mine:
                 raise InvalidSpec(f"tag {spec.tag} is held by another port ({_target(value)})")
+        # Without port security the chains go too, and an empty marker chain remains.
+        return self._filter_cleanup(spec.port_id, delete_chains=not spec.port_security) + adds
 
-    def remove_filter(self, port_id: str) -> None:
-        with self._lock:
-            self._apply(self._filter_cleanup(port_id, delete_chains=True))
+    def remove_filter(self, port_id: str, previous: FilterEntry | None) -> None:
+        quick = None if previous is None else self._filter_deletes(port_id, previous)
+        self._change(quick, lambda: self._filter_cleanup(port_id, delete_chains=True))
 
-    def _filter_cleanup(self, port_id: str, delete_chains: bool) -> list[str]:
+    def _filter_deletes(self, port_id: str, entry: FilterEntry) -> Commands:
+        inet, bridge, tap = f"inet {self.table}", f"bridge {self.table}", f'"{tap_name(port_id)}"'
+        if not entry.filtered:
+            return [f"delete chain {inet} {rules.ingress_chain(port_id)}"]
+        return [
+            f"delete element {bridge} from_port {{ {tap} }}",
+            f"delete element {bridge} to_port {{ {tap} }}",
+            f"delete element {inet} egress {{ {entry.tag << rules.SOURCE_SHIFT:#010x} }}",
+            f"delete element {inet} ingress {{ {entry.tag:#06x} }}",
+            f"delete chain {inet} {rules.egress_chain(port_id)}",
+            f"delete chain {inet} {rules.ingress_chain(port_id)}",
+            f"delete chain {bridge} {rules.from_chain(port_id)}",
+            f"delete chain {bridge} {rules.to_chain(port_id)}",
+        ]
+
+    def _filter_cleanup(self, port_id: str, delete_chains: bool) -> Commands:
         commands = [
             *self._deletions("bridge", "from_port", rules.from_chain(port_id)),
             *self._deletions("bridge", "to_port", rules.to_chain(port_id)),
@@ -124,9 +207,11 @@ class HostTables:
             commands += rules.delete_port_chains(self.table, port_id, self.chains())
         return commands
 
+    # -- groups and the tables themselves ---------------------------------------------------
+
     def set_members(self, group_id: str, addresses: tuple[str, ...]) -> None:
-        with self._lock:
-            self._apply(rules.members(self.table, group_id, addresses))
+        commands = rules.members(self.table, group_id, addresses)
+        self._change(commands, lambda: commands)
 
     def drop_unused_sets(self, keep: Callable[[], set[str]]) -> None:
         """Delete the member sets of groups not in ``keep()`` (asked under the lock, so a
@@ -143,18 +228,12 @@ class HostTables:
                     nft.run([f"flush set inet {self.table} {name}"])
 
     def drop_tables(self, idle: Callable[[], bool]) -> None:
-        """Delete both tables if ``idle()`` (asked under the lock): the next change brings
-        them back, since every change starts with the skeleton."""
+        """Delete both tables if ``idle()`` (asked under the lock); the next change lays
+        them out again."""
         with self._lock:
             if idle():
+                families = ("inet", "bridge")
                 nft.run(
-                    [
-                        f"{verb} table {family} {self.table}"
-                        for family in ("inet", "bridge")
-                        for verb in ("add", "delete")
-                    ]
+                    [f"{v} table {f} {self.table}" for f in families for v in ("add", "delete")]
                 )
-
-
-def _key(key: object) -> str:
-    return f'"{key}"' if isinstance(key, str) else f"{key:#x}" if isinstance(key, int) else str(key)
+                self._ready = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 from pyroute2 import IPRoute
 
@@ -26,13 +27,25 @@ from activities.network.base import (
 )
 from activities.network.dhcp_config import DnsmasqFiles
 from activities.network.errors import translated
-from activities.network.host_tables import HostTables
+from activities.network.host_tables import FilterEntry, HostTables, NetworkEntry
 from activities.network.locks import KeyedLocks
-from activities.network.nft_filter import group_set, ingress_chain
+from activities.network.nft_filter import group_set, ingress_chain, isolation_chain
 from activities.network.records import Records
 from nimbus.errors import NotFound
 
 BRIDGE_NF = ("net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables")
+
+
+def network_entry(record: dict[str, Any]) -> NetworkEntry:
+    """What the host tables hold for a network, from its spec's fields."""
+    external = bool(record["external"])
+    zone = None if external else int(record["segment"])
+    return NetworkEntry(zone, external and not record["uplink"])
+
+
+def filter_entry(record: dict[str, Any]) -> FilterEntry:
+    """What the host tables hold for a port filter, from its spec's fields."""
+    return FilterEntry(int(record["tag"]), bool(record["port_security"]))
 
 
 class LinuxNetworkDriver:
@@ -67,21 +80,24 @@ class LinuxNetworkDriver:
         """See ``NetworkDriver.ensure_network``."""
         validate.check_network(spec)
         with translated("ensure_network"), self._locks.hold(f"net-{spec.network_id}"):
+            previous = self.records.read("networks", spec.network_id)
             self.records.write("networks", spec.network_id, spec)
             self._bridge_nf()
             with IPRoute() as ipr:
                 self._converge_bridge(ipr, spec)
-            zone = None if spec.external else spec.segment
-            isolated = spec.external and not spec.uplink
-            self.tables.add_network(spec.network_id, zone, isolated)
+            entry = network_entry(spec.__dict__)
+            self.tables.add_network(
+                spec.network_id, entry, None if previous is None else network_entry(previous)
+            )
 
     def _converge_bridge(self, ipr: IPRoute, spec: NetworkSpec) -> None:
         """The bridge with only this network's VXLAN on it (none if external)."""
-        index = devices.ensure_bridge(ipr, bridge_name(spec.network_id), spec.mtu)
+        bridge = bridge_name(spec.network_id)
+        index = devices.ensure_bridge(ipr, bridge, spec.mtu)
         keep = None if spec.external else vxlan_name(spec.segment)
-        for link in devices.slaves(ipr, index):
-            if devices.kind(link) == "vxlan" and link.get_attr("IFLA_IFNAME") != keep:
-                devices.delete(ipr, link.get_attr("IFLA_IFNAME"))
+        for port in devices.bridge_ports(bridge):
+            if port != keep and devices.is_vxlan(port):
+                devices.delete(ipr, port)
         if spec.external:
             host = [ipaddress.ip_interface(spec.host_address)] if spec.host_address else []
             devices.sync_addresses(ipr, index, host)
@@ -92,9 +108,11 @@ class LinuxNetworkDriver:
     def _converge_vxlan(ipr: IPRoute, spec: NetworkSpec, bridge: int) -> None:
         name, vxlan = bridge_name(spec.network_id), vxlan_name(spec.segment)
         devices.no_ipv6(name)
-        index = devices.ensure_vxlan(ipr, vxlan, spec.segment, spec.local_ip, spec.mtu, bridge)
+        index, fresh = devices.ensure_vxlan(
+            ipr, vxlan, spec.segment, spec.local_ip, spec.mtu, bridge
+        )
         devices.no_ipv6(vxlan)
-        devices.sync_flood(ipr, index, spec.peers)
+        devices.sync_flood(vxlan, index, spec.peers, fresh)
 
     def delete_network(self, network_id: str) -> None:
         """See ``NetworkDriver.delete_network``."""
@@ -102,15 +120,15 @@ class LinuxNetworkDriver:
         with translated("delete_network"), self._locks.hold(f"net-{network_id}"):
             record = self.records.read("networks", network_id)
             with IPRoute() as ipr:
-                bridge = devices.get(ipr, bridge_name(network_id))
-                if bridge is not None:
-                    for link in devices.slaves(ipr, int(bridge["index"])):
-                        if devices.kind(link) == "vxlan":
-                            devices.delete(ipr, link.get_attr("IFLA_IFNAME"))
-                    devices.delete(ipr, bridge_name(network_id))
+                for port in devices.bridge_ports(bridge_name(network_id)):
+                    if devices.is_vxlan(port):
+                        devices.delete(ipr, port)
+                devices.delete(ipr, bridge_name(network_id))
                 if record is not None and not record["external"]:
                     self._delete_orphan_vxlan(ipr, vxlan_name(record["segment"]))
-            self.tables.remove_network(network_id)
+            self.tables.remove_network(
+                network_id, None if record is None else network_entry(record)
+            )
             self.records.remove("networks", network_id)
             self._drop_tables_if_idle()
 
@@ -156,10 +174,11 @@ class LinuxNetworkDriver:
         """See ``NetworkDriver.ensure_port_filter``."""
         validate.check_filter(spec)
         with translated("ensure_port_filter"), self._locks.hold(f"port-{spec.port_id}"):
+            previous = self.records.read("filters", spec.port_id)
             self.records.write("filters", spec.port_id, spec)
             self._bridge_nf()
             try:
-                self.tables.add_filter(spec)
+                self.tables.add_filter(spec, None if previous is None else filter_entry(previous))
             except BaseException:
                 if f"inet {ingress_chain(spec.port_id)}" not in self.tables.chains():
                     self.records.remove("filters", spec.port_id)
@@ -169,7 +188,8 @@ class LinuxNetworkDriver:
         """See ``NetworkDriver.remove_port_filter``."""
         validate.check_id(port_id, "port id")
         with translated("remove_port_filter"), self._locks.hold(f"port-{port_id}"):
-            self.tables.remove_filter(port_id)
+            record = self.records.read("filters", port_id)
+            self.tables.remove_filter(port_id, None if record is None else filter_entry(record))
             self.records.remove("filters", port_id)
             self.tables.drop_unused_sets(lambda: self.records.ids("groups"))
             self._drop_tables_if_idle()
@@ -196,9 +216,12 @@ class LinuxNetworkDriver:
             with IPRoute() as ipr:
                 links = devices.names(ipr)
             namespaces, chains, sets = netns.names(), self.tables.chains(), self.tables.sets()
+            zoned = self.tables.zoned_bridges()
             ids = self.records.ids
             return DataPlaneState(
-                networks=frozenset(n for n in ids("networks") if bridge_name(n) in links),
+                networks=frozenset(
+                    n for n in ids("networks") if self._network_ok(n, links, zoned, chains)
+                ),
                 dhcp=frozenset(n for n in ids("dhcp") if dhcp.running(n, self._files(n))),
                 routers=frozenset(r for r in ids("routers") if router_namespace(r) in namespaces),
                 port_filters=frozenset(
@@ -206,3 +229,17 @@ class LinuxNetworkDriver:
                 ),
                 groups=frozenset(g for g in ids("groups") if group_set(g, 4) in sets),
             )
+
+    def _network_ok(
+        self, network_id: str, links: set[str], zoned: set[str], chains: set[str]
+    ) -> bool:
+        """Its bridge exists and the tables hold its zone (tenant) or isolation (external)."""
+        record = self.records.read("networks", network_id)
+        bridge = bridge_name(network_id)
+        if record is None or bridge not in links:
+            return False
+        entry = network_entry(record)
+        isolation = f"inet {isolation_chain(network_id)}"
+        return (entry.zone is None or bridge in zoned) and (
+            not entry.isolated or isolation in chains
+        )

@@ -223,6 +223,21 @@ def test_port_filter_install_replace_remove(driver: Driver):
     assert driver.state().port_filters == set()
 
 
+def test_filters_and_zones_come_back_after_their_tables_vanished(driver: Driver, probe: Probe):
+    net, ext = network(driver), network(driver, external=True)
+    spec = port_filter(net, 19, SecurityRule("egress"))
+    driver.ensure_port_filter(spec)
+    probe.remove_tables_behind_its_back()
+    assert driver.state().port_filters == set() and driver.state().networks == set()
+    driver.ensure_port_filter(spec)
+    driver.ensure_network(net)
+    driver.ensure_network(ext)
+    assert driver.state().port_filters == {spec.port_id}
+    assert driver.state().networks == {net.network_id, ext.network_id}
+    driver.remove_port_filter(spec.port_id)
+    assert driver.state().port_filters == set()
+
+
 def test_port_filter_works_before_and_without_its_network(driver: Driver):
     spec = port_filter(NetworkSpec(new_id(), free_segment()), 13)
     driver.ensure_port_filter(spec)

@@ -144,6 +144,15 @@ class Probe:
             found |= {str(e) for e in out["nftables"][1]["set"].get("elem", [])}
         return found
 
+    def remove_tables_behind_its_back(self) -> None:
+        if self.fake:
+            self.fake.filters.clear()
+            self.fake.networks.clear()
+        else:
+            assert isinstance(self.driver, LinuxNetworkDriver)
+            table = self.driver.tables.table
+            sh(f"nft delete table inet {table}; nft delete table bridge {table}")
+
     def remove_bridge_behind_its_back(self, network_id: str) -> None:
         if self.fake:
             self.fake.networks.pop(network_id)

@@ -62,7 +62,8 @@ def delete(ipr: IPRoute, name: str) -> None:
 
 def no_ipv6(name: str) -> None:
     """No IPv6 address on a host-side device: guests must not reach the host through it."""
-    netns.write_sysctl(f"net/ipv6/conf/{name}/disable_ipv6", "1")
+    if Path("/proc/sys/net/ipv6").exists():
+        netns.write_sysctl(f"net/ipv6/conf/{name}/disable_ipv6", "1")
 
 
 def ensure_bridge(ipr: IPRoute, name: str, mtu: int) -> int:

@@ -134,6 +134,18 @@ def test_a_guest_gets_its_address_mtu_and_router_by_dhcp(driver, make_guest, tmp
     assert "dns" not in offered
 
 
+def test_without_a_gateway_no_router_is_offered(driver, make_guest, tmp_path):
+    net = tenant(driver)
+    guest = make_guest(net, None)
+    subnet = DhcpSubnet("subnet-2", "10.0.0.0/24", None, ("10.0.0.53",))
+    lease = DhcpLease(guest.mac, "10.0.0.5", "vm-5")
+    driver.ensure_dhcp(
+        DhcpSpec(net.network_id, new_id(), random_mac(), ("10.0.0.2/24",), (subnet,), (lease,))
+    )
+    offered = udhcpc(guest, tmp_path)
+    assert "router" not in offered and offered["dns"].strip() == "10.0.0.53"
+
+
 def test_new_leases_reload_dnsmasq_and_a_dead_one_is_restarted(driver, make_guest, tmp_path):
     net = tenant(driver)
     one, two = make_guest(net, None), make_guest(net, None)
@@ -228,6 +240,19 @@ def test_ingress_opens_by_rule_and_replies_come_back(driver, make_guest):
     assert client.connects(server.ip, 80)
     protect(driver, net, client)
     assert not client.connects(server.ip, 80)
+
+
+def test_a_filter_made_before_its_tap_applies_when_the_tap_appears(driver, make_guest):
+    net = tenant(driver)
+    port_id, mac = new_id(), random_mac()
+    early = PortFilter(port_id, net.network_id, net.segment, next(_tags), mac, ("10.0.0.5",))
+    driver.ensure_port_filter(early)
+    server = make_guest(net, "10.0.0.5/24", mac=mac, port_id=port_id)
+    client = make_guest(net, "10.0.0.6/24")
+    server.listen(80)
+    assert not client.connects(server.ip, 80)
+    driver.ensure_port_filter(PortFilter(**{**early.__dict__, "rules": (WEB,)}))
+    assert client.connects(server.ip, 80)
 
 
 def test_remote_group_rules_follow_the_members(driver, make_guest):
@@ -335,6 +360,11 @@ def test_router_floating_ip_and_snat(driver, make_guest, processes, tmp_path):
     assert http_get(f"http://{prefix}.20/") is None
     protect(driver, net, web, WEB)
     assert http_get(f"http://{prefix}.20/") == "hello from the guest"
+    # Between the router's port and the guest's, the host tracks it in the network's zone
+    # (a zone no earlier run used: the segment is new).
+    lines = Path("/proc/net/nf_conntrack").read_text().splitlines()
+    flow = f"src={prefix}.1 dst={web.ip} "
+    assert any(flow in line and f"zone={net.segment} " in line for line in lines)
 
     with socket.socket() as host:
         host.bind((f"{prefix}.1", 0))

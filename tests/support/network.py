@@ -213,9 +213,10 @@ def add_guest(
     mac: str | None = None,
     gateway: str | None = None,
     mtu: int = 1450,
+    port_id: str | None = None,
 ) -> Guest:
     """A guest on ``bridge`` with address ``cidr`` (None: none, as before DHCP)."""
-    port_id = new_id()
+    port_id = port_id or new_id()
     guest = Guest(port_id, f"tguest-{port_id}", mac or random_mac(), (cidr or "").split("/")[0])
     netns.create(guest.namespace)
     sh(f"ip link add {guest.tap} type veth peer name eth0 netns {guest.namespace}")

@@ -36,7 +36,13 @@ def get(ipr: IPRoute, name: str) -> Any | None:
 
 
 def names(ipr: IPRoute) -> set[str]:
+    """Every link ``ipr`` sees (a dump: for a namespace's few devices)."""
     return {str(link.get_attr("IFLA_IFNAME")) for link in ipr.get_links()}
+
+
+def host_names() -> set[str]:
+    """Every link of the host, from sysfs (a netlink dump of hundreds takes tens of ms)."""
+    return set(os.listdir("/sys/class/net"))
 
 
 def info(link: Any, attr: str) -> Any:

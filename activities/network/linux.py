@@ -213,8 +213,7 @@ class LinuxNetworkDriver:
         """See ``NetworkDriver.state``: recorded ids whose devices, namespaces, dnsmasq or
         nftables objects exist on the host right now."""
         with translated("state"):
-            with IPRoute() as ipr:
-                links = devices.names(ipr)
+            links = devices.host_names()
             namespaces, chains, sets = netns.names(), self.tables.chains(), self.tables.sets()
             zoned = self.tables.zoned_bridges()
             ids = self.records.ids

@@ -313,6 +313,18 @@ def test_concurrent_filters_all_land(driver: Driver):
     assert driver.state().port_filters == set()
 
 
+def test_concurrent_networks_with_dhcp_all_land(driver: Driver):
+    def make(_: int) -> str:
+        net = network(driver)
+        driver.ensure_dhcp(dhcp_spec(net.network_id))
+        return net.network_id
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = set(pool.map(make, range(8)))
+    state = driver.state()
+    assert state.networks == ids and state.dhcp == ids
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_two_drivers_do_not_see_each_others_objects(kind: str):
     with make_driver(kind) as one, make_driver(kind) as two:

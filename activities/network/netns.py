@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from pyroute2 import IPRoute
+
 RUN_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
 MS_BIND, MS_REC, MS_SHARED, MNT_DETACH = 4096, 16384, 1 << 20, 2
@@ -123,8 +125,6 @@ def _unshare_and_mount(mount_point: Path) -> None:
 
 
 def _loopback_up() -> None:
-    from pyroute2 import IPRoute
-
     with IPRoute() as ipr:
         ipr.link("set", index=1, state="up")
 

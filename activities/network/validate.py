@@ -111,8 +111,11 @@ def check_router(spec: RouterSpec) -> None:
         _check_port(port)
     if len({p.port_id[:11] for p in ports}) != len(ports):
         raise InvalidSpec("two router ports share the first 11 characters of their ids")
-    if spec.gateway_ip is not None:
-        check_ip(spec.gateway_ip)
+    gateway = spec.gateway
+    if spec.gateway_ip is not None and gateway is not None:
+        on_link = check_ip(spec.gateway_ip) in check_interface(gateway.address).network
+        if not on_link:
+            raise InvalidSpec(f"gateway {spec.gateway_ip} is not on {gateway.address}")
     if spec.floating and spec.gateway is None:
         raise InvalidSpec("floating IPs need a gateway")
     for nat in spec.floating:

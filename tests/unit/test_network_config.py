@@ -183,6 +183,11 @@ def test_bad_macs_are_invalid(mac: str):
         validate.check_mac(mac)
 
 
+def test_a_gateway_off_the_gateway_port_subnet_is_invalid():
+    with pytest.raises(InvalidSpec):
+        validate.check_router(RouterSpec("r", (), router().gateway, "100.64.2.1"))
+
+
 def test_ids_that_would_escape_a_name_are_invalid():
     for bad in ("a b", "../x", 'x"; flush ruleset', ""):
         with pytest.raises(InvalidSpec):

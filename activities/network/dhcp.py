@@ -1,0 +1,95 @@
+"""One network's DHCP server: namespace ``qdhcp-<network>``, a veth from it into the bridge,
+and dnsmasq inside serving static leases from files under the driver's state directory."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from pyroute2 import IPRoute
+
+from activities.network import devices, dnsmasq, netns
+from activities.network import dhcp_config as config
+from activities.network.base import DhcpSpec, bridge_name, dhcp_namespace, tap_name
+
+
+def dnsmasq_user(state_dir: Path) -> str:
+    """dnsmasq drops to ``nobody``, which must re-read its files on SIGHUP: possible only if
+    every directory above them lets others through; otherwise it keeps running as root."""
+    directory = state_dir.resolve()
+    for folder in (directory, *directory.parents):
+        if not folder.stat().st_mode & stat.S_IXOTH:
+            return "root"
+    return "nobody"
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    if path.exists() and path.read_text() == text:
+        return False
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text)
+    temporary.chmod(0o644)
+    os.replace(temporary, path)
+    return True
+
+
+def _inside(spec: DhcpSpec, mtu: int) -> None:
+    """In the namespace: the port's device (and no other ``ns-`` device) configured."""
+    wanted = config.device(spec.port_id)
+    addresses = [ipaddress.ip_interface(a) for a in spec.addresses]
+    with IPRoute() as ipr:
+        for name in devices.names(ipr):
+            if name.startswith("ns-") and name != wanted:
+                devices.delete(ipr, name)
+        devices.configure(ipr, wanted, spec.mac, mtu, addresses)
+
+
+def ensure(spec: DhcpSpec, files: config.DnsmasqFiles, binary: str, user: str) -> None:
+    """Converge the namespace, the veth and dnsmasq; reload dnsmasq if only its files changed,
+    restart it if its command line changed or it is not running."""
+    namespace = dhcp_namespace(spec.network_id)
+    netns.create(namespace)
+    tap = tap_name(spec.port_id)
+    with IPRoute() as ipr:
+        bridge = ipr.link("get", ifname=bridge_name(spec.network_id))[0]
+        mtu = int(bridge.get_attr("IFLA_MTU"))
+        devices.ensure_veth(ipr, tap, config.device(spec.port_id), namespace)
+        devices.no_ipv6(tap)
+        devices.plug(ipr, tap, int(bridge["index"]), mtu)
+    netns.run_in(namespace, lambda: _inside(spec, mtu))
+    files.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    changed = _write_if_changed(files.hosts, config.hosts_file(spec))
+    changed = _write_if_changed(files.opts, config.opts_file(spec)) or changed
+    argv = config.argv(spec, binary, files, user)
+    pid = dnsmasq.running_pid(files)
+    if pid is not None and dnsmasq.cmdline(pid) != argv:
+        dnsmasq.stop(files)
+        pid = None
+    if pid is None:
+        dnsmasq.start(namespace, argv, files)
+    elif changed:
+        dnsmasq.reload(pid)
+
+
+def delete(network_id: str, files: config.DnsmasqFiles) -> None:
+    """Stop dnsmasq, delete the veth (both ends) and the namespace, remove the files."""
+    dnsmasq.stop(files)
+    namespace = dhcp_namespace(network_id)
+    if netns.exists(namespace):
+        netns.run_in(namespace, _delete_ports)
+        netns.remove(namespace)
+    shutil.rmtree(files.directory, ignore_errors=True)
+
+
+def _delete_ports() -> None:
+    with IPRoute() as ipr:
+        for name in devices.names(ipr):
+            if name.startswith("ns-"):
+                devices.delete(ipr, name)
+
+
+def running(network_id: str, files: config.DnsmasqFiles) -> bool:
+    return netns.exists(dhcp_namespace(network_id)) and dnsmasq.running_pid(files) is not None

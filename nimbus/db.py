@@ -262,4 +262,6 @@ class Database:
         """A session that commits on success and rolls back on error."""
         with self._sessions.begin() as session:
             yield session
+
+
 from nimbus import db_network  # noqa: E402,F401  (registers the networking tables)

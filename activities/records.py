@@ -153,6 +153,11 @@ def _building(server: Server | None, server_id: str) -> Server:
     return server
 
 
+def live_host(s: Session) -> str:
+    """A live host for network devices (DHCP servers, routers): the least loaded."""
+    return _pick_host(s, 0)
+
+
 def _pick_host(s: Session, ram_mib: int) -> str:
     """The live host with the most memory left after the servers placed on it."""
     alive_after = utcnow() - dt.timedelta(seconds=HOST_ALIVE_SECONDS)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: The checkout this code runs from; the default data directory lives inside it.
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -40,6 +41,14 @@ class Settings:
     ceph_keyring: str = ""
     ceph_client: str = "admin"
     ceph_osd_size_gib: int = 20
+    #: The nftables tables (inet and bridge) holding security groups and uplink guards.
+    nft_table: str = "nimbus"
+    #: The external network made at bootstrap: a host-only bridge with this private range.
+    external_cidr: str = "172.24.4.0/24"
+    #: Forward between the external network and the host's uplink: off unless turned on.
+    external_uplink: bool = False
+    #: This host's VXLAN endpoint address (other hosts reach its networks there).
+    vtep_address: str = "127.0.0.1"
 
     @property
     def public_url(self) -> str:
@@ -96,6 +105,11 @@ class Settings:
         return self.data_dir / "instances"
 
     @property
+    def network_dir(self) -> Path:
+        """dnsmasq files and the records of this host's network devices."""
+        return self.data_dir / "network"
+
+    @property
     def host_queue(self) -> str:
         return host_queue(self.host_name)
 
@@ -109,7 +123,12 @@ def host_queue(host: str) -> str:
     return f"host-{host}"
 
 
-_ENV = {
+def _flag(value: str) -> bool:
+    """An on/off setting: 1, true, yes and on (any case) are on."""
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+_ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "NIMBUS_DATA_DIR": ("data_dir", Path),
     "NIMBUS_API_HOST": ("api_host", str),
     "NIMBUS_API_PORT": ("api_port", int),
@@ -131,6 +150,10 @@ _ENV = {
     "NIMBUS_CEPH_KEYRING": ("ceph_keyring", str),
     "NIMBUS_CEPH_CLIENT": ("ceph_client", str),
     "NIMBUS_CEPH_OSD_SIZE_GIB": ("ceph_osd_size_gib", int),
+    "NIMBUS_NFT_TABLE": ("nft_table", str),
+    "NIMBUS_EXTERNAL_CIDR": ("external_cidr", str),
+    "NIMBUS_EXTERNAL_UPLINK": ("external_uplink", _flag),
+    "NIMBUS_VTEP_ADDRESS": ("vtep_address", str),
 }
 
 

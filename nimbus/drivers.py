@@ -7,6 +7,7 @@ from pathlib import Path
 
 from activities.hypervisor.base import HypervisorDriver
 from activities.hypervisor.libvirt_driver import LibvirtDriver
+from activities.network.base import NetworkDriver
 from activities.storage.block import BlockStore
 from nimbus.config import Settings
 from nimbus.services.ceph_conf import ceph_access
@@ -26,15 +27,24 @@ class HostDrivers:
 
     hypervisor: HypervisorDriver
     store: BlockStore
+    network: NetworkDriver
 
 
 def real_drivers(settings: Settings) -> HostDrivers:
-    """libvirt with QEMU reaching Ceph through librbd (cephx key in a libvirt secret)."""
+    """libvirt with QEMU reaching Ceph through librbd (cephx key in a libvirt secret), and
+    the Linux network data plane."""
     access = ceph_access(
         Path(settings.ceph_conf_path), Path(settings.ceph_keyring_path), settings.ceph_client
     )
     hypervisor = LibvirtDriver(settings.libvirt_uri, domain_type(settings), ceph=access)
-    return HostDrivers(hypervisor, real_block_store(settings))
+    return HostDrivers(hypervisor, real_block_store(settings), real_network(settings))
+
+
+def real_network(settings: Settings) -> NetworkDriver:
+    """Linux bridges, VXLAN, namespaces, dnsmasq and nftables on this host."""
+    from activities.network.linux import LinuxNetworkDriver
+
+    return LinuxNetworkDriver(settings.network_dir, table=settings.nft_table)
 
 
 def real_block_store(settings: Settings) -> BlockStore:

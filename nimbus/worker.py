@@ -18,7 +18,10 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.compute import ComputeActivities
 from activities.image_records import ImageRecords
 from activities.images import ImageActivities
+from activities.network_ops import NetworkActivities
+from activities.network_records import NetworkRecords
 from activities.records import ServerRecords
+from activities.server_ports import ServerPortRecords
 from activities.temporal_ops import TemporalOps
 from activities.volume_records import VolumeRecords
 from activities.volumes import AttachActivities, VolumeActivities
@@ -63,6 +66,8 @@ def build_workers(
             *ServerRecords(db).all(),
             *ImageRecords(db).all(),
             *VolumeRecords(db).all(),
+            *NetworkRecords(db).all(),
+            *ServerPortRecords(db).all(),
             *TemporalOps(client).all(),
             *control_activities,
         ],
@@ -96,6 +101,7 @@ async def run(
         *compute.all(),
         *ImageActivities(drivers.store).all(),
         *AttachActivities(drivers.hypervisor, settings.instance_prefix).all(),
+        *NetworkActivities(drivers.network).all(),
     ]
     control_activities = VolumeActivities(drivers.store).all()
     agent = HostAgent(settings, db, drivers.hypervisor, client)

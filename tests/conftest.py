@@ -15,6 +15,7 @@ import pytest
 
 from activities.hypervisor.base import CephAccess
 from activities.hypervisor.fake import FakeHypervisor
+from activities.network.fake import FakeNetworkDriver
 from activities.storage.fake_block import FakeBlockStore
 from nimbus.config import Settings
 from nimbus.drivers import HostDrivers
@@ -115,7 +116,7 @@ def image_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def stack(settings: Settings, image_file: Path) -> Iterator[Stack]:
-    drivers = HostDrivers(FakeHypervisor(ceph=FAKE_CEPH), FakeBlockStore())
+    drivers = HostDrivers(FakeHypervisor(ceph=FAKE_CEPH), FakeBlockStore(), FakeNetworkDriver())
     s = make_stack(settings, drivers, image_file)
     yield s
     s.worker.stop()

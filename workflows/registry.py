@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from workflows.image import CreateServerImage, DeleteImage, ImportImage
+from workflows.network import NETWORK_WORKFLOWS
+from workflows.router import ROUTER_WORKFLOWS
 from workflows.server import SERVER_WORKFLOWS
 from workflows.volume import VOLUME_WORKFLOWS
 
-WORKFLOWS = [*SERVER_WORKFLOWS, ImportImage, DeleteImage, CreateServerImage, *VOLUME_WORKFLOWS]
+WORKFLOWS = [
+    *SERVER_WORKFLOWS,
+    ImportImage,
+    DeleteImage,
+    CreateServerImage,
+    *VOLUME_WORKFLOWS,
+    *NETWORK_WORKFLOWS,
+    *ROUTER_WORKFLOWS,
+]

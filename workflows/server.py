@@ -10,6 +10,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.common import reason, run_activity, server_workflow_id
+from workflows.netsync import plug_server, unplug_server
 from workflows.saga import Saga
 
 with workflow.unsafe.imports_passed_through():
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         ServerRecords,
         SetPowerInput,
     )
+    from activities.server_ports import ServerPortRecords
     from activities.temporal_ops import TemporalOps, WorkflowRef
     from activities.volume_records import VolumeRecords
     from nimbus.config import host_queue
@@ -65,7 +67,8 @@ async def _wait_running(ref: ServerRef, queue: str) -> PowerStateResult:
 
 @workflow.defn
 class BootServer:
-    """Root disk -> domain defined and started -> running -> ACTIVE, or all undone."""
+    """Root disk -> ports bound -> domain defined and started -> running -> ACTIVE, or
+    all undone."""
 
     @workflow.run
     async def run(self, inp: ServerInput) -> BootServerResult:
@@ -91,12 +94,15 @@ class BootServer:
         )
         disk = CreateRootDiskInput(plan.server_id, plan.image_location, plan.disk_gib)
         await run_activity(ComputeActivities.create_root_disk, disk, queue)
+        saga.add("unplug_ports", lambda: unplug_server(plan.server_id, plan.host))
+        await plug_server(plan.server_id, plan.host)
         saga.add(
             "destroy_domain", lambda: run_activity(ComputeActivities.destroy_domain, ref, queue)
         )
         domain = StartDomainInput(plan.server_id, plan.vcpus, plan.memory_mib)
         await run_activity(ComputeActivities.start_domain, domain, queue)
         state = await _wait_running(ref, queue)
+        await run_activity(ServerPortRecords.activate_ports, ref)
         await run_activity(
             ServerRecords.mark_active, MarkActiveInput(plan.server_id, state.power_state)
         )
@@ -104,7 +110,8 @@ class BootServer:
 
 @workflow.defn
 class DeleteServer:
-    """Wait out a boot in flight -> destroy the domain -> delete the disk -> row deleted."""
+    """Wait out a boot in flight -> destroy the domain -> delete the disk -> release the
+    ports -> row deleted."""
 
     @workflow.run
     async def run(self, inp: ServerInput) -> None:
@@ -121,6 +128,7 @@ class DeleteServer:
             queue = host_queue(plan.host)
             await run_activity(ComputeActivities.destroy_domain, ref, queue)
             await run_activity(ComputeActivities.delete_root_disk, ref, queue)
+        await unplug_server(inp.server_id, plan.host)
         await run_activity(VolumeRecords.release_server_volumes, ref)
         await run_activity(ServerRecords.mark_deleted, ref)
 

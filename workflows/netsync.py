@@ -1,0 +1,126 @@
+"""Converging steps the network and server workflows share.
+
+Each reads the desired state of one object from the database (a control activity) and
+applies it on the host that owns the object's devices (a host activity). Both halves are
+idempotent, so a step interrupted by a crash is simply run again.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+from workflows.common import run_activity
+
+with workflow.unsafe.imports_passed_through():
+    from activities.compute import ServerRef
+    from activities.network_ops import GroupRef, NetworkActivities, NetworkRef, PortRef, RouterRef
+    from activities.network_records import (
+        DhcpPlan,
+        GroupPlan,
+        HostsResult,
+        NetworkPlan,
+        NetworkRecords,
+        PortPlan,
+        RouterPlan,
+    )
+    from activities.server_ports import BindPortsInput, ServerPortRecords, ServerPorts
+    from nimbus.config import host_queue
+
+
+async def sync_network(network_id: str) -> NetworkPlan:
+    """The network's bridge on its network node, then its DHCP server."""
+    plan: NetworkPlan = await run_activity(NetworkRecords.network_plan, NetworkRef(network_id))
+    await run_activity(NetworkActivities.ensure_network, plan.spec, host_queue(plan.host))
+    await sync_dhcp(network_id)
+    return plan
+
+
+async def ensure_network_on(network_id: str, host: str) -> None:
+    """The network's bridge on ``host`` too (a compute host plugging a guest into it)."""
+    plan: NetworkPlan = await run_activity(NetworkRecords.network_plan, NetworkRef(network_id))
+    await run_activity(NetworkActivities.ensure_network, plan.spec, host_queue(host))
+
+
+async def sync_dhcp(network_id: str) -> None:
+    """Converge the network's DHCP server to its rows: leases, subnets, or none at all."""
+    plan: DhcpPlan = await run_activity(NetworkRecords.dhcp_plan, NetworkRef(network_id))
+    queue = host_queue(plan.host)
+    if plan.spec is None:
+        await run_activity(NetworkActivities.delete_dhcp, NetworkRef(network_id), queue)
+    else:
+        await run_activity(NetworkActivities.ensure_dhcp, plan.spec, queue)
+
+
+async def remove_network(network_id: str) -> None:
+    """Remove the network's DHCP server and bridge from every host."""
+    hosts: HostsResult = await run_activity(NetworkRecords.hosts, NetworkRef(network_id))
+    for host in hosts.hosts:
+        queue = host_queue(host)
+        await run_activity(NetworkActivities.delete_dhcp, NetworkRef(network_id), queue)
+        await run_activity(NetworkActivities.delete_network, NetworkRef(network_id), queue)
+
+
+async def sync_port(port_id: str, previous_host: str | None = None) -> PortPlan:
+    """Converge the port's filter on its host (and remove it from a host it left)."""
+    plan: PortPlan = await run_activity(NetworkRecords.port_plan, PortRef(port_id))
+    if previous_host and previous_host != plan.host:
+        await unfilter(port_id, previous_host)
+    if plan.host is None:
+        return plan
+    if plan.filter is None:
+        await unfilter(port_id, plan.host)
+    else:
+        await run_activity(NetworkActivities.ensure_port_filter, plan.filter, host_queue(plan.host))
+    return plan
+
+
+async def unfilter(port_id: str, host: str) -> None:
+    await run_activity(NetworkActivities.remove_port_filter, PortRef(port_id), host_queue(host))
+
+
+async def sync_groups(group_ids: tuple[str, ...] | list[str]) -> None:
+    """Set each security group's member addresses on every host."""
+    for group_id in sorted(set(group_ids)):
+        plan: GroupPlan = await run_activity(NetworkRecords.group_plan, GroupRef(group_id))
+        for host in plan.hosts:
+            await run_activity(NetworkActivities.set_group_members, plan.members, host_queue(host))
+
+
+async def sync_router(router_id: str) -> RouterPlan:
+    """Converge the router's namespace to its rows, with the bridges its ports need."""
+    plan: RouterPlan = await run_activity(NetworkRecords.router_plan, RouterRef(router_id))
+    queue = host_queue(plan.host)
+    for network in plan.networks:
+        await run_activity(NetworkActivities.ensure_network, network, queue)
+    await run_activity(NetworkActivities.ensure_router, plan.spec, queue)
+    return plan
+
+
+async def plug_server(server_id: str, host: str) -> ServerPorts:
+    """Bind the server's ports to ``host``: bridges there, DHCP leases, filters, groups."""
+    ports: ServerPorts = await run_activity(
+        ServerPortRecords.bind_ports, BindPortsInput(server_id, host)
+    )
+    for network_id in ports.networks:
+        await ensure_network_on(network_id, host)
+        await sync_dhcp(network_id)
+    for nic in ports.nics:
+        await sync_port(nic.port_id)
+    await sync_groups(ports.groups)
+    return ports
+
+
+async def unplug_server(server_id: str, host: str | None) -> None:
+    """Release the server's ports: floating IP NAT of its own ports, filters on its host,
+    then the rows (deleted or unbound), then DHCP leases and group members."""
+    ref = ServerRef(server_id)
+    ports: ServerPorts = await run_activity(ServerPortRecords.detach_floatingips, ref)
+    for router_id in ports.routers:
+        await sync_router(router_id)
+    if host is not None:
+        for nic in ports.nics:
+            await unfilter(nic.port_id, host)
+    await run_activity(ServerPortRecords.release_ports, ref)
+    for network_id in ports.networks:
+        await sync_dhcp(network_id)
+    await sync_groups(ports.groups)

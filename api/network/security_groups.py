@@ -183,6 +183,7 @@ def delete_group(group_id: str) -> tuple[str, int]:
         others = sorted({r.security_group_id for r in rules} - {group_id})
         for row in rules:
             s.delete(row)
+        s.flush()
         s.delete(group)
         project = group.project_id
     realise(lambda c: _sync_deleted(c, project, group_id, others), lambda: _reinsert(saved))

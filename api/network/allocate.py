@@ -97,7 +97,9 @@ def _pick(s: Session, subnet: Subnet, chosen: set[str]) -> str | None:
     return str(free) if free is not None else None
 
 
-def _explicit(s: Session, subnet: Subnet, ip: str, gateway_ok: bool) -> str:
+def _explicit(s: Session, subnet: Subnet, ip: str) -> str:
+    """A requested address: anywhere in the subnet's host range (pools only bound the
+    automatic choice), the gateway's included (a router interface is made that way)."""
     net = ipam.parse_cidr(subnet.cidr)
     address = ipam.parse_ip(ip)
     if address not in net:
@@ -106,8 +108,6 @@ def _explicit(s: Session, subnet: Subnet, ip: str, gateway_ok: bool) -> str:
             f" specified subnet {subnet.id} ({subnet.cidr})."
         )
     ipam.check_host(net, address, "fixed_ips")
-    if ip == subnet.gateway_ip and not gateway_ok:
-        raise faults.IpAddressAlreadyAllocated(ip, subnet.id)
     taken = select(IPAllocation.port_id).where(
         IPAllocation.network_id == subnet.network_id, IPAllocation.ip_address == ip
     )
@@ -137,7 +137,7 @@ def _resolve(subnets: list[Subnet], req: IpRequest, network_id: str) -> Subnet:
 
 
 def choose_ips(
-    s: Session, network_id: str, requests: list[IpRequest] | None, gateway_ok: bool = False
+    s: Session, network_id: str, requests: list[IpRequest] | None
 ) -> list[tuple[str, str]]:
     """``(subnet_id, address)`` pairs for a port: as requested, or (``requests`` None) the
     lowest free address of the first subnet that has one; none on a network without
@@ -157,7 +157,7 @@ def choose_ips(
         if subnet.id in chosen:
             raise InvalidSpec(f"Invalid input for fixed_ips: two addresses in subnet {subnet.id}.")
         if req.ip_address is not None:
-            address: str | None = _explicit(s, subnet, req.ip_address, gateway_ok)
+            address: str | None = _explicit(s, subnet, req.ip_address)
         else:
             address = _pick(s, subnet, set(chosen.values()))
         if address is None:
@@ -172,7 +172,6 @@ def add_port(
     project_id: str,
     requests: list[IpRequest] | None,
     mac: str | None = None,
-    gateway_ok: bool = False,
     **attrs: Any,
 ) -> Port:
     """A new port row with its addresses (and a tag unless the network owns it)."""
@@ -182,7 +181,7 @@ def add_port(
         port.tag = lowest_free(s, Port.tag)
     s.add(port)
     s.flush()
-    for subnet_id, ip in choose_ips(s, network.id, requests, gateway_ok):
+    for subnet_id, ip in choose_ips(s, network.id, requests):
         s.add(
             IPAllocation(port_id=port.id, subnet_id=subnet_id, network_id=network.id, ip_address=ip)
         )

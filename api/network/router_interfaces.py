@@ -95,7 +95,6 @@ def _port_for_subnet(s: Session, router: Router, subnet_id: str, ctx: RequestCon
         network,
         router.project_id,
         [IpRequest(subnet.id, subnet.gateway_ip)],
-        gateway_ok=True,
         device_owner=OWNER_ROUTER_INTERFACE,
         device_id=router.id,
         port_security_enabled=False,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from api import create_app
@@ -157,3 +159,28 @@ def test_with_the_engine_down_writes_are_503_and_change_nothing(
     assert alice.get(f"ports/{port['id']}").json["port"]["security_groups"] != []
     assert alice.get(f"networks/{empty}").json["network"]["status"] == "ACTIVE"
     dead.close()
+
+
+def test_concurrent_creates_get_distinct_addresses_tags_and_segments(
+    stack: Stack, alice: Neutron, net: dict[str, str]
+) -> None:
+    results: list[int] = []
+
+    def create(kind: str, **attrs: str) -> None:
+        results.append(alice.create(kind, **attrs).status_code)
+
+    threads = [
+        threading.Thread(target=create, args=("port",), kwargs={"network_id": net["network"]})
+        for _ in range(8)
+    ] + [threading.Thread(target=create, args=("network",), kwargs={"name": "n"}) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [201] * 12
+    with stack.db.session() as s:
+        ips = [a.ip_address for a in s.query(IPAllocation).all()]
+        tags = [p.tag for p in s.query(Port).all() if p.tag is not None]
+        segments = [n.segment for n in s.query(Network).all()]
+    assert len(set(ips)) == len(ips) == 9 and len(set(tags)) == len(tags) == 8
+    assert sorted(segments) == [1, 2, 3, 4, 5]

@@ -8,18 +8,22 @@ retry them after a crash: create treats "exists and matches" as success, delete 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from temporalio import activity
 
-from activities.hypervisor.base import Disk, DomainSpec, HypervisorDriver, PowerState
+from activities.hypervisor.base import Disk, DomainSpec, HypervisorDriver, Nic, PowerState
+from activities.network.base import bridge_name, tap_name
 from activities.storage.block import GIB, BlockStore, RbdRef, root_disk_ref
-from nimbus.errors import Conflict, NotFound
+from nimbus.configdrive import ConfigDrive, build_config_drive, network_data_json
+from nimbus.errors import Conflict, InvalidSpec, NotFound
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,70 @@ class CreateRootDiskInput:
 
 
 @dataclass(frozen=True)
+class NicInput:
+    """A port of the server, plugged in as a NIC: its tap ``tap<id11>`` joins the
+    network's bridge ``brq<id11>`` (see ``activities.network.base``)."""
+
+    port_id: str
+    mac: str
+    network_id: str
+    mtu: int = 1450
+
+    def nic(self) -> Nic:
+        return Nic(self.mac, bridge_name(self.network_id), tap_name(self.port_id), self.mtu)
+
+
+@dataclass(frozen=True)
+class ConfigDriveInput:
+    """What the server's config drive says besides its uuid and NICs.
+
+    ``user_data`` is base64, as the compute API takes it (activity inputs are JSON).
+    """
+
+    name: str
+    hostname: str
+    project_id: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    user_data: str | None = None
+    availability_zone: str = "nova"
+    launch_index: int = 0
+
+
+@dataclass(frozen=True)
 class StartDomainInput:
     server_id: str
     vcpus: int
     memory_mib: int
+    nics: tuple[NicInput, ...] = ()
+    config_drive: ConfigDriveInput | None = None
+
+
+def decode_user_data(text: str | None) -> bytes | None:
+    """The user data's bytes; ``InvalidSpec`` if it is not base64."""
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise InvalidSpec(f"user_data is not base64: {exc}") from exc
+
+
+def config_drive(inp: StartDomainInput) -> ConfigDrive | None:
+    """The server's config drive, if it has one; network_data.json lists its NICs."""
+    cd = inp.config_drive
+    if cd is None:
+        return None
+    return ConfigDrive(
+        uuid=inp.server_id,
+        name=cd.name,
+        hostname=cd.hostname,
+        project_id=cd.project_id,
+        metadata=dict(cd.metadata),
+        user_data=decode_user_data(cd.user_data),
+        network_data=network_data_json([nic.nic() for nic in inp.nics]),
+        availability_zone=cd.availability_zone,
+        launch_index=cd.launch_index,
+    )
 
 
 @dataclass(frozen=True)
@@ -91,16 +155,22 @@ class ComputeActivities:
 
     @activity.defn
     def start_domain(self, inp: StartDomainInput) -> None:
-        """Define and start the server's domain on its root disk (through librbd)."""
-        console = self.instances_dir / inp.server_id
-        console.mkdir(parents=True, exist_ok=True)
+        """Define and start the server's domain on its root disk (through librbd), with its
+        NICs and its config drive, built first at ``<instances_dir>/<server id>/config.iso``.
+        """
+        folder = self.instances_dir / inp.server_id
+        folder.mkdir(parents=True, exist_ok=True)
+        drive = config_drive(inp)
+        iso = build_config_drive(drive, folder / "config.iso") if drive else None
         spec = DomainSpec(
             name=self.domain_name(inp.server_id),
             uuid=inp.server_id,
             vcpus=inp.vcpus,
             memory_mib=inp.memory_mib,
             root=Disk("vda", "rbd", str(root_disk_ref(inp.server_id))),
-            console_log=str(console / "console.log"),
+            console_log=str(folder / "console.log"),
+            nics=tuple(nic.nic() for nic in inp.nics),
+            config_drive=str(iso) if iso else None,
         )
         self.hypervisor.define_and_start(spec)
 

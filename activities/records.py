@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -31,6 +31,10 @@ class BootPlan:
     memory_mib: int
     disk_gib: int
     image_location: str
+    name: str = ""
+    project_id: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    user_data: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,10 @@ class ServerRecords:
                 memory_mib=flavor.ram,
                 disk_gib=flavor.disk,
                 image_location=image.location,
+                name=server.name,
+                project_id=server.project_id,
+                metadata=dict(server.metadata_ or {}),
+                user_data=server.user_data,
             )
 
     @activity.defn

@@ -102,6 +102,19 @@ def _stage(source: Path, staged: Path) -> tuple[int, str, str]:
     return size, md5.hexdigest(), sha.hexdigest()
 
 
+def _sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def superseded_name(image: Image) -> str:
+    """The name an older default image keeps once a newer one takes the default name."""
+    return f"{DEFAULT_IMAGE}-{image.created_at:%Y%m%d-%H%M%S}"
+
+
 def _in_store(location: str | None) -> bool:
     """Whether the image's data is in the block store (older data directories kept it in a
     local file, which is imported again)."""
@@ -116,14 +129,20 @@ def stage_default_image(db: Database, settings: Settings, source: Path, owner: s
 
     Returns the image id if it still needs importing (run ``ImportImage``), else ``None``.
     An import that failed earlier left the image queued: it is staged again; so is an image
-    of an older data directory whose data is not in the block store.
+    of an older data directory whose data is not in the block store. An active default
+    image whose data differs from ``source`` (a newer guest was built) is renamed by
+    ``superseded_name``, kept for the servers cloned from it, and ``source`` is registered
+    under the default name.
     """
     with db.session() as s:
         image = s.scalars(
             select(Image).where(Image.name == DEFAULT_IMAGE, Image.deleted_at.is_(None))
         ).first()
         if image is not None and image.status == "active" and _in_store(image.location):
-            return None
+            if image.os_hash_value == _sha256(source):
+                return None
+            image.name = superseded_name(image)
+            image = None
         if image is None:
             image = Image(
                 name=DEFAULT_IMAGE,

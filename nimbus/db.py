@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     create_engine,
     event,
@@ -151,6 +152,8 @@ class Server(Base):
     fault: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: Base64, as the compute API takes it; handed to the guest on its config drive.
+    user_data: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

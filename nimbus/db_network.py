@@ -20,8 +20,9 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 
 from nimbus.db import Base, new_id, utcnow
 
@@ -183,6 +184,20 @@ class SecurityGroupRule(_Stamped, Base):
     port_range_max: Mapped[int | None] = mapped_column(Integer, nullable=True)
     remote_ip_prefix: Mapped[str | None] = mapped_column(String(64), nullable=True)
     remote_group_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+def lowest_free(s: Session, column: InstrumentedAttribute[Any], hi: int = 65535) -> int | None:
+    """The lowest integer in 1..``hi`` that no row holds in ``column`` (None: all taken).
+
+    Read inside the caller's transaction; the column's unique constraint catches a
+    concurrent writer that chose the same value."""
+    candidate = 1
+    for value in s.scalars(select(column).where(column.is_not(None)).order_by(column)):
+        if value == candidate:
+            candidate += 1
+        elif value > candidate:
+            break
+    return candidate if candidate <= hi else None
 
 
 def as_dict(row: Any) -> dict[str, Any]:

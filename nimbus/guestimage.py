@@ -13,6 +13,7 @@ Needs the Debian packages ``syslinux syslinux-common mtools dosfstools`` and apt
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import subprocess
@@ -114,9 +115,20 @@ def syslinux_cfg(cmdline: str) -> str:
     )
 
 
+def guest_recipe() -> str:
+    """A digest of what the guest runs at boot (its scripts and modules), so an image
+    built by older code is rebuilt without anyone remembering to bump a version."""
+    parts = [
+        initramfs.init_script(list(initramfs.GUEST_MODULES)),
+        initramfs.dhcp_script(),
+        initramfs.instance_script(),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
 def stamp(cmdline: str) -> str:
     """What the image records about itself, so a stale or different image is rebuilt."""
-    return f"nimbus-guest {STAMP_VERSION}\ncmdline {cmdline}\n"
+    return f"nimbus-guest {STAMP_VERSION}\ncmdline {cmdline}\nrecipe {guest_recipe()}\n"
 
 
 def is_valid(image: Path, cmdline: str) -> bool:

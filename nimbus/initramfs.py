@@ -1,5 +1,17 @@
 """The default guest's initramfs: a busybox ``/init``, kernel modules, packed as newc cpio.
 
+What the guest does at boot, all with busybox:
+
+- loads its modules, brings up ``lo`` and runs ``udhcpc`` on each NIC (``eth*``) in the
+  background; ``/etc/udhcpc.script`` sets the address, the MTU (DHCP option 26) and, for
+  ``eth0``, the default route, and prints ``NIMBUS IP <address> <nic>`` on the console;
+- in the background, ``/bin/nimbus-instance`` mounts the config drive (the ISO labelled
+  ``config-2``, an IDE cdrom) at ``/mnt/config``, names the guest after its
+  ``meta_data.json``, serves a page naming the server with ``httpd`` on port 80, and runs
+  the user data if it is a script (``#!``), its output on the console;
+- prints ``NIMBUS READY <kernel>`` without waiting for either, and keeps a root shell on
+  the serial console (``tests.support.guest.GuestShell`` types into it).
+
 Everything here is pure (bytes in, bytes out) except ``module_index``, which lists a
 kernel's module folder, so the parts are unit-tested without building a whole image.
 """
@@ -15,14 +27,33 @@ from pathlib import Path
 
 #: Modules the guest loads at boot; their dependencies are added and ordered for insmod.
 #: virtio_pci finds the devices, virtio_blk serves the root and hot-plugged disks (PCI
-#: hot-plug itself is built into the kernel), virtio_net the NICs, isofs a config drive.
-GUEST_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "isofs")
+#: hot-plug itself is built into the kernel), virtio_net the NICs; ata_piix (the IDE
+#: controller of QEMU's ``pc`` machine) and sr_mod (cdroms) find the config drive, and
+#: isofs reads it. Debian's kernel builds all of them, and libata and the SCSI core they
+#: need, as modules.
+GUEST_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "ata_piix", "sr_mod", "isofs")
 
 #: What the guest prints on its serial console once it is up.
 READY_MARKER = "NIMBUS READY"
 
 #: A kernel command line word that makes the guest power itself off once it is ready.
 POWEROFF_FLAG = "nimbus.poweroff"
+
+#: What the guest prints once DHCP gave a NIC an address: ``NIMBUS IP <address> <nic>``.
+IP_MARKER = "NIMBUS IP"
+
+#: What the guest prints when its config drive holds user data: ``... <n> bytes``.
+USER_DATA_MARKER = "NIMBUS USER-DATA"
+
+#: The config drive's label, as Nova writes it (``nimbus.configdrive.LABEL``).
+CONFIG_DRIVE_LABEL = "config-2"
+
+#: How long the guest looks for its config drive (the cdrom shows up a moment after its
+#: module loads) before it serves a page from what the kernel command line says.
+CONFIG_DRIVE_WAIT_SECONDS = 5
+
+DHCP_SCRIPT = "/etc/udhcpc.script"
+INSTANCE_SCRIPT = "/bin/nimbus-instance"
 
 
 @dataclass(frozen=True)
@@ -79,10 +110,13 @@ def load_order(wanted: Iterable[str], depends: Mapping[str, list[str]]) -> list[
 
 
 def init_script(modules: list[str]) -> str:
-    """The guest's ``/init``: mount, load modules, bring up lo, say ready, stay up.
+    """The guest's ``/init``: mount, load modules, start DHCP on each NIC and the instance
+    script in the background, say ready, stay up.
 
     Modules are loaded with insmod in the given order (busybox modprobe would need
-    modules.dep). The shell loop keeps PID 1 alive: if init exits the kernel panics.
+    modules.dep). A NIC exists once virtio_net is loaded: a driver probes the devices
+    already there when it registers. The shell loop keeps PID 1 alive: if init exits the
+    kernel panics.
     """
     inserts = "\n".join(f"insmod /lib/modules/{name}.ko" for name in modules)
     return f"""#!/bin/busybox sh
@@ -92,9 +126,97 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 {inserts}
 ip link set lo up
+for nic in /sys/class/net/eth*; do
+    [ -e "$nic" ] || continue
+    ip link set "${{nic##*/}}" up
+    udhcpc -f -i "${{nic##*/}}" -s {DHCP_SCRIPT} -O mtu -A 5 > /dev/null 2>&1 &
+done
+{INSTANCE_SCRIPT} < /dev/null > /dev/console 2>&1 &
 echo "{READY_MARKER} $(uname -r)" > /dev/console
 case " $(cat /proc/cmdline) " in *" {POWEROFF_FLAG} "*) poweroff -f ;; esac
 while true; do setsid cttyhack sh; sleep 1; done
+"""
+
+
+def dhcp_script() -> str:
+    """What ``udhcpc`` runs on each lease event, the lease in its environment.
+
+    The address is replaced only when it changed, so a renewal cuts no connection; only
+    ``eth0`` sets the default route, so a second NIC cannot take it over.
+    """
+    return f"""#!/bin/sh
+case "$1" in
+deconfig)
+    ip -4 addr flush dev "$interface"
+    ip link set "$interface" up
+    ;;
+bound|renew)
+    [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
+    if ! ip -4 addr show dev "$interface" | grep -q "inet $ip/$mask "; then
+        ip -4 addr flush dev "$interface"
+        ip addr add "$ip/$mask" dev "$interface"
+        echo "{IP_MARKER} $ip $interface" > /dev/console
+    fi
+    if [ "$interface" = eth0 ] && [ -n "$router" ]; then
+        ip route replace default via "${{router%% *}}" dev "$interface"
+    fi
+    if [ -n "$dns" ]; then
+        for server in $dns; do echo "nameserver $server"; done > /etc/resolv.conf
+    fi
+    ;;
+esac
+"""
+
+
+def instance_script() -> str:
+    """The guest's ``/bin/nimbus-instance``: config drive, web page, user data.
+
+    The page names the server from ``meta_data.json`` (its ``uuid`` and ``hostname`` keys
+    come before the user's metadata, so the first match is theirs), else from
+    ``nimbus.uuid=`` / ``nimbus.hostname=`` on the kernel command line, else ``unknown``.
+    Values are cut down to safe characters before they reach the page or the shell.
+    """
+    tries = CONFIG_DRIVE_WAIT_SECONDS * 5
+    return f"""#!/bin/sh
+field() {{
+    grep -o "\\"$1\\": *\\"[^\\"]*\\"" "$2" 2>/dev/null | head -n 1 | cut -d '"' -f 4
+}}
+cmdline() {{
+    for word in $(cat /proc/cmdline); do
+        case "$word" in "nimbus.$1="*) echo "${{word#*=}}" ;; esac
+    done
+}}
+i=0
+while [ $i -lt {tries} ]; do
+    drive=$(findfs LABEL={CONFIG_DRIVE_LABEL} 2>/dev/null) && break
+    sleep 0.2
+    i=$((i + 1))
+done
+if [ -n "$drive" ]; then
+    mount -t iso9660 -o ro "$drive" /mnt/config
+fi
+meta=/mnt/config/openstack/latest/meta_data.json
+uuid=$(field uuid "$meta" | tr -cd 'A-Za-z0-9-')
+host=$(field hostname "$meta" | tr -cd 'A-Za-z0-9.-')
+[ -n "$uuid" ] || uuid=$(cmdline uuid | tr -cd 'A-Za-z0-9-')
+[ -n "$host" ] || host=$(cmdline hostname | tr -cd 'A-Za-z0-9.-')
+[ -n "$host" ] && hostname "$host"
+cat > /www/index.html <<EOF
+<!DOCTYPE html>
+<title>${{host:-unknown}}</title>
+<p>server ${{host:-unknown}}</p>
+<p>uuid ${{uuid:-unknown}}</p>
+EOF
+httpd -p 80 -h /www
+data=/mnt/config/openstack/latest/user_data
+if [ -f "$data" ]; then
+    echo "{USER_DATA_MARKER} $(wc -c < "$data") bytes"
+    if [ "$(head -c 2 "$data")" = "#!" ]; then
+        cp "$data" /tmp/user-data
+        chmod 700 /tmp/user-data
+        /tmp/user-data
+    fi
+fi
 """
 
 
@@ -135,11 +257,13 @@ def regular(name: str, data: bytes, mode: int = 0o644) -> Entry:
 
 def build_initramfs(busybox: bytes, modules: Mapping[str, bytes]) -> bytes:
     """A gzip'd initramfs with busybox, the modules (in load order) and ``/init``."""
-    folders = ["bin", "dev", "proc", "sys", "tmp", "etc", "lib", "lib/modules"]
-    entries = [directory(name) for name in folders]
+    folders = ["bin", "dev", "proc", "sys", "tmp", "etc", "lib", "lib/modules", "mnt"]
+    entries = [directory(name) for name in [*folders, "mnt/config", "www"]]
     entries.append(Entry("dev/console", stat.S_IFCHR | 0o600, rdev=(5, 1)))
     entries.append(regular("bin/busybox", busybox, 0o755))
     entries += [regular(f"lib/modules/{name}.ko", ko) for name, ko in modules.items()]
+    entries.append(regular(DHCP_SCRIPT[1:], dhcp_script().encode(), 0o755))
+    entries.append(regular(INSTANCE_SCRIPT[1:], instance_script().encode(), 0o755))
     entries.append(regular("init", init_script(list(modules)).encode(), 0o755))
     # mtime 0 keeps the output reproducible; level 6 decompresses fast under TCG.
     return gzip.compress(newc_archive(entries), compresslevel=6, mtime=0)

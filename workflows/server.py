@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,9 +17,11 @@ from workflows.saga import Saga
 with workflow.unsafe.imports_passed_through():
     from activities.compute import (
         ComputeActivities,
+        ConfigDriveInput,
         ConsoleOutputInput,
         ConsoleOutputResult,
         CreateRootDiskInput,
+        NicInput,
         PowerStateResult,
         ServerRef,
         StartDomainInput,
@@ -35,6 +38,12 @@ with workflow.unsafe.imports_passed_through():
     from activities.temporal_ops import TemporalOps, WorkflowRef
     from activities.volume_records import VolumeRecords
     from nimbus.config import host_queue
+
+
+def hostname(name: str) -> str:
+    """The guest's host name from the server's name, as Nova sanitizes it."""
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-.")[:63].strip("-")
+    return cleaned or "server"
 
 
 @dataclass(frozen=True)
@@ -95,11 +104,23 @@ class BootServer:
         disk = CreateRootDiskInput(plan.server_id, plan.image_location, plan.disk_gib)
         await run_activity(ComputeActivities.create_root_disk, disk, queue)
         saga.add("unplug_ports", lambda: unplug_server(plan.server_id, plan.host))
-        await plug_server(plan.server_id, plan.host)
+        ports = await plug_server(plan.server_id, plan.host)
         saga.add(
             "destroy_domain", lambda: run_activity(ComputeActivities.destroy_domain, ref, queue)
         )
-        domain = StartDomainInput(plan.server_id, plan.vcpus, plan.memory_mib)
+        domain = StartDomainInput(
+            plan.server_id,
+            plan.vcpus,
+            plan.memory_mib,
+            nics=tuple(NicInput(n.port_id, n.mac, n.network_id, n.mtu) for n in ports.nics),
+            config_drive=ConfigDriveInput(
+                name=plan.name,
+                hostname=hostname(plan.name),
+                project_id=plan.project_id,
+                metadata=plan.metadata,
+                user_data=plan.user_data,
+            ),
+        )
         await run_activity(ComputeActivities.start_domain, domain, queue)
         state = await _wait_running(ref, queue)
         await run_activity(ServerPortRecords.activate_ports, ref)

@@ -78,6 +78,23 @@ def is_attached(disks: list[Disk], disk: Disk) -> bool:
 
 
 @dataclass(frozen=True)
+class Nic:
+    """A guest network interface: a virtio NIC whose tap libvirt plugs into a bridge.
+
+    Attributes:
+        mac: the guest's MAC address, ``fa:16:3e:12:34:56``.
+        bridge: the host bridge the tap joins (``brq<id11>``); it must exist.
+        device: the tap device libvirt creates (``tap<id11>``); at most 15 characters.
+        mtu: the tap's MTU, also announced to the guest by the virtio device.
+    """
+
+    mac: str
+    bridge: str
+    device: str
+    mtu: int = 1450
+
+
+@dataclass(frozen=True)
 class DomainSpec:
     """What a guest is made of; everything a driver needs to define it.
 
@@ -88,6 +105,9 @@ class DomainSpec:
         memory_mib: guest memory in MiB.
         root: the disk the guest boots from (target ``vda``).
         console_log: file the serial console is written to.
+        nics: the guest's NICs, in the order the guest names them (``eth0``, ``eth1``...).
+        config_drive: absolute path of an ISO 9660 file on the host, shown to the guest as
+            a read-only IDE cdrom (so it never takes a virtio disk name), or ``None``.
     """
 
     name: str
@@ -96,6 +116,8 @@ class DomainSpec:
     memory_mib: int
     root: Disk
     console_log: str
+    nics: tuple[Nic, ...] = ()
+    config_drive: str | None = None
 
 
 class HypervisorDriver(Protocol):
@@ -106,8 +128,11 @@ class HypervisorDriver(Protocol):
 
         Idempotent: a domain of that name that exists is started if it is shut off and left
         alone if it runs. Raises ``Conflict`` if a domain of that name exists with another
-        uuid, ``BackendUnavailable`` if the hypervisor cannot be reached. On failure to
-        start, the definition it made is removed again.
+        uuid, ``InvalidSpec`` for a spec that cannot be a domain (a malformed MAC, a device
+        name over 15 characters, two NICs with one MAC or device), ``NotFound`` naming the
+        bridge if a NIC's bridge does not exist on the host, ``BackendUnavailable`` if the
+        hypervisor cannot be reached. On failure to start, the definition it made is
+        removed again.
         """
         ...
 
@@ -125,7 +150,8 @@ class HypervisorDriver(Protocol):
         ...
 
     def start(self, name: str) -> None:
-        """Start a defined, shut off domain. Idempotent; ``NotFound`` if undefined."""
+        """Start a defined, shut off domain. Idempotent; ``NotFound`` if undefined or if a
+        NIC's bridge does not exist on the host (the message names the bridge)."""
         ...
 
     def destroy(self, name: str) -> None:

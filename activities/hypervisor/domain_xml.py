@@ -7,7 +7,8 @@ Choices that matter:
   the whole console stays readable as a file, and ``virsh console`` still works.
 - ``on_poweroff=destroy`` so a guest that powers itself off shows as shut off.
 - The root disk is built by ``disk_xml`` (a file, or an RBD image through librbd).
-- No network devices yet.
+- NICs (virtio taps on existing bridges) and the config drive (a read-only IDE cdrom) are
+  built by ``nic_xml``; NICs keep the spec's order, so the first is the guest's ``eth0``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ import xml.etree.ElementTree as ET
 
 from activities.hypervisor.base import CephAccess, DomainSpec
 from activities.hypervisor.disk_xml import disk_element, sub, validate_disk
+from activities.hypervisor.nic_xml import (
+    config_drive_element,
+    nic_element,
+    validate_config_drive,
+    validate_nics,
+)
 from nimbus.errors import InvalidSpec
 
 DOMAIN_TYPES = ("qemu", "kvm")
@@ -35,6 +42,8 @@ def validate(spec: DomainSpec, domain_type: str, ceph: CephAccess | None = None)
     validate_disk(spec.root, ceph)
     if not spec.console_log.startswith("/"):
         raise InvalidSpec("the console log path must be absolute")
+    validate_nics(spec.nics)
+    validate_config_drive(spec.config_drive)
 
 
 def _features(domain: ET.Element, domain_type: str) -> None:
@@ -47,9 +56,13 @@ def _features(domain: ET.Element, domain_type: str) -> None:
 
 
 def _devices(domain: ET.Element, spec: DomainSpec, ceph: CephAccess | None) -> None:
-    """Root disk on virtio, serial console to a pty and the log file, nothing else."""
+    """Root disk on virtio, the config drive, NICs, serial console to a pty and the log."""
     devices = sub(domain, "devices")
     devices.append(disk_element(spec.root, ceph))
+    if spec.config_drive is not None:
+        devices.append(config_drive_element(spec.config_drive))
+    for nic in spec.nics:
+        devices.append(nic_element(nic))
     serial = sub(devices, "serial", type="pty")
     sub(serial, "log", file=spec.console_log, append="off")
     sub(serial, "target", port="0")

@@ -4,6 +4,8 @@ It passes the same contract suite as ``LibvirtDriver`` and adds what a real host
 told to do on demand: ``fail`` (inject an error into the next call of a method) and
 ``power_off`` (a guest that powers itself off). Hot-plugged disks are released at once;
 ``fail("detach_disk", BackendUnavailable(...))`` stands for a guest that does not let go.
+Host bridges are modelled only when given (``bridges``): then a NIC on any other bridge
+fails to start, as on a real host.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from activities.faults import Faults
 from activities.hypervisor.base import CephAccess, Disk, DomainSpec, PowerState, is_attached
 from activities.hypervisor.console import last_lines
 from activities.hypervisor.disk_xml import validate_disk
+from activities.hypervisor.nic_xml import validate_config_drive, validate_nics
 from nimbus.errors import Conflict, NotFound
 
 
@@ -37,9 +40,11 @@ class FakeHypervisor:
     #: What a started fake guest "prints", like the real default guest image.
     BOOT_CONSOLE = "NIMBUS READY fake\n"
 
-    def __init__(self, ceph: CephAccess | None = None) -> None:
+    def __init__(self, ceph: CephAccess | None = None, bridges: set[str] | None = None) -> None:
         #: As for ``LibvirtDriver``: without it ``rbd`` disks are ``InvalidSpec``.
         self.ceph = ceph
+        #: The host's bridges; ``None`` means any bridge a NIC names exists.
+        self.bridges = bridges
         self.domains: dict[str, FakeDomain] = {}
         self.faults = Faults()
         self._lock = threading.RLock()
@@ -60,25 +65,35 @@ class FakeHypervisor:
             raise NotFound(f"no domain {name}")
         return domain
 
-    @classmethod
-    def _boot(cls, domain: FakeDomain) -> None:
-        """Run a shut off domain; each boot starts a fresh console, as the real log does."""
-        if domain.state != PowerState.RUNNING:
-            domain.state = PowerState.RUNNING
-            domain.console = cls.BOOT_CONSOLE
+    def _boot(self, domain: FakeDomain) -> None:
+        """Run a shut off domain; each boot starts a fresh console, as the real log does.
+
+        A NIC on a bridge the host lacks keeps it from starting, as libvirt's tap would.
+        """
+        if domain.state == PowerState.RUNNING:
+            return
+        for nic in domain.spec.nics:
+            if self.bridges is not None and nic.bridge not in self.bridges:
+                raise NotFound(f"bridge {nic.bridge} of NIC {nic.device} does not exist")
+        domain.state = PowerState.RUNNING
+        domain.console = self.BOOT_CONSOLE
 
     def define_and_start(self, spec: DomainSpec) -> None:
         """See ``HypervisorDriver.define_and_start``."""
         self.faults.check("define_and_start")
         validate_disk(spec.root, self.ceph)
+        validate_nics(spec.nics)
+        validate_config_drive(spec.config_drive)
         with self._lock:
             domain = self.domains.get(spec.name)
             if domain is not None and domain.spec.uuid != spec.uuid:
                 raise Conflict(f"domain {spec.name} exists with uuid {domain.spec.uuid}")
             if domain is None and any(d.spec.uuid == spec.uuid for d in self.domains.values()):
                 raise Conflict(f"a domain with uuid {spec.uuid} exists under another name")
-            domain = self.domains.setdefault(spec.name, FakeDomain(spec))
+            # A new domain that fails to boot is not kept: its definition is undone.
+            domain = domain or FakeDomain(spec)
             self._boot(domain)
+            self.domains[spec.name] = domain
 
     def power_state(self, name: str) -> PowerState:
         """See ``HypervisorDriver.power_state``."""

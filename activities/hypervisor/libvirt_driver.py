@@ -8,6 +8,10 @@ guards only opening it.
 
 ``rbd`` disks need the host's ``CephAccess``; with a cephx user the driver keeps the key
 in a libvirt secret (``ceph_secret``) before any domain XML refers to it.
+
+A guest NIC needs its bridge on the host. libvirt reports a missing one only as a system
+error when the domain starts; the driver then looks at the host's bridges itself and
+raises ``NotFound`` naming the bridge.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from activities.hypervisor.ceph_secret import ensure_ceph_secret
 from activities.hypervisor.console import last_lines
 from activities.hypervisor.disk_xml import disk_xml, parse_disks
 from activities.hypervisor.domain_xml import console_log_path, domain_xml
+from activities.hypervisor.nic_xml import parse_bridges
 from nimbus.errors import BackendUnavailable, Conflict, InvalidSpec, NimbusError, NotFound
 
 T = TypeVar("T")
@@ -73,6 +78,11 @@ def _ignore_libvirt_error(_ctx: object, _err: object) -> None:
 libvirt.registerErrorHandler(_ignore_libvirt_error, None)
 
 
+def host_has_bridge(name: str) -> bool:
+    """Whether this host has a bridge called ``name`` (libvirt's QEMU driver is local)."""
+    return (Path("/sys/class/net") / name / "bridge").is_dir()
+
+
 def translate(exc: libvirt.libvirtError) -> NimbusError:
     """The one mapping of libvirt errors onto the Nimbus error tree.
 
@@ -100,11 +110,13 @@ class LibvirtDriver:
         domain_type: str = "qemu",
         ceph: CephAccess | None = None,
         detach_timeout: float = 30.0,
+        bridge_exists: Callable[[str], bool] = host_has_bridge,
     ) -> None:
         self.uri = uri
         self.domain_type = domain_type
         self.ceph = ceph
         self.detach_timeout = detach_timeout
+        self.bridge_exists = bridge_exists
         self._conn: libvirt.virConnect | None = None
         self._lock = threading.Lock()
 
@@ -195,6 +207,20 @@ class LibvirtDriver:
             if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID or dom.isActive():
                 raise
 
+    def _start(self, dom: libvirt.virDomain) -> None:
+        """Start a defined domain; a start that failed on a missing bridge says so."""
+        try:
+            self._ensure_running(dom)
+        except libvirt.libvirtError as exc:
+            self._raise_if_bridge_missing(parse_bridges(dom.XMLDesc(0)), exc)
+            raise
+
+    def _raise_if_bridge_missing(self, bridges: list[str], exc: libvirt.libvirtError) -> None:
+        """``NotFound`` naming the first of ``bridges`` the host lacks, if any."""
+        for bridge in bridges:
+            if not self.bridge_exists(bridge):
+                raise NotFound(f"bridge {bridge} does not exist on this host") from exc
+
     def _prepare(self, conn: libvirt.virConnect, disk: Disk) -> None:
         """Put the cephx key into its libvirt secret before XML naming it reaches libvirt."""
         if disk.kind == "rbd" and self.ceph is not None and self.ceph.user:
@@ -213,7 +239,7 @@ class LibvirtDriver:
         if dom is not None:
             if dom.UUIDString() != spec.uuid:
                 raise Conflict(f"domain {spec.name} exists with uuid {dom.UUIDString()}")
-            self._ensure_running(dom)
+            self._start(dom)
             return
         Path(spec.console_log).parent.mkdir(parents=True, exist_ok=True)
         self._prepare(conn, spec.root)
@@ -221,9 +247,10 @@ class LibvirtDriver:
         try:
             # Another caller may have defined and started the same spec meanwhile.
             self._ensure_running(dom)
-        except libvirt.libvirtError:
+        except libvirt.libvirtError as exc:
             with contextlib.suppress(libvirt.libvirtError):
                 dom.undefine()
+            self._raise_if_bridge_missing([nic.bridge for nic in spec.nics], exc)
             raise
 
     def power_state(self, name: str) -> PowerState:
@@ -254,7 +281,7 @@ class LibvirtDriver:
 
     def start(self, name: str) -> None:
         """See ``HypervisorDriver.start``."""
-        self._call(lambda conn: self._ensure_running(self._get(conn, name)))
+        self._call(lambda conn: self._start(self._get(conn, name)))
 
     def destroy(self, name: str) -> None:
         """See ``HypervisorDriver.destroy``."""

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from api import deps
+from api.compute.addresses import server_addresses, server_security_groups
 from api.compute.flavors import flavor_links
 from api.context import RequestContext
 from api.policy import allowed
@@ -70,13 +71,13 @@ def detail(server: Server, ctx: RequestContext) -> dict[str, Any]:
         "flavor": {"id": server.flavor_id, "links": flavor_links(server.flavor_id)},
         "created": iso(server.created_at),
         "updated": iso(server.updated_at),
-        "addresses": {},
+        "addresses": server_addresses(server.id),
         "accessIPv4": "",
         "accessIPv6": "",
         "key_name": None,
-        "config_drive": "",
+        "config_drive": "True",
         "progress": 100 if server.status == "ACTIVE" else 0,
-        "security_groups": [{"name": "default"}],
+        "security_groups": server_security_groups(server.id),
         "OS-DCF:diskConfig": "MANUAL",
         "OS-EXT-AZ:availability_zone": "nova",
         "OS-EXT-STS:vm_state": _VM_STATE.get(server.status, "error"),

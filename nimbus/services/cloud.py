@@ -13,8 +13,9 @@ from temporalio.client import Client
 from nimbus import bootstrap
 from nimbus.config import CHECKOUT, Settings, settings_env
 from nimbus.db import Database
+from nimbus.netbootstrap import PUBLIC_NETWORK, stage_public_network
 from nimbus.services import process, temporal
-from workflows import starter
+from workflows import net_starter, starter
 
 #: Started in this order, stopped in the reverse one.
 ORDER = ("libvirtd", "ceph", "temporal", "worker", "api")
@@ -88,6 +89,7 @@ def up(settings: Settings) -> None:
     )
     process.wait_for_port("api", settings.api_host, settings.api_port, 60, logs / "api.log")
     _import_default_image(settings, db, image)
+    _ensure_public_network(settings, db)
     print_endpoints(settings)
 
 
@@ -121,6 +123,26 @@ def _import_default_image(settings: Settings, db: Database, source: Path) -> Non
             settings.temporal_address, namespace=settings.temporal_namespace
         )
         await starter.import_image(client, owner, image_id, staged, settings.host_name, "raw")
+
+    asyncio.run(run())
+
+
+def _ensure_public_network(settings: Settings, db: Database) -> None:
+    """The external network ``public``, realised by the same workflows as any network."""
+    owner = bootstrap.admin_project_id(db)
+    public = stage_public_network(db, settings, owner)
+    if not (public.create_network or public.create_subnet):
+        return
+    _say(f"external network {PUBLIC_NETWORK} ({settings.external_cidr}, host-only)")
+
+    async def run() -> None:
+        client = await Client.connect(
+            settings.temporal_address, namespace=settings.temporal_namespace
+        )
+        if public.create_network:
+            await net_starter.create_network(client, owner, public.network_id)
+        if public.create_subnet:
+            await net_starter.create_subnet(client, owner, public.subnet_id)
 
     asyncio.run(run())
 

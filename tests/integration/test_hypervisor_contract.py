@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from activities.hypervisor.base import Disk, DomainSpec, HypervisorDriver, PowerState
+from activities.hypervisor.base import Disk, DomainSpec, HypervisorDriver, Nic, PowerState
 from activities.hypervisor.fake import FakeHypervisor
 from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.storage.qcow2 import QcowDiskDriver
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 from nimbus.initramfs import READY_MARKER
+from tests.support import netlab
 
 PREFIX = "nimbustest-"
 SpecFactory = Callable[..., DomainSpec]
@@ -42,13 +43,15 @@ def make_spec(
     real = isinstance(driver, LibvirtDriver) and driver.uri == "qemu:///system"
     image = request.getfixturevalue("guest_image") if real else None
 
-    def make(uid: str | None = None, name: str | None = None) -> DomainSpec:
+    def make(
+        uid: str | None = None, name: str | None = None, nics: tuple[Nic, ...] = ()
+    ) -> DomainSpec:
         uid = uid or str(uuid.uuid4())
         name = name or f"{PREFIX}{uid}"
         names.append(name)
         disk = disks.create_overlay(uid, str(image), 0) if image else f"/nonexistent/{uid}"
         root = Disk("vda", "file", disk, "qcow2")
-        return DomainSpec(name, uid, 1, 128, root, str(tmp_path / f"{uid}.log"))
+        return DomainSpec(name, uid, 1, 128, root, str(tmp_path / f"{uid}.log"), nics)
 
     yield make
     for name in names:
@@ -248,3 +251,50 @@ def test_rbd_disk_without_ceph_access_is_invalid(driver: HypervisorDriver, make_
     with pytest.raises(InvalidSpec):
         driver.attach_disk(spec.name, Disk("vdb", "rbd", "volumes/volume-1"))
     assert driver.disks(spec.name) == [spec.root]
+
+
+# -- NICs ----------------------------------------------------------------------------------
+
+
+def real_host(driver: HypervisorDriver) -> bool:
+    return isinstance(driver, LibvirtDriver) and driver.uri == "qemu:///system"
+
+
+@pytest.fixture
+def host_bridge(driver: HypervisorDriver) -> Iterator[str]:
+    """A bridge that exists for the driver: made on a real host, declared to the fake."""
+    name = netlab.unique_name("brqt")
+    if isinstance(driver, FakeHypervisor):
+        driver.bridges = {name}
+    if not real_host(driver):
+        yield name
+        return
+    with netlab.bridge(name):
+        yield name
+
+
+def nic_on(bridge: str) -> Nic:
+    return Nic("fa:16:3e:00:00:01", bridge, netlab.unique_name("tapt"))
+
+
+def test_a_nic_on_an_existing_bridge_runs(
+    driver: HypervisorDriver, make_spec: SpecFactory, host_bridge: str
+):
+    spec = make_spec(nics=(nic_on(host_bridge),))
+    driver.define_and_start(spec)
+    assert driver.power_state(spec.name) == PowerState.RUNNING
+    if real_host(driver):
+        assert Path(f"/sys/class/net/{host_bridge}/brif/{spec.nics[0].device}").exists()
+        driver.destroy(spec.name)
+        assert not Path(f"/sys/class/net/{spec.nics[0].device}").exists()
+
+
+def test_a_nic_on_a_missing_bridge_is_not_found_and_leaves_no_domain(
+    driver: HypervisorDriver, make_spec: SpecFactory, host_bridge: str
+):
+    if isinstance(driver, LibvirtDriver) and driver.uri.startswith("test:"):
+        pytest.skip("test:///default plugs no taps, so it never misses a bridge")
+    spec = make_spec(nics=(nic_on(f"{host_bridge}x"),))
+    with pytest.raises(NotFound, match=f"{host_bridge}x"):
+        driver.define_and_start(spec)
+    assert spec.name not in driver.power_states(PREFIX)

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from activities.hypervisor.base import HypervisorDriver
+from activities.network.base import DataPlaneState
 from activities.storage.block import BlockStore
 from nimbus.client import NimbusClient
 from nimbus.config import CHECKOUT, Settings, settings_env
-from nimbus.drivers import real_block_store, real_drivers
+from nimbus.drivers import real_block_store, real_drivers, real_network
 from nimbus.services import process
 from tests.support.temporal_server import free_port
 
@@ -65,6 +66,10 @@ class Cloud:
     def block_store(self) -> BlockStore:
         """The cloud's own Ceph, as its worker sees it."""
         return real_block_store(self.settings)
+
+    def network_state(self) -> DataPlaneState:
+        """What the cloud's network driver has on this host, read back from the host."""
+        return real_network(self.settings).state()
 
     @property
     def url(self) -> str:
@@ -112,6 +117,8 @@ def start_cloud(data_dir: Path, guest_image: Path) -> Cloud:
     """``nimbus up`` on free ports; the guest image is seeded so it is not built again."""
     prefix = f"nimbustest{os.getpid()}-"
     settings = Settings(
+        nft_table=f"nimbust{os.getpid()}",
+        external_cidr=f"100.64.{os.getpid() % 200 + 20}.0/24",
         data_dir=data_dir,
         api_port=free_port(),
         temporal_port=free_port(),
@@ -139,11 +146,30 @@ def start_cloud(data_dir: Path, guest_image: Path) -> Cloud:
 
 
 def stop_cloud(cloud: Cloud) -> None:
-    """Delete what the tests left, then ``nimbus down``."""
+    """Delete what the tests left (guests, then network devices), then ``nimbus down``."""
     for name in cloud.domains():
         subprocess.run(["virsh", "-c", LIBVIRT_URI, "destroy", name], capture_output=True)
         subprocess.run(["virsh", "-c", LIBVIRT_URI, "undefine", name], capture_output=True)
+    purge_network(cloud.settings)
     cloud.nimbus("down")
+
+
+def purge_network(settings: Settings) -> None:
+    """Remove every network device the cloud's driver recorded, and its nftables tables."""
+    driver = real_network(settings)
+    state = driver.state()
+    for router_id in state.routers:
+        driver.delete_router(router_id)
+    for network_id in state.dhcp:
+        driver.delete_dhcp(network_id)
+    for port_id in state.port_filters:
+        driver.remove_port_filter(port_id)
+    for group_id in state.groups:
+        driver.delete_group(group_id)
+    for network_id in state.networks:
+        driver.delete_network(network_id)
+    for family in ("inet", "bridge"):
+        subprocess.run(["nft", "delete", "table", family, settings.nft_table], capture_output=True)
 
 
 def wait_for(check: Any, timeout: float, what: str, interval: float = 0.5) -> Any:

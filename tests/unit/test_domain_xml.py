@@ -1,4 +1,5 @@
-"""The domain XML says what the driver promises: TCG cache, console log, virtio, no NICs."""
+"""The domain XML says what the driver promises: TCG cache, console log, virtio disks,
+NICs on bridges in order, the config drive as a read-only IDE cdrom."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from activities.hypervisor.base import Disk, DomainSpec
+from activities.hypervisor.base import Disk, DomainSpec, Nic
+from activities.hypervisor.disk_xml import parse_disks
 from activities.hypervisor.domain_xml import console_log_path, domain_xml
+from activities.hypervisor.nic_xml import parse_bridges
 from nimbus.errors import InvalidSpec
 
 SPEC = DomainSpec(
@@ -18,6 +21,14 @@ SPEC = DomainSpec(
     root=Disk("vda", "file", "/var/lib/nimbus/disks/1f0c/disk", "qcow2"),
     console_log="/var/lib/nimbus/instances/1f0c/console.log",
 )
+
+
+ETH0 = Nic("fa:16:3e:00:00:01", "brq1234567890a", "tap1234567890a", 1450)
+ETH1 = Nic("FA:16:3E:00:00:02", "brq9876543210b", "tap9876543210b", 9000)
+
+
+def with_(**change: object) -> DomainSpec:
+    return DomainSpec(**{**SPEC.__dict__, **change})
 
 
 def parse(spec: DomainSpec = SPEC, domain_type: str = "qemu") -> ET.Element:
@@ -51,10 +62,38 @@ def test_serial_console_is_logged_to_the_console_log():
     assert console_log_path(domain_xml(SPEC)) == SPEC.console_log
 
 
-def test_guest_power_off_destroys_and_there_are_no_nics():
+def test_guest_power_off_destroys_and_there_are_no_nics_unless_asked():
     root = parse()
     assert root.findtext("on_poweroff") == "destroy"
     assert root.find("devices/interface") is None
+    assert root.find("devices/disk[@device='cdrom']") is None
+
+
+def test_nics_are_virtio_taps_on_their_bridges_in_order():
+    nics = parse(with_(nics=(ETH0, ETH1))).findall("devices/interface")
+    assert [nic.get("type") for nic in nics] == ["bridge", "bridge"]
+    first, second = nics
+    assert first.find("mac").get("address") == ETH0.mac
+    assert first.find("source").get("bridge") == ETH0.bridge
+    assert first.find("target").get("dev") == ETH0.device
+    assert first.find("model").get("type") == "virtio"
+    assert first.find("mtu").get("size") == "1450"
+    assert second.find("mac").get("address") == "fa:16:3e:00:00:02"
+    assert second.find("mtu").get("size") == "9000"
+
+
+def test_bridges_are_read_back_from_the_xml():
+    assert parse_bridges(domain_xml(with_(nics=(ETH0, ETH1)))) == [ETH0.bridge, ETH1.bridge]
+
+
+def test_config_drive_is_a_read_only_ide_cdrom_and_not_a_disk():
+    xml = domain_xml(with_(config_drive="/var/lib/nimbus/instances/1f0c/config.iso"))
+    cdrom = ET.fromstring(xml).find("devices/disk[@device='cdrom']")
+    assert cdrom.find("source").get("file") == "/var/lib/nimbus/instances/1f0c/config.iso"
+    assert cdrom.find("target").attrib == {"dev": "hdd", "bus": "ide"}
+    assert cdrom.find("readonly") is not None
+    assert cdrom.find("driver").get("type") == "raw"
+    assert parse_disks(xml) == [SPEC.root]
 
 
 def test_names_are_escaped():
@@ -71,6 +110,16 @@ def test_names_are_escaped():
         {"root": Disk("vda", "nbd", "/d")},
         {"vcpus": 0},
         {"name": ""},
+        {"nics": (Nic("fa:16:3e:00:00", "br0", "tap0"),)},
+        {"nics": (Nic("fa-16-3e-00-00-01", "br0", "tap0"),)},
+        {"nics": (Nic("01:00:5e:00:00:01", "br0", "tap0"),)},
+        {"nics": (Nic("fa:16:3e:00:00:01", "br0", "tap0123456789abc"),)},
+        {"nics": (Nic("fa:16:3e:00:00:01", "br 0", "tap0"),)},
+        {"nics": (Nic("fa:16:3e:00:00:01", "br0", "vnet0"),)},
+        {"nics": (Nic("fa:16:3e:00:00:01", "br0", "tap0", mtu=0),)},
+        {"nics": (ETH0, Nic(ETH0.mac.upper(), "br0", "tap1"))},
+        {"nics": (ETH0, Nic("fa:16:3e:00:00:09", "br0", ETH0.device))},
+        {"config_drive": "config.iso"},
     ],
 )
 def test_bad_specs_are_invalid(change: dict):

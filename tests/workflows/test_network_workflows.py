@@ -6,6 +6,7 @@ them; a failure injected after each step must leave neither devices nor rows beh
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from nimbus.db_network import (
     Subnet,
 )
 from nimbus.errors import InvalidSpec, NimbusError
+from nimbus.netbootstrap import stage_public_network
 from tests.support.faults import FailAfter
 from tests.support.stack import Stack
 from workflows import net_starter
@@ -297,3 +299,16 @@ def test_rule_change_refilters_bound_ports_of_the_group(stack: Stack) -> None:
     rules = stack.drivers.network.filters[vm].rules
     assert [(r.protocol, r.port_min) for r in rules] == [("tcp", 80)]
     assert stack.drivers.network.groups[group.id] == ("10.0.0.5",)
+
+
+def test_public_network_is_staged_once_and_realised_with_the_host_address(stack: Stack) -> None:
+    settings = dataclasses.replace(stack.settings, external_cidr="100.64.9.0/24")
+    first = stage_public_network(stack.db, settings, PROJECT)
+    assert (first.create_network, first.create_subnet) == (True, True)
+    _run(stack, net_starter.create_network, first.network_id)
+    _run(stack, net_starter.create_subnet, first.subnet_id)
+    again = stage_public_network(stack.db, settings, PROJECT)
+    assert again == dataclasses.replace(first, create_network=False, create_subnet=False)
+    spec = stack.drivers.network.networks[first.network_id]
+    assert spec.external and spec.host_address == "100.64.9.1/24"
+    assert first.network_id not in stack.drivers.network.dhcp

@@ -17,24 +17,19 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from api.network import faults
 from nimbus import ipam
-from nimbus.db_network import NETWORK_OWNED, IPAllocation, Network, Port, Subnet
+from nimbus.db_network import NETWORK_OWNED, IPAllocation, Network, Port, Subnet, lowest_free
 from nimbus.errors import Conflict, InvalidSpec
 
 MAC_PREFIX = "fa:16:3e"
 _MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 
 
-def lowest_free(s: Session, column: InstrumentedAttribute[Any], hi: int = 65535) -> int:
-    """The lowest integer in 1..``hi`` that no row holds in ``column``."""
-    candidate = 1
-    for value in s.scalars(select(column).where(column.is_not(None)).order_by(column)):
-        if value == candidate:
-            candidate += 1
-        elif value > candidate:
-            break
-    if candidate > hi:
-        raise Conflict(f"No free value left for {column.key} (all 1..{hi} are used).")
-    return candidate
+def free_number(s: Session, column: InstrumentedAttribute[Any]) -> int:
+    """The lowest integer in 1..65535 that no row holds in ``column`` (409 if none)."""
+    value = lowest_free(s, column)
+    if value is None:
+        raise Conflict(f"No free value left for {column.key}: all of 1..65535 are used.")
+    return value
 
 
 def parse_mac(value: Any) -> str:
@@ -178,7 +173,7 @@ def add_port(
     port = Port(project_id=project_id, network_id=network.id, **attrs)
     port.mac_address = free_mac(s, mac, network.id)
     if port.device_owner not in NETWORK_OWNED:
-        port.tag = lowest_free(s, Port.tag)
+        port.tag = free_number(s, Port.tag)
     s.add(port)
     s.flush()
     for subnet_id, ip in choose_ips(s, network.id, requests):

@@ -12,7 +12,7 @@ from api import deps
 from api.context import RequestContext, current
 from api.network import bp, faults, views
 from api.network.access import find_network, network_scope, require_owner
-from api.network.allocate import lowest_free
+from api.network.allocate import free_number
 from api.network.common import (
     bool_field,
     fields,
@@ -115,7 +115,7 @@ def create_network() -> tuple[Response, int]:
     }
 
     def insert(s: Session) -> Network:
-        network = Network(segment=lowest_free(s, Network.segment), **values)
+        network = Network(segment=free_number(s, Network.segment), **values)
         s.add(network)
         return network
 

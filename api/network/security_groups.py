@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify
-from sqlalchemy import select
+from flask import Response, jsonify, request
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -92,6 +92,19 @@ def ensure_default(project_id: str) -> str:
             return s.scalars(query).one()
 
 
+def _list_scope(ctx: RequestContext) -> ColumnElement[bool]:
+    """Whose groups a list shows. Unlike Neutron, an admin lists its own project's groups
+    unless it names a project or asks for all: every project has a group named
+    ``default``, and clients find groups by name (``security group rule create ...
+    default`` would otherwise be ambiguous for an admin)."""
+    if not is_admin(ctx):
+        return project_scope(SecurityGroup, ctx)
+    wide = request.args.get("all_projects") or request.args.get("all_tenants")
+    if wide or request.args.get("project_id") or request.args.get("tenant_id"):
+        return true()
+    return SecurityGroup.project_id == ctx.project_id
+
+
 def show(group_id: str, ctx: RequestContext) -> dict[str, Any]:
     with deps.db().session() as s:
         return views.group_views(s, [find_group(s, group_id, ctx)])[0]
@@ -101,8 +114,9 @@ def show(group_id: str, ctx: RequestContext) -> dict[str, Any]:
 def list_groups() -> Response:
     ctx = current()
     authorize(ctx, "network:security_groups:list")
-    ensure_default(ctx.project_id)
-    query = filtered(select(SecurityGroup).where(project_scope(SecurityGroup, ctx)), _FILTERS)
+    named = request.args.get("project_id") or request.args.get("tenant_id")
+    ensure_default(named if named and is_admin(ctx) else ctx.project_id)
+    query = filtered(select(SecurityGroup).where(_list_scope(ctx)), _FILTERS)
     with deps.db().session() as s:
         rows = s.scalars(query.order_by(SecurityGroup.created_at, SecurityGroup.id)).all()
         return listing("security_groups", views.group_views(s, rows))

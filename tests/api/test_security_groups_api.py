@@ -149,3 +149,14 @@ def test_reader_may_list_but_not_add_rules(stack: Stack, alice: Neutron) -> None
     spec = {"security_group_id": default["id"], "direction": "ingress", "protocol": "icmp"}
     assert rita.create("security_group_rule", **spec).status_code == 403
     assert alice.create("security_group_rule", **spec).status_code == 201
+
+
+def test_admin_lists_its_own_groups_unless_it_names_a_project(stack: Stack, alice: Neutron) -> None:
+    admin = Neutron(stack, "admin")
+    alice.get("security-groups")
+    defaults = admin.get("security-groups", name="default").json["security_groups"]
+    assert [g["project_id"] for g in defaults] == [admin.project_id]
+    theirs = admin.get("security-groups", project_id=alice.project_id).json["security_groups"]
+    assert [g["project_id"] for g in theirs] == [alice.project_id]
+    assert len(admin.get("security-groups", all_projects="true").json["security_groups"]) == 2
+    assert admin.get(f"security-groups/{theirs[0]['id']}").status_code == 200

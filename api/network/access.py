@@ -28,12 +28,14 @@ def network_scope(ctx: RequestContext) -> ColumnElement[bool]:
 
 
 def subnet_scope(ctx: RequestContext) -> ColumnElement[bool]:
-    """The subnets the caller sees: its own and those of shared networks (not those of
-    another project's external network, as in Neutron)."""
+    """The subnets the caller sees: its own, and those on shared networks or on networks
+    it owns (not those of another project's external network, as in Neutron)."""
     if is_admin(ctx):
         return true()
-    shared = select(Network.id).where(Network.shared.is_(True))
-    return or_(Subnet.project_id == ctx.project_id, Subnet.network_id.in_(shared))
+    networks = select(Network.id).where(
+        or_(Network.shared.is_(True), Network.project_id == ctx.project_id)
+    )
+    return or_(Subnet.project_id == ctx.project_id, Subnet.network_id.in_(networks))
 
 
 def port_scope(ctx: RequestContext) -> ColumnElement[bool]:

@@ -194,3 +194,16 @@ def test_subnet_update_and_delete(alice: Neutron) -> None:
     assert alice.delete(f"ports/{port['id']}").status_code == 204
     assert alice.delete(f"subnets/{sub['id']}").status_code == 204
     assert count(alice.stack, Subnet, Port, IPAllocation) == (0, 0, 0)
+
+
+def test_subnets_visibility(alice: Neutron, bob: Neutron, admin: Neutron) -> None:
+    mine = alice.network()
+    made_for_me = admin.subnet(mine["id"], "10.7.0.0/24")
+    assert alice.get(f"subnets/{made_for_me['id']}").status_code == 200
+    public = admin.network("public", **{"router:external": True})
+    hidden = admin.subnet(public["id"], "172.24.4.0/24", enable_dhcp=False)
+    shared = admin.network("shared", shared=True)
+    seen = admin.subnet(shared["id"], "10.8.0.0/24")
+    assert bob.get(f"subnets/{hidden['id']}").status_code == 404
+    assert bob.get(f"subnets/{made_for_me['id']}").status_code == 404
+    assert [s["id"] for s in bob.get("subnets").json["subnets"]] == [seen["id"]]

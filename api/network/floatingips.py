@@ -35,6 +35,7 @@ from nimbus.db_network import (
     OWNER_ROUTER_INTERFACE,
     FloatingIP,
     IPAllocation,
+    Network,
     Port,
     Router,
 )
@@ -155,6 +156,26 @@ def _address_request(spec: dict[str, Any], ctx: RequestContext) -> list[IpReques
     return [IpRequest(subnet_id, address)]
 
 
+def _take_address(
+    s: Session, fip: FloatingIP, network: Network, requests: list[IpRequest] | None
+) -> None:
+    """Give the floating IP its address: a ``network:floatingip`` port holding it."""
+    port = add_port(
+        s,
+        network,
+        "",
+        requests,
+        device_owner=OWNER_FLOATINGIP,
+        device_id=fip.id,
+        port_security_enabled=False,
+        security_group_ids=[],
+    )
+    address = s.scalars(select(IPAllocation.ip_address).where(IPAllocation.port_id == port.id))
+    fip.floating_port_id, fip.floating_ip_address = port.id, address.first() or ""
+    if not fip.floating_ip_address:
+        raise InvalidSpec(f"External network {network.id} has no subnet.")
+
+
 @bp.post("/v2.0/floatingips")
 def create_floatingip() -> tuple[Response, int]:
     ctx = current()
@@ -175,20 +196,7 @@ def create_floatingip() -> tuple[Response, int]:
             floating_network_id=network.id,
             status="DOWN",
         )
-        port = add_port(
-            s,
-            network,
-            "",
-            requests,
-            device_owner=OWNER_FLOATINGIP,
-            device_id=fip.id,
-            port_security_enabled=False,
-            security_group_ids=[],
-        )
-        address = s.scalars(select(IPAllocation.ip_address).where(IPAllocation.port_id == port.id))
-        fip.floating_port_id, fip.floating_ip_address = port.id, address.first() or ""
-        if not fip.floating_ip_address:
-            raise InvalidSpec(f"External network {network_id} has no subnet.")
+        _take_address(s, fip, network, requests)
         if spec.get("port_id") is not None:
             associate(s, fip, spec["port_id"], spec.get("fixed_ip_address"))
         s.add(fip)

@@ -6,9 +6,12 @@ from typing import Any
 
 import pytest
 
-from nimbus.db_network import FloatingIP, IPAllocation, Port, Router
+from api import create_app
+from api.bridge import TemporalBridge
+from nimbus.db_network import FloatingIP, IPAllocation, Port, Router, SecurityGroupRule
 from tests.support.neutron import Neutron, count, error_type
 from tests.support.stack import Stack
+from tests.support.temporal_server import free_port
 
 
 @pytest.fixture
@@ -189,3 +192,49 @@ def test_gateway_cleared_and_set_again(alice: Neutron, public: dict[str, Any]) -
     assert (
         alice.put(f"routers/{router['id']}", {"router": {"routes": [{"x": 1}]}}).status_code == 400
     )
+
+
+def test_with_the_engine_down_router_fip_and_rule_writes_change_nothing(
+    stack: Stack, alice: Neutron, public: dict[str, Any], private: dict[str, Any]
+) -> None:
+    router = _router(alice, public)
+    rule = alice.make(
+        "security_group_rule",
+        security_group_id=alice.get("security-groups").json["security_groups"][0]["id"],
+        direction="ingress",
+        protocol="icmp",
+    )
+    dead = TemporalBridge(f"127.0.0.1:{free_port()}", "default", timeout=5)
+    client = create_app(stack.settings, stack.db, dead).test_client()
+    rows = (Router, Port, IPAllocation, FloatingIP, SecurityGroupRule)
+    before = count(stack, *rows)
+    base, h = "/networking/v2.0", alice.h
+    gateway = {"network_id": public["network"]}
+    calls = [
+        client.post(
+            f"{base}/routers", json={"router": {"external_gateway_info": gateway}}, headers=h
+        ),
+        client.put(
+            f"{base}/routers/{router['id']}/add_router_interface",
+            json={"subnet_id": private["subnet"]},
+            headers=h,
+        ),
+        client.put(
+            f"{base}/routers/{router['id']}",
+            json={"router": {"external_gateway_info": None}},
+            headers=h,
+        ),
+        client.post(
+            f"{base}/floatingips",
+            json={"floatingip": {"floating_network_id": public["network"]}},
+            headers=h,
+        ),
+        client.delete(f"{base}/security-group-rules/{rule['id']}", headers=h),
+        client.delete(f"{base}/routers/{router['id']}", headers=h),
+    ]
+    assert [c.status_code for c in calls] == [503] * 6
+    assert count(stack, *rows) == before
+    shown = alice.get(f"routers/{router['id']}").json["router"]
+    assert shown["status"] == "ACTIVE" and shown["external_gateway_info"] is not None
+    assert alice.get(f"security-group-rules/{rule['id']}").status_code == 200
+    dead.close()

@@ -23,7 +23,7 @@ def create_app(
 
     The block store serves image downloads (a read); every write goes through a workflow.
     """
-    from api import compute, identity, image, volume
+    from api import compute, identity, image, network, volume
 
     app = Flask("nimbus")
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
@@ -40,4 +40,5 @@ def create_app(
     app.register_blueprint(compute.bp, url_prefix="/compute")
     app.register_blueprint(image.bp, url_prefix="/image")
     app.register_blueprint(volume.bp, url_prefix="/volume")
+    app.register_blueprint(network.bp, url_prefix="/networking")
     return app

@@ -12,6 +12,7 @@ SERVICES = [
     ("identity", "keystone", "/identity"),
     ("compute", "nova", "/compute/v2.1"),
     ("image", "glance", "/image"),
+    ("network", "neutron", "/networking"),
     ("block-storage", "cinderv3", "/volume/v3/{project_id}"),
     ("volumev3", "cinderv3", "/volume/v3/{project_id}"),
     ("volume", "cinderv3", "/volume/v3/{project_id}"),

@@ -59,10 +59,47 @@ _TITLES = {
 }
 
 
-def error_response(status: int, message: str) -> Response:
-    """The error body this request's service speaks: Nova's for compute, else Keystone's."""
+#: Neutron's error type for each status, when no more specific type applies.
+_NEUTRON_TYPES = {
+    400: "HTTPBadRequest",
+    401: "HTTPUnauthorized",
+    403: "HTTPForbidden",
+    404: "HTTPNotFound",
+    405: "HTTPMethodNotAllowed",
+    409: "HTTPConflict",
+    413: "HTTPRequestEntityTooLarge",
+    415: "HTTPUnsupportedMediaType",
+    503: "HTTPServiceUnavailable",
+}
+
+#: Error classes too general to name a Neutron error type of their own.
+_GENERIC = {
+    "NimbusError",
+    "NotFound",
+    "Conflict",
+    "QuotaExceeded",
+    "InvalidSpec",
+    "BackendUnavailable",
+    "Unauthorized",
+    "Forbidden",
+    "PayloadTooLarge",
+    "UnsupportedMediaType",
+}
+
+
+def _is_network() -> bool:
+    return request.blueprint == "network" or request.path.split("/")[1:2] == ["networking"]
+
+
+def error_response(status: int, message: str, kind: str | None = None) -> Response:
+    """The error body this request's service speaks: Nova's for compute, Neutron's for
+    networking (``kind``: the error's class, used as Neutron's error type), else Keystone's."""
     if request.blueprint in ("compute", "volume"):
         body = {_NOVA_NAMES.get(status, "computeFault"): {"code": status, "message": message}}
+    elif _is_network():
+        if kind is None or kind in _GENERIC:
+            kind = _NEUTRON_TYPES.get(status, "HTTPInternalServerError")
+        body = {"NeutronError": {"type": kind, "message": message, "detail": ""}}
     else:
         title = _TITLES.get(status, "Error")
         body = {"error": {"code": status, "title": title, "message": message}}
@@ -79,7 +116,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(NimbusError)
     def _nimbus(exc: NimbusError) -> Response:
-        return error_response(exc.http_status, str(exc))
+        return error_response(exc.http_status, str(exc), type(exc).__name__)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

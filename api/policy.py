@@ -45,6 +45,26 @@ RULES: dict[str, str] = {
     "image:images:delete": MEMBER,
     "image:images:publicize": ADMIN,
     "image:images:all_projects": ADMIN,
+    **{
+        f"network:{kind}:{action}": READER if action in ("list", "show") else MEMBER
+        for kind in (
+            "networks",
+            "subnets",
+            "ports",
+            "routers",
+            "floatingips",
+            "security_groups",
+            "security_group_rules",
+        )
+        for action in ("list", "show", "create", "update", "delete")
+    },
+    "network:all_projects": ADMIN,
+    "network:networks:shared": ADMIN,
+    "network:networks:external": ADMIN,
+    "network:networks:provider": ADMIN,
+    "network:ports:network_device": ADMIN,
+    "network:routers:gateway_options": ADMIN,
+    "network:floatingips:address": ADMIN,
 }
 
 

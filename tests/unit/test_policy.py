@@ -35,3 +35,12 @@ def test_unknown_role_grants_nothing() -> None:
 
 def test_every_rule_names_a_known_role() -> None:
     assert set(RULES.values()) <= {"admin", "member", "reader"}
+
+
+def test_networking_reads_for_readers_writes_for_members_flags_for_admins() -> None:
+    authorize(_ctx("reader"), "network:ports:list")
+    with pytest.raises(Forbidden):
+        authorize(_ctx("reader"), "network:ports:create")
+    authorize(_ctx("member"), "network:security_group_rules:create")
+    with pytest.raises(Forbidden):
+        authorize(_ctx("member"), "network:networks:external")

@@ -1,0 +1,127 @@
+"""The unmodified ``openstack`` CLI drives the networking API over HTTP (fake drivers)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from nimbus.config import Settings
+from tests.support.stack import Stack
+from tests.support.temporal_server import free_port
+
+
+@pytest.fixture
+def settings(tmp_path: Path, temporal_address: str) -> Settings:
+    host, port = temporal_address.split(":")
+    return Settings(
+        data_dir=tmp_path,
+        temporal_host=host,
+        temporal_port=int(port),
+        host_name="testhost",
+        api_port=free_port(),
+    )
+
+
+@pytest.fixture
+def served(stack: Stack) -> Iterator[Stack]:
+    server = make_server(
+        "127.0.0.1", stack.settings.api_port, stack.client.application, threaded=True
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield stack
+    server.shutdown()
+
+
+def openstack(stack: Stack, user: str, command: str) -> subprocess.CompletedProcess[str]:
+    """``openstack <command>`` (split on spaces) as a seeded user."""
+    project = {"admin": "admin", "alice": "demo"}[user]
+    env = {
+        **os.environ,
+        "OS_AUTH_URL": stack.settings.public_url + "/identity/v3",
+        "OS_USERNAME": user,
+        "OS_PASSWORD": f"{user}-secret",
+        "OS_PROJECT_NAME": project,
+        "OS_USER_DOMAIN_NAME": "Default",
+        "OS_PROJECT_DOMAIN_NAME": "Default",
+        "OS_IDENTITY_API_VERSION": "3",
+        "OS_REGION_NAME": stack.settings.region,
+    }
+    exe = Path(sys.executable).parent / "openstack"
+    args = [str(exe), *command.split()]
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+
+
+def cli(stack: Stack, user: str, command: str) -> Any:
+    """The command's JSON output; the command must succeed."""
+    result = openstack(stack, user, command + " -f json")
+    assert result.returncode == 0, (command, result.stderr)
+    return json.loads(result.stdout) if result.stdout.strip() else None
+
+
+def ok(stack: Stack, user: str, command: str) -> None:
+    result = openstack(stack, user, command)
+    assert result.returncode == 0, (command, result.stderr)
+
+
+def test_networks_subnets_ports_and_rules_with_the_cli(served: Stack) -> None:
+    s = served
+    net = cli(s, "alice", "network create private")
+    assert net["status"] == "ACTIVE" and net["router:external"] is False
+    sub = cli(s, "alice", "subnet create --network private --subnet-range 10.0.0.0/24 sub")
+    assert sub["gateway_ip"] == "10.0.0.1" and sub["allocation_pools"]
+    port = cli(s, "alice", "port create --network private p1")
+    assert port["fixed_ips"][0]["ip_address"] == "10.0.0.3"
+    assert [p["Name"] for p in cli(s, "alice", "port list --network private")] == ["", "p1"]
+    rule = cli(s, "alice", "security group rule create --protocol tcp --dst-port 22 default")
+    assert rule["port_range_min"] == rule["port_range_max"] == 22
+    mine = cli(s, "admin", "security group rule create --protocol tcp --dst-port 80 default")
+    assert mine["project_id"] != rule["project_id"]
+    assert len(cli(s, "alice", "security group rule list default")) == 5
+    assert {"router", "external-net"} <= {e["Alias"] for e in cli(s, "alice", "extension list")}
+    refused = openstack(s, "alice", "subnet create --network private --subnet-range x bad")
+    assert refused.returncode != 0 and "x" in refused.stderr
+    ok(s, "alice", "port delete p1")
+    ok(s, "alice", "subnet delete sub")
+    ok(s, "alice", "network delete private")
+    assert cli(s, "alice", "network list") == []
+
+
+def test_router_gateway_and_floating_ip_with_the_cli(served: Stack) -> None:
+    s = served
+    cli(s, "admin", "network create --external public")
+    cli(s, "admin", "subnet create --network public --subnet-range 172.24.4.0/24 --no-dhcp pub")
+    cli(s, "alice", "network create private")
+    cli(s, "alice", "subnet create --network private --subnet-range 10.0.0.0/24 sub")
+    cli(s, "alice", "router create r1")
+    ok(s, "alice", "router add subnet r1 sub")
+    ok(s, "alice", "router set --external-gateway public r1")
+    public = cli(s, "alice", "network show public")
+    router = cli(s, "alice", "router show r1")
+    assert router["external_gateway_info"]["network_id"] == public["id"]
+    port = cli(s, "alice", "port create --network private p1")
+    fip = cli(s, "alice", "floating ip create public")
+    address = fip["floating_ip_address"]
+    assert address.startswith("172.24.4.")
+    ok(s, "alice", f"floating ip set --port {port['id']} {address}")
+    shown = cli(s, "alice", f"floating ip show {address}")
+    assert shown["status"] == "ACTIVE" and shown["router_id"] == router["id"]
+    assert {n["Name"] for n in cli(s, "alice", "network list")} == {"public", "private"}
+    for command in (
+        f"floating ip delete {address}",
+        "port delete p1",
+        "router unset --external-gateway r1",
+        "router remove subnet r1 sub",
+        "router delete r1",
+    ):
+        ok(s, "alice", command)
+    assert cli(s, "alice", "router list") == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import secrets
 from typing import Any
@@ -13,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from api import deps
 from api.compute import bp, views
 from api.compute.flavors import get_flavor
+from api.compute.server_ports import claim_ports, parse_networks, release_claimed
 from api.context import RequestContext, current
 from api.image.images import find_visible_image
 from api.lookup import load_owned
@@ -25,12 +28,13 @@ from workflows import starter
 
 #: Nova's create fields that Nimbus does not offer yet: refused clearly, never ignored.
 _UNSUPPORTED = (
-    "user_data",
     "key_name",
     "block_device_mapping",
     "personality",
-    "config_drive",
 )
+
+#: Nova's limit on user data (base64 text).
+USER_DATA_MAX = 65535
 
 
 def load_server(server_id: str, ctx: RequestContext) -> Server:
@@ -38,10 +42,18 @@ def load_server(server_id: str, ctx: RequestContext) -> Server:
     return load_owned(Server, server_id, ctx, "compute:servers:all_projects", "Instance")
 
 
-def _check_networks(spec: dict[str, Any]) -> None:
-    networks = spec.get("networks")
-    if networks not in (None, "auto", "none", []):
-        raise InvalidSpec("Networks are not available in this cloud yet: omit 'networks'.")
+def _user_data(spec: dict[str, Any]) -> str | None:
+    """The user data, base64 as Nova takes it; 400 if it is not base64 or too long."""
+    value = spec.get("user_data")
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or len(value) > USER_DATA_MAX:
+        raise InvalidSpec(f"'user_data' must be base64 text of at most {USER_DATA_MAX} bytes.")
+    try:
+        base64.b64decode(value, validate=True)
+    except binascii.Error as exc:
+        raise InvalidSpec("User data needs to be valid base 64.") from exc
+    return value
 
 
 def _check_block_devices(spec: dict[str, Any]) -> None:
@@ -76,7 +88,6 @@ def _validated_create(body: dict[str, Any]) -> dict[str, Any]:
     for key in _UNSUPPORTED:
         if spec.get(key) not in (None, "", [], False):
             raise InvalidSpec(f"'{key}' is not supported by this cloud yet.")
-    _check_networks(spec)
     _check_block_devices(spec)
     _check_counts(spec)
     metadata = spec.get("metadata") or {}
@@ -90,6 +101,9 @@ def _validated_create(body: dict[str, Any]) -> dict[str, Any]:
         "flavor_id": ref_id(spec.get("flavorRef"), "flavorRef"),
         "image_id": ref_id(spec.get("imageRef"), "imageRef"),
         "metadata": metadata,
+        "user_data": _user_data(spec),
+        "networks": parse_networks(spec.get("networks")),
+        "security_groups": spec.get("security_groups"),
     }
 
 
@@ -111,6 +125,7 @@ def _insert(ctx: RequestContext, fields: dict[str, Any], key: str | None) -> tup
         flavor_id=fields["flavor_id"],
         image_id=fields["image_id"],
         metadata_=fields["metadata"],
+        user_data=fields["user_data"],
         idempotency_key=key,
         status="BUILD",
         task_state="scheduling",
@@ -136,16 +151,19 @@ def create_server() -> tuple[Response, int]:
         raise InvalidSpec(f"Flavor {flavor.name} is too small for image {image.id}.")
     server, created = _insert(ctx, fields, request.headers.get("Idempotency-Key"))
     try:
+        if created:
+            claim_ports(server.id, fields["networks"], fields["security_groups"], ctx)
         deps.bridge().run(lambda c: starter.start_boot(c, ctx.project_id, server.id))
     except Exception:
         if created:
+            release_claimed(server.id)
             forget(Server, server.id)
         raise
     body = {
         "id": server.id,
         "links": views.server_links(server.id),
         "OS-DCF:diskConfig": "MANUAL",
-        "security_groups": [{"name": "default"}],
+        "security_groups": views.server_security_groups(server.id),
         "adminPass": secrets.token_urlsafe(12),
     }
     return jsonify({"server": body}), 202

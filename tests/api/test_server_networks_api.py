@@ -1,0 +1,141 @@
+"""Servers on networks, over the fake drivers: ports made or claimed at create, bound and
+filtered at boot, plugged in as NICs with a config drive, and released at delete."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from nimbus.db_network import IPAllocation, Port
+from tests.support.faults import FailAfter
+from tests.support.neutron import Neutron, count
+from tests.support.stack import Stack
+from workflows.common import server_workflow_id
+
+
+def _create(stack: Stack, user: str = "alice", **spec: Any) -> Any:
+    body = {"server": {"name": "vm", "flavorRef": "1", "imageRef": stack.image_id(), **spec}}
+    headers = {"X-Auth-Token": stack.token(user)}
+    return stack.client.post("/compute/v2.1/servers", json=body, headers=headers)
+
+
+def _boot(stack: Stack, **spec: Any) -> str:
+    response = _create(stack, **spec)
+    assert response.status_code == 202, response.json
+    server_id = str(response.json["server"]["id"])
+    stack.finish(server_workflow_id(server_id, "boot"))
+    return server_id
+
+
+def _show(stack: Stack, server_id: str) -> dict[str, Any]:
+    headers = {"X-Auth-Token": stack.token("alice")}
+    return dict(stack.client.get(f"/compute/v2.1/servers/{server_id}", headers=headers).json)
+
+
+@pytest.fixture
+def neutron(stack: Stack) -> Neutron:
+    return Neutron(stack, "alice")
+
+
+@pytest.fixture
+def net(neutron: Neutron) -> dict[str, Any]:
+    network = neutron.network("net")
+    neutron.subnet(network["id"], "10.0.0.0/24")
+    return network
+
+
+def test_server_on_a_network_gets_a_bound_filtered_port_and_a_nic(
+    stack: Stack, neutron: Neutron, net: dict[str, Any]
+) -> None:
+    user_data = base64.b64encode(b"#!/bin/sh\necho hello\n").decode()
+    server_id = _boot(stack, networks=[{"uuid": net["id"]}], user_data=user_data)
+    server = _show(stack, server_id)["server"]
+    assert server["status"] == "ACTIVE"
+    (address,) = server["addresses"]["net"]
+    (port,) = neutron.get("ports", device_id=server_id).json["ports"]
+    assert port["status"] == "ACTIVE" and port["binding:host_id"] == "testhost"
+    assert address["addr"] == port["fixed_ips"][0]["ip_address"]
+    assert address["OS-EXT-IPS-MAC:mac_addr"] == port["mac_address"]
+    assert server["security_groups"] == [{"name": "default"}]
+    driver = stack.drivers.network
+    assert driver.filters[port["id"]].mac == port["mac_address"]
+    assert (port["mac_address"], address["addr"]) in [
+        (x.mac, x.ip) for x in driver.dhcp[net["id"]].leases
+    ]
+    domain = stack.hypervisor.domains[f"nimbus-{server_id}"].spec
+    assert [n.mac for n in domain.nics] == [port["mac_address"]]
+    assert domain.config_drive and domain.config_drive.endswith("config.iso")
+
+
+def test_deleting_the_server_deletes_its_port_filter_and_lease(
+    stack: Stack, neutron: Neutron, net: dict[str, Any]
+) -> None:
+    server_id = _boot(stack, networks=[{"uuid": net["id"]}])
+    (port,) = neutron.get("ports", device_id=server_id).json["ports"]
+    headers = {"X-Auth-Token": stack.token("alice")}
+    assert (
+        stack.client.delete(f"/compute/v2.1/servers/{server_id}", headers=headers).status_code
+        == 204
+    )
+    stack.finish(server_workflow_id(server_id, "delete"))
+    assert neutron.get(f"ports/{port['id']}").status_code == 404
+    assert port["id"] not in stack.drivers.network.filters
+    assert stack.drivers.network.dhcp[net["id"]].leases == ()
+
+
+def test_a_claimed_port_is_handed_back_unbound_on_delete(
+    stack: Stack, neutron: Neutron, net: dict[str, Any]
+) -> None:
+    port = neutron.port(net["id"], name="mine")
+    server_id = _boot(stack, networks=[{"port": port["id"]}])
+    assert neutron.get(f"ports/{port['id']}").json["port"]["device_id"] == server_id
+    in_use = _create(stack, networks=[{"port": port["id"]}])
+    assert in_use.status_code == 409
+    headers = {"X-Auth-Token": stack.token("alice")}
+    stack.client.delete(f"/compute/v2.1/servers/{server_id}", headers=headers)
+    stack.finish(server_workflow_id(server_id, "delete"))
+    after = neutron.get(f"ports/{port['id']}").json["port"]
+    assert (after["device_id"], after["binding:host_id"], after["status"]) == ("", "", "DOWN")
+
+
+@pytest.mark.parametrize("step", ["bind_ports", "ensure_port_filter", "start_domain"])
+def test_a_failed_boot_releases_the_ports_it_made(
+    stack: Stack, net: dict[str, Any], step: str
+) -> None:
+    stack.restart_worker([FailAfter(step)])
+    server_id = _boot(stack, networks=[{"uuid": net["id"]}])
+    assert _show(stack, server_id)["server"]["status"] == "ERROR"
+    assert count(stack, Port) == (1,)  # the DHCP port only
+    assert stack.drivers.network.filters == {}
+    assert stack.drivers.network.dhcp[net["id"]].leases == ()
+
+
+def test_bad_network_requests_are_refused_and_change_nothing(
+    stack: Stack, neutron: Neutron, net: dict[str, Any]
+) -> None:
+    other = Neutron(stack, "bob").network("bobs")
+    before = count(stack, Port, IPAllocation)
+    cases = [
+        ({"networks": [{"uuid": "no-such-network"}]}, 400),
+        ({"networks": [{"uuid": other["id"]}]}, 400),  # another project's: not found
+        ({"networks": [{"port": "no-such-port"}]}, 400),
+        ({"networks": [{"uuid": net["id"], "fixed_ip": "10.9.9.9"}]}, 400),
+        ({"networks": [{"uuid": net["id"], "port": "x"}]}, 400),
+        ({"networks": "sideways"}, 400),
+        ({"user_data": "not base64!"}, 400),
+    ]
+    for spec, status in cases:
+        response = _create(stack, **spec)
+        assert response.status_code == status, (spec, response.json)
+    assert count(stack, Port, IPAllocation) == before
+
+
+def test_a_network_with_a_server_on_it_cannot_be_deleted(
+    stack: Stack, neutron: Neutron, net: dict[str, Any]
+) -> None:
+    _boot(stack, networks=[{"uuid": net["id"]}])
+    refused = neutron.delete(f"networks/{net['id']}")
+    assert refused.status_code == 409
+    assert refused.json["NeutronError"]["type"] == "NetworkInUse"

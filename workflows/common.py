@@ -45,6 +45,16 @@ async def run_activity(fn: Any, arg: Any, queue: str | None = None, **kw: Any) -
     )
 
 
+#: One step on a host's network data plane takes milliseconds; a short limit lets a step
+#: lost with its worker be retried on a live one soon.
+NET_STEP = timedelta(seconds=10)
+
+
+async def run_net(fn: Any, arg: Any, queue: str) -> Any:
+    """Execute one network data-plane activity on a host's queue."""
+    return await run_activity(fn, arg, queue, start_to_close_timeout=NET_STEP)
+
+
 def reason(exc: BaseException) -> str:
     """The message a user should see for a failed step."""
     if isinstance(exc, asyncio.CancelledError):

@@ -8,6 +8,7 @@ flight; changes that may repeat get a fresh id each time.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -20,6 +21,7 @@ from temporalio.common import (
 )
 
 from nimbus.config import CONTROL_QUEUE
+from nimbus.errors import NimbusError
 from workflows.common import PROJECT, RESOURCE_ID, RESOURCE_TYPE
 from workflows.network import (
     CreateNetwork,
@@ -46,6 +48,18 @@ from workflows.router import (
     UpdateRouter,
 )
 
+#: How long a request waits for its workflow; less than the API bridge's own timeout, so
+#: that a slow workflow is reported as still running rather than as an engine failure.
+WAIT_SECONDS = 25.0
+
+
+class StillRunning(NimbusError):
+    """The workflow started but has not finished within ``WAIT_SECONDS`` (e.g. its worker
+    died and Temporal is about to retry the step elsewhere). It owns the outcome now:
+    the caller must not undo anything, and answers with the resource as it stands."""
+
+    http_status = 202
+
 
 async def _run(
     client: Client,
@@ -60,7 +74,7 @@ async def _run(
     workflow_id = f"{kind}-{resource_id}-{operation}"
     if repeatable:
         workflow_id += f"-{uuid.uuid4().hex[:8]}"
-    await client.execute_workflow(
+    handle = await client.start_workflow(
         run,
         arg,
         id=workflow_id,
@@ -75,6 +89,10 @@ async def _run(
             ]
         ),
     )
+    try:
+        await asyncio.wait_for(handle.result(), WAIT_SECONDS)
+    except TimeoutError as exc:
+        raise StillRunning(f"{kind} {resource_id}: {operation} is still in progress") from exc
 
 
 async def create_network(client: Client, project_id: str, network_id: str) -> None:

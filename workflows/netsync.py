@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from workflows.common import run_activity
+from workflows.common import run_activity, run_net
 
 with workflow.unsafe.imports_passed_through():
     from activities.compute import ServerRef
@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
 async def sync_network(network_id: str) -> NetworkPlan:
     """The network's bridge on its network node, then its DHCP server."""
     plan: NetworkPlan = await run_activity(NetworkRecords.network_plan, NetworkRef(network_id))
-    await run_activity(NetworkActivities.ensure_network, plan.spec, host_queue(plan.host))
+    await run_net(NetworkActivities.ensure_network, plan.spec, host_queue(plan.host))
     await sync_dhcp(network_id)
     return plan
 
@@ -38,7 +38,7 @@ async def sync_network(network_id: str) -> NetworkPlan:
 async def ensure_network_on(network_id: str, host: str) -> None:
     """The network's bridge on ``host`` too (a compute host plugging a guest into it)."""
     plan: NetworkPlan = await run_activity(NetworkRecords.network_plan, NetworkRef(network_id))
-    await run_activity(NetworkActivities.ensure_network, plan.spec, host_queue(host))
+    await run_net(NetworkActivities.ensure_network, plan.spec, host_queue(host))
 
 
 async def sync_dhcp(network_id: str) -> None:
@@ -46,9 +46,9 @@ async def sync_dhcp(network_id: str) -> None:
     plan: DhcpPlan = await run_activity(NetworkRecords.dhcp_plan, NetworkRef(network_id))
     queue = host_queue(plan.host)
     if plan.spec is None:
-        await run_activity(NetworkActivities.delete_dhcp, NetworkRef(network_id), queue)
+        await run_net(NetworkActivities.delete_dhcp, NetworkRef(network_id), queue)
     else:
-        await run_activity(NetworkActivities.ensure_dhcp, plan.spec, queue)
+        await run_net(NetworkActivities.ensure_dhcp, plan.spec, queue)
 
 
 async def remove_network(network_id: str) -> None:
@@ -56,8 +56,8 @@ async def remove_network(network_id: str) -> None:
     hosts: HostsResult = await run_activity(NetworkRecords.hosts, NetworkRef(network_id))
     for host in hosts.hosts:
         queue = host_queue(host)
-        await run_activity(NetworkActivities.delete_dhcp, NetworkRef(network_id), queue)
-        await run_activity(NetworkActivities.delete_network, NetworkRef(network_id), queue)
+        await run_net(NetworkActivities.delete_dhcp, NetworkRef(network_id), queue)
+        await run_net(NetworkActivities.delete_network, NetworkRef(network_id), queue)
 
 
 async def sync_port(port_id: str, previous_host: str | None = None) -> PortPlan:
@@ -70,12 +70,12 @@ async def sync_port(port_id: str, previous_host: str | None = None) -> PortPlan:
     if plan.filter is None:
         await unfilter(port_id, plan.host)
     else:
-        await run_activity(NetworkActivities.ensure_port_filter, plan.filter, host_queue(plan.host))
+        await run_net(NetworkActivities.ensure_port_filter, plan.filter, host_queue(plan.host))
     return plan
 
 
 async def unfilter(port_id: str, host: str) -> None:
-    await run_activity(NetworkActivities.remove_port_filter, PortRef(port_id), host_queue(host))
+    await run_net(NetworkActivities.remove_port_filter, PortRef(port_id), host_queue(host))
 
 
 async def sync_groups(group_ids: tuple[str, ...] | list[str]) -> None:
@@ -83,7 +83,7 @@ async def sync_groups(group_ids: tuple[str, ...] | list[str]) -> None:
     for group_id in sorted(set(group_ids)):
         plan: GroupPlan = await run_activity(NetworkRecords.group_plan, GroupRef(group_id))
         for host in plan.hosts:
-            await run_activity(NetworkActivities.set_group_members, plan.members, host_queue(host))
+            await run_net(NetworkActivities.set_group_members, plan.members, host_queue(host))
 
 
 async def sync_router(router_id: str) -> RouterPlan:
@@ -91,8 +91,8 @@ async def sync_router(router_id: str) -> RouterPlan:
     plan: RouterPlan = await run_activity(NetworkRecords.router_plan, RouterRef(router_id))
     queue = host_queue(plan.host)
     for network in plan.networks:
-        await run_activity(NetworkActivities.ensure_network, network, queue)
-    await run_activity(NetworkActivities.ensure_router, plan.spec, queue)
+        await run_net(NetworkActivities.ensure_network, network, queue)
+    await run_net(NetworkActivities.ensure_router, plan.spec, queue)
     return plan
 
 

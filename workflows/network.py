@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from workflows.common import run_activity, user_error
+from workflows.common import run_activity, run_net, user_error
 from workflows.netsync import (
     remove_network,
     sync_dhcp,
@@ -73,7 +73,7 @@ class CreateNetwork:
         ref = NetworkRef(inp.network_id)
         try:
             plan: NetworkPlan = await run_activity(NetworkRecords.network_plan, ref)
-            await run_activity(NetworkActivities.ensure_network, plan.spec, host_queue(plan.host))
+            await run_net(NetworkActivities.ensure_network, plan.spec, host_queue(plan.host))
             await run_activity(
                 NetworkRecords.set_network_status, StatusInput(inp.network_id, "ACTIVE")
             )

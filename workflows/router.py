@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from temporalio import workflow
 
-from workflows.common import run_activity, user_error
+from workflows.common import run_activity, run_net, user_error
 from workflows.netsync import sync_groups, sync_port, sync_router
 from workflows.network import FAILURES
 
@@ -120,7 +120,7 @@ async def _remove_router(router_id: str) -> None:
     ref = RouterRef(router_id)
     hosts: HostsResult = await run_activity(NetworkRecords.hosts, NetworkRef(router_id))
     for host in hosts.hosts:
-        await run_activity(NetworkActivities.delete_router, ref, host_queue(host))
+        await run_net(NetworkActivities.delete_router, ref, host_queue(host))
     await run_activity(NetworkRecords.delete_router_rows, ref)
 
 
@@ -180,7 +180,7 @@ class SyncSecurityGroup:
         if inp.deleted:
             plan: GroupPlan = await run_activity(NetworkRecords.group_plan, GroupRef(inp.group_id))
             for host in plan.hosts:
-                await run_activity(
+                await run_net(
                     NetworkActivities.delete_group, GroupRef(inp.group_id), host_queue(host)
                 )
         else:

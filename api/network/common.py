@@ -3,6 +3,7 @@ transaction that retries on a lost uniqueness race, and running a workflow to it
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -18,6 +19,9 @@ from api.errors import Forbidden
 from api.policy import allowed
 from api.validation import json_body, require_dict
 from nimbus.errors import Conflict, InvalidSpec
+from workflows.net_starter import StillRunning
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -126,9 +130,14 @@ def transaction(fn: Callable[[Session], T], attempts: int = 10) -> T:
 
 def realise(start: Callable[[Client], Awaitable[Any]], undo: Callable[[], None]) -> None:
     """Run a workflow to its end; if it fails or cannot start, ``undo`` what the request
-    wrote (rows the workflow already removed are simply not found), then re-raise."""
+    wrote (rows the workflow already removed are simply not found), then re-raise.
+
+    A workflow still running when the wait ends is left alone: it finishes (or undoes
+    itself) on its own, and the caller answers with the rows as they stand."""
     try:
         deps.bridge().run(start)
+    except StillRunning:
+        log.warning("a networking workflow outlasted its request; it finishes on its own")
     except Exception:
         undo()
         raise

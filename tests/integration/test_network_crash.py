@@ -25,6 +25,7 @@ from nimbus.config import Settings
 from nimbus.db_network import FloatingIP, Network, Port
 from nimbus.drivers import real_network
 from nimbus.netbootstrap import stage_public_network
+from tests.support.cloud import wait_for
 from tests.support.stack import Stack, make_stack
 from tests.support.worker_proc import WorkerProcess
 from workflows import net_starter
@@ -129,6 +130,12 @@ def _api(client: FlaskClient, token: str) -> Callable[..., Any]:
     return call
 
 
+def _status(stack: Stack, model: Any, row_id: str) -> str | None:
+    with stack.db.session() as s:
+        row = s.get(model, row_id)
+        return None if row is None else str(row.status)
+
+
 def _links() -> set[str]:
     out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     return {line.split(": ")[1].split("@")[0] for line in out.splitlines()}
@@ -187,6 +194,7 @@ def test_worker_killed_during_network_create(crash_stack: Stack, worker: Worker)
     worker.start()
     thread.join(120)
     assert result and result[0].status_code == 201, result
+    wait_for(lambda: _status(crash_stack, Network, row.id) == "ACTIVE", 120, "network ACTIVE")
     _consistent(crash_stack)
     assert api("DELETE", f"{NET}/networks/{row.id}").status_code == 204
     assert bridge_name(row.id) not in _links()
@@ -258,9 +266,10 @@ def test_worker_killed_during_floating_ip_association(crash_stack: Stack, worker
     worker.start()
     thread.join(120)
     assert result and result[0].status_code == 200, result
+    wait_for(lambda: _status(crash_stack, FloatingIP, fip["id"]) == "ACTIVE", 120, "fip ACTIVE")
     with crash_stack.db.session() as s:
         row = s.get(FloatingIP, fip["id"])
-        assert row is not None and row.status == "ACTIVE" and row.router_id == router["id"]
+        assert row is not None and row.router_id == router["id"]
     nat = subprocess.run(
         ["ip", "netns", "exec", router_namespace(router["id"]), "nft", "list", "ruleset"],
         capture_output=True,

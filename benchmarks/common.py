@@ -11,6 +11,7 @@ from pathlib import Path
 
 from nimbus.config import Settings
 from nimbus.services import cloud
+from nimbus.services.netpurge import purge_network
 
 
 def free_port() -> int:
@@ -41,9 +42,12 @@ def throwaway_cloud() -> Iterator[Settings]:
             worker_metrics_port=free_port(),
             domain_type="qemu",
             instance_prefix="nimbusbench-",
+            nft_table="nimbusbench",
+            external_cidr="100.66.0.0/24",
         )
-        cloud.up(settings)
         try:
+            cloud.up(settings)
             yield settings
         finally:
+            purge_network(settings)
             cloud.down(settings)

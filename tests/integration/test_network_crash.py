@@ -25,6 +25,7 @@ from nimbus.config import Settings
 from nimbus.db_network import FloatingIP, Network, Port
 from nimbus.drivers import real_network
 from nimbus.netbootstrap import stage_public_network
+from nimbus.services.netpurge import purge_network
 from tests.support.cloud import wait_for
 from tests.support.stack import Stack, make_stack
 from tests.support.worker_proc import WorkerProcess
@@ -62,25 +63,8 @@ def crash_stack(real_net_settings: Settings, image_file: Path) -> Iterator[Stack
     try:
         yield stack
     finally:
-        _purge(real_net_settings)
+        purge_network(real_net_settings)
         stack.bridge.close()
-
-
-def _purge(settings: Settings) -> None:
-    driver = real_network(settings)
-    state = driver.state()
-    for router_id in state.routers:
-        driver.delete_router(router_id)
-    for network_id in state.dhcp:
-        driver.delete_dhcp(network_id)
-    for port_id in state.port_filters:
-        driver.remove_port_filter(port_id)
-    for group_id in state.groups:
-        driver.delete_group(group_id)
-    for network_id in state.networks:
-        driver.delete_network(network_id)
-    for family in ("inet", "bridge"):
-        subprocess.run(["nft", "delete", "table", family, settings.nft_table], capture_output=True)
 
 
 class Worker:

@@ -23,6 +23,7 @@ from nimbus.client import NimbusClient
 from nimbus.config import CHECKOUT, Settings, settings_env
 from nimbus.drivers import real_block_store, real_drivers, real_network
 from nimbus.services import process
+from nimbus.services.netpurge import purge_network
 from tests.support.temporal_server import free_port
 
 LIBVIRT_URI = "qemu:///system"
@@ -152,24 +153,6 @@ def stop_cloud(cloud: Cloud) -> None:
         subprocess.run(["virsh", "-c", LIBVIRT_URI, "undefine", name], capture_output=True)
     purge_network(cloud.settings)
     cloud.nimbus("down")
-
-
-def purge_network(settings: Settings) -> None:
-    """Remove every network device the cloud's driver recorded, and its nftables tables."""
-    driver = real_network(settings)
-    state = driver.state()
-    for router_id in state.routers:
-        driver.delete_router(router_id)
-    for network_id in state.dhcp:
-        driver.delete_dhcp(network_id)
-    for port_id in state.port_filters:
-        driver.remove_port_filter(port_id)
-    for group_id in state.groups:
-        driver.delete_group(group_id)
-    for network_id in state.networks:
-        driver.delete_network(network_id)
-    for family in ("inet", "bridge"):
-        subprocess.run(["nft", "delete", "table", family, settings.nft_table], capture_output=True)
 
 
 def wait_for(check: Any, timeout: float, what: str, interval: float = 0.5) -> Any:

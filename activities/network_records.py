@@ -53,6 +53,12 @@ class NetworkPlan:
 
 
 @dataclass(frozen=True)
+class NetworkOnHost:
+    network_id: str
+    host: str
+
+
+@dataclass(frozen=True)
 class DhcpPlan:
     host: str
     network_id: str
@@ -133,8 +139,9 @@ def _placed(s: Session, network: Network) -> str:
     return network.host
 
 
-def network_spec(s: Session, network: Network) -> NetworkSpec:
-    """The bridge of ``network`` as any host builds it."""
+def network_spec(s: Session, network: Network, host: str | None = None) -> NetworkSpec:
+    """The bridge of ``network`` as ``host`` (default: its network node) builds it: a
+    tenant network's VXLAN floods to every other host's VTEP."""
     host_address = None
     if network.external:
         subnet = s.scalars(
@@ -145,13 +152,22 @@ def network_spec(s: Session, network: Network) -> NetworkSpec:
         if subnet is not None and subnet.gateway_ip:
             prefix = ipaddress.ip_network(subnet.cidr).prefixlen
             host_address = f"{subnet.gateway_ip}/{prefix}"
+    vteps = {h.name: h.vtep_address for h in s.scalars(select(Host)) if h.vtep_address}
+    here = host or network.host or ""
     return NetworkSpec(
         network_id=network.id,
         segment=network.segment,
         mtu=network.mtu,
         external=network.external,
         host_address=host_address,
+        peers=() if network.external else _peers(vteps, here),
+        local_ip=vteps.get(here, "127.0.0.1"),
     )
+
+
+def _peers(vteps: dict[str, str], here: str) -> tuple[str, ...]:
+    mine = vteps.get(here)
+    return tuple(sorted({ip for name, ip in vteps.items() if name != here and ip != mine}))
 
 
 def addresses_of(s: Session, port_id: str) -> list[tuple[str, Subnet]]:
@@ -242,7 +258,7 @@ def router_spec(s: Session, router: Router) -> tuple[RouterSpec, tuple[NetworkSp
     network_ids = {rp.network_id for rp in interfaces}
     if gateway is not None:
         network_ids.add(gateway.network_id)
-    networks = tuple(network_spec(s, _network(s, nid)) for nid in sorted(network_ids))
+    networks = tuple(network_spec(s, _network(s, nid), router.host) for nid in sorted(network_ids))
     spec = RouterSpec(
         router_id=router.id,
         interfaces=tuple(interfaces),
@@ -323,7 +339,15 @@ class NetworkRecords:
         """The network's bridge and its network node (chosen now if not yet)."""
         with self.db.session() as s:
             network = _network(s, inp.network_id)
-            return NetworkPlan(_placed(s, network), network_spec(s, network))
+            host = _placed(s, network)
+            return NetworkPlan(host, network_spec(s, network, host))
+
+    @activity.defn
+    def network_on_host(self, inp: NetworkOnHost) -> NetworkPlan:
+        """The network's bridge as another host (a compute host) builds it."""
+        with self.db.session() as s:
+            network = _network(s, inp.network_id)
+            return NetworkPlan(inp.host, network_spec(s, network, inp.host))
 
     @activity.defn
     def dhcp_plan(self, inp: NetworkRef) -> DhcpPlan:
@@ -507,6 +531,7 @@ class NetworkRecords:
         """Every activity of this class, for a worker to register."""
         return [
             self.network_plan,
+            self.network_on_host,
             self.dhcp_plan,
             self.hosts,
             self.set_network_status,

@@ -134,6 +134,8 @@ class Host(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     vcpus: Mapped[int] = mapped_column(Integer)
     memory_mib: Mapped[int] = mapped_column(Integer)
+    #: Where other hosts send this host's VXLAN traffic.
+    vtep_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
     heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

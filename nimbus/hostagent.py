@@ -70,6 +70,7 @@ class HostAgent:
                 host = Host(name=self.settings.host_name, vcpus=0, memory_mib=0)
                 s.add(host)
             host.vcpus, host.memory_mib = _capacity()
+            host.vtep_address = self.settings.vtep_address
             host.heartbeat_at = utcnow()
 
     def sync_power_states(self) -> int:

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         DhcpPlan,
         GroupPlan,
         HostsResult,
+        NetworkOnHost,
         NetworkPlan,
         NetworkRecords,
         PortPlan,
@@ -37,7 +38,9 @@ async def sync_network(network_id: str) -> NetworkPlan:
 
 async def ensure_network_on(network_id: str, host: str) -> None:
     """The network's bridge on ``host`` too (a compute host plugging a guest into it)."""
-    plan: NetworkPlan = await run_activity(NetworkRecords.network_plan, NetworkRef(network_id))
+    plan: NetworkPlan = await run_activity(
+        NetworkRecords.network_on_host, NetworkOnHost(network_id, host)
+    )
     await run_net(NetworkActivities.ensure_network, plan.spec, host_queue(host))
 
 

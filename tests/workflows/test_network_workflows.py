@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from nimbus.db import Host
 from nimbus.db_network import (
     OWNER_COMPUTE,
     OWNER_DHCP,
@@ -312,3 +313,10 @@ def test_public_network_is_staged_once_and_realised_with_the_host_address(stack:
     spec = stack.drivers.network.networks[first.network_id]
     assert spec.external and spec.host_address == "100.64.9.1/24"
     assert first.network_id not in stack.drivers.network.dhcp
+
+
+def test_a_tenant_network_floods_to_every_other_hosts_vtep(stack: Stack) -> None:
+    _add(stack, Host(name="h2", vcpus=1, memory_mib=1, vtep_address="10.1.1.2"))
+    net = network(stack)
+    spec = stack.drivers.network.networks[net]
+    assert (spec.local_ip, spec.peers) == ("127.0.0.1", ("10.1.1.2",))

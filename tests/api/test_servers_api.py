@@ -68,8 +68,9 @@ def test_created_server_is_listed_shown_renamed(stack: Stack) -> None:
         ({"name": "x" * 256}, 400, "too long"),
         ({"name": ""}, 400, "name"),
         ({"name": " padded"}, 400, "whitespace"),
-        ({"networks": [{"uuid": "abc"}]}, 400, "Networks"),
-        ({"user_data": "IyEvYmluL3NoCg=="}, 400, "user_data"),
+        ({"networks": [{"uuid": "abc"}]}, 400, "Network abc could not be found"),
+        ({"user_data": "not base64!"}, 400, "base 64"),
+        ({"key_name": "mykey"}, 400, "key_name"),
         ({"metadata": {"k": 1}}, 400, "metadata"),
     ],
 )

@@ -31,6 +31,7 @@ from tests.support.guest import GuestShell
 pytestmark = pytest.mark.e2e
 
 BOB = ("bob", "bob-secret", "other")
+USER_DATA_SAYS = "hello-from-user-data"
 
 
 @dataclass
@@ -74,10 +75,12 @@ def _console(lab: Lab, server: str, user: tuple[str, str, str] | None) -> str:
     return str(lab.run("console", "log", "show", server, user=user).stdout)
 
 
-def _boot(lab: Lab, name: str, network: str, user: tuple[str, str, str] | None) -> None:
+def _boot(
+    lab: Lab, name: str, network: str, user: tuple[str, str, str] | None, *extra: str
+) -> None:
     created = lab.os(
         "server", "create", "--flavor", "m1.tiny", "--image", "nimbus-guest",
-        "--network", network, name, user=user,
+        "--network", network, *extra, name, user=user,
     )  # fmt: skip
     lab.servers[name] = {"id": created["id"], "user": user}
 
@@ -95,7 +98,7 @@ def _wait_address(lab: Lab, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def lab(cloud: Cloud) -> Iterator[Lab]:
+def lab(cloud: Cloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """Networks 10.0.0.0/24 in two projects, two guests in one, one in the other."""
     bootstrap.ensure_user(Database(cloud.settings.db_url), *BOB[:1], BOB[2], "member", BOB[1])
     lab = Lab(cloud)
@@ -105,11 +108,22 @@ def lab(cloud: Cloud) -> Iterator[Lab]:
             "subnet", "create", "--network", f"net-{project}",
             "--subnet-range", "10.0.0.0/24", f"sub-{project}", user=user,
         )  # fmt: skip
-    for name, network, user in (("a1", "net-a", None), ("a2", "net-a", None), ("b1", "net-b", BOB)):
-        _boot(lab, name, network, user)
+    script = tmp_path_factory.mktemp("user-data") / "script.sh"
+    script.write_text(f"#!/bin/sh\necho {USER_DATA_SAYS}\n")
+    _boot(lab, "a1", "net-a", None, "--user-data", str(script), "--property", "role=web")
+    _boot(lab, "a2", "net-a", None)
+    _boot(lab, "b1", "net-b", BOB)
     for name in ("a1", "a2", "b1"):
         _wait_address(lab, name)
     yield lab
+
+
+def test_user_data_and_metadata_reach_the_guest_on_its_config_drive(lab: Lab) -> None:
+    assert USER_DATA_SAYS in _console(lab, "a1", None)
+    with lab.shell("a1") as a1:
+        meta = a1.run("cat /mnt/config/openstack/latest/meta_data.json")
+    assert '"role": "web"' in meta and lab.servers["a1"]["id"] in meta
+    assert lab.os("server", "show", "a1")["config_drive"] == "True"
 
 
 def _fetch(shell: GuestShell, address: str) -> str:

@@ -1,6 +1,6 @@
 """The host agent: keeps this host's row alive, server statuses true to the hypervisor,
-and restarts operations whose workflow never started (an API crash between insert and
-start).
+restarts operations whose workflow never started (an API crash between insert and
+start), and reconciles the host's network devices with the rows when it starts.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 
 from sqlalchemy import select, update
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from activities.hypervisor.base import HypervisorDriver, PowerState
 from nimbus.config import Settings
@@ -48,15 +49,22 @@ class HostAgent:
         self.client = client
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick every ``power_sync_seconds`` until ``stop``; reconcile every 30 ticks."""
+        """Tick every ``power_sync_seconds`` until ``stop``; reconcile every 30 ticks.
+
+        First, once this host is registered, its network devices are reconciled with the
+        rows (a rebooted host gets its bridges, DHCP servers, routers and filters back)."""
         ticks = 0
+        synced = False
         while not stop.is_set():
             try:
                 await asyncio.to_thread(self.heartbeat)
+                if not synced:
+                    await starter.sync_host_networks(self.client, self.settings.host_name)
+                    synced = True
                 await asyncio.to_thread(self.sync_power_states)
                 if ticks % 30 == 0:
                     await self.reconcile()
-            except (NimbusError, OSError) as exc:
+            except (NimbusError, OSError, RPCError) as exc:
                 log.warning("host agent tick failed: %s", exc)
             ticks += 1
             with contextlib.suppress(TimeoutError):

@@ -18,6 +18,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.compute import ComputeActivities
 from activities.image_records import ImageRecords
 from activities.images import ImageActivities
+from activities.network_host import HostNetworkRecords, HostNetworkState
 from activities.network_ops import NetworkActivities
 from activities.network_records import NetworkRecords
 from activities.records import ServerRecords
@@ -68,6 +69,7 @@ def build_workers(
             *VolumeRecords(db).all(),
             *NetworkRecords(db).all(),
             *ServerPortRecords(db).all(),
+            *HostNetworkRecords(db).all(),
             *TemporalOps(client).all(),
             *control_activities,
         ],
@@ -102,6 +104,7 @@ async def run(
         *ImageActivities(drivers.store).all(),
         *AttachActivities(drivers.hypervisor, settings.instance_prefix).all(),
         *NetworkActivities(drivers.network).all(),
+        *HostNetworkState(drivers.network).all(),
     ]
     control_activities = VolumeActivities(drivers.store).all()
     agent = HostAgent(settings, db, drivers.hypervisor, client)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from workflows.hostsync import SyncHostNetworks
 from workflows.image import CreateServerImage, DeleteImage, ImportImage
 from workflows.network import NETWORK_WORKFLOWS
 from workflows.router import ROUTER_WORKFLOWS
@@ -16,4 +17,5 @@ WORKFLOWS = [
     *VOLUME_WORKFLOWS,
     *NETWORK_WORKFLOWS,
     *ROUTER_WORKFLOWS,
+    SyncHostNetworks,
 ]

@@ -25,6 +25,7 @@ from activities.volumes import (
 )
 from nimbus.config import CONTROL_QUEUE
 from workflows.common import PROJECT, RESOURCE_ID, RESOURCE_TYPE, server_workflow_id
+from workflows.hostsync import SyncHostInput, SyncHostNetworks
 from workflows.image import (
     CreateServerImage,
     CreateServerImageInput,
@@ -281,4 +282,16 @@ async def create_server_image(
         project_id,
         image_id,
         "image",
+    )
+
+
+async def sync_host_networks(client: Client, host: str) -> WorkflowHandle[Any, Any]:
+    """Start (or find) the reconcile of ``host``'s network data plane with the rows."""
+    return await client.start_workflow(
+        SyncHostNetworks.run,
+        SyncHostInput(host),
+        id=f"host-{host}-network-sync",
+        task_queue=CONTROL_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     )

@@ -74,9 +74,9 @@ class Worker:
         self.stack = stack
         self.proc: WorkerProcess | None = None
 
-    def start(self, pause_after: str = "") -> WorkerProcess:
+    def start(self, pause_after: str = "", workflow: str = "") -> WorkerProcess:
         self.stop()
-        self.proc = WorkerProcess(self.stack.settings, self.stack_image(), pause_after)
+        self.proc = WorkerProcess(self.stack.settings, self.stack_image(), pause_after, workflow)
         return self.proc
 
     def stack_image(self) -> str:
@@ -165,7 +165,7 @@ def _create_network(stack: Stack, api: Callable[..., Any]) -> str:
 
 def test_worker_killed_during_network_create(crash_stack: Stack, worker: Worker) -> None:
     api = _api(crash_stack.client, crash_stack.token("alice"))
-    paused = worker.start("ensure_network")
+    paused = worker.start("ensure_network", "network-")
     thread, result = _in_background(
         lambda: api("POST", f"{NET}/networks", {"network": {"name": "x"}})
     )
@@ -188,7 +188,7 @@ def test_worker_killed_during_port_plug(crash_stack: Stack, worker: Worker) -> N
     worker.start()
     api = _api(crash_stack.client, crash_stack.token("alice"))
     network_id = _create_network(crash_stack, api)
-    worker.start("ensure_port_filter")
+    worker.start("ensure_port_filter", "server-")
     body = {
         "server": {
             "name": "vm",
@@ -239,7 +239,7 @@ def test_worker_killed_during_floating_ip_association(crash_stack: Stack, worker
         "POST", f"{NET}/floatingips", {"floatingip": {"floating_network_id": public.network_id}}
     ).json["floatingip"]
 
-    worker.start("ensure_router")
+    worker.start("ensure_router", "floatingip-")
     thread, result = _in_background(
         lambda: admin(
             "PUT", f"{NET}/floatingips/{fip['id']}", {"floatingip": {"port_id": port["id"]}}

@@ -34,10 +34,11 @@ from nimbus.worker import run
 
 
 class PauseAfter(Interceptor):
-    """After the first run of activity ``name``: write ``signal_file``, then hang."""
+    """After the first run of activity ``name`` in a workflow whose id starts with
+    ``workflow``: write ``signal_file``, then hang."""
 
-    def __init__(self, name: str, signal_file: Path) -> None:
-        self.name, self.signal_file = name, signal_file
+    def __init__(self, name: str, signal_file: Path, workflow: str = "") -> None:
+        self.name, self.signal_file, self.workflow = name, signal_file, workflow
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         return _Pause(next, self)
@@ -50,8 +51,11 @@ class _Pause(ActivityInboundInterceptor):
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         result = await super().execute_activity(input)
-        if activity.info().activity_type == self.owner.name:
-            self.owner.signal_file.write_text(activity.info().workflow_id)
+        info = activity.info()
+        if info.activity_type == self.owner.name and info.workflow_id.startswith(
+            self.owner.workflow
+        ):
+            self.owner.signal_file.write_text(info.workflow_id)
             while True:
                 time.sleep(3600)  # blocks the executor thread: only SIGKILL ends this
         return result
@@ -71,10 +75,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pause-after", default="")
     parser.add_argument("--signal", default="")
+    parser.add_argument("--workflow", default="", help="workflow id prefix")
     parser.add_argument("--image", default="", help="pool/name@snap to create in the store")
     args = parser.parse_args()
     settings = load_settings()
-    interceptors = [PauseAfter(args.pause_after, Path(args.signal))] if args.pause_after else []
+    interceptors = (
+        [PauseAfter(args.pause_after, Path(args.signal), args.workflow)] if args.pause_after else []
+    )
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -88,11 +95,14 @@ def main() -> None:
 class WorkerProcess:
     """Start, signal and kill a ``worker_proc`` for a test."""
 
-    def __init__(self, settings: Settings, image: str, pause_after: str = "") -> None:
+    def __init__(
+        self, settings: Settings, image: str, pause_after: str = "", workflow: str = ""
+    ) -> None:
         self.signal = settings.data_dir / f"paused-{os.getpid()}-{time.monotonic_ns()}"
         cmd = [sys.executable, "-m", "tests.support.worker_proc", "--image", image]
         if pause_after:
             cmd += ["--pause-after", pause_after, "--signal", str(self.signal)]
+            cmd += ["--workflow", workflow]
         env = {**os.environ, **settings_env(settings)}
         log = (settings.data_dir / "worker-proc.log").open("ab")
         self.proc = subprocess.Popen(cmd, cwd=CHECKOUT, env=env, stdout=log, stderr=log)

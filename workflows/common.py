@@ -45,6 +45,15 @@ async def run_activity(fn: Any, arg: Any, queue: str | None = None, **kw: Any) -
     )
 
 
+async def run_local(fn: Any, arg: Any) -> Any:
+    """Execute a short database activity as a local activity: it runs in the workflow's
+    own worker and is recorded as a marker, which saves the task round trips through the
+    server that a regular activity costs (most of a networking request's latency)."""
+    return await workflow.execute_local_activity_method(
+        fn, arg, start_to_close_timeout=QUICK, retry_policy=RETRY
+    )
+
+
 #: One step on a host's network data plane takes milliseconds; a short limit lets a step
 #: lost with its worker be retried on a live one soon.
 NET_STEP = timedelta(seconds=10)
@@ -55,17 +64,26 @@ async def run_net(fn: Any, arg: Any, queue: str) -> Any:
     return await run_activity(fn, arg, queue, start_to_close_timeout=NET_STEP)
 
 
+#: What a failed step raises in workflow code: an ``ActivityError`` for a regular activity,
+#: the activity's own ``ApplicationError`` for a local one, or cancellation.
+STEP_FAILED = (ActivityError, ApplicationError, asyncio.CancelledError)
+
+
+def _cause(exc: BaseException) -> BaseException:
+    return exc.cause if isinstance(exc, ActivityError) and exc.cause else exc
+
+
 def reason(exc: BaseException) -> str:
     """The message a user should see for a failed step."""
     if isinstance(exc, asyncio.CancelledError):
         return "the operation was cancelled"
-    cause = exc.cause if isinstance(exc, ActivityError) and exc.cause else exc
+    cause = _cause(exc)
     return getattr(cause, "message", None) or str(cause)
 
 
 def user_error(what: str, exc: BaseException) -> ApplicationError:
     """A workflow failure that keeps the typed error (``Conflict``, ``NotFound``...) of the
     step that failed, so the API can answer with the matching status."""
-    cause = exc.cause if isinstance(exc, ActivityError) else None
+    cause = _cause(exc)
     kind = cause.type if isinstance(cause, ApplicationError) and cause.type else "Failed"
     return ApplicationError(f"{what}: {reason(exc)}", type=kind, non_retryable=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from temporalio import workflow
 
-from workflows.common import run_activity, run_net
+from workflows.common import run_local, run_net
 from workflows.netsync import ensure_network_on, sync_dhcp, sync_groups, sync_port, sync_router
 
 with workflow.unsafe.imports_passed_through():
@@ -40,7 +40,7 @@ class SyncHostNetworks:
     async def run(self, inp: SyncHostInput) -> HostNetworkPlan:
         queue = host_queue(inp.host)
         have: HostState = await run_net(HostNetworkState.network_state, HostRef(inp.host), queue)
-        plan: HostNetworkPlan = await run_activity(
+        plan: HostNetworkPlan = await run_local(
             HostNetworkRecords.plan_for_host, HostPlanInput(inp.host, have)
         )
         await _remove_orphans(plan.orphans, queue)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from workflows.common import run_activity, run_net
+from workflows.common import run_local, run_net
 
 with workflow.unsafe.imports_passed_through():
     from activities.compute import ServerRef
@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
 
 async def sync_network(network_id: str) -> NetworkPlan:
     """The network's bridge on its network node, then its DHCP server."""
-    plan: NetworkPlan = await run_activity(NetworkRecords.network_plan, NetworkRef(network_id))
+    plan: NetworkPlan = await run_local(NetworkRecords.network_plan, NetworkRef(network_id))
     await run_net(NetworkActivities.ensure_network, plan.spec, host_queue(plan.host))
     await sync_dhcp(network_id)
     return plan
@@ -38,7 +38,7 @@ async def sync_network(network_id: str) -> NetworkPlan:
 
 async def ensure_network_on(network_id: str, host: str) -> None:
     """The network's bridge on ``host`` too (a compute host plugging a guest into it)."""
-    plan: NetworkPlan = await run_activity(
+    plan: NetworkPlan = await run_local(
         NetworkRecords.network_on_host, NetworkOnHost(network_id, host)
     )
     await run_net(NetworkActivities.ensure_network, plan.spec, host_queue(host))
@@ -46,7 +46,7 @@ async def ensure_network_on(network_id: str, host: str) -> None:
 
 async def sync_dhcp(network_id: str) -> None:
     """Converge the network's DHCP server to its rows: leases, subnets, or none at all."""
-    plan: DhcpPlan = await run_activity(NetworkRecords.dhcp_plan, NetworkRef(network_id))
+    plan: DhcpPlan = await run_local(NetworkRecords.dhcp_plan, NetworkRef(network_id))
     queue = host_queue(plan.host)
     if plan.spec is None:
         await run_net(NetworkActivities.delete_dhcp, NetworkRef(network_id), queue)
@@ -56,7 +56,7 @@ async def sync_dhcp(network_id: str) -> None:
 
 async def remove_network(network_id: str) -> None:
     """Remove the network's DHCP server and bridge from every host."""
-    hosts: HostsResult = await run_activity(NetworkRecords.hosts, NetworkRef(network_id))
+    hosts: HostsResult = await run_local(NetworkRecords.hosts, NetworkRef(network_id))
     for host in hosts.hosts:
         queue = host_queue(host)
         await run_net(NetworkActivities.delete_dhcp, NetworkRef(network_id), queue)
@@ -65,7 +65,7 @@ async def remove_network(network_id: str) -> None:
 
 async def sync_port(port_id: str, previous_host: str | None = None) -> PortPlan:
     """Converge the port's filter on its host (and remove it from a host it left)."""
-    plan: PortPlan = await run_activity(NetworkRecords.port_plan, PortRef(port_id))
+    plan: PortPlan = await run_local(NetworkRecords.port_plan, PortRef(port_id))
     if previous_host and previous_host != plan.host:
         await unfilter(port_id, previous_host)
     if plan.host is None:
@@ -84,14 +84,14 @@ async def unfilter(port_id: str, host: str) -> None:
 async def sync_groups(group_ids: tuple[str, ...] | list[str]) -> None:
     """Set each security group's member addresses on every host."""
     for group_id in sorted(set(group_ids)):
-        plan: GroupPlan = await run_activity(NetworkRecords.group_plan, GroupRef(group_id))
+        plan: GroupPlan = await run_local(NetworkRecords.group_plan, GroupRef(group_id))
         for host in plan.hosts:
             await run_net(NetworkActivities.set_group_members, plan.members, host_queue(host))
 
 
 async def sync_router(router_id: str) -> RouterPlan:
     """Converge the router's namespace to its rows, with the bridges its ports need."""
-    plan: RouterPlan = await run_activity(NetworkRecords.router_plan, RouterRef(router_id))
+    plan: RouterPlan = await run_local(NetworkRecords.router_plan, RouterRef(router_id))
     queue = host_queue(plan.host)
     for network in plan.networks:
         await run_net(NetworkActivities.ensure_network, network, queue)
@@ -101,7 +101,7 @@ async def sync_router(router_id: str) -> RouterPlan:
 
 async def plug_server(server_id: str, host: str) -> ServerPorts:
     """Bind the server's ports to ``host``: bridges there, DHCP leases, filters, groups."""
-    ports: ServerPorts = await run_activity(
+    ports: ServerPorts = await run_local(
         ServerPortRecords.bind_ports, BindPortsInput(server_id, host)
     )
     for network_id in ports.networks:
@@ -117,13 +117,13 @@ async def unplug_server(server_id: str, host: str | None) -> None:
     """Release the server's ports: floating IP NAT of its own ports, filters on its host,
     then the rows (deleted or unbound), then DHCP leases and group members."""
     ref = ServerRef(server_id)
-    ports: ServerPorts = await run_activity(ServerPortRecords.detach_floatingips, ref)
+    ports: ServerPorts = await run_local(ServerPortRecords.detach_floatingips, ref)
     for router_id in ports.routers:
         await sync_router(router_id)
     if host is not None:
         for nic in ports.nics:
             await unfilter(nic.port_id, host)
-    await run_activity(ServerPortRecords.release_ports, ref)
+    await run_local(ServerPortRecords.release_ports, ref)
     for network_id in ports.networks:
         await sync_dhcp(network_id)
     await sync_groups(ports.groups)

@@ -9,13 +9,11 @@ resumed workflow.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
-from workflows.common import run_activity, run_net, user_error
+from workflows.common import STEP_FAILED, run_local, run_net, user_error
 from workflows.netsync import (
     remove_network,
     sync_dhcp,
@@ -39,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from nimbus.config import host_queue
 
-FAILURES = (ActivityError, asyncio.CancelledError)
+FAILURES = STEP_FAILED
 
 
 @dataclass(frozen=True)
@@ -53,7 +51,7 @@ class SubnetInput:
 
 
 async def _network_of(subnet_id: str) -> str:
-    ref: NetworkRef = await run_activity(NetworkRecords.subnet_network, SubnetRef(subnet_id))
+    ref: NetworkRef = await run_local(NetworkRecords.subnet_network, SubnetRef(subnet_id))
     return ref.network_id
 
 
@@ -72,14 +70,14 @@ class CreateNetwork:
     async def run(self, inp: NetworkInput) -> None:
         ref = NetworkRef(inp.network_id)
         try:
-            plan: NetworkPlan = await run_activity(NetworkRecords.network_plan, ref)
+            plan: NetworkPlan = await run_local(NetworkRecords.network_plan, ref)
             await run_net(NetworkActivities.ensure_network, plan.spec, host_queue(plan.host))
-            await run_activity(
+            await run_local(
                 NetworkRecords.set_network_status, StatusInput(inp.network_id, "ACTIVE")
             )
         except FAILURES as exc:
             await remove_network(inp.network_id)
-            await run_activity(NetworkRecords.delete_network_rows, ref)
+            await run_local(NetworkRecords.delete_network_rows, ref)
             raise user_error("network create failed", exc) from exc
 
 
@@ -90,7 +88,7 @@ class DeleteNetwork:
     @workflow.run
     async def run(self, inp: NetworkInput) -> None:
         await remove_network(inp.network_id)
-        await run_activity(NetworkRecords.delete_network_rows, NetworkRef(inp.network_id))
+        await run_local(NetworkRecords.delete_network_rows, NetworkRef(inp.network_id))
 
 
 @workflow.defn
@@ -102,9 +100,9 @@ class CreateSubnet:
         network_id = await _network_of(inp.subnet_id)
         try:
             await sync_network(network_id)
-            await run_activity(NetworkRecords.mark_subnet_ready, SubnetRef(inp.subnet_id))
+            await run_local(NetworkRecords.mark_subnet_ready, SubnetRef(inp.subnet_id))
         except FAILURES as exc:
-            await run_activity(NetworkRecords.delete_subnet_rows, SubnetRef(inp.subnet_id))
+            await run_local(NetworkRecords.delete_subnet_rows, SubnetRef(inp.subnet_id))
             await sync_network(network_id)
             raise user_error("subnet create failed", exc) from exc
 
@@ -116,7 +114,7 @@ class DeleteSubnet:
     @workflow.run
     async def run(self, inp: SubnetInput) -> None:
         network_id = await _network_of(inp.subnet_id)
-        await run_activity(NetworkRecords.delete_subnet_rows, SubnetRef(inp.subnet_id))
+        await run_local(NetworkRecords.delete_subnet_rows, SubnetRef(inp.subnet_id))
         await sync_network(network_id)
 
 
@@ -136,7 +134,7 @@ class CreatePort:
     @workflow.run
     async def run(self, inp: PortInput) -> None:
         ref = PortRef(inp.port_id)
-        plan: PortPlan = await run_activity(NetworkRecords.port_plan, ref)
+        plan: PortPlan = await run_local(NetworkRecords.port_plan, ref)
         try:
             await sync_dhcp(plan.network_id)
             await sync_port(inp.port_id)
@@ -144,7 +142,7 @@ class CreatePort:
         except FAILURES as exc:
             if plan.host:
                 await unfilter(inp.port_id, plan.host)
-            await run_activity(NetworkRecords.delete_ports, PortsInput((inp.port_id,)))
+            await run_local(NetworkRecords.delete_ports, PortsInput((inp.port_id,)))
             await sync_dhcp(plan.network_id)
             await sync_groups(plan.groups)
             raise user_error("port create failed", exc) from exc
@@ -168,16 +166,16 @@ class DeletePort:
     @workflow.run
     async def run(self, inp: PortInput) -> None:
         ref = PortRef(inp.port_id)
-        plan: PortPlan = await run_activity(NetworkRecords.port_plan, ref)
+        plan: PortPlan = await run_local(NetworkRecords.port_plan, ref)
         await release_port(plan)
-        await run_activity(NetworkRecords.delete_ports, PortsInput((inp.port_id,)))
+        await run_local(NetworkRecords.delete_ports, PortsInput((inp.port_id,)))
         await sync_dhcp(plan.network_id)
         await sync_groups(plan.groups)
 
 
 async def release_port(plan: PortPlan) -> None:
     """Undo what binds a port to its host: its floating IPs' NAT and its filter."""
-    routers: RoutersResult = await run_activity(
+    routers: RoutersResult = await run_local(
         NetworkRecords.disassociate_floatingips, PortRef(plan.port_id)
     )
     for router_id in routers.router_ids:

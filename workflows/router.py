@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from temporalio import workflow
 
-from workflows.common import run_activity, run_net, user_error
+from workflows.common import run_activity, run_local, run_net, user_error
 from workflows.netsync import sync_groups, sync_port, sync_router
 from workflows.network import FAILURES
 
@@ -61,7 +61,7 @@ class SecurityGroupInput:
 
 
 async def _mark_router(router_id: str, status: str) -> None:
-    await run_activity(NetworkRecords.set_router_status, StatusInput(router_id, status))
+    await run_local(NetworkRecords.set_router_status, StatusInput(router_id, status))
 
 
 @workflow.defn
@@ -103,7 +103,7 @@ class UpdateRouter:
             await sync_router(inp.router_id)
             raise user_error("router update failed", exc) from exc
         if inp.release_ports:
-            await run_activity(NetworkRecords.delete_ports, PortsInput(inp.release_ports))
+            await run_local(NetworkRecords.delete_ports, PortsInput(inp.release_ports))
         await _mark_router(inp.router_id, "ACTIVE")
 
 
@@ -118,10 +118,10 @@ class DeleteRouter:
 
 async def _remove_router(router_id: str) -> None:
     ref = RouterRef(router_id)
-    hosts: HostsResult = await run_activity(NetworkRecords.hosts, NetworkRef(router_id))
+    hosts: HostsResult = await run_local(NetworkRecords.hosts, NetworkRef(router_id))
     for host in hosts.hosts:
         await run_net(NetworkActivities.delete_router, ref, host_queue(host))
-    await run_activity(NetworkRecords.delete_router_rows, ref)
+    await run_local(NetworkRecords.delete_router_rows, ref)
 
 
 @workflow.defn
@@ -135,18 +135,18 @@ class SyncFloatingIP:
                 await sync_router(router_id)
         except FAILURES as exc:
             if inp.created:
-                await run_activity(NetworkRecords.release_floatingip, FloatingRef(inp.fip_id))
-                await run_activity(NetworkRecords.delete_floatingip_rows, FloatingRef(inp.fip_id))
+                await run_local(NetworkRecords.release_floatingip, FloatingRef(inp.fip_id))
+                await run_local(NetworkRecords.delete_floatingip_rows, FloatingRef(inp.fip_id))
             else:
                 await _set_fip(inp.fip_id, "ERROR")
             for router_id in inp.routers:
                 await sync_router(router_id)
             raise user_error("floating IP update failed", exc) from exc
-        await run_activity(NetworkRecords.mark_floatingip, FloatingRef(inp.fip_id))
+        await run_local(NetworkRecords.mark_floatingip, FloatingRef(inp.fip_id))
 
 
 async def _set_fip(fip_id: str, status: str) -> None:
-    await run_activity(NetworkRecords.set_floatingip_status, StatusInput(fip_id, status))
+    await run_local(NetworkRecords.set_floatingip_status, StatusInput(fip_id, status))
 
 
 @workflow.defn
@@ -156,10 +156,10 @@ class DeleteFloatingIP:
     @workflow.run
     async def run(self, inp: FloatingIPInput) -> None:
         ref = FloatingRef(inp.fip_id)
-        routers: RoutersResult = await run_activity(NetworkRecords.release_floatingip, ref)
+        routers: RoutersResult = await run_local(NetworkRecords.release_floatingip, ref)
         for router_id in routers.router_ids:
             await sync_router(router_id)
-        await run_activity(NetworkRecords.delete_floatingip_rows, ref)
+        await run_local(NetworkRecords.delete_floatingip_rows, ref)
 
 
 @workflow.defn
@@ -174,11 +174,11 @@ class SyncSecurityGroup:
         except FAILURES as exc:
             if inp.added_rule is None:
                 raise
-            await run_activity(NetworkRecords.delete_rule_row, RuleRef(inp.added_rule))
+            await run_local(NetworkRecords.delete_rule_row, RuleRef(inp.added_rule))
             await _refilter(inp.group_id)
             raise user_error("security group rule failed", exc) from exc
         if inp.deleted:
-            plan: GroupPlan = await run_activity(NetworkRecords.group_plan, GroupRef(inp.group_id))
+            plan: GroupPlan = await run_local(NetworkRecords.group_plan, GroupRef(inp.group_id))
             for host in plan.hosts:
                 await run_net(
                     NetworkActivities.delete_group, GroupRef(inp.group_id), host_queue(host)
@@ -188,7 +188,7 @@ class SyncSecurityGroup:
 
 
 async def _refilter(group_id: str) -> None:
-    plan: GroupPlan = await run_activity(NetworkRecords.group_plan, GroupRef(group_id))
+    plan: GroupPlan = await run_local(NetworkRecords.group_plan, GroupRef(group_id))
     for port_id in plan.ports:
         await sync_port(port_id)
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
-from workflows.common import reason, run_activity, server_workflow_id
+from workflows.common import STEP_FAILED, reason, run_activity, run_local, server_workflow_id
 from workflows.netsync import plug_server, unplug_server
 from workflows.saga import Saga
 
@@ -87,7 +86,7 @@ class BootServer:
             plan: BootPlan = await run_activity(ServerRecords.plan_boot, ref)
             await self._build(plan, saga)
             return BootServerResult(inp.server_id, plan.host)
-        except (ActivityError, asyncio.CancelledError) as exc:
+        except STEP_FAILED as exc:
             failed = await saga.compensate()
             await run_activity(ServerRecords.mark_error, MarkErrorInput(inp.server_id, reason(exc)))
             raise ApplicationError(
@@ -123,7 +122,7 @@ class BootServer:
         )
         await run_activity(ComputeActivities.start_domain, domain, queue)
         state = await _wait_running(ref, queue)
-        await run_activity(ServerPortRecords.activate_ports, ref)
+        await run_local(ServerPortRecords.activate_ports, ref)
         await run_activity(
             ServerRecords.mark_active, MarkActiveInput(plan.server_id, state.power_state)
         )

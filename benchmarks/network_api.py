@@ -7,7 +7,8 @@ and for a port, as their number grows to 100 (API -> workflow -> activities -> L
              reloaded, the default group's member set updated)
 
 Prints the median of the operations since the previous mark at 1, 10, 50 and 100, and the
-ratio of the last mark to the first (the baseline of the same run). Starts a throw-away
+ratios of the last mark to the first and to the second (the baselines of the same run; the
+very first operation of a fresh cloud is a single sample, often an outlier). Starts a throw-away
 cloud of its own (``nimbus up``) and removes it, devices included.
 
     python benchmarks/network_api.py [--count N]
@@ -64,7 +65,10 @@ def medians(samples: list[float], marks: tuple[int, ...]) -> list[float]:
 def report(name: str, samples: list[float], marks: tuple[int, ...]) -> None:
     values = medians(samples, marks)
     cells = "  ".join(f"{m:>3}: {v * 1000:7.1f} ms" for m, v in zip(marks, values, strict=True))
-    print(f"{name:<22} {cells}   ratio {marks[-1]}/{marks[0]}: {values[-1] / values[0]:.2f}")
+    ratios = f"ratio {marks[-1]}/{marks[0]}: {values[-1] / values[0]:.2f}"
+    if len(marks) > 2:
+        ratios += f", {marks[-1]}/{marks[1]}: {values[-1] / values[1]:.2f}"
+    print(f"{name:<22} {cells}   {ratios}")
 
 
 def main() -> None:

@@ -226,28 +226,35 @@ def test_failed_interface_add_deletes_the_port_it_made(stack: Stack) -> None:
     assert len(stack.drivers.network.routers[router].interfaces) == 1
 
 
-def test_floating_ip_association_adds_nat_and_delete_removes_it(stack: Stack) -> None:
+def _associated_fip(stack: Stack, fixed: str, floating: str) -> tuple[str, str, str, str]:
+    """A router with a gateway and a server port behind it whose floating IP is realised;
+    returns (router, server port, floating IP id, floating IP's own port)."""
     ext, ext_sub, net, router = _router_with_gateway(stack)
     with stack.db.session() as s:
         sub = s.scalars(select(Subnet).where(Subnet.network_id == net)).one().id
-    vm = port(stack, net, sub, "10.0.0.7", OWNER_COMPUTE, "server-1")
-    fport = port(stack, ext, ext_sub, "172.24.4.20", OWNER_FLOATINGIP, create=False)
+    vm = port(stack, net, sub, fixed, OWNER_COMPUTE, "server-1")
+    fport = port(stack, ext, ext_sub, floating, OWNER_FLOATINGIP, create=False)
     fip = FloatingIP(
         project_id=PROJECT,
         floating_network_id=ext,
         floating_port_id=fport,
-        floating_ip_address="172.24.4.20",
+        floating_ip_address=floating,
         port_id=vm,
-        fixed_ip_address="10.0.0.7",
+        fixed_ip_address=fixed,
         router_id=router,
     )
     _add(stack, fip)
     _run(stack, net_starter.sync_floatingip, fip.id, (router,), True)
+    return router, vm, fip.id, fport
+
+
+def test_floating_ip_association_adds_nat_and_delete_removes_it(stack: Stack) -> None:
+    router, _, fip, fport = _associated_fip(stack, "10.0.0.7", "172.24.4.20")
     nat = stack.drivers.network.routers[router].floating
     assert [(n.floating_ip, n.fixed_ip) for n in nat] == [("172.24.4.20", "10.0.0.7")]
     with stack.db.session() as s:
-        assert s.get(FloatingIP, fip.id).status == "ACTIVE"
-    _run(stack, net_starter.delete_floatingip, fip.id)
+        assert s.get(FloatingIP, fip).status == "ACTIVE"
+    _run(stack, net_starter.delete_floatingip, fip)
     assert stack.drivers.network.routers[router].floating == ()
     assert _count(stack, FloatingIP) == 0
     with stack.db.session() as s:
@@ -255,26 +262,11 @@ def test_floating_ip_association_adds_nat_and_delete_removes_it(stack: Stack) ->
 
 
 def test_deleting_a_port_releases_its_floating_ip_nat(stack: Stack) -> None:
-    ext, ext_sub, net, router = _router_with_gateway(stack)
-    with stack.db.session() as s:
-        sub = s.scalars(select(Subnet).where(Subnet.network_id == net)).one().id
-    vm = port(stack, net, sub, "10.0.0.8", OWNER_COMPUTE, "server-1")
-    fport = port(stack, ext, ext_sub, "172.24.4.21", OWNER_FLOATINGIP, create=False)
-    fip = FloatingIP(
-        project_id=PROJECT,
-        floating_network_id=ext,
-        floating_port_id=fport,
-        floating_ip_address="172.24.4.21",
-        port_id=vm,
-        fixed_ip_address="10.0.0.8",
-        router_id=router,
-    )
-    _add(stack, fip)
-    _run(stack, net_starter.sync_floatingip, fip.id, (router,), True)
+    router, vm, fip, _ = _associated_fip(stack, "10.0.0.8", "172.24.4.21")
     _run(stack, net_starter.delete_port, vm)
     assert stack.drivers.network.routers[router].floating == ()
     with stack.db.session() as s:
-        assert s.get(FloatingIP, fip.id).port_id is None
+        assert s.get(FloatingIP, fip).port_id is None
 
 
 def test_rule_change_refilters_bound_ports_of_the_group(stack: Stack) -> None:

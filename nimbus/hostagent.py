@@ -52,12 +52,15 @@ class HostAgent:
         """Tick every ``power_sync_seconds`` until ``stop``; reconcile every 30 ticks.
 
         First, once this host is registered, its network devices are reconciled with the
-        rows (a rebooted host gets its bridges, DHCP servers, routers and filters back)."""
+        rows (a rebooted host gets its bridges, DHCP servers, routers and filters back);
+        a host that is new (or whose VTEP moved) has every other host reconciled too, so
+        their VXLANs flood to it."""
         ticks = 0
         synced = False
         while not stop.is_set():
             try:
-                await asyncio.to_thread(self.heartbeat)
+                if await asyncio.to_thread(self.heartbeat):
+                    await self.announce()
                 if not synced:
                     await starter.sync_host_networks(self.client, self.settings.host_name)
                     synced = True
@@ -70,16 +73,28 @@ class HostAgent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.power_sync_seconds)
 
-    def heartbeat(self) -> None:
-        """Register or refresh this host, with its capacity."""
+    def heartbeat(self) -> bool:
+        """Register or refresh this host, with its capacity and VTEP; True if the host is
+        new or its VTEP changed (the other hosts' flood lists must learn it)."""
         with self.db.session() as s:
             host = s.get(Host, self.settings.host_name)
             if host is None:
                 host = Host(name=self.settings.host_name, vcpus=0, memory_mib=0)
                 s.add(host)
+            moved = host.vtep_address != self.settings.vtep_address
             host.vcpus, host.memory_mib = _capacity()
             host.vtep_address = self.settings.vtep_address
             host.heartbeat_at = utcnow()
+            return moved
+
+    async def announce(self) -> list[str]:
+        """Reconcile every other host's network devices; return their names."""
+        with self.db.session() as s:
+            others = s.scalars(select(Host.name).where(Host.name != self.settings.host_name))
+            names = sorted(others)
+        for name in names:
+            await starter.sync_host_networks(self.client, name)
+        return names
 
     def sync_power_states(self) -> int:
         """Make idle servers' statuses follow their domains; return how many changed.

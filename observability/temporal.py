@@ -57,13 +57,15 @@ class _WorkflowMetrics(WorkflowInboundInterceptor):
         info = workflow.info()
         if not workflow.unsafe.is_replaying():
             metrics.WORKFLOWS_STARTED.labels(info.workflow_type).inc()
-        outcome = "failed"
         try:
             result = await super().execute_workflow(input)
-            outcome = "completed"
-            return result
-        finally:
-            self._record(info, outcome)
+        except GeneratorExit:
+            raise  # evicted from the worker's cache (e.g. at shutdown): not an outcome
+        except BaseException:
+            self._record(info, "failed")
+            raise
+        self._record(info, "completed")
+        return result
 
     @staticmethod
     def _record(info: workflow.Info, outcome: str) -> None:

@@ -4,12 +4,13 @@ inserting the row and starting the workflow)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from nimbus.db import Server, utcnow
+from nimbus.db import Host, Server, utcnow
 from nimbus.hostagent import HostAgent
 from tests.support.stack import Stack
 from workflows.common import server_workflow_id
@@ -76,3 +77,22 @@ async def _never_started(stack: Stack, server_id: str) -> bool:
     except RPCError as exc:
         return exc.status == RPCStatusCode.NOT_FOUND
     return False
+
+
+def test_a_new_host_has_the_others_reconciled_so_their_vxlans_flood_to_it(stack: Stack) -> None:
+    with stack.db.session() as s:
+        s.add(Host(name="h2", vcpus=1, memory_mib=1, vtep_address="10.1.1.2"))
+    moved = dataclasses.replace(stack.settings, vtep_address="10.1.1.1")
+
+    async def run(client: Client) -> tuple[bool, bool, list[str]]:
+        agent = HostAgent(moved, stack.db, stack.hypervisor, client)
+        first, again = agent.heartbeat(), agent.heartbeat()
+        return first, again, await agent.announce()
+
+    assert stack.bridge.run(run) == (True, False, ["h2"])
+
+    async def started(client: Client) -> str:
+        described = await client.get_workflow_handle("host-h2-network-sync").describe()
+        return str(described.workflow_type)
+
+    assert stack.bridge.run(started) == "SyncHostNetworks"

@@ -229,6 +229,18 @@ class LinuxNetworkDriver:
                 groups=frozenset(g for g in ids("groups") if group_set(g, 4) in sets),
             )
 
+    def recorded(self) -> DataPlaneState:
+        """Every id this driver holds a record of, whether or not its devices are whole:
+        what removing everything must go through (``state`` lists only complete ones)."""
+        ids = self.records.ids
+        return DataPlaneState(
+            networks=frozenset(ids("networks")),
+            dhcp=frozenset(ids("dhcp")),
+            routers=frozenset(ids("routers")),
+            port_filters=frozenset(ids("filters")),
+            groups=frozenset(ids("groups")),
+        )
+
     def _network_ok(
         self, network_id: str, links: set[str], zoned: set[str], chains: set[str]
     ) -> bool:

@@ -15,7 +15,9 @@ from nimbus.drivers import real_network
 def purge_network(settings: Settings) -> None:
     """Remove every network device the cloud's driver recorded, then its nftables tables."""
     driver = real_network(settings)
-    state = driver.state()
+    # Everything recorded, not only what is whole: a half-removed object goes too.
+    recorded = getattr(driver, "recorded", None)
+    state = recorded() if recorded is not None else driver.state()
     for router_id in state.routers:
         driver.delete_router(router_id)
     for network_id in state.dhcp:

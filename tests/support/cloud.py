@@ -5,6 +5,7 @@ Its own ports and data directory; the system libvirtd is shared (and started if 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -114,12 +115,18 @@ class Cloud:
         return {n.removesuffix("_disk") for n in names if n.endswith("_disk")}
 
 
+_CLOUDS = itertools.count()
+
+
 def start_cloud(data_dir: Path, guest_image: Path) -> Cloud:
     """``nimbus up`` on free ports; the guest image is seeded so it is not built again."""
-    prefix = f"nimbustest{os.getpid()}-"
+    # Each cloud of this process gets names and an external range of its own: two clouds
+    # sharing an nftables table would drop each other's rules when one is removed.
+    n, pid = next(_CLOUDS), os.getpid()
+    prefix = f"nimbustest{pid}x{n}-"
     settings = Settings(
-        nft_table=f"nimbust{os.getpid()}",
-        external_cidr=f"100.64.{os.getpid() % 200 + 20}.0/24",
+        nft_table=f"nimbust{pid}x{n}",
+        external_cidr=f"100.64.{(pid % 100 + n * 101) % 230 + 20}.0/24",
         data_dir=data_dir,
         api_port=free_port(),
         temporal_port=free_port(),

@@ -42,6 +42,7 @@ from nimbus.db_network import (
     Router,
     SecurityGroupRule,
     Subnet,
+    delete_port_rows,
 )
 from nimbus.errors import NotFound
 
@@ -427,8 +428,7 @@ class NetworkRecords:
         """Remove ports and their addresses; missing ports are fine."""
         with self.db.session() as s:
             for port_id in inp.port_ids:
-                s.execute(delete(IPAllocation).where(IPAllocation.port_id == port_id))
-                s.execute(delete(Port).where(Port.id == port_id))
+                delete_port_rows(s, port_id)
 
     @activity.defn
     def unclaim_port(self, inp: PortRef) -> None:
@@ -475,8 +475,7 @@ class NetworkRecords:
             if router is None:
                 return
             if router.gw_port_id:
-                s.execute(delete(IPAllocation).where(IPAllocation.port_id == router.gw_port_id))
-                s.execute(delete(Port).where(Port.id == router.gw_port_id))
+                delete_port_rows(s, router.gw_port_id)
             s.delete(router)
 
     @activity.defn
@@ -523,8 +522,7 @@ class NetworkRecords:
             fip = s.get(FloatingIP, inp.fip_id)
             if fip is None:
                 return
-            s.execute(delete(IPAllocation).where(IPAllocation.port_id == fip.floating_port_id))
-            s.execute(delete(Port).where(Port.id == fip.floating_port_id))
+            delete_port_rows(s, fip.floating_port_id)
             s.delete(fip)
 
     def all(self) -> list[Callable[..., Any]]:

@@ -18,7 +18,7 @@ from temporalio import activity
 from activities.compute import ServerRef
 from activities.network_records import addresses_of
 from nimbus.db import Database
-from nimbus.db_network import FloatingIP, IPAllocation, Network, Port
+from nimbus.db_network import FloatingIP, Network, Port, delete_port_rows, server_ports
 
 
 @dataclass(frozen=True)
@@ -49,16 +49,6 @@ class ServerPorts:
     routers: tuple[str, ...] = ()
 
 
-def _server_ports(s: Any, server_id: str) -> list[Port]:
-    return list(
-        s.scalars(
-            select(Port)
-            .where(Port.device_id == server_id, Port.device_owner.like("compute:%"))
-            .order_by(Port.created_at, Port.id)
-        )
-    )
-
-
 def _summary(s: Any, ports: list[Port], routers: tuple[str, ...] = ()) -> ServerPorts:
     nics = []
     for port in ports:
@@ -84,7 +74,7 @@ class ServerPortRecords:
     def bind_ports(self, inp: BindPortsInput) -> ServerPorts:
         """Record the server's host on each of its ports (status BUILD until it runs)."""
         with self.db.session() as s:
-            ports = _server_ports(s, inp.server_id)
+            ports = server_ports(s, inp.server_id)
             for port in ports:
                 port.binding_host, port.status = inp.host, "BUILD"
             return _summary(s, ports)
@@ -93,13 +83,13 @@ class ServerPortRecords:
     def server_ports(self, inp: ServerRef) -> ServerPorts:
         """The server's ports as they are now."""
         with self.db.session() as s:
-            return _summary(s, _server_ports(s, inp.server_id))
+            return _summary(s, server_ports(s, inp.server_id))
 
     @activity.defn
     def activate_ports(self, inp: ServerRef) -> None:
         """The guest runs: its ports are ACTIVE."""
         with self.db.session() as s:
-            for port in _server_ports(s, inp.server_id):
+            for port in server_ports(s, inp.server_id):
                 port.status = "ACTIVE"
 
     @activity.defn
@@ -107,7 +97,7 @@ class ServerPortRecords:
         """Disassociate the floating IPs of the ports made for the server (they are about
         to be deleted); the routers to resync. Floating IPs of a user's own ports stay."""
         with self.db.session() as s:
-            ports = _server_ports(s, inp.server_id)
+            ports = server_ports(s, inp.server_id)
             owned = [p.id for p in ports if p.auto_delete]
             routers = set()
             for fip in s.scalars(select(FloatingIP).where(FloatingIP.port_id.in_(owned))):
@@ -121,15 +111,11 @@ class ServerPortRecords:
     def release_ports(self, inp: ServerRef) -> ServerPorts:
         """Delete the ports made for the server; unbind the ones the user brought."""
         with self.db.session() as s:
-            ports = _server_ports(s, inp.server_id)
+            ports = server_ports(s, inp.server_id)
             summary = _summary(s, ports)
             for port in ports:
                 if port.auto_delete:
-                    for allocation in s.scalars(
-                        select(IPAllocation).where(IPAllocation.port_id == port.id)
-                    ):
-                        s.delete(allocation)
-                    s.delete(port)
+                    delete_port_rows(s, port.id)
                 else:
                     port.device_id, port.device_owner = "", ""
                     port.binding_host, port.status = None, "DOWN"

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    delete,
     select,
 )
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
@@ -198,6 +199,22 @@ def lowest_free(s: Session, column: InstrumentedAttribute[Any], hi: int = 65535)
         elif value > candidate:
             break
     return candidate if candidate <= hi else None
+
+
+def delete_port_rows(s: Session, port_id: str) -> None:
+    """Remove a port and its addresses; a missing port is fine."""
+    s.execute(delete(IPAllocation).where(IPAllocation.port_id == port_id))
+    s.execute(delete(Port).where(Port.id == port_id))
+
+
+def server_ports(s: Session, server_id: str) -> list[Port]:
+    """The ports a server owns, in the order its NICs are plugged."""
+    query = (
+        select(Port)
+        .where(Port.device_id == server_id, Port.device_owner.like("compute:%"))
+        .order_by(Port.created_at, Port.id)
+    )
+    return list(s.scalars(query))
 
 
 def as_dict(row: Any) -> dict[str, Any]:

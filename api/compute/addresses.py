@@ -8,17 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from api import deps
-from nimbus.db_network import FloatingIP, IPAllocation, Network, Port, SecurityGroup
-
-
-def _ports(s: Any, server_id: str) -> list[Port]:
-    return list(
-        s.scalars(
-            select(Port)
-            .where(Port.device_id == server_id, Port.device_owner.like("compute:%"))
-            .order_by(Port.created_at, Port.id)
-        )
-    )
+from nimbus.db_network import FloatingIP, IPAllocation, Network, SecurityGroup, server_ports
 
 
 def server_addresses(server_id: str) -> dict[str, list[dict[str, Any]]]:
@@ -26,7 +16,7 @@ def server_addresses(server_id: str) -> dict[str, list[dict[str, Any]]]:
     fixed addresses first, then the floating IPs NATed to them."""
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
     with deps.db().session() as s:
-        for port in _ports(s, server_id):
+        for port in server_ports(s, server_id):
             network = s.get(Network, port.network_id)
             label = (network.name or network.id) if network is not None else port.network_id
             fixed = s.scalars(
@@ -53,6 +43,6 @@ def _address(addr: str, kind: str, mac: str) -> dict[str, Any]:
 def server_security_groups(server_id: str) -> list[dict[str, str]]:
     """The names of the security groups on the server's ports (Nova lists each once)."""
     with deps.db().session() as s:
-        ids = {g for port in _ports(s, server_id) for g in (port.security_group_ids or [])}
+        ids = {g for port in server_ports(s, server_id) for g in (port.security_group_ids or [])}
         names = s.scalars(select(SecurityGroup.name).where(SecurityGroup.id.in_(ids))).all()
     return [{"name": name} for name in sorted(set(names))]

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from api import deps
 from api.context import RequestContext
 from api.network.access import find_group, find_network, find_port
-from api.network.allocate import IpRequest, add_port, delete_port_rows
+from api.network.allocate import IpRequest, add_port
 from api.network.common import transaction
 from api.network.security_groups import ensure_default
 from nimbus import ipam
-from nimbus.db_network import OWNER_COMPUTE, Network, Port
+from nimbus.db_network import OWNER_COMPUTE, Network, Port, delete_port_rows
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 
 

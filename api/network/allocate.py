@@ -182,12 +182,3 @@ def add_port(
         )
     s.flush()
     return port
-
-
-def delete_port_rows(s: Session, port_id: str) -> None:
-    """Remove a port and its addresses (undoing a request whose workflow never ran)."""
-    for row in s.scalars(select(IPAllocation).where(IPAllocation.port_id == port_id)):
-        s.delete(row)
-    port = s.get(Port, port_id)
-    if port is not None:
-        s.delete(port)

@@ -15,7 +15,7 @@ from api import deps
 from api.context import RequestContext, current
 from api.network import bp, faults, views
 from api.network.access import find_floatingip, find_network, project_scope
-from api.network.allocate import IpRequest, add_port, delete_port_rows
+from api.network.allocate import IpRequest, add_port
 from api.network.common import (
     fields,
     filtered,
@@ -38,6 +38,7 @@ from nimbus.db_network import (
     Network,
     Port,
     Router,
+    delete_port_rows,
 )
 from nimbus.errors import InvalidSpec
 from workflows import net_starter

@@ -14,7 +14,7 @@ from api.context import RequestContext, current
 from api.errors import Forbidden
 from api.network import bp, faults, views
 from api.network.access import find_network, find_port, port_scope, require_owner
-from api.network.allocate import add_port, delete_port_rows, parse_fixed_ips, parse_mac
+from api.network.allocate import add_port, parse_fixed_ips, parse_mac
 from api.network.common import (
     bool_field,
     fields,
@@ -44,6 +44,7 @@ from nimbus.db_network import (
     OWNER_ROUTER_INTERFACE,
     IPAllocation,
     Port,
+    delete_port_rows,
 )
 from nimbus.errors import Conflict
 from workflows import net_starter

@@ -13,7 +13,7 @@ from api import deps
 from api.context import RequestContext, current
 from api.network import bp, faults
 from api.network.access import find_router, find_subnet
-from api.network.allocate import IpRequest, add_port, delete_port_rows
+from api.network.allocate import IpRequest, add_port
 from api.network.common import is_admin, realise, transaction
 from api.network.routers import interfaces
 from api.policy import authorize
@@ -27,6 +27,7 @@ from nimbus.db_network import (
     Port,
     Router,
     Subnet,
+    delete_port_rows,
 )
 from nimbus.errors import Conflict, InvalidSpec
 from workflows import net_starter

@@ -14,7 +14,7 @@ from api import deps
 from api.context import RequestContext, current
 from api.network import bp, faults, views
 from api.network.access import find_network, find_router, project_scope
-from api.network.allocate import IpRequest, add_port, delete_port_rows, parse_fixed_ips
+from api.network.allocate import IpRequest, add_port, parse_fixed_ips
 from api.network.common import (
     bool_field,
     fields,
@@ -34,6 +34,7 @@ from nimbus.db_network import (
     IPAllocation,
     Port,
     Router,
+    delete_port_rows,
 )
 from nimbus.errors import Conflict, InvalidSpec
 from workflows import net_starter

@@ -13,7 +13,7 @@ from api import deps
 from api.context import RequestContext, current
 from api.network import bp, faults, views
 from api.network.access import find_network, find_subnet, require_owner, subnet_scope
-from api.network.allocate import IpRequest, add_port, choose_ips, delete_port_rows
+from api.network.allocate import IpRequest, add_port, choose_ips
 from api.network.common import (
     bool_field,
     fields,
@@ -28,7 +28,7 @@ from api.network.common import (
 from api.policy import authorize
 from api.validation import require_str
 from nimbus import ipam
-from nimbus.db_network import OWNER_DHCP, IPAllocation, Network, Port, Subnet
+from nimbus.db_network import OWNER_DHCP, IPAllocation, Network, Port, Subnet, delete_port_rows
 from nimbus.errors import Conflict, InvalidSpec
 from workflows import net_starter
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
+from temporalio.service import RPCError
 from temporalio.worker import Interceptor
 
 from api import create_app
@@ -162,8 +163,31 @@ class Stack:
         return self.bridge.run(result, timeout=timeout)
 
     def restart_worker(self, interceptors: Sequence[Interceptor] = ()) -> None:
+        """A new worker; returns once its host agent's network reconcile has run, so that
+        the reconcile never interleaves with the operation the test starts next."""
         self.worker.stop()
+        began = time.time()
         self.worker = WorkerThread(self.settings, self.drivers, interceptors).start()
+        self.wait_host_sync(began)
+
+    def wait_host_sync(self, since: float, timeout: float = 30) -> None:
+        """Wait for a run of this host's ``SyncHostNetworks`` started after ``since``."""
+        workflow_id = f"host-{self.settings.host_name}-network-sync"
+
+        async def done(client: Any) -> bool:
+            try:
+                described = await client.get_workflow_handle(workflow_id).describe()
+            except RPCError:
+                return False
+            return bool(
+                described.start_time.timestamp() >= since and described.close_time is not None
+            )
+
+        deadline = time.monotonic() + timeout
+        while not self.bridge.run(done):
+            if time.monotonic() > deadline:
+                raise AssertionError("the new worker never reconciled its host's network")
+            time.sleep(0.05)
 
 
 def make_stack(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from activities.storage.block import BlockStore
-from api import errors
+from api import audit, errors
 from api.bridge import TemporalBridge
 from nimbus.config import Settings
 from nimbus.db import Database
@@ -36,6 +36,8 @@ def create_app(
     }
     errors.register(app)
     instrument(app)
+    audit.register(app)
+    app.register_blueprint(audit.bp, url_prefix="/audit")
     app.register_blueprint(identity.bp, url_prefix="/identity")
     app.register_blueprint(compute.bp, url_prefix="/compute")
     app.register_blueprint(image.bp, url_prefix="/image")

@@ -7,11 +7,20 @@ One event loop runs in a background thread per API process; views hand it corout
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from temporalio.client import Client, WorkflowFailureError
+from flask import g, has_request_context
+from temporalio.client import (
+    Client,
+    Interceptor,
+    OutboundInterceptor,
+    StartWorkflowInput,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
@@ -40,6 +49,36 @@ def _typed(exc: WorkflowFailureError) -> NimbusError:
     return NimbusError(str(cause or exc))
 
 
+#: The ids of the workflows one ``TemporalBridge.run`` call started (set inside its task).
+_STARTED: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "nimbus_started_workflows", default=None
+)
+
+
+class _RecordStarts(Interceptor):
+    """Notes the id of every workflow the client starts, for the request's audit record."""
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _StartRecorder(next)
+
+
+class _StartRecorder(OutboundInterceptor):
+    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+        handle = await super().start_workflow(input)
+        started = _STARTED.get()
+        if started is not None:
+            started.append(input.id)
+        return handle
+
+
+def started_workflows() -> list[str]:
+    """The workflows this request started so far (empty outside a request)."""
+    if not has_request_context():
+        return []
+    ids: list[str] = g.setdefault("workflow_ids", [])
+    return ids
+
+
 class TemporalBridge:
     """Owns the loop thread and a lazily connected client."""
 
@@ -56,7 +95,8 @@ class TemporalBridge:
 
     def run(self, fn: Callable[[Client], Awaitable[T]], timeout: float | None = None) -> T:
         """Run ``fn(client)`` on the loop; Temporal errors become ``BackendUnavailable``."""
-        future = asyncio.run_coroutine_threadsafe(self._call(fn), self._loop)
+        started: list[str] = []
+        future = asyncio.run_coroutine_threadsafe(self._call(fn, started), self._loop)
         try:
             return future.result(timeout or self.timeout)
         except TimeoutError as exc:
@@ -66,10 +106,15 @@ class TemporalBridge:
             raise _typed(exc) from exc
         except (RPCError, ConnectionError, RuntimeError) as exc:
             raise BackendUnavailable(f"the workflow engine is unavailable: {exc}") from exc
+        finally:
+            started_workflows().extend(started)
 
-    async def _call(self, fn: Callable[[Client], Awaitable[T]]) -> T:
+    async def _call(self, fn: Callable[[Client], Awaitable[T]], started: list[str]) -> T:
+        _STARTED.set(started)
         if self._client is None:
-            self._client = await Client.connect(self.address, namespace=self.namespace)
+            self._client = await Client.connect(
+                self.address, namespace=self.namespace, interceptors=[_RecordStarts()]
+            )
         return await fn(self._client)
 
     def close(self) -> None:

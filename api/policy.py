@@ -36,6 +36,7 @@ RULES: dict[str, str] = {
     "volume:delete": MEMBER,
     "volume:snapshot": MEMBER,
     "volume:all_projects": ADMIN,
+    "volume:types": READER,
     "image:images:list": READER,
     "image:images:show": READER,
     "image:images:download": READER,
@@ -65,6 +66,7 @@ RULES: dict[str, str] = {
     "network:ports:network_device": ADMIN,
     "network:routers:gateway_options": ADMIN,
     "network:floatingips:address": ADMIN,
+    "audit:events:list": ADMIN,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -75,6 +76,32 @@ def _build_image(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the audit trail, newest first, as the admin of ``clouds.yaml``."""
+    from nimbus.bootstrap import clouds_yaml_path
+    from nimbus.client import NimbusClient
+
+    params = {
+        k: v
+        for k, v in vars(args).items()
+        if k in ("project_id", "user_id", "resource_id", "since", "until", "limit") and v
+    }
+    client = NimbusClient(clouds_yaml_path(settings))
+    response = client.call("GET", "/audit/v1/events", params=params)
+    if response.status_code != 200:
+        print(f"nimbus: error: {response.status_code} {response.text}", file=sys.stderr)
+        return 1
+    events = response.json()["events"]
+    if args.json:
+        print(json.dumps(events, indent=2))
+        return 0
+    for e in events:
+        who = e["user_name"] or "-"
+        flows = ",".join(e["workflow_ids"]) or "-"
+        print(f"{e['at'][:19]}  {who:<12} {e['status']}  {e['method']:<6} {e['path']}  {flows}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nimbus", description="Run and use the Nimbus cloud.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -86,6 +113,14 @@ def parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build-image", help="build the default guest image")
     build.add_argument("out", nargs="?", help="where to write it")
     build.set_defaults(fn=_build_image)
+    audit = sub.add_parser("audit", help="the audit trail of state-changing requests")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    listing = audit_sub.add_parser("list", help="list recorded requests, newest first")
+    for flag in ("--project-id", "--user-id", "--resource-id", "--since", "--until"):
+        listing.add_argument(flag)
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(fn=_audit)
     return p
 
 

@@ -269,4 +269,4 @@ class Database:
             yield session
 
 
-from nimbus import db_network  # noqa: E402,F401  (registers the networking tables)
+from nimbus import db_audit, db_network  # noqa: E402,F401  (register their tables)

@@ -16,6 +16,10 @@ API_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+AUDIT_WRITE_FAILURES = Counter(
+    "nimbus_audit_write_failures_total",
+    "State-changing API requests whose audit record could not be written.",
+)
 WORKFLOWS_STARTED = Counter(
     "nimbus_workflows_started_total", "Workflow executions started, by type.", ["workflow_type"]
 )

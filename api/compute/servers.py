@@ -23,7 +23,7 @@ from api.policy import authorize
 from api.starting import forget
 from api.validation import json_body, name_field, paginate, ref_id, require_dict
 from nimbus.db import Server
-from nimbus.errors import Conflict, InvalidSpec
+from nimbus.errors import Conflict, InvalidSpec, NotFound
 from workflows import starter
 
 #: Nova's create fields that Nimbus does not offer yet: refused clearly, never ignored.
@@ -143,8 +143,11 @@ def create_server() -> tuple[Response, int]:
     ctx = current()
     authorize(ctx, "compute:servers:create")
     fields = _validated_create(json_body())
-    flavor = get_flavor(fields["flavor_id"])
-    image = find_visible_image(fields["image_id"], ctx)
+    try:
+        flavor = get_flavor(fields["flavor_id"])
+        image = find_visible_image(fields["image_id"], ctx)
+    except NotFound as exc:
+        raise InvalidSpec(str(exc)) from exc  # Nova: a reference it cannot find is a 400
     if image.status != "active":
         raise InvalidSpec(f"Image {image.id} is not active.")
     if image.min_ram > flavor.ram or image.min_disk > flavor.disk > 0:

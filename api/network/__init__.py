@@ -64,7 +64,7 @@ def resources() -> Response:
 
 @bp.before_request
 def _authenticate() -> None:
-    if request.endpoint in ("network.versions", "network.resources"):
+    if request.endpoint == "network.versions":
         return
     authenticate(deps.db())
 

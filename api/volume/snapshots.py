@@ -8,7 +8,7 @@ from sqlalchemy import select
 from api import deps
 from api.context import RequestContext, current
 from api.lookup import load_owned
-from api.policy import authorize
+from api.policy import allowed, authorize
 from api.starting import add_and_start
 from api.validation import json_body, optional_str, require_dict, require_str
 from api.volume import bp, views
@@ -43,9 +43,9 @@ def create_snapshot(project_id: str) -> tuple[Response, int]:
 
 
 def _visible(ctx: RequestContext) -> list[VolumeSnapshot]:
-    query = select(VolumeSnapshot).where(
-        VolumeSnapshot.deleted_at.is_(None), VolumeSnapshot.project_id == ctx.project_id
-    )
+    query = select(VolumeSnapshot).where(VolumeSnapshot.deleted_at.is_(None))
+    if not (request.args.get("all_tenants") and allowed(ctx, "volume:all_projects")):
+        query = query.where(VolumeSnapshot.project_id == ctx.project_id)
     for key in ("name", "status", "volume_id"):
         if request.args.get(key):
             query = query.where(getattr(VolumeSnapshot, key) == request.args[key])

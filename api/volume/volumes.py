@@ -239,11 +239,13 @@ _TYPE = {
 
 @bp.get("/v3/<project_id>/types")
 def list_types(project_id: str) -> Response:
+    authorize(current(), "volume:types")
     return jsonify({"volume_types": [_TYPE]})
 
 
 @bp.get("/v3/<project_id>/types/<type_id>")
 def show_type(project_id: str, type_id: str) -> Response:
+    authorize(current(), "volume:types")
     if type_id not in ("default", _TYPE["id"]):
         raise NotFound(f"Volume type {type_id} could not be found.")
     return jsonify({"volume_type": _TYPE})

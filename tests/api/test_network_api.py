@@ -33,7 +33,7 @@ def test_versions_resources_and_extensions(alice: Neutron) -> None:
     assert versions.status_code == 200
     assert versions.json["versions"][0]["id"] == "v2.0"
     assert versions.json["versions"][0]["status"] == "CURRENT"
-    listed = alice.stack.client.get(BASE).json["resources"]
+    listed = alice.stack.client.get(BASE, headers=alice.h).json["resources"]
     assert {"networks", "subnets", "ports", "routers"} <= {r["collection"] for r in listed}
     aliases = {e["alias"] for e in alice.get("extensions").json["extensions"]}
     assert {"router", "external-net", "security-group"} <= aliases

@@ -63,8 +63,8 @@ def test_created_server_is_listed_shown_renamed(stack: Stack) -> None:
 @pytest.mark.parametrize(
     ("over", "status", "words"),
     [
-        ({"flavorRef": "999"}, 404, "Flavor 999"),
-        ({"imageRef": "00000000-0000-0000-0000-000000000000"}, 404, "Image"),
+        ({"flavorRef": "999"}, 400, "Flavor 999"),
+        ({"imageRef": "00000000-0000-0000-0000-000000000000"}, 400, "Image"),
         ({"name": "x" * 256}, 400, "too long"),
         ({"name": ""}, 400, "name"),
         ({"name": " padded"}, 400, "whitespace"),

@@ -1,0 +1,453 @@
+"""Every API route, walked with the tokens of no one, of a reader, and of another project.
+
+The victim is project ``demo``: its member alice owns one of every kind of resource. Then:
+- without a token, every route but the public ones answers 401;
+- demo's reader may read everything of demo's, and every write answers 403;
+- bob, a member of project ``other``, gets 404 for every one of demo's resources (as
+  OpenStack answers, so ids leak nothing), 403 for admin-only routes, and lists without
+  demo's resources; his creates that name demo's resources are refused too.
+Each walk ends by checking that no row of any table changed. A route the walk does not know
+fails the test, so a new route cannot skip this check.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from nimbus.db import Base
+from tests.support.neutron import Neutron
+from tests.support.stack import Stack
+from workflows.common import server_workflow_id
+
+#: Routes anyone may call: version documents, authentication, metrics.
+PUBLIC = {
+    "identity.versions",
+    "identity.version",
+    "identity.issue_token",
+    "compute.versions",
+    "compute.version",
+    "image.versions",
+    "volume.versions",
+    "volume.version",
+    "network.versions",
+    "_metrics",
+    "static",
+}
+
+#: Routes with behaviour of their own, covered by their own tests (token validation and
+#: revocation act on the token in ``X-Subject-Token``).
+OWN_TESTS = {"identity.validate_token", "identity.revoke_token", "static"}
+
+#: Path parameters that name no resource of the victim (shared or public objects).
+SHARED_PARAMS = {"flavor_id": "1", "alias": "router", "type_id": "ceph"}
+
+#: Tables whose rows legitimately change during a walk.
+VOLATILE_TABLES = {"tokens", "audit_events", "hosts"}
+
+#: Request bodies: valid enough that a route reaches its permission and ownership checks.
+BODIES: dict[str, Any] = {
+    "compute.update_server": {"server": {"name": "renamed"}},
+    "compute.server_action": {"os-stop": None},
+    "compute.attach_volume": {"volumeAttachment": {"volumeId": "{volume_id}"}},
+    "compute.create_server": {
+        "server": {"name": "x", "flavorRef": "1", "imageRef": "{image_id}"},
+    },
+    "image.update_image": [{"op": "replace", "path": "/name", "value": "renamed"}],
+    "image.create_image": {"name": "x", "disk_format": "raw", "container_format": "bare"},
+    "volume.update_volume": {"volume": {"name": "renamed"}},
+    "volume.volume_action": {"os-extend": {"new_size": 5}},
+    "volume.create_volume": {"volume": {"size": 1, "snapshot_id": "{snapshot_id}"}},
+    "volume.create_snapshot": {"snapshot": {"volume_id": "{snapshot_volume_id}"}},
+    "network.update_network": {"network": {"name": "renamed"}},
+    "network.update_subnet": {"subnet": {"name": "renamed"}},
+    "network.update_port": {"port": {"name": "renamed"}},
+    "network.update_router": {"router": {"name": "renamed"}},
+    "network.update_floatingip": {"floatingip": {"port_id": None}},
+    "network.update_group": {"security_group": {"name": "renamed"}},
+    "network.add_interface": {"subnet_id": "{subnet_id}"},
+    "network.remove_interface": {"subnet_id": "{subnet_id}"},
+    "network.create_network": {"network": {"name": "x"}},
+    "network.create_subnet": {
+        "subnet": {"network_id": "{network_id}", "cidr": "10.9.0.0/24", "ip_version": 4}
+    },
+    "network.create_port": {"port": {"network_id": "{network_id}"}},
+    "network.create_router": {"router": {"name": "x"}},
+    "network.create_floatingip": {
+        "floatingip": {"floating_network_id": "{external_id}", "port_id": "{port_id}"}
+    },
+    "network.create_group": {"security_group": {"name": "x"}},
+    "network.create_rule": {
+        "security_group_rule": {"security_group_id": "{group_id}", "direction": "ingress"}
+    },
+}
+
+#: Creates in the caller's own project are allowed; these name the victim's resources, and
+#: what another project gets for them (Nova answers 400 for a network it cannot find).
+OTHER_CREATES = {
+    "compute.create_server": 400,
+    "volume.create_volume": 404,
+    "volume.create_snapshot": 404,
+    "network.create_subnet": 404,
+    "network.create_port": 404,
+    "network.create_floatingip": 404,
+    "network.create_rule": 404,
+}
+#: Creates that name nothing of the victim's: bob may make these in his own project.
+OWN_CREATES = {"image.create_image", "network.create_network", "network.create_router"}
+OWN_CREATES |= {"network.create_group"}
+
+#: Routes only an admin may call for another project (403, not 404, as OpenStack answers).
+ADMIN_ONLY = {"audit.list_events"}
+
+
+@dataclass
+class World:
+    """Demo's resources, by path parameter name, and the ids a list must not leak."""
+
+    ids: dict[str, str]
+    demo_project: str
+    other_project: str
+
+    def secrets(self) -> set[str]:
+        shared = set(SHARED_PARAMS.values()) | {self.ids["external_id"]}
+        return {v for k, v in self.ids.items() if v not in shared and k != "tag"}
+
+
+def _finish_server(stack: Stack, token: str, image_id: str, network_id: str) -> str:
+    body = {
+        "server": {
+            "name": "victim",
+            "flavorRef": "1",
+            "imageRef": image_id,
+            "networks": [{"uuid": network_id}],
+        }
+    }
+    r = stack.client.post("/compute/v2.1/servers", json=body, headers={"X-Auth-Token": token})
+    assert r.status_code == 202, r.json
+    server_id = str(r.json["server"]["id"])
+    stack.finish(server_workflow_id(server_id, "boot"))
+    return server_id
+
+
+def _volume(stack: Stack, base: str, h: dict[str, str], name: str) -> str:
+    r = stack.client.post(f"{base}/volumes", json={"volume": {"size": 1, "name": name}}, headers=h)
+    assert r.status_code == 202, r.json
+    volume_id = str(r.json["volume"]["id"])
+    _wait(stack, f"{base}/volumes/{volume_id}", h, "volume", "available")
+    return volume_id
+
+
+def _wait(stack: Stack, path: str, h: dict[str, str], key: str, status: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if stack.client.get(path, headers=h).json[key]["status"] == status:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never became {status}")
+
+
+def build_world(stack: Stack) -> World:
+    """One of every resource, owned by alice's project demo."""
+    admin, alice = Neutron(stack, "admin"), Neutron(stack, "alice")
+    external = admin.network("public", **{"router:external": True})
+    admin.subnet(external["id"], "172.24.4.0/24", enable_dhcp=False)
+    h = alice.h
+    image = stack.client.post(
+        "/image/v2/images",
+        json={"name": "private", "disk_format": "raw", "container_format": "bare"},
+        headers=h,
+    ).json
+    upload = stack.client.put(
+        f"/image/v2/images/{image['id']}/file",
+        data=b"x" * 4096,
+        content_type="application/octet-stream",
+        headers=h,
+    )
+    assert upload.status_code == 204
+    assert stack.client.put(f"/image/v2/images/{image['id']}/tags/t1", headers=h).status_code == 204
+    network = alice.network("victim-net")
+    subnet = alice.subnet(network["id"])
+    port = alice.port(network["id"])
+    router = alice.make("router", name="r", external_gateway_info={"network_id": external["id"]})
+    assert alice.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+    fip = alice.make("floatingip", floating_network_id=external["id"], port_id=port["id"])
+    group = alice.make("security_group", name="victim-sg")
+    rule = alice.make("security_group_rule", security_group_id=group["id"], direction="ingress")
+    server_id = _finish_server(stack, h["X-Auth-Token"], stack.image_id(), network["id"])
+    base = f"/volume/v3/{alice.project_id}"
+    volume_id = _volume(stack, base, h, "attached")
+    attach = stack.client.post(
+        f"/compute/v2.1/servers/{server_id}/os-volume_attachments",
+        json={"volumeAttachment": {"volumeId": volume_id}},
+        headers=h,
+    )
+    assert attach.status_code == 200, attach.json
+    _wait(stack, f"{base}/volumes/{volume_id}", h, "volume", "in-use")
+    snapshot_volume = _volume(stack, base, h, "snapped")
+    snap = stack.client.post(
+        f"{base}/snapshots", json={"snapshot": {"volume_id": snapshot_volume}}, headers=h
+    )
+    assert snap.status_code == 202, snap.json
+    snapshot_id = str(snap.json["snapshot"]["id"])
+    _wait(stack, f"{base}/snapshots/{snapshot_id}", h, "snapshot", "available")
+    other = Neutron(stack, "bob")
+    # Neutron makes a project's default group on its first look: let bob's exist already.
+    assert other.get("security-groups").status_code == 200
+    return World(
+        ids={
+            "server_id": server_id,
+            "volume_id": volume_id,
+            "snapshot_volume_id": snapshot_volume,
+            "snapshot_id": snapshot_id,
+            "image_id": str(image["id"]),
+            "tag": "t1",
+            "network_id": network["id"],
+            "subnet_id": subnet["id"],
+            "port_id": port["id"],
+            "router_id": router["id"],
+            "fip_id": fip["id"],
+            "group_id": group["id"],
+            "rule_id": rule["id"],
+            "external_id": external["id"],
+        },
+        demo_project=alice.project_id,
+        other_project=other.project_id,
+    )
+
+
+def _rows(stack: Stack) -> dict[str, list[str]]:
+    """Every row of every table that a refused request must not touch."""
+    out: dict[str, list[str]] = {}
+    with stack.db.session() as s:
+        for table in Base.metadata.sorted_tables:
+            if table.name in VOLATILE_TABLES:
+                continue
+            rows = s.execute(select(table)).all()
+            out[table.name] = sorted(json.dumps(list(r), default=str) for r in rows)
+    return out
+
+
+@dataclass(frozen=True)
+class Call:
+    endpoint: str
+    method: str
+    rule: str
+
+    @property
+    def params(self) -> list[str]:
+        return re.findall(r"<(?:[a-z]+:)?([a-z_]+)>", self.rule)
+
+    @property
+    def names_a_resource(self) -> bool:
+        return any(p not in SHARED_PARAMS and p != "project_id" for p in self.params)
+
+
+def calls(stack: Stack) -> Iterator[Call]:
+    app = stack.client.application
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            yield Call(rule.endpoint, method, rule.rule)
+
+
+def _fill(value: Any, world: World) -> Any:
+    text = json.dumps(value)
+    for key, v in world.ids.items():
+        text = text.replace("{" + key + "}", v)
+    return json.loads(text)
+
+
+def _url(call: Call, world: World, project: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name == "project_id":
+            return project
+        return SHARED_PARAMS.get(name) or world.ids[name]
+
+    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", sub, call.rule)
+
+
+def _send(stack: Stack, call: Call, url: str, token: str | None, world: World) -> Any:
+    headers = {"X-Auth-Token": token} if token else {}
+    body = _fill(BODIES.get(call.endpoint, {}), world)
+    if call.endpoint == "image.upload_image":
+        return stack.client.put(
+            url, data=b"y" * 16, content_type="application/octet-stream", headers=headers
+        )
+    if call.endpoint == "image.update_image":
+        return stack.client.patch(
+            url,
+            data=json.dumps(body),
+            content_type="application/openstack-images-v2.1-json-patch",
+            headers=headers,
+        )
+    return stack.client.open(url, method=call.method, json=body, headers=headers)
+
+
+@pytest.fixture
+def world(stack: Stack) -> World:
+    return build_world(stack)
+
+
+def test_every_route_is_known_to_the_walk(stack: Stack) -> None:
+    """A new route must say what it needs: a resource parameter this walk can fill."""
+    known = set(SHARED_PARAMS) | {"project_id", "snapshot_volume_id", "external_id"}
+    known |= set(build_ids_for_params())
+    unknown = {
+        (c.rule, p)
+        for c in calls(stack)
+        if c.endpoint not in OWN_TESTS
+        for p in c.params
+        if p not in known
+    }
+    assert not unknown, f"routes the policy walk cannot fill in: {sorted(unknown)}"
+    for name in list(BODIES) + list(OTHER_CREATES) + list(OWN_CREATES):
+        assert name in {c.endpoint for c in calls(stack)}, f"{name} is no route"
+
+
+def build_ids_for_params() -> list[str]:
+    """The path parameters ``build_world`` fills (kept next to it, checked above)."""
+    return [
+        "server_id",
+        "volume_id",
+        "snapshot_id",
+        "image_id",
+        "tag",
+        "network_id",
+        "subnet_id",
+        "port_id",
+        "router_id",
+        "fip_id",
+        "group_id",
+        "rule_id",
+    ]
+
+
+def _walk(stack: Stack, world: World, token: str | None, project: str, expect: Any) -> list[str]:
+    """Send every call; return a line for each answer that is not what ``expect`` wants."""
+    wrong = []
+    for call in calls(stack):
+        if call.endpoint in OWN_TESTS:
+            continue
+        wanted = expect(call)
+        if wanted is None:
+            continue
+        response = _send(stack, call, _url(call, world, project), token, world)
+        if not wanted(response):
+            text = response.get_data(as_text=True)[:200]
+            wrong.append(f"{call.method} {call.rule}: {response.status_code} {text}")
+    return wrong
+
+
+def _status(*codes: int) -> Any:
+    return lambda r: r.status_code in codes
+
+
+def test_without_a_token_everything_but_public_routes_is_401(stack: Stack, world: World) -> None:
+    before = _rows(stack)
+
+    def expect(call: Call) -> Any:
+        if call.endpoint in PUBLIC:
+            return lambda r: r.status_code < 500 and r.status_code != 401
+        return _status(401)
+
+    assert "\n".join(_walk(stack, world, None, world.demo_project, expect)) == ""
+    assert stack.client.get("/audit/v1/events").status_code == 401
+    assert _rows(stack) == before
+
+
+def test_a_reader_reads_everything_and_changes_nothing(stack: Stack, world: World) -> None:
+    token = stack.token("rita")
+    before = _rows(stack)
+
+    def expect(call: Call) -> Any:
+        if call.endpoint in PUBLIC:
+            return None
+        if call.method == "GET":
+            return _status(200, 300) if call.endpoint not in ADMIN_ONLY else _status(403)
+        return _status(403)
+
+    assert "\n".join(_walk(stack, world, token, world.demo_project, expect)) == ""
+    assert _rows(stack) == before
+
+
+def test_another_project_gets_404_for_every_resource_and_lists_none(
+    stack: Stack, world: World
+) -> None:
+    token = stack.token("bob")
+    before = _rows(stack)
+    hidden = world.secrets()
+
+    def expect(call: Call) -> Any:
+        if call.endpoint in PUBLIC or call.endpoint in OWN_CREATES:
+            return None
+        if call.endpoint in ADMIN_ONLY:
+            return _status(403)
+        if call.endpoint in OTHER_CREATES:
+            return _status(OTHER_CREATES[call.endpoint])
+        if call.names_a_resource:
+            return _status(404)
+        if call.method == "GET":
+            return lambda r: (
+                r.status_code == 200 and not any(i in r.get_data(as_text=True) for i in hidden)
+            )
+        raise AssertionError(f"{call.method} {call.rule} is not classified")
+
+    assert "\n".join(_walk(stack, world, token, world.other_project, expect)) == ""
+    assert _rows(stack) == before
+
+
+def test_the_victims_project_in_another_projects_url_is_403(stack: Stack, world: World) -> None:
+    """Cinder's URLs carry the project: another project's is refused before anything."""
+    token = stack.token("bob")
+    before = _rows(stack)
+
+    def expect(call: Call) -> Any:
+        return (
+            _status(403)
+            if "project_id" in call.params and call.rule.startswith("/volume")
+            else None
+        )
+
+    assert _walk(stack, world, token, world.demo_project, expect) == []
+    assert _rows(stack) == before
+
+
+@pytest.mark.parametrize(
+    "path, key, flag",
+    [
+        ("/compute/v2.1/servers/detail", "servers", "all_tenants"),
+        ("/volume/v3/{project}/volumes/detail", "volumes", "all_tenants"),
+        ("/volume/v3/{project}/snapshots", "snapshots", "all_tenants"),
+        ("/networking/v2.0/networks", "networks", None),
+        ("/networking/v2.0/ports", "ports", None),
+        ("/networking/v2.0/routers", "routers", None),
+        ("/networking/v2.0/floatingips", "floatingips", None),
+        ("/networking/v2.0/security-groups", "security_groups", "all_projects"),
+        ("/image/v2/images", "images", None),
+    ],
+)
+def test_an_admin_lists_across_projects(
+    stack: Stack, world: World, path: str, key: str, flag: str | None
+) -> None:
+    admin = Neutron(stack, "admin")
+    url = path.format(project=admin.project_id)
+    query = {flag: "1"} if flag else {}
+    response = stack.client.get(url, query_string=query, headers=admin.h)
+    assert response.status_code == 200, response.json
+    owners = {
+        item.get("tenant_id")
+        or item.get("project_id")
+        or item.get("owner")
+        or item.get("os-vol-tenant-attr:tenant_id")
+        or item.get("os-extended-snapshot-attributes:project_id")
+        for item in response.json[key]
+    }
+    assert world.demo_project in owners, owners

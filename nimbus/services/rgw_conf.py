@@ -11,14 +11,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from nimbus.config import SWIFT_PREFIX
 from nimbus.services.ceph_conf import read_conf
 
 RGW_ID = "nimbus"
 RGW_ENTITY = f"client.rgw.{RGW_ID}"
 #: What the gateway needs from the cluster: create its pools, read and write them.
 RGW_CAPS = {"mon": "allow rw", "osd": "allow rwx"}
-#: Swift is served under ``/<prefix>/v1/AUTH_<project>``; S3 at the root.
-SWIFT_PREFIX = "swift"
 #: Keystone roles whose holders may use object storage. Ceph 16.2 knows no
 #: ``rgw_keystone_accepted_reader_roles``: a reader is refused (401), since accepting it
 #: here would let it write.

@@ -269,4 +269,5 @@ class Database:
             yield session
 
 
-from nimbus import db_network  # noqa: E402,F401  (registers the networking tables)
+# Registers the networking and the EC2 credentials tables.
+from nimbus import db_credentials, db_network  # noqa: E402,F401

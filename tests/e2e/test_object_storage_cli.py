@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -13,6 +14,7 @@ import requests
 from nimbus import bootstrap
 from nimbus.client import password_auth
 from nimbus.db import Database
+from nimbus.services.rgw import gateway_pid
 from tests.support.cloud import Cloud
 
 pytestmark = pytest.mark.e2e
@@ -94,3 +96,47 @@ def test_another_project_or_a_reader_cannot_list_the_container(cloud: Cloud, sto
         refused = requests.get(url, headers={"X-Auth-Token": token}, timeout=10)
         assert refused.status_code == status, (user, refused.status_code)
     assert requests.get(url, headers={"X-Auth-Token": "bogus"}, timeout=10).status_code == 401
+
+
+def s3_client(cloud: Cloud, access: str, secret: str) -> Any:
+    """boto3 on the cloud's gateway: path-style addressing, SigV4, any region."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{cloud.settings.rgw_port}",
+        aws_access_key_id=access,
+        aws_secret_access_key=secret,
+        region_name="nimbus",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+
+
+def test_s3_reads_the_swift_object_with_an_ec2_credential_until_it_is_deleted(
+    cloud: Cloud, stored: Path
+) -> None:
+    from botocore.exceptions import ClientError
+
+    cred = cloud.openstack_json("ec2", "credentials", "create")
+    listed = cloud.openstack_json("ec2", "credentials", "list")
+    assert cred["access"] in [c["Access"] for c in listed]
+    s3 = s3_client(cloud, cred["access"], cred["secret"])
+    assert CONTAINER in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    md5 = hashlib.md5(usedforsecurity=False)
+    for chunk in s3.get_object(Bucket=CONTAINER, Key=OBJECT)["Body"].iter_chunks(1 << 20):
+        md5.update(chunk)
+    assert md5.hexdigest() == digests(stored)[0]
+    assert cloud.openstack("ec2", "credentials", "delete", cred["access"]).returncode == 0
+    with pytest.raises(ClientError) as refused:
+        s3.list_buckets()
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_a_second_up_reuses_the_running_gateway(cloud: Cloud) -> None:
+    before = gateway_pid(cloud.settings.run_dir)
+    again = cloud.nimbus("up")
+    assert again.returncode == 0, again.stderr
+    assert before is not None and gateway_pid(cloud.settings.run_dir) == before
+    status = cloud.nimbus("status")
+    assert f"rgw        running (pid {before})" in status.stdout, status.stdout

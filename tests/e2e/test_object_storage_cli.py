@@ -133,10 +133,13 @@ def test_s3_reads_the_swift_object_with_an_ec2_credential_until_it_is_deleted(
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
 
 
-def test_a_second_up_reuses_the_running_gateway(cloud: Cloud) -> None:
+def test_a_second_up_reuses_the_running_gateway_and_its_pools_keep_ceph_healthy(
+    cloud: Cloud,
+) -> None:
     before = gateway_pid(cloud.settings.run_dir)
     again = cloud.nimbus("up")
     assert again.returncode == 0, again.stderr
     assert before is not None and gateway_pid(cloud.settings.run_dir) == before
     status = cloud.nimbus("status")
     assert f"rgw        running (pid {before})" in status.stdout, status.stdout
+    assert "HEALTH_OK" in status.stdout

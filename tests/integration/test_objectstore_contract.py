@@ -51,9 +51,9 @@ def test_an_access_key_of_another_user_or_secret_is_a_conflict(admin: ObjectStor
 
 
 def test_removing_keeps_other_keys_and_missing_is_success(admin: ObjectStoreAdmin):
-    kept, removed = new_key(), None
-    admin.add_s3_key(kept)
+    kept = new_key()
     removed = new_key(kept.uid)
+    admin.add_s3_key(kept)
     admin.add_s3_key(removed)
     admin.remove_s3_key(kept.uid, removed.access)
     admin.remove_s3_key(kept.uid, removed.access)

@@ -24,19 +24,27 @@ def _stable_id(*parts: str) -> str:
 
 
 def build_catalog(settings: Settings, project_id: str) -> list[dict[str, Any]]:
-    """Keystone v3's catalog: one public, internal and admin endpoint per service."""
-    catalog = []
-    for kind, name, path in SERVICES:
-        url = settings.public_url + path.format(project_id=project_id)
-        endpoints = [
-            {
-                "id": _stable_id(kind, interface),
-                "interface": interface,
-                "region_id": settings.region,
-                "region": settings.region,
-                "url": url,
-            }
-            for interface in ("public", "internal", "admin")
-        ]
-        catalog.append({"type": kind, "name": name, "id": _stable_id(kind), "endpoints": endpoints})
+    """Keystone v3's catalog: one public, internal and admin endpoint per service; the
+    object store (the RADOS Gateway's Swift, account ``AUTH_<project>``) where there is one."""
+    catalog = [
+        _service(settings, kind, name, settings.public_url + path.format(project_id=project_id))
+        for kind, name, path in SERVICES
+    ]
+    if settings.object_store_endpoint:
+        url = f"{settings.object_store_endpoint}/AUTH_{project_id}"
+        catalog.append(_service(settings, "object-store", "swift", url))
     return catalog
+
+
+def _service(settings: Settings, kind: str, name: str, url: str) -> dict[str, Any]:
+    endpoints = [
+        {
+            "id": _stable_id(kind, interface),
+            "interface": interface,
+            "region_id": settings.region,
+            "region": settings.region,
+            "url": url,
+        }
+        for interface in ("public", "internal", "admin")
+    ]
+    return {"type": kind, "name": name, "id": _stable_id(kind), "endpoints": endpoints}

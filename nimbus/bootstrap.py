@@ -32,6 +32,11 @@ FLAVORS = [
 
 DEFAULT_IMAGE = "nimbus-guest"
 
+#: The service user the RADOS Gateway validates Swift tokens as. Keystone lets only
+#: admins and services validate other users' tokens; Nimbus has no service role, so it
+#: is an admin of its own ``service`` project.
+RGW_USER, SERVICE_PROJECT = "rgw", "service"
+
 
 @dataclass(frozen=True)
 class AdminCredentials:
@@ -189,6 +194,26 @@ def write_clouds_yaml(settings: Settings, creds: AdminCredentials) -> Path:
     tmp.write_text(yaml.safe_dump(config, sort_keys=False))
     tmp.chmod(0o600)
     tmp.rename(path)
+    return path
+
+
+def rgw_password_path(settings: Settings) -> Path:
+    """The gateway service user's password, readable by root only."""
+    return settings.data_dir / "rgw-keystone.secret"
+
+
+def ensure_rgw_user(db: Database, settings: Settings) -> Path:
+    """The gateway's service user; its password is made (or reset, if its file is gone)
+    and written to ``rgw_password_path``, which is returned."""
+    path = rgw_password_path(settings)
+    password = None if path.exists() else secrets.token_urlsafe(24)
+    ensure_user(db, RGW_USER, SERVICE_PROJECT, "admin", password)
+    if password is not None:
+        tmp = path.with_suffix(".tmp")
+        tmp.touch(mode=0o600)
+        tmp.chmod(0o600)
+        tmp.write_text(password)
+        tmp.rename(path)
     return path
 
 

@@ -15,6 +15,9 @@ from typing import Any
 #: The checkout this code runs from; the default data directory lives inside it.
 CHECKOUT = Path(__file__).resolve().parent.parent
 
+#: The RADOS Gateway serves Swift under ``/<prefix>/v1/AUTH_<project id>``.
+SWIFT_PREFIX = "swift"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -49,10 +52,25 @@ class Settings:
     external_uplink: bool = False
     #: This host's VXLAN endpoint address (other hosts reach its networks there).
     vtep_address: str = "127.0.0.1"
+    #: The RADOS Gateway's port on 127.0.0.1. 0: chosen free when the gateway is first
+    #: made and kept in its conf (``nimbus up`` passes the port it uses to its children).
+    rgw_port: int = 0
+    #: The object store's public URL up to ``/v1`` (a proxy in front of the gateway, or an
+    #: external cluster's gateway); default: ours, ``http://127.0.0.1:<rgw_port>/swift/v1``.
+    object_store_url: str = ""
 
     @property
     def public_url(self) -> str:
         return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def object_store_endpoint(self) -> str | None:
+        """Swift's URL without the account (``.../v1``); ``None`` where there is none."""
+        if self.object_store_url:
+            return self.object_store_url.rstrip("/")
+        if self.rgw_port:
+            return f"http://127.0.0.1:{self.rgw_port}/{SWIFT_PREFIX}/v1"
+        return None
 
     @property
     def temporal_address(self) -> str:
@@ -154,6 +172,8 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "NIMBUS_EXTERNAL_CIDR": ("external_cidr", str),
     "NIMBUS_EXTERNAL_UPLINK": ("external_uplink", _flag),
     "NIMBUS_VTEP_ADDRESS": ("vtep_address", str),
+    "NIMBUS_RGW_PORT": ("rgw_port", int),
+    "NIMBUS_OBJECT_STORE_URL": ("object_store_url", str),
 }
 
 

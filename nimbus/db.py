@@ -269,4 +269,5 @@ class Database:
             yield session
 
 
-from nimbus import db_audit, db_network  # noqa: E402,F401  (register their tables)
+# Registers the audit, EC2 credentials and networking tables.
+from nimbus import db_audit, db_credentials, db_network  # noqa: E402,F401

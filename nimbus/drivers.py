@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from activities.hypervisor.base import HypervisorDriver
 from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.network.base import NetworkDriver
+from activities.objectstore.base import ObjectStoreAdmin
+from activities.objectstore.fake import FakeObjectStoreAdmin
 from activities.storage.block import BlockStore
 from nimbus.config import Settings
 from nimbus.services.ceph_conf import ceph_access
@@ -28,6 +30,8 @@ class HostDrivers:
     hypervisor: HypervisorDriver
     store: BlockStore
     network: NetworkDriver
+    #: The object store's users and S3 keys; the in-memory fake unless given (tests).
+    object_store: ObjectStoreAdmin = field(default_factory=FakeObjectStoreAdmin)
 
 
 def real_drivers(settings: Settings) -> HostDrivers:
@@ -37,7 +41,18 @@ def real_drivers(settings: Settings) -> HostDrivers:
         Path(settings.ceph_conf_path), Path(settings.ceph_keyring_path), settings.ceph_client
     )
     hypervisor = LibvirtDriver(settings.libvirt_uri, domain_type(settings), ceph=access)
-    return HostDrivers(hypervisor, real_block_store(settings), real_network(settings))
+    return HostDrivers(
+        hypervisor, real_block_store(settings), real_network(settings), real_object_store(settings)
+    )
+
+
+def real_object_store(settings: Settings) -> ObjectStoreAdmin:
+    """The RADOS Gateway users of the configured Ceph cluster, through ``radosgw-admin``."""
+    from activities.objectstore.radosgw_admin import RadosGatewayAdmin
+
+    return RadosGatewayAdmin(
+        settings.ceph_conf_path, settings.ceph_keyring_path, settings.ceph_client
+    )
 
 
 def real_network(settings: Settings) -> NetworkDriver:

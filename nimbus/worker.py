@@ -21,6 +21,7 @@ from activities.images import ImageActivities
 from activities.network_host import HostNetworkRecords, HostNetworkState
 from activities.network_ops import NetworkActivities
 from activities.network_records import NetworkRecords
+from activities.object_store import ObjectStoreActivities
 from activities.records import ServerRecords
 from activities.server_ports import ServerPortRecords
 from activities.temporal_ops import TemporalOps
@@ -106,7 +107,10 @@ async def run(
         *NetworkActivities(drivers.network).all(),
         *HostNetworkState(drivers.network).all(),
     ]
-    control_activities = VolumeActivities(drivers.store).all()
+    control_activities = [
+        *VolumeActivities(drivers.store).all(),
+        *ObjectStoreActivities(drivers.object_store, db).all(),
+    ]
     agent = HostAgent(settings, db, drivers.hypervisor, client)
     with ThreadPoolExecutor(max_workers=16) as executor:
         workers = build_workers(

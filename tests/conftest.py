@@ -27,6 +27,7 @@ from tests.support.temporal_server import temporal_dev_server
 
 if TYPE_CHECKING:
     from nimbus.services.ceph import CephHandle
+    from nimbus.services.rgw import GatewayHandle
 
 
 _exit_status = 0
@@ -86,6 +87,17 @@ def ceph_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephHandl
     handle = ensure_ceph(base / "ceph", base / "log", base / "run", osd_size_gib=4)
     yield handle
     stop_ceph(handle.run_dir)
+
+
+@pytest.fixture(scope="session")
+def rgw_gateway(ceph_cluster: CephHandle) -> Iterator[GatewayHandle]:
+    """The session cluster's RADOS Gateway (no Keystone: S3 keys only), stopped at the end."""
+    from nimbus.services.rgw import ensure_gateway, stop_gateway
+
+    ceph_dir, run_dir = ceph_cluster.conf.parent, ceph_cluster.run_dir
+    handle = ensure_gateway(ceph_dir, run_dir.parent / "log", run_dir)
+    yield handle
+    stop_gateway(run_dir)
 
 
 @pytest.fixture(scope="session")

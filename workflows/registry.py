@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from workflows.ec2_credential import EC2_CREDENTIAL_WORKFLOWS
 from workflows.hostsync import SyncHostNetworks
 from workflows.image import CreateServerImage, DeleteImage, ImportImage
 from workflows.network import NETWORK_WORKFLOWS
@@ -18,4 +19,5 @@ WORKFLOWS = [
     *NETWORK_WORKFLOWS,
     *ROUTER_WORKFLOWS,
     SyncHostNetworks,
+    *EC2_CREDENTIAL_WORKFLOWS,
 ]

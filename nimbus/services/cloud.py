@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sys
 from dataclasses import dataclass
@@ -17,8 +18,9 @@ from nimbus.netbootstrap import PUBLIC_NETWORK, stage_public_network
 from nimbus.services import process, temporal
 from workflows import net_starter, starter
 
-#: Started in this order, stopped in the reverse one.
-ORDER = ("libvirtd", "ceph", "temporal", "worker", "api")
+#: Started in this order, stopped in the reverse one. The gateway comes last: it
+#: validates Swift tokens against the API.
+ORDER = ("libvirtd", "ceph", "temporal", "worker", "api", "rgw")
 
 
 def _say(message: str) -> None:
@@ -71,6 +73,7 @@ def up(settings: Settings) -> None:
     _say("libvirtd (qemu:///system)")
     ensure_libvirtd(settings.log_dir, settings.run_dir)
     _start_ceph(settings)
+    settings = with_gateway_port(settings)
     image = _guest_image(settings)
     _choose_domain_type(settings, image)
     _say(f"Temporal server and web UI ({settings.temporal_ui_url})")
@@ -80,6 +83,8 @@ def up(settings: Settings) -> None:
     creds = bootstrap.bootstrap(db, settings)
     if creds is not None:
         bootstrap.write_clouds_yaml(settings, creds)
+    if settings.own_ceph:
+        bootstrap.ensure_rgw_user(db, settings)
     _say("worker and API")
     _start_python(settings, "worker")
     _start_python(settings, "api")
@@ -88,6 +93,7 @@ def up(settings: Settings) -> None:
         "worker metrics", "127.0.0.1", settings.worker_metrics_port, 60, logs / "worker.log"
     )
     process.wait_for_port("api", settings.api_host, settings.api_port, 60, logs / "api.log")
+    _start_gateway(settings)
     _import_default_image(settings, db, image)
     _ensure_public_network(settings, db)
     print_endpoints(settings)
@@ -106,6 +112,36 @@ def _start_ceph(settings: Settings) -> None:
         settings.log_dir,
         settings.run_dir,
         osd_size_gib=settings.ceph_osd_size_gib,
+    )
+
+
+def with_gateway_port(settings: Settings) -> Settings:
+    """The settings with the port our gateway uses (set, kept in its conf, or new)."""
+    if not settings.own_ceph:
+        return settings
+    from nimbus.services.rgw import gateway_port
+
+    return dataclasses.replace(
+        settings, rgw_port=gateway_port(settings.ceph_dir, settings.rgw_port)
+    )
+
+
+def _start_gateway(settings: Settings) -> None:
+    """The RADOS Gateway on our cluster, validating Swift tokens against our identity."""
+    if not settings.own_ceph:
+        return
+    from nimbus.services.rgw import ensure_gateway
+    from nimbus.services.rgw_conf import KeystoneAccess
+
+    _say(f"RADOS Gateway (Swift {settings.object_store_endpoint}, S3 on the same port)")
+    keystone = KeystoneAccess(
+        url=settings.public_url + "/identity",
+        user=bootstrap.RGW_USER,
+        project=bootstrap.SERVICE_PROJECT,
+        password_file=bootstrap.rgw_password_path(settings),
+    )
+    ensure_gateway(
+        settings.ceph_dir, settings.log_dir, settings.run_dir, settings.rgw_port, keystone
     )
 
 
@@ -151,9 +187,13 @@ def down(settings: Settings) -> None:
     """Stop exactly what ``up`` started, newest first."""
     from nimbus.services.ceph import stop_ceph
     from nimbus.services.libvirtd import stop_libvirtd
+    from nimbus.services.rgw import stop_gateway
 
     for name in reversed(ORDER):
-        if name == "libvirtd":
+        if name == "rgw":
+            if stop_gateway(settings.run_dir):
+                _say("radosgw stopped")
+        elif name == "libvirtd":
             stop_libvirtd(settings.run_dir)
             _say("libvirtd stopped (if nimbus had started it)")
         elif name == "ceph":
@@ -172,18 +212,34 @@ class ServiceStatus:
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
+    from nimbus.services.rgw_conf import gateway_conf_path, read_gateway_port
+
+    kept = read_gateway_port(gateway_conf_path(settings.ceph_dir)) if settings.own_ceph else None
+    settings = dataclasses.replace(settings, rgw_port=settings.rgw_port or kept or 0)
     endpoints = {
         "libvirtd": settings.libvirt_uri,
         "ceph": settings.ceph_conf_path,
         "temporal": f"{settings.temporal_address} (UI {settings.temporal_ui_url})",
         "worker": f"metrics http://127.0.0.1:{settings.worker_metrics_port}/metrics",
         "api": settings.public_url,
+        "rgw": f"Swift {settings.object_store_endpoint or 'not configured'}",
     }
     rows = [
         ServiceStatus(name, process.running_pid(settings.run_dir, name), endpoints[name])
         for name in ORDER
     ]
+    rows = [_gateway_status(settings, row) for row in rows]
     return [_ceph_status(settings, _foreign_libvirtd(settings, row)) for row in rows]
+
+
+def _gateway_status(settings: Settings, row: ServiceStatus) -> ServiceStatus:
+    """The gateway's row: its PID file is named like the other Ceph daemons'."""
+    from nimbus.services.rgw import gateway_pid
+
+    if row.name != "rgw":
+        return row
+    pid = gateway_pid(settings.run_dir)
+    return ServiceStatus(row.name, pid, row.endpoint, foreign=pid is None and not settings.own_ceph)
 
 
 def _ceph_status(settings: Settings, row: ServiceStatus) -> ServiceStatus:
@@ -217,6 +273,15 @@ def _foreign_libvirtd(settings: Settings, row: ServiceStatus) -> ServiceStatus:
     return ServiceStatus(row.name, None, row.endpoint, foreign=True)
 
 
+def _object_storage_line(settings: Settings) -> str:
+    if not settings.object_store_endpoint:
+        return ""
+    return (
+        f"  Object storage    Swift {settings.object_store_endpoint}/AUTH_<project>, S3 at"
+        f" http://127.0.0.1:{settings.rgw_port} (keys: openstack ec2 credentials create)\n"
+    )
+
+
 def print_endpoints(settings: Settings) -> None:
     clouds = bootstrap.clouds_yaml_path(settings)
     url = settings.public_url
@@ -225,7 +290,7 @@ def print_endpoints(settings: Settings) -> None:
 Nimbus is up.
   API (OpenStack)   {url}  identity {url}/identity/v3  compute {url}/compute/v2.1
                     image {url}/image  block storage {url}/volume/v3
-  Temporal web UI   {settings.temporal_ui_url}
+{_object_storage_line(settings)}  Temporal web UI   {settings.temporal_ui_url}
   Metrics           {url}/metrics  http://127.0.0.1:{settings.worker_metrics_port}/metrics
   Credentials       {clouds}
 

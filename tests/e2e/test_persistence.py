@@ -1,4 +1,4 @@
-"""Ceph's data survives ``nimbus down`` then ``nimbus up``."""
+"""Ceph's data (images, volumes, objects) survives ``nimbus down`` then ``nimbus up``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from nimbus.services.libvirtd import LibvirtdHandle
+from nimbus.services.rgw import gateway_pid
 from tests.support.cloud import Cloud, start_cloud, stop_cloud, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +28,7 @@ def own_cloud(
         stop_cloud(c)
 
 
-def test_images_and_volumes_survive_down_and_up(own_cloud: Cloud, tmp_path: Path) -> None:
+def test_images_volumes_and_objects_survive_down_and_up(own_cloud: Cloud, tmp_path: Path) -> None:
     data = os.urandom(3 << 20)
     (tmp_path / "d.raw").write_bytes(data)
     image = own_cloud.openstack_json(
@@ -48,8 +49,13 @@ def test_images_and_volumes_survive_down_and_up(own_cloud: Cloud, tmp_path: Path
         "volume available",
     )
 
+    assert own_cloud.openstack("container", "create", "box").returncode == 0
+    stored = own_cloud.openstack("object", "create", "--name", "d", "box", str(tmp_path / "d.raw"))
+    assert stored.returncode == 0, stored.stderr
+
     assert own_cloud.nimbus("down").returncode == 0
     assert own_cloud.nimbus("status").returncode != 0
+    assert gateway_pid(own_cloud.settings.run_dir) is None
     up = own_cloud.nimbus("up")
     assert up.returncode == 0, up.stderr
 
@@ -61,3 +67,7 @@ def test_images_and_volumes_survive_down_and_up(own_cloud: Cloud, tmp_path: Path
     assert volume["status"] == "available"
     assert f"volume-{volume['id']}" in own_cloud.rbd_names("volumes")
     assert image["id"] in own_cloud.rbd_names("images")
+    kept = tmp_path / "kept.raw"
+    got = own_cloud.openstack("object", "save", "--file", str(kept), "box", "d")
+    assert got.returncode == 0, got.stderr
+    assert kept.read_bytes() == data

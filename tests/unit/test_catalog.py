@@ -21,3 +21,17 @@ def test_catalog_publishes_networking_without_a_version() -> None:
     network = next(s for s in catalog if s["type"] == "network")
     assert network["name"] == "neutron"
     assert network["endpoints"][0]["url"] == "http://127.0.0.1:8770/networking"
+
+
+def test_the_object_store_is_the_gateways_swift_account_of_the_project() -> None:
+    catalog = build_catalog(Settings(rgw_port=27001), "proj")
+    swift = next(s for s in catalog if s["type"] == "object-store")
+    assert swift["name"] == "swift"
+    assert swift["endpoints"][0]["url"] == "http://127.0.0.1:27001/swift/v1/AUTH_proj"
+
+
+def test_an_operator_url_for_the_object_store_wins_and_none_means_no_entry() -> None:
+    settings = Settings(rgw_port=27001, object_store_url="https://objects.example/swift/v1/")
+    swift = next(s for s in build_catalog(settings, "p") if s["type"] == "object-store")
+    assert swift["endpoints"][0]["url"] == "https://objects.example/swift/v1/AUTH_p"
+    assert not any(s["type"] == "object-store" for s in build_catalog(Settings(), "p"))

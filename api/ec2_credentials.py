@@ -1,0 +1,118 @@
+"""Keystone's EC2 credentials (``/v3/users/{user_id}/credentials/OS-EC2``): S3 key pairs.
+
+A credential is issued for one user and one project the user may write to (member or
+admin there: the key pair gets the project's full S3 access). A user manages only its own
+credentials; an admin anyone's. Issuing and deleting run workflows that put the key pair
+on, or take it off, the project's RADOS Gateway user, so a created key works and a deleted
+one is refused by the time the API answers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import select
+
+from api import deps, policy
+from api.context import RequestContext, authenticate, roles_of
+from api.errors import Forbidden
+from api.starting import forget
+from api.validation import json_body, require_str
+from nimbus.db import Project
+from nimbus.db_credentials import Ec2Credential
+from nimbus.errors import NotFound
+from workflows import credential_starter
+from workflows.net_starter import StillRunning
+
+bp = Blueprint("ec2_credentials", __name__)
+
+PATH = "/v3/users/<user_id>/credentials/OS-EC2"
+
+
+def _owner(user_id: str) -> RequestContext:
+    """The caller, if it may manage ``user_id``'s credentials (itself, or an admin)."""
+    ctx = authenticate(deps.db())
+    if ctx.user_id != user_id and not policy.allowed(ctx, "identity:ec2_credentials:all_users"):
+        raise Forbidden("You are not authorized to manage another user's credentials.")
+    return ctx
+
+
+def _view(row: Ec2Credential) -> dict[str, Any]:
+    """Keystone's shape: the secret is shown to the credential's owner (and admins)."""
+    href = f"{deps.settings().public_url}/identity/v3/users/{row.user_id}/credentials/OS-EC2"
+    return {
+        "user_id": row.user_id,
+        "tenant_id": row.project_id,
+        "access": row.access,
+        "secret": row.secret,
+        "trust_id": None,
+        "links": {"self": f"{href}/{row.access}"},
+    }
+
+
+def _check_project(user_id: str, project_id: str) -> None:
+    """``Forbidden`` unless the user holds a role that may write in the project."""
+    with deps.db().session() as s:
+        exists = s.get(Project, project_id) is not None
+    held = policy.effective_roles(roles_of(deps.db(), user_id, project_id)) if exists else set()
+    if policy.RULES["identity:ec2_credentials:create"] not in held:
+        raise Forbidden(f"User {user_id} may not hold credentials for project {project_id}.")
+
+
+def _find(user_id: str, access: str) -> Ec2Credential:
+    with deps.db().session() as s:
+        row = s.get(Ec2Credential, access)
+    if row is None or row.user_id != user_id:
+        raise NotFound(f"Could not find credential: {access}.")
+    return row
+
+
+@bp.post(PATH)
+def create(user_id: str) -> tuple[Response, int]:
+    _owner(user_id)
+    project_id = require_str(json_body(), "tenant_id", "tenant_id", max_len=64)
+    _check_project(user_id, project_id)
+    row = Ec2Credential(
+        access=uuid.uuid4().hex, secret=uuid.uuid4().hex, user_id=user_id, project_id=project_id
+    )
+    with deps.db().session() as s:
+        s.add(row)
+    try:
+        deps.bridge().run(
+            lambda c: credential_starter.create_ec2_credential(c, project_id, row.access)
+        )
+    except StillRunning:
+        raise  # the workflow owns the outcome: keep the row it reads
+    except Exception:
+        forget(Ec2Credential, row.access)
+        raise
+    return jsonify({"credential": _view(row)}), 201
+
+
+@bp.get(PATH)
+def list_credentials(user_id: str) -> Response:
+    _owner(user_id)
+    with deps.db().session() as s:
+        rows = s.scalars(select(Ec2Credential).where(Ec2Credential.user_id == user_id)).all()
+    self_href = f"{deps.settings().public_url}/identity/v3/users/{user_id}/credentials/OS-EC2"
+    links = {"self": self_href, "previous": None, "next": None}
+    return jsonify({"credentials": [_view(r) for r in rows], "links": links})
+
+
+@bp.get(f"{PATH}/<access>")
+def show(user_id: str, access: str) -> Response:
+    _owner(user_id)
+    return jsonify({"credential": _view(_find(user_id, access))})
+
+
+@bp.delete(f"{PATH}/<access>")
+def delete(user_id: str, access: str) -> tuple[str, int]:
+    _owner(user_id)
+    row = _find(user_id, access)
+    deps.bridge().run(
+        lambda c: credential_starter.delete_ec2_credential(c, row.project_id, row.access)
+    )
+    forget(Ec2Credential, row.access)
+    return "", 204

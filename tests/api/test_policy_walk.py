@@ -87,6 +87,7 @@ BODIES: dict[str, Any] = {
     "network.create_rule": {
         "security_group_rule": {"security_group_id": "{group_id}", "direction": "ingress"}
     },
+    "ec2_credentials.create": {"tenant_id": "{project_id}"},
 }
 
 #: Creates in the caller's own project are allowed; these name the victim's resources, and
@@ -106,6 +107,11 @@ OWN_CREATES |= {"network.create_group"}
 
 #: Routes only an admin may call for another project (403, not 404, as OpenStack answers).
 ADMIN_ONLY = {"audit.list_events"}
+
+
+#: Identity routes about one user (alice): 403 for anyone else but an admin, as Keystone.
+def _about_another_user(call: Call) -> bool:
+    return "user_id" in call.params and call.rule.startswith("/identity")
 
 
 @dataclass
@@ -198,6 +204,13 @@ def build_world(stack: Stack) -> World:
     assert snap.status_code == 202, snap.json
     snapshot_id = str(snap.json["snapshot"]["id"])
     _wait(stack, f"{base}/snapshots/{snapshot_id}", h, "snapshot", "available")
+    user_id = _user_id(stack, h)
+    ec2 = stack.client.post(
+        f"/identity/v3/users/{user_id}/credentials/OS-EC2",
+        json={"tenant_id": alice.project_id},
+        headers=h,
+    )
+    assert ec2.status_code == 201, ec2.json
     other = Neutron(stack, "bob")
     # Neutron makes a project's default group on its first look: let bob's exist already.
     assert other.get("security-groups").status_code == 200
@@ -217,10 +230,20 @@ def build_world(stack: Stack) -> World:
             "group_id": group["id"],
             "rule_id": rule["id"],
             "external_id": external["id"],
+            "user_id": user_id,
+            "access": ec2.json["credential"]["access"],
+            "project_id": alice.project_id,
         },
         demo_project=alice.project_id,
         other_project=other.project_id,
     )
+
+
+def _user_id(stack: Stack, h: dict[str, str]) -> str:
+    token = stack.client.get(
+        "/identity/v3/auth/tokens", headers={**h, "X-Subject-Token": h["X-Auth-Token"]}
+    )
+    return str(token.json["token"]["user"]["id"])
 
 
 def _rows(stack: Stack) -> dict[str, list[str]]:
@@ -267,7 +290,7 @@ def _fill(value: Any, world: World) -> Any:
 def _url(call: Call, world: World, project: str) -> str:
     def sub(m: re.Match[str]) -> str:
         name = m.group(1)
-        if name == "project_id":
+        if name == "project_id" and call.rule.startswith("/volume"):
             return project
         return SHARED_PARAMS.get(name) or world.ids[name]
 
@@ -327,6 +350,8 @@ def build_ids_for_params() -> list[str]:
         "fip_id",
         "group_id",
         "rule_id",
+        "user_id",
+        "access",
     ]
 
 
@@ -370,8 +395,10 @@ def test_a_reader_reads_everything_and_changes_nothing(stack: Stack, world: Worl
     def expect(call: Call) -> Any:
         if call.endpoint in PUBLIC:
             return None
+        if call.endpoint in ADMIN_ONLY or _about_another_user(call):
+            return _status(403)
         if call.method == "GET":
-            return _status(200, 300) if call.endpoint not in ADMIN_ONLY else _status(403)
+            return _status(200, 300)
         return _status(403)
 
     assert "\n".join(_walk(stack, world, token, world.demo_project, expect)) == ""
@@ -388,7 +415,7 @@ def test_another_project_gets_404_for_every_resource_and_lists_none(
     def expect(call: Call) -> Any:
         if call.endpoint in PUBLIC or call.endpoint in OWN_CREATES:
             return None
-        if call.endpoint in ADMIN_ONLY:
+        if call.endpoint in ADMIN_ONLY or _about_another_user(call):
             return _status(403)
         if call.endpoint in OTHER_CREATES:
             return _status(OTHER_CREATES[call.endpoint])

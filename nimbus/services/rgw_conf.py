@@ -22,8 +22,9 @@ RGW_CAPS = {"mon": "allow rw", "osd": "allow rwx"}
 #: ``rgw_keystone_accepted_reader_roles``: a reader is refused (401), since accepting it
 #: here would let it write.
 ACCEPTED_ROLES = ("member", "admin")
-#: Validated tokens RGW keeps; a revoked token stays usable there until it expires.
-TOKEN_CACHE_SIZE = 1000
+#: Validated tokens RGW keeps. None: a cached token would stay usable there after it is
+#: revoked (or its user disabled) until it expires, so every Swift request asks Nimbus.
+TOKEN_CACHE_SIZE = 0
 #: Beast's worker threads (the default, 512, costs memory for nothing on one machine).
 THREADS = 64
 

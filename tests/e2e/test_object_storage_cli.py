@@ -98,6 +98,19 @@ def test_another_project_or_a_reader_cannot_list_the_container(cloud: Cloud, sto
     assert requests.get(url, headers={"X-Auth-Token": "bogus"}, timeout=10).status_code == 401
 
 
+def test_a_revoked_token_is_refused_by_the_gateway_at_once(cloud: Cloud, stored: Path) -> None:
+    url = f"{swift_url(cloud)}/{CONTAINER}"
+    token = token_of(cloud, "ops", "admin", "member")
+    assert requests.get(url, headers={"X-Auth-Token": token}, timeout=10).status_code == 200
+    revoked = requests.delete(
+        f"{cloud.url}/identity/v3/auth/tokens",
+        headers={"X-Auth-Token": token, "X-Subject-Token": token},
+        timeout=10,
+    )
+    assert revoked.status_code == 204
+    assert requests.get(url, headers={"X-Auth-Token": token}, timeout=10).status_code == 401
+
+
 def s3_client(cloud: Cloud, access: str, secret: str) -> Any:
     """boto3 on the cloud's gateway: path-style addressing, SigV4, any region."""
     import boto3

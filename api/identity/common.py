@@ -48,6 +48,15 @@ def resource_body(key: str) -> dict[str, Any]:
     return require_dict(json_body(), key, key)
 
 
+def update_body(key: str, fields: tuple[str, ...]) -> dict[str, Any]:
+    """An update's object under ``key``: 400 unless it names one of ``fields``, so that a
+    misplaced or extra-nested body is not taken for an update that changes nothing."""
+    spec = resource_body(key)
+    if not any(name in spec for name in fields):
+        raise InvalidSpec(f"'{key}' must set at least one of: {', '.join(fields)}.")
+    return spec
+
+
 def name_value(spec: dict[str, Any], label: str, max_len: int = NAME_MAX) -> str:
     """A required name: a non-blank string of at most ``max_len`` printable characters."""
     value = require_str(spec, "name", label, max_len)

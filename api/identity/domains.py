@@ -23,6 +23,7 @@ from api.identity.common import (
     query_flag,
     resource_body,
     unique,
+    update_body,
 )
 from api.identity.views import domain_view
 from api.policy import authorize
@@ -72,7 +73,7 @@ def create_domain() -> tuple[Response, int]:
 @bp.patch("/v3/domains/<domain_id>")
 def update_domain(domain_id: str) -> Response:
     authorize(current(), "identity:domains:update")
-    spec = resource_body("domain")
+    spec = update_body("domain", ("name", "description", "enabled"))
     name = name_value(spec, "domain name") if "name" in spec else None
     description = optional_text(spec, "description")
     enabled = optional_bool(spec, "enabled")

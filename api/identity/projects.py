@@ -25,6 +25,7 @@ from api.identity.common import (
     query_flag,
     resource_body,
     unique,
+    update_body,
 )
 from api.identity.domains import require_domain
 from api.identity.ownership import delete_project_rows, owned_resources
@@ -102,7 +103,7 @@ def create_project() -> tuple[Response, int]:
 @bp.patch("/v3/projects/<project_id>")
 def update_project(project_id: str) -> Response:
     authorize(current(), "identity:projects:update")
-    spec = resource_body("project")
+    spec = update_body("project", ("name", "description", "enabled"))
     name = name_value(spec, "project name") if "name" in spec else None
     description = optional_text(spec, "description")
     enabled = optional_bool(spec, "enabled")

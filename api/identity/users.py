@@ -29,6 +29,7 @@ from api.identity.common import (
     query_flag,
     resource_body,
     unique,
+    update_body,
 )
 from api.identity.domains import require_domain
 from api.identity.views import project_view, user_view
@@ -37,6 +38,9 @@ from api.validation import require_str
 from nimbus.db import DEFAULT_DOMAIN_ID, Project, RoleAssignment, Token, User
 from nimbus.errors import Conflict, InvalidSpec
 from nimbus.passwords import hash_password, verify_password
+
+#: The fields an update may set.
+_UPDATABLE = ("name", "enabled", "description", "email", "default_project_id", "password")
 
 
 def _duplicate(name: str) -> str:
@@ -122,7 +126,7 @@ def _apply(user: User, spec: dict[str, Any]) -> None:
 @bp.patch("/v3/users/<user_id>")
 def update_user(user_id: str) -> Response:
     authorize(current(), "identity:users:update")
-    spec = resource_body("user")
+    spec = update_body("user", _UPDATABLE)
     checked: dict[str, Any] = {}
     if "name" in spec:
         checked["name"] = name_value(spec, "user name", USER_NAME_MAX)

@@ -7,7 +7,7 @@ import secrets
 from typing import Any
 
 from flask import Response, jsonify, request
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api import deps
 from api.catalog import build_catalog
@@ -37,8 +37,10 @@ def _domain_id(spec: Any) -> str | None:
     if "id" in spec:
         return require_str(spec, "id", "domain id")
     name = require_str(spec, "name", "domain name")
+    # Case-insensitive, as Keystone on MySQL is: clients write both "Default" and "default".
     with deps.db().session() as s:
-        return s.scalars(select(Domain.id).where(Domain.name == name)).first()
+        query = select(Domain.id).where(func.lower(Domain.name) == name.lower())
+        return s.scalars(query).first()
 
 
 def _find_user(spec: dict[str, Any]) -> User:

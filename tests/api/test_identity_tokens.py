@@ -135,3 +135,9 @@ def test_passwords_never_rest_in_clear(idp: IdentityApp, caplog: pytest.LogCaptu
     for secret in (first, second):
         assert secret.encode() not in stored
         assert secret not in caplog.text
+
+
+def test_domain_names_in_credentials_ignore_case(idp: IdentityApp) -> None:
+    body = password_auth("alice", "alice-secret", "demo")
+    body["auth"]["identity"]["password"]["user"]["domain"] = {"name": "default"}
+    assert idp.client.post("/identity/v3/auth/tokens", json=body).status_code == 201

@@ -74,3 +74,18 @@ def delete_project_rows(s: Session, project_id: str) -> None:
     orphaned = update(User).where(User.default_project_id == project_id)
     s.execute(orphaned.values(default_project_id=None))
     s.execute(delete(Project).where(Project.id == project_id))
+
+
+def user_references(s: Session, user_id: str) -> dict[str, int]:
+    """Rows of other services' tables that point at the user by foreign key; the database
+    refuses to delete a user they still name, so the API answers 409 first."""
+    counts: dict[str, int] = {}
+    for table in Base.metadata.sorted_tables:
+        if table.name in _IDENTITY:
+            continue
+        for fk in table.foreign_keys:
+            if fk.column.table.name == User.__tablename__:
+                query = select(func.count()).select_from(table).where(fk.parent == user_id)
+                if count := s.scalar(query) or 0:
+                    counts[table.name] = count
+    return counts

@@ -32,6 +32,7 @@ from api.identity.common import (
     update_body,
 )
 from api.identity.domains import require_domain
+from api.identity.ownership import user_references
 from api.identity.views import project_view, user_view
 from api.policy import authorize
 from api.validation import require_str
@@ -150,10 +151,14 @@ def update_user(user_id: str) -> Response:
 
 @bp.delete("/v3/users/<user_id>")
 def delete_user(user_id: str) -> tuple[str, int]:
-    """Delete the user with its role assignments and tokens."""
+    """Delete the user with its role assignments and tokens (409 while another service's
+    rows, such as credentials, still name it)."""
     authorize(current(), "identity:users:delete")
     with deps.db().session() as s:
         get_or_404(s, User, user_id, "user")
+        if held := user_references(s, user_id):
+            listed = ", ".join(f"{table} ({count})" for table, count in sorted(held.items()))
+            raise Conflict(f"User {user_id} still holds: {listed}.")
         s.execute(delete(RoleAssignment).where(RoleAssignment.user_id == user_id))
         s.execute(delete(Token).where(Token.user_id == user_id))
         s.execute(delete(User).where(User.id == user_id))

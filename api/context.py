@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from flask import g, request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.errors import Unauthorized
 from nimbus.db import Database, Project, Role, RoleAssignment, Token, User, utcnow
@@ -36,15 +37,30 @@ def roles_of(db: Database, user_id: str, project_id: str) -> list[str]:
         return sorted(rows)
 
 
+def live_token(s: Session, token: str) -> tuple[Token, User, Project] | None:
+    """The token's row, user and project if it may still be used: known, not expired or
+    revoked, its user and project enabled, and the user still holding a role there."""
+    row = s.get(Token, token_hash(token))
+    if row is None or row.revoked or row.expires_at <= utcnow():
+        return None
+    user, project = s.get(User, row.user_id), s.get(Project, row.project_id)
+    if user is None or project is None or not user.enabled or not project.enabled:
+        return None
+    held = select(RoleAssignment).where(
+        RoleAssignment.user_id == user.id, RoleAssignment.project_id == project.id
+    )
+    if s.scalars(held).first() is None:
+        return None
+    return row, user, project
+
+
 def context_for(db: Database, token: str) -> RequestContext:
     """Validate a token; ``Unauthorized`` if unknown, expired, revoked or disabled."""
     with db.session() as s:
-        row = s.get(Token, token_hash(token))
-        if row is None or row.revoked or row.expires_at <= utcnow():
+        live = live_token(s, token)
+        if live is None:
             raise Unauthorized("The request you have made requires authentication.")
-        user, project = s.get(User, row.user_id), s.get(Project, row.project_id)
-        if user is None or project is None or not user.enabled or not project.enabled:
-            raise Unauthorized("The request you have made requires authentication.")
+        _, user, project = live
         ids = (user.id, user.name, project.id, project.name)
     return RequestContext(*ids, roles=roles_of(db, ids[0], ids[2]))
 

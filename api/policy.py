@@ -69,6 +69,29 @@ RULES: dict[str, str] = {
     "network:routers:gateway_options": ADMIN,
     "network:floatingips:address": ADMIN,
     "audit:events:list": ADMIN,
+    # Identity: administration is for admins; a user may see itself, its projects and its
+    # own tokens, change its own password, and show the project its token is scoped to.
+    **{
+        f"identity:{kind}:{action}": ADMIN
+        for kind, actions in (
+            ("domains", ("list", "show", "create", "update", "delete")),
+            ("projects", ("list", "show", "create", "update", "delete")),
+            ("users", ("list", "show", "create", "update", "delete", "projects")),
+            ("roles", ("list", "show", "create", "delete")),
+            ("assignments", ("list", "check", "grant", "revoke")),
+            ("services", ("list",)),
+            ("tokens", ("any",)),
+        )
+        for action in actions
+    },
+    "identity:projects:show_own": READER,
+    "identity:users:show_own": READER,
+    "identity:users:projects_own": READER,
+    "identity:users:password_own": READER,
+    "identity:tokens:own": READER,
+    "identity:auth:catalog": READER,
+    "identity:auth:projects": READER,
+    "identity:regions:list": READER,
 }
 
 

@@ -12,7 +12,10 @@ from nimbus.errors import InvalidSpec
 
 def json_body() -> dict[str, Any]:
     """The request's JSON object; 400 if the body is missing, malformed or not an object."""
-    body = request.get_json(silent=True, force=True)
+    try:
+        body = request.get_json(silent=True, force=True)
+    except RecursionError:  # nested deeper than the decoder goes: malformed, not a crash
+        body = None
     if not isinstance(body, dict):
         raise InvalidSpec("Malformed request body: expected a JSON object.")
     return body

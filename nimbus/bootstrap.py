@@ -16,7 +16,18 @@ from sqlalchemy.orm import Session
 
 from activities.storage.block import IMAGES, RbdRef
 from nimbus.config import Settings
-from nimbus.db import Database, Flavor, Image, Project, Role, RoleAssignment, User
+from nimbus.db import (
+    DEFAULT_DOMAIN_ID,
+    DEFAULT_DOMAIN_NAME,
+    Database,
+    Domain,
+    Flavor,
+    Image,
+    Project,
+    Role,
+    RoleAssignment,
+    User,
+)
 from nimbus.passwords import hash_password
 
 ROLES = ("admin", "member", "reader")
@@ -55,6 +66,14 @@ def _get_or_add_project(s: Session, name: str) -> Project:
     return project
 
 
+def _ensure_default_domain(s: Session) -> None:
+    """Keystone's default domain, which every project and user made here belongs to."""
+    if s.get(Domain, DEFAULT_DOMAIN_ID) is None:
+        description = "The default domain"
+        s.add(Domain(id=DEFAULT_DOMAIN_ID, name=DEFAULT_DOMAIN_NAME, description=description))
+        s.flush()
+
+
 def _ensure_roles(s: Session) -> dict[str, Role]:
     roles = {r.name: r for r in s.scalars(select(Role))}
     for name in ROLES:
@@ -70,6 +89,7 @@ def ensure_user(
 ) -> tuple[User, Project, str | None]:
     """The user with ``role`` on the project; a new one (or a reset) returns its password."""
     with db.session() as s:
+        _ensure_default_domain(s)
         roles = _ensure_roles(s)
         project = _get_or_add_project(s, project_name)
         user = s.scalars(select(User).where(User.name == name)).first()

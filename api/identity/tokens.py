@@ -1,4 +1,4 @@
-"""Identity, Keystone v3 shape: version documents and password tokens with the catalog."""
+"""Password tokens: issue, validate, revoke; and the catalog and projects of a token."""
 
 from __future__ import annotations
 
@@ -6,19 +6,20 @@ import datetime as dt
 import secrets
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import select
+from flask import Response, jsonify, request
+from sqlalchemy import func, select
 
 from api import deps
 from api.catalog import build_catalog
-from api.context import context_for, roles_of, token_hash
+from api.context import current, live_token, roles_of, token_hash
 from api.errors import Unauthorized
+from api.identity import bp
+from api.identity.views import project_view
+from api.policy import authorize
 from api.validation import json_body, require_dict, require_str
-from nimbus.db import Project, Role, Token, User, utcnow
+from nimbus.db import DEFAULT_DOMAIN_ID, Domain, Project, Role, RoleAssignment, Token, User, utcnow
 from nimbus.errors import InvalidSpec, NotFound
 from nimbus.passwords import verify_password
-
-bp = Blueprint("identity", __name__)
 
 _BAD_CREDENTIALS = "The request you have made requires authentication."
 
@@ -27,38 +28,19 @@ def _iso(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
 
 
-def _version() -> dict[str, Any]:
-    href = deps.settings().public_url + "/identity/v3/"
-    return {
-        "id": "v3.14",
-        "status": "stable",
-        "updated": "2020-04-07T00:00:00Z",
-        "links": [{"rel": "self", "href": href}],
-        "media-types": [
-            {"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}
-        ],
-    }
-
-
-@bp.get("")
-@bp.get("/")
-def versions() -> tuple[Response, int]:
-    return jsonify({"versions": {"values": [_version()]}}), 300
-
-
-@bp.get("/v3")
-@bp.get("/v3/")
-def version() -> Response:
-    return jsonify({"version": _version()})
-
-
-def _domain_matches(spec: dict[str, Any] | None, domain_id: str) -> bool:
-    """A domain given by id or name; Keystone's default domain is id 'default', name 'Default'."""
+def _domain_id(spec: Any) -> str | None:
+    """The id of the domain a credential names by id or name (none named: the default)."""
     if spec is None:
-        return domain_id == "default"
+        return DEFAULT_DOMAIN_ID
+    if not isinstance(spec, dict):
+        raise InvalidSpec("'domain' must be an object.")
     if "id" in spec:
-        return bool(spec["id"] == domain_id)
-    return domain_id == "default" and str(spec.get("name", "")).lower() == "default"
+        return require_str(spec, "id", "domain id")
+    name = require_str(spec, "name", "domain name")
+    # Case-insensitive, as Keystone on MySQL is: clients write both "Default" and "default".
+    with deps.db().session() as s:
+        query = select(Domain.id).where(func.lower(Domain.name) == name.lower())
+        return s.scalars(query).first()
 
 
 def _find_user(spec: dict[str, Any]) -> User:
@@ -67,11 +49,11 @@ def _find_user(spec: dict[str, Any]) -> User:
             user = s.get(User, require_str(spec, "id", "user id"))
         else:
             name = require_str(spec, "name", "user name")
-            users = s.scalars(select(User).where(User.name == name)).all()
-            user = next(
-                (u for u in users if _domain_matches(spec.get("domain"), u.domain_id)), None
-            )
-    if user is None or not user.enabled:
+            domain_id = _domain_id(spec.get("domain"))
+            query = select(User).where(User.name == name, User.domain_id == domain_id)
+            user = s.scalars(query).first()
+        domain = s.get(Domain, user.domain_id) if user is not None else None
+    if user is None or not user.enabled or domain is None or not domain.enabled:
         raise Unauthorized(_BAD_CREDENTIALS)
     return user
 
@@ -86,10 +68,9 @@ def _find_project(scope: dict[str, Any] | None, user: User) -> Project:
                 project = s.get(Project, require_str(spec, "id", "project id"))
             else:
                 name = require_str(spec, "name", "project name")
-                found = s.scalars(select(Project).where(Project.name == name)).all()
-                project = next(
-                    (p for p in found if _domain_matches(spec.get("domain"), p.domain_id)), None
-                )
+                domain_id = _domain_id(spec.get("domain"))
+                query = select(Project).where(Project.name == name, Project.domain_id == domain_id)
+                project = s.scalars(query).first()
     if project is None or not project.enabled:
         raise Unauthorized("The request you have made requires authentication: unknown scope.")
     return project
@@ -102,7 +83,7 @@ def _password_user(auth: dict[str, Any]) -> User:
         raise InvalidSpec("only the password authentication method is supported")
     password = require_dict(identity, "password", "auth.identity.password")
     spec = require_dict(password, "user", "auth.identity.password.user")
-    secret = require_str(spec, "password", "password")
+    secret = require_str(spec, "password", "password", max_len=4096)
     user = _find_user(spec)
     if not verify_password(user.password_hash, secret):
         raise Unauthorized(_BAD_CREDENTIALS)
@@ -136,10 +117,15 @@ def issue_token() -> tuple[Response, int, dict[str, str]]:
     return jsonify(body), 201, {"X-Subject-Token": token}
 
 
+def _domain_ref(domain_id: str) -> dict[str, str]:
+    with deps.db().session() as s:
+        domain = s.get(Domain, domain_id)
+    return {"id": domain_id, "name": domain.name if domain else domain_id}
+
+
 def _token_body(
     user: User, project: Project, roles: list[str], issued: dt.datetime, expires: dt.datetime
 ) -> dict[str, Any]:
-    domain = {"id": "default", "name": "Default"}
     with deps.db().session() as s:
         role_rows = s.scalars(select(Role).where(Role.name.in_(roles))).all()
         role_list = [{"id": r.id, "name": r.name} for r in role_rows]
@@ -152,10 +138,14 @@ def _token_body(
             "user": {
                 "id": user.id,
                 "name": user.name,
-                "domain": domain,
+                "domain": _domain_ref(user.domain_id),
                 "password_expires_at": None,
             },
-            "project": {"id": project.id, "name": project.name, "domain": domain},
+            "project": {
+                "id": project.id,
+                "name": project.name,
+                "domain": _domain_ref(project.domain_id),
+            },
             "roles": role_list,
             "is_domain": False,
             "catalog": build_catalog(deps.settings(), project.id),
@@ -163,22 +153,21 @@ def _token_body(
     }
 
 
-def _subject() -> tuple[str, Token]:
-    context_for(deps.db(), request.headers.get("X-Auth-Token", ""))
+def _subject() -> tuple[str, Token, User, Project]:
+    """The live ``X-Subject-Token`` and its rows; only an admin may see another user's."""
     subject = request.headers.get("X-Subject-Token", "")
     with deps.db().session() as s:
-        row = s.get(Token, token_hash(subject))
-    if row is None or row.revoked or row.expires_at <= utcnow():
+        live = live_token(s, subject)
+    if live is None:
         raise NotFound("Could not find token.")
-    return subject, row
+    ctx = current()
+    authorize(ctx, "identity:tokens:own" if live[1].id == ctx.user_id else "identity:tokens:any")
+    return subject, *live
 
 
 @bp.route("/v3/auth/tokens", methods=["GET", "HEAD"])
 def validate_token() -> tuple[Response, int, dict[str, str]]:
-    subject, row = _subject()
-    with deps.db().session() as s:
-        user, project = s.get(User, row.user_id), s.get(Project, row.project_id)
-    assert user is not None and project is not None
+    subject, row, user, project = _subject()
     roles = roles_of(deps.db(), user.id, project.id)
     body = _token_body(user, project, roles, row.issued_at, row.expires_at)
     return jsonify(body), 200, {"X-Subject-Token": subject}
@@ -186,7 +175,7 @@ def validate_token() -> tuple[Response, int, dict[str, str]]:
 
 @bp.delete("/v3/auth/tokens")
 def revoke_token() -> tuple[str, int]:
-    _, row = _subject()
+    _, row, _, _ = _subject()
     with deps.db().session() as s:
         stored = s.get(Token, row.token_hash)
         if stored is not None:
@@ -196,19 +185,23 @@ def revoke_token() -> tuple[str, int]:
 
 @bp.get("/v3/auth/catalog")
 def catalog() -> Response:
-    ctx = context_for(deps.db(), request.headers.get("X-Auth-Token", ""))
+    ctx = current()
+    authorize(ctx, "identity:auth:catalog")
     return jsonify({"catalog": build_catalog(deps.settings(), ctx.project_id)})
 
 
 @bp.get("/v3/auth/projects")
 def auth_projects() -> Response:
-    ctx = context_for(deps.db(), request.headers.get("X-Auth-Token", ""))
-    project = {
-        "id": ctx.project_id,
-        "name": ctx.project_name,
-        "domain_id": "default",
-        "enabled": True,
-        "is_domain": False,
-        "links": {},
-    }
-    return jsonify({"projects": [project]})
+    """The enabled projects the token's user holds a role on."""
+    ctx = current()
+    authorize(ctx, "identity:auth:projects")
+    with deps.db().session() as s:
+        query = (
+            select(Project)
+            .join(RoleAssignment, RoleAssignment.project_id == Project.id)
+            .where(RoleAssignment.user_id == ctx.user_id, Project.enabled.is_(True))
+            .distinct()
+            .order_by(Project.name)
+        )
+        projects = [project_view(p) for p in s.scalars(query)]
+    return jsonify({"projects": projects, "links": {"self": request.base_url}})

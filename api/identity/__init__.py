@@ -1,0 +1,44 @@
+"""Identity, Keystone v3 shape, under ``/identity``: version documents, password tokens,
+and the admin API (domains, projects, users, roles, role assignments, and the service
+catalog as services, endpoints and regions).
+
+Identity writes touch no infrastructure, so they change the database directly instead of
+running a workflow. Every route but the version documents and token issue authenticates
+here; each view then calls ``authorize`` with its own action.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request
+
+from api import deps
+from api.context import authenticate
+from api.errors import PayloadTooLarge
+
+bp = Blueprint("identity", __name__)
+
+#: Endpoints a caller reaches without a token.
+PUBLIC = {"identity.versions", "identity.version", "identity.issue_token"}
+
+
+@bp.before_request
+def _authenticate() -> None:
+    # A body is refused by size before anything else, on routes that never read it too.
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit is not None and (request.content_length or 0) > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    if request.endpoint in PUBLIC:
+        return
+    authenticate(deps.db())
+
+
+from api.identity import (  # noqa: E402,F401  (routes register on bp)
+    assignments,
+    domains,
+    projects,
+    roles,
+    services,
+    tokens,
+    users,
+    versions,
+)

@@ -23,7 +23,7 @@ def create_app(
 
     The block store serves image downloads (a read); every write goes through a workflow.
     """
-    from api import compute, ec2_credentials, identity, image, network, volume
+    from api import compute, identity, image, network, volume
 
     app = Flask("nimbus")
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
@@ -39,7 +39,6 @@ def create_app(
     audit.register(app)
     app.register_blueprint(audit.bp, url_prefix="/audit")
     app.register_blueprint(identity.bp, url_prefix="/identity")
-    app.register_blueprint(ec2_credentials.bp, url_prefix="/identity")
     app.register_blueprint(compute.bp, url_prefix="/compute")
     app.register_blueprint(image.bp, url_prefix="/image")
     app.register_blueprint(volume.bp, url_prefix="/volume")

@@ -35,6 +35,7 @@ def _authenticate() -> None:
 from api.identity import (  # noqa: E402,F401  (routes register on bp)
     assignments,
     domains,
+    ec2_credentials,
     projects,
     roles,
     services,

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from nimbus.client import password_auth
 from nimbus.db import Domain, Project, Role, RoleAssignment, Token, User
+from nimbus.db_credentials import Ec2Credential
 from nimbus.db_network import as_dict
 from tests.support.identity import IdentityApp, identity_app
 
@@ -52,6 +53,7 @@ DOMAIN = {"domain": {"name": "fresh", "description": "d", "enabled": True}}
 PASSWORD = {"user": {"password": "pw-new", "original_password": "victim-pw"}}
 GRANT = "/identity/v3/projects/<project_id>/users/<user_id>/roles"
 DOMAIN_GRANT = "/identity/v3/domains/<domain_id>/users/<user_id>/roles"
+EC2 = "/identity/v3/users/<user_id>/credentials/OS-EC2"
 
 #: rule -> method -> how to call it. HEAD goes with GET.
 ROUTES: dict[str, dict[str, Route]] = {
@@ -106,6 +108,8 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/identity/v3/endpoints/<endpoint_id>": {"GET": Route()},
     "/identity/v3/regions": {"GET": Route(reader=True)},
     "/identity/v3/regions/<region_id>": {"GET": Route(reader=True)},
+    EC2: {"GET": Route(), "POST": Route()},
+    EC2 + "/<access>": {"GET": Route(), "DELETE": Route()},
 }
 
 
@@ -162,6 +166,16 @@ def _victims(idp: IdentityApp) -> dict[str, str]:
     service = idp.call("GET", "/services").json["services"][0]["id"]
     endpoint = idp.call("GET", "/endpoints").json["endpoints"][0]["id"]
     ids.update(service_id=service, endpoint_id=endpoint, region_id=idp.settings.region)
+    with idp.db.session() as s:  # a credential row to name (made without its workflow)
+        s.add(
+            Ec2Credential(
+                access="victimaccess",
+                secret="victim-secret",
+                user_id=ids["user_id"],
+                project_id=ids["project_id"],
+            )
+        )
+    ids["access"] = "victimaccess"
     return ids
 
 
@@ -175,7 +189,7 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
 
 def _rows(walk: Walk) -> list[Any]:
     """Every identity row, comparable before and after a request."""
-    models: list[Any] = [Domain, Project, User, Role, RoleAssignment, Token]
+    models: list[Any] = [Domain, Project, User, Role, RoleAssignment, Token, Ec2Credential]
     with walk.idp.db.session() as s:
         return [sorted(map(str, map(as_dict, s.scalars(select(m))))) for m in models]
 

@@ -87,7 +87,7 @@ BODIES: dict[str, Any] = {
     "network.create_rule": {
         "security_group_rule": {"security_group_id": "{group_id}", "direction": "ingress"}
     },
-    "ec2_credentials.create": {"tenant_id": "{project_id}"},
+    "identity.create_ec2_credential": {"tenant_id": "{project_id}"},
 }
 
 #: Creates in the caller's own project are allowed; these name the victim's resources, and

@@ -12,30 +12,32 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Response, jsonify
 from sqlalchemy import select
 
 from api import deps, policy
-from api.context import RequestContext, authenticate, roles_of
+from api.context import RequestContext, current, roles_of
 from api.errors import Forbidden
+from api.identity import bp
 from api.starting import forget
 from api.validation import json_body, require_str
-from nimbus.db import Project
+from nimbus.db import Project, User
 from nimbus.db_credentials import Ec2Credential
 from nimbus.errors import NotFound
 from workflows import credential_starter
 from workflows.net_starter import StillRunning
-
-bp = Blueprint("ec2_credentials", __name__)
 
 PATH = "/v3/users/<user_id>/credentials/OS-EC2"
 
 
 def _owner(user_id: str) -> RequestContext:
     """The caller, if it may manage ``user_id``'s credentials (itself, or an admin)."""
-    ctx = authenticate(deps.db())
+    ctx = current()
     if ctx.user_id != user_id and not policy.allowed(ctx, "identity:ec2_credentials:all_users"):
         raise Forbidden("You are not authorized to manage another user's credentials.")
+    with deps.db().session() as s:
+        if s.get(User, user_id) is None:
+            raise NotFound(f"Could not find user: {user_id}.")
     return ctx
 
 
@@ -70,7 +72,7 @@ def _find(user_id: str, access: str) -> Ec2Credential:
 
 
 @bp.post(PATH)
-def create(user_id: str) -> tuple[Response, int]:
+def create_ec2_credential(user_id: str) -> tuple[Response, int]:
     _owner(user_id)
     project_id = require_str(json_body(), "tenant_id", "tenant_id", max_len=64)
     _check_project(user_id, project_id)
@@ -92,7 +94,7 @@ def create(user_id: str) -> tuple[Response, int]:
 
 
 @bp.get(PATH)
-def list_credentials(user_id: str) -> Response:
+def list_ec2_credentials(user_id: str) -> Response:
     _owner(user_id)
     with deps.db().session() as s:
         rows = s.scalars(select(Ec2Credential).where(Ec2Credential.user_id == user_id)).all()
@@ -102,13 +104,13 @@ def list_credentials(user_id: str) -> Response:
 
 
 @bp.get(f"{PATH}/<access>")
-def show(user_id: str, access: str) -> Response:
+def show_ec2_credential(user_id: str, access: str) -> Response:
     _owner(user_id)
     return jsonify({"credential": _view(_find(user_id, access))})
 
 
 @bp.delete(f"{PATH}/<access>")
-def delete(user_id: str, access: str) -> tuple[str, int]:
+def delete_ec2_credential(user_id: str, access: str) -> tuple[str, int]:
     _owner(user_id)
     row = _find(user_id, access)
     deps.bridge().run(

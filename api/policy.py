@@ -65,6 +65,12 @@ RULES: dict[str, str] = {
     "network:ports:network_device": ADMIN,
     "network:routers:gateway_options": ADMIN,
     "network:floatingips:address": ADMIN,
+    # Quotas and limits, the same for compute, volume and network.
+    "quota:show": READER,
+    "quota:show_other": ADMIN,
+    "quota:list": ADMIN,
+    "quota:update": ADMIN,
+    "quota:delete": ADMIN,
 }
 
 

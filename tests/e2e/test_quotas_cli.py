@@ -95,9 +95,11 @@ def test_cli_sets_and_shows_quotas_and_limits(cloud: Cloud) -> None:
         51200,
         5,
     )
-    assert (shown["networks"], shown["floating-ips"], shown["ports"]) == (3, 2, 500)
+    assert (shown["networks"], shown["floating_ips"], shown["ports"]) == (3, 2, 500)
     default = {row["Resource"]: row["Limit"] for row in _cli(cloud, "quota", "show", "--default")}
     assert (default["cores"], default["volumes"], default["networks"]) == (20, 10, 100)
+    # The client names each limit by its SDK attribute (maxTotalInstances: instances).
     absolute = {row["Name"]: row["Value"] for row in _cli(cloud, "limits", "show", "--absolute")}
-    assert absolute["maxTotalInstances"] == 10 and absolute["maxTotalCores"] == 40
-    assert absolute["maxTotalVolumes"] == 5 and absolute["totalInstancesUsed"] == 0
+    assert (absolute["instances"], absolute["instances_used"]) == (10, 0)
+    assert (absolute["total_cores"], absolute["total_ram"]) == (40, 51200)
+    assert (absolute["max_total_volumes"], absolute["total_volumes_used"]) == (5, 0)

@@ -7,7 +7,7 @@ import logging
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from nimbus.errors import NimbusError
+from nimbus.errors import NimbusError, Over, QuotaExceeded
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +111,41 @@ def error_response(status: int, message: str, kind: str | None = None) -> Respon
     return response
 
 
+def _cinder_quota_message(over: Over) -> str:
+    """Cinder's wording of its first refused resource (sizes in GiB)."""
+    if over.resource == "gigabytes":
+        return (
+            "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed"
+            f" gigabytes quota. Requested {over.requested}G, quota is {over.limit}G and"
+            f" {over.used}G has been consumed."
+        )
+    kind = "Snapshot" if over.resource == "snapshots" else "Volume"
+    return (
+        f"{kind}LimitExceeded: Maximum number of {over.resource} allowed ({over.limit})"
+        f" exceeded for quota '{over.resource}'."
+    )
+
+
+def quota_response(exc: QuotaExceeded) -> Response:
+    """Over quota as each service answers it: Nova 403, Cinder 413, Neutron 409."""
+    if request.blueprint == "volume" and exc.overs:
+        return error_response(413, _cinder_quota_message(exc.overs[0]))
+    if _is_network():
+        names = sorted(o.resource for o in exc.overs)
+        return error_response(409, f"Quota exceeded for resources: {names}.", "OverQuota")
+    return error_response(exc.http_status, str(exc))
+
+
 def register(app: Flask) -> None:
     """Install the handlers that turn every error into a JSON response."""
 
     @app.errorhandler(NimbusError)
     def _nimbus(exc: NimbusError) -> Response:
         return error_response(exc.http_status, str(exc), type(exc).__name__)
+
+    @app.errorhandler(QuotaExceeded)
+    def _quota(exc: QuotaExceeded) -> Response:
+        return quota_response(exc)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

@@ -92,6 +92,12 @@ RULES: dict[str, str] = {
     "identity:auth:catalog": READER,
     "identity:auth:projects": READER,
     "identity:regions:list": READER,
+    # Quotas and limits, the same for compute, volume and network.
+    "quota:show": READER,
+    "quota:show_other": ADMIN,
+    "quota:list": ADMIN,
+    "quota:update": ADMIN,
+    "quota:delete": ADMIN,
 }
 
 

@@ -18,6 +18,24 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 #: The RADOS Gateway serves Swift under ``/<prefix>/v1/AUTH_<project id>``.
 SWIFT_PREFIX = "swift"
 
+#: Each project's limits unless an admin sets its own (OpenStack's defaults; -1: unlimited).
+#: ``NIMBUS_QUOTA_<NAME>`` overrides one, e.g. ``NIMBUS_QUOTA_INSTANCES=20``.
+QUOTA_DEFAULTS: dict[str, int] = {
+    "instances": 10,
+    "cores": 20,
+    "ram": 51200,
+    "volumes": 10,
+    "gigabytes": 1000,
+    "snapshots": 10,
+    "network": 100,
+    "subnet": 100,
+    "port": 500,
+    "router": 10,
+    "floatingip": 50,
+    "security_group": 10,
+    "security_group_rule": 100,
+}
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -58,6 +76,8 @@ class Settings:
     #: The object store's public URL up to ``/v1`` (a proxy in front of the gateway, or an
     #: external cluster's gateway); default: ours, ``http://127.0.0.1:<rgw_port>/swift/v1``.
     object_store_url: str = ""
+    #: Default quota of every resource (see ``QUOTA_DEFAULTS``).
+    quota_defaults: dict[str, int] = field(default_factory=lambda: dict(QUOTA_DEFAULTS))
 
     @property
     def public_url(self) -> str:
@@ -177,10 +197,23 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
 }
 
 
+def _quota_key(resource: str) -> str:
+    return f"NIMBUS_QUOTA_{resource.upper()}"
+
+
+def _quota_defaults(env: Mapping[str, str]) -> dict[str, int]:
+    """``QUOTA_DEFAULTS`` with the ``NIMBUS_QUOTA_*`` variables that are set."""
+    return {
+        name: int(env[_quota_key(name)]) if env.get(_quota_key(name)) else default
+        for name, default in QUOTA_DEFAULTS.items()
+    }
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from ``NIMBUS_*`` variables over the defaults."""
     env = os.environ if environ is None else environ
     values = {attr: cast(env[key]) for key, (attr, cast) in _ENV.items() if env.get(key)}
+    values["quota_defaults"] = _quota_defaults(env)
     settings = Settings(**values)
     if not settings.data_dir.is_absolute():
         settings = Settings(**{**values, "data_dir": settings.data_dir.resolve()})
@@ -189,4 +222,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The ``NIMBUS_*`` variables that reproduce ``settings`` in a child process."""
-    return {key: str(getattr(settings, attr)) for key, (attr, _) in _ENV.items()}
+    env = {key: str(getattr(settings, attr)) for key, (attr, _) in _ENV.items()}
+    quotas = {_quota_key(name): str(limit) for name, limit in settings.quota_defaults.items()}
+    return {**env, **quotas}

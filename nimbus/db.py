@@ -227,6 +227,25 @@ class VolumeAttachment(Base):
     attached_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class Quota(Base):
+    """A project's own limit of one resource, where an admin set one; without a row the
+    configured default applies. Usage is never stored: it is counted from the rows."""
+
+    __tablename__ = "quotas"
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class QuotaLock(Base):
+    """One row per project, written first by every transaction that checks its quota:
+    the write serializes those transactions (SQLite's write lock, a row lock elsewhere)."""
+
+    __tablename__ = "quota_locks"
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

@@ -12,6 +12,11 @@ Drivers translate their backend's exceptions into this tree in one place
 let Temporal retry only ``BackendUnavailable``.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 
 class NimbusError(Exception):
     """Base of every error Nimbus raises on purpose."""
@@ -27,8 +32,37 @@ class Conflict(NimbusError):
     http_status = 409
 
 
+@dataclass(frozen=True)
+class Over:
+    """One resource a request would take past its limit."""
+
+    resource: str
+    requested: int
+    used: int
+    limit: int
+
+
 class QuotaExceeded(NimbusError):
+    """Refused by quota; ``overs`` names each resource, so each API words it its own way."""
+
     http_status = 403
+
+    def __init__(self, message: str = "", overs: Sequence[Over] = ()) -> None:
+        self.overs = tuple(overs)
+        super().__init__(message or nova_quota_message(self.overs))
+
+
+def nova_quota_message(overs: Sequence[Over]) -> str:
+    """Nova's wording: ``Quota exceeded for instances: Requested 1, but already used 10
+    of 10 instances``."""
+
+    def joined(attr: str) -> str:
+        return ", ".join(str(getattr(o, attr)) for o in overs)
+
+    return (
+        f"Quota exceeded for {joined('resource')}: Requested {joined('requested')},"
+        f" but already used {joined('used')} of {joined('limit')} {joined('resource')}"
+    )
 
 
 class InvalidSpec(NimbusError):

@@ -77,4 +77,4 @@ def _microversion(response: Response) -> Response:
     return response
 
 
-from api.compute import flavors, servers  # noqa: E402,F401  (routes register on bp)
+from api.compute import flavors, quotas, servers  # noqa: E402,F401  (routes register on bp)

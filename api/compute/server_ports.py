@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import deps
+from api import deps, quotas
 from api.context import RequestContext
 from api.network.access import find_group, find_network, find_port
 from api.network.allocate import IpRequest, add_port
@@ -142,13 +142,18 @@ def _claimed_port(s: Session, req: NicRequest, server_id: str, ctx: RequestConte
 def claim_ports(
     server_id: str, networks: list[NicRequest] | str, groups: Any, ctx: RequestContext
 ) -> list[str]:
-    """Make or claim the server's ports, in NIC order; 400 for an unknown network or
-    port, 409 for a port in use or an exhausted subnet."""
+    """Make or claim the server's ports, in NIC order, within the project's port quota;
+    400 for an unknown network or port, 409 for a port in use or an exhausted subnet."""
     if networks == "none":
         return []
+    # Made now, outside the transaction below: that one holds the quota lock (the
+    # database's write lock on SQLite), so a second session must not write inside it.
+    ensure_default(ctx.project_id)
 
     def write(s: Session) -> list[str]:
+        quotas.lock(s, ctx.project_id)
         requests = networks if isinstance(networks, list) else _auto_network(s, ctx)
+        quotas.check(s, ctx.project_id, {"port": sum(1 for r in requests if not r.port_id)})
         group_ids = _group_ids(s, groups, ctx) if requests else []
         made = []
         for req in requests:

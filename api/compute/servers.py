@@ -12,7 +12,7 @@ from flask import Response, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api import deps
+from api import deps, quotas
 from api.compute import bp, views
 from api.compute.flavors import get_flavor
 from api.compute.server_ports import claim_ports, parse_networks, release_claimed
@@ -22,7 +22,7 @@ from api.lookup import load_owned
 from api.policy import authorize
 from api.starting import forget
 from api.validation import json_body, name_field, paginate, ref_id, require_dict
-from nimbus.db import Server
+from nimbus.db import Flavor, Server
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 from workflows import starter
 
@@ -107,8 +107,11 @@ def _validated_create(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _insert(ctx: RequestContext, fields: dict[str, Any], key: str | None) -> tuple[Server, bool]:
-    """Insert the BUILD row; with an Idempotency-Key, return the earlier server instead."""
+def _insert(
+    ctx: RequestContext, fields: dict[str, Any], flavor: Flavor, key: str | None
+) -> tuple[Server, bool]:
+    """Insert the BUILD row within the project's quota (instances, cores, ram); with an
+    Idempotency-Key, return the earlier server instead (a retry is never refused)."""
     if key:
         with deps.db().session() as s:
             earlier = s.scalars(
@@ -130,8 +133,10 @@ def _insert(ctx: RequestContext, fields: dict[str, Any], key: str | None) -> tup
         status="BUILD",
         task_state="scheduling",
     )
+    amounts = {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram}
     try:
         with deps.db().session() as s:
+            quotas.charge(s, ctx.project_id, amounts)
             s.add(server)
     except IntegrityError as exc:
         raise Conflict("A server with this Idempotency-Key is being created.") from exc
@@ -152,7 +157,7 @@ def create_server() -> tuple[Response, int]:
         raise InvalidSpec(f"Image {image.id} is not active.")
     if image.min_ram > flavor.ram or image.min_disk > flavor.disk > 0:
         raise InvalidSpec(f"Flavor {flavor.name} is too small for image {image.id}.")
-    server, created = _insert(ctx, fields, request.headers.get("Idempotency-Key"))
+    server, created = _insert(ctx, fields, flavor, request.headers.get("Idempotency-Key"))
     try:
         if created:
             claim_ports(server.id, fields["networks"], fields["security_groups"], ctx)

@@ -74,6 +74,7 @@ from api.network import (  # noqa: E402,F401  (routes register on bp)
     floatingips,
     networks,
     ports,
+    quotas,
     router_interfaces,
     routers,
     security_group_rules,

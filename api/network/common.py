@@ -13,12 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 
-from api import deps
+from api import deps, quotas
 from api.context import RequestContext
 from api.errors import Forbidden
 from api.policy import allowed
 from api.validation import json_body, require_dict
 from nimbus.errors import Conflict, InvalidSpec
+from nimbus.quota import Claim
 from workflows.net_starter import StillRunning
 
 log = logging.getLogger(__name__)
@@ -116,12 +117,16 @@ def listing(collection: str, items: list[dict[str, Any]]) -> Response:
     return jsonify(body)
 
 
-def transaction(fn: Callable[[Session], T], attempts: int = 10) -> T:
+def transaction(fn: Callable[[Session], T], attempts: int = 10, charge: Claim | None = None) -> T:
     """Run ``fn`` in a transaction, again if a unique column (address, MAC, tag, segment)
-    was taken by a concurrent request between our choice and our commit."""
+    was taken by a concurrent request between our choice and our commit. With a
+    ``charge``, the transaction first takes the project's quota lock and refuses what
+    would pass its quota (``QuotaExceeded``)."""
     for _ in range(attempts):
         try:
             with deps.db().session() as s:
+                if charge is not None:
+                    quotas.charge(s, charge.project_id, charge.amounts)
                 return fn(s)
         except IntegrityError:
             continue

@@ -24,6 +24,9 @@ EXTENSIONS = {
     "standard-attr-description": ("standard-attr-description", "Descriptions on resources."),
     "standard-attr-timestamp": ("Resource timestamps", "created_at and updated_at."),
     "project-id": ("project_id field enabled", "project_id beside tenant_id."),
+    "quotas": ("Quota management support", "Per-project quotas, enforced on every create."),
+    "quota_details": ("Quota details management support", "Usage beside each limit."),
+    "quota-check-limit": ("Quota engine limit check", "check_limit refuses a limit below use."),
 }
 
 

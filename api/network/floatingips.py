@@ -41,6 +41,7 @@ from nimbus.db_network import (
     delete_port_rows,
 )
 from nimbus.errors import InvalidSpec
+from nimbus.quota import Claim
 from workflows import net_starter
 
 _FILTERS = {
@@ -203,7 +204,7 @@ def create_floatingip() -> tuple[Response, int]:
         s.add(fip)
         return fip
 
-    fip = transaction(insert)
+    fip = transaction(insert, charge=Claim(project, {"floatingip": 1}))
     routers = (fip.router_id,) if fip.router_id else ()
     realise(
         lambda c: net_starter.sync_floatingip(c, project, fip.id, routers=routers, created=True),

@@ -27,6 +27,7 @@ from api.network.common import (
 from api.policy import authorize
 from nimbus.db_network import OWNER_DHCP, Network, Port
 from nimbus.errors import Conflict, InvalidSpec
+from nimbus.quota import Claim
 from workflows import net_starter
 
 MAX_MTU = 1450
@@ -103,8 +104,9 @@ def create_network() -> tuple[Response, int]:
     if external:
         authorize(ctx, "network:networks:external")
     _check_extras(spec, ctx)
+    project = target_project(spec, ctx)
     values = {
-        "project_id": target_project(spec, ctx),
+        "project_id": project,
         "name": text_field(spec, "name"),
         "description": text_field(spec, "description"),
         "admin_state_up": bool_field(spec, "admin_state_up", True),
@@ -119,7 +121,7 @@ def create_network() -> tuple[Response, int]:
         s.add(network)
         return network
 
-    network = transaction(insert)
+    network = transaction(insert, charge=Claim(project, {"network": 1}))
     realise(
         lambda c: net_starter.create_network(c, network.project_id, network.id),
         lambda: _forget(network.id),

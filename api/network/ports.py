@@ -35,6 +35,7 @@ from api.network.port_fields import (
     security_groups,
     snapshot,
 )
+from api.network.security_groups import ensure_default
 from api.policy import authorize
 from api.validation import require_str
 from nimbus.db_network import (
@@ -47,6 +48,7 @@ from nimbus.db_network import (
     delete_port_rows,
 )
 from nimbus.errors import Conflict
+from nimbus.quota import Claim
 from workflows import net_starter
 
 _FILTERS = {
@@ -137,7 +139,8 @@ def create_port() -> tuple[Response, int]:
             security_group_ids=groups,
         )
 
-    port = transaction(insert)
+    ensure_default(project)  # outside the transaction, which holds the quota lock
+    port = transaction(insert, charge=Claim(project, {"port": 1}))
     realise(
         lambda c: net_starter.create_port(c, project, port.id),
         lambda: _forget(port.id),

@@ -37,6 +37,7 @@ from nimbus.db_network import (
     delete_port_rows,
 )
 from nimbus.errors import Conflict, InvalidSpec
+from nimbus.quota import Claim
 from workflows import net_starter
 
 _FILTERS = {
@@ -148,7 +149,7 @@ def create_router() -> tuple[Response, int]:
             attach_gateway(s, router, gateway, ctx)
         return router
 
-    router = transaction(insert)
+    router = transaction(insert, charge=Claim(project, {"router": 1}))
     realise(
         lambda c: net_starter.create_router(c, project, router.id),
         lambda: _forget(router.id),

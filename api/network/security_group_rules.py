@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, jsonify
 from sqlalchemy import select
 
-from api import deps
+from api import deps, quotas
 from api.context import RequestContext, current
 from api.network import bp, faults, views
 from api.network.access import find_group, project_scope
@@ -184,6 +184,9 @@ def create_rule() -> tuple[Response, int]:
     group_id = require_str(spec, "security_group_id", "security_group_id")
     values = _values(spec, ctx)
     with deps.db().session() as s:
+        project = find_group(s, group_id, ctx).project_id
+    with deps.db().session() as s:
+        quotas.charge(s, project, {"security_group_rule": 1})
         group = find_group(s, group_id, ctx)
         query = select(SecurityGroupRule).where(SecurityGroupRule.security_group_id == group_id)
         for existing in s.scalars(query):

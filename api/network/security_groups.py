@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api import deps
+from api import deps, quotas
 from api.context import RequestContext, current
 from api.network import bp, faults, views
 from api.network.access import find_group, project_scope
@@ -143,6 +143,7 @@ def create_group() -> tuple[Response, int]:
     project = target_project(spec, ctx)
     ensure_default(project)
     with deps.db().session() as s:
+        quotas.charge(s, project, {"security_group": 1})
         group = SecurityGroup(
             project_id=project, name=name, description=text_field(spec, "description")
         )

@@ -30,6 +30,7 @@ from api.validation import require_str
 from nimbus import ipam
 from nimbus.db_network import OWNER_DHCP, IPAllocation, Network, Port, Subnet, delete_port_rows
 from nimbus.errors import Conflict, InvalidSpec
+from nimbus.quota import Claim
 from workflows import net_starter
 
 _FILTERS = {
@@ -161,7 +162,8 @@ def create_subnet() -> tuple[Response, int]:
             return subnet, None, False
         return subnet, *_dhcp_address(s, network, subnet)
 
-    subnet, dhcp_port, created = transaction(insert)
+    charge = Claim(values["project_id"], {"subnet": 1})
+    subnet, dhcp_port, created = transaction(insert, charge=charge)
     realise(
         lambda c: net_starter.create_subnet(c, subnet.project_id, subnet.id),
         lambda: _forget(subnet.id, dhcp_port if created else None),

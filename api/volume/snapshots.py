@@ -38,7 +38,11 @@ def create_snapshot(project_id: str) -> tuple[Response, int]:
         name=optional_str(spec, "name", "name"),
         description=optional_str(spec, "description", "description"),
     )
-    add_and_start(snap, lambda c: starter.create_snapshot(c, ctx.project_id, volume.id, snap.id))
+    add_and_start(
+        snap,
+        lambda c: starter.create_snapshot(c, ctx.project_id, volume.id, snap.id),
+        {"snapshots": 1, "gigabytes": volume.size},
+    )
     return jsonify({"snapshot": views.snapshot(snap)}), 202
 
 

@@ -116,7 +116,9 @@ def create_volume(project_id: str) -> tuple[Response, int]:
         snapshot_id=source.get("snapshot_id"),
     )
     add_and_start(
-        volume, lambda c: starter.create_volume(c, ctx.project_id, volume.id, size, **source)
+        volume,
+        lambda c: starter.create_volume(c, ctx.project_id, volume.id, size, **source),
+        {"volumes": 1, "gigabytes": size},
     )
     return jsonify({"volume": views.volume(volume)}), 202
 

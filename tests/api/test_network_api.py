@@ -37,7 +37,7 @@ def test_versions_resources_and_extensions(alice: Neutron) -> None:
     assert {"networks", "subnets", "ports", "routers"} <= {r["collection"] for r in listed}
     aliases = {e["alias"] for e in alice.get("extensions").json["extensions"]}
     assert {"router", "external-net", "security-group"} <= aliases
-    assert "extraroute" not in aliases and "quotas" not in aliases
+    assert "extraroute" not in aliases
     assert alice.get("extensions/router").json["extension"]["links"] == []
     assert alice.get("extensions/dvr").status_code == 404
 

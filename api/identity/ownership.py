@@ -17,6 +17,10 @@ from nimbus.db_network import SecurityGroup, SecurityGroupRule
 
 #: Identity's own tables: what they hold about a project is removed with it.
 _IDENTITY = {"domains", "projects", "users", "roles", "role_assignments", "tokens"}
+#: Settings of the project, removed with it too: its quota limits and quota lock.
+_SETTINGS = {"quotas", "quota_locks"}
+#: History, kept after the project is gone: the audit trail.
+_HISTORY = {"audit_events"}
 #: Columns naming a row's owning project (images call it ``owner``).
 _OWNER_COLUMNS = ("project_id", "owner")
 
@@ -29,7 +33,7 @@ def _default_group(s: Session, project_id: str) -> str | None:
 def _owned(table: Table, project_id: str, default_group: str | None) -> ColumnElement[bool] | None:
     """Rows of ``table`` the project owns and that are live; None if it records no owner."""
     column = next((table.c[name] for name in _OWNER_COLUMNS if name in table.c), None)
-    if column is None or table.name in _IDENTITY:
+    if column is None or table.name in _IDENTITY | _SETTINGS | _HISTORY:
         return None
     clauses = [column == project_id]
     if "deleted_at" in table.c:
@@ -62,13 +66,16 @@ def owned_resources(s: Session, project_id: str) -> dict[str, int]:
 
 
 def delete_project_rows(s: Session, project_id: str) -> None:
-    """Remove the project with its default security group, role assignments and tokens;
+    """Remove the project with its default security group, quotas, role assignments and tokens;
     users whose default project it was keep no reference to it."""
     default_group = _default_group(s, project_id)
     if default_group is not None:
         rules = SecurityGroupRule.security_group_id == default_group
         s.execute(delete(SecurityGroupRule).where(rules))
         s.execute(delete(SecurityGroup).where(SecurityGroup.id == default_group))
+    for table in Base.metadata.sorted_tables:
+        if table.name in _SETTINGS:
+            s.execute(delete(table).where(table.c.project_id == project_id))
     s.execute(delete(RoleAssignment).where(RoleAssignment.project_id == project_id))
     s.execute(delete(Token).where(Token.project_id == project_id))
     orphaned = update(User).where(User.default_project_id == project_id)

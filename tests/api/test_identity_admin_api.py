@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from nimbus.db import Server
+from nimbus.db import Quota, QuotaLock, Server
+from nimbus.db_audit import AuditEvent
 from tests.support.identity import IdentityApp, identity_app
 
 
@@ -99,6 +101,29 @@ def test_deleting_a_project_removes_its_assignments_and_default_reference(
     assert idp.call("DELETE", f"/projects/{project['id']}").status_code == 204
     assert idp.call("GET", f"/role_assignments?user.id={user['id']}").json["role_assignments"] == []
     assert idp.call("GET", f"/users/{user['id']}").json["user"]["default_project_id"] is None
+
+
+def test_a_projects_quotas_go_with_it_and_its_audit_trail_stays(idp: IdentityApp) -> None:
+    project = _make_project(idp)
+    with idp.db.session() as s:
+        s.add(Quota(project_id=project["id"], resource="instances", hard_limit=3))
+        s.add(QuotaLock(project_id=project["id"]))
+        s.add(
+            AuditEvent(
+                request_id="req-x",
+                project_id=project["id"],
+                method="POST",
+                route="/x",
+                path="/x",
+                status=202,
+            )
+        )
+    assert idp.call("DELETE", f"/projects/{project['id']}").status_code == 204
+    with idp.db.session() as s:
+        assert s.scalars(select(Quota).where(Quota.project_id == project["id"])).all() == []
+        assert s.get(QuotaLock, project["id"]) is None
+        kept = s.scalars(select(AuditEvent).where(AuditEvent.project_id == project["id"]))
+        assert len(kept.all()) == 1
 
 
 def test_user_create_never_shows_a_password(idp: IdentityApp) -> None:

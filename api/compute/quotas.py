@@ -76,6 +76,7 @@ def show_quota_set_defaults(project_id: str) -> Response:
 
 @bp.put("/v2.1/os-quota-sets/<project_id>")
 def update_quota_set(project_id: str) -> Response:
+    authorize(current(), "quota:update")  # before the body: a refusal reads nothing
     spec = require_dict(json_body(), "quota_set", "quota_set")
     values, flags = quotas.parse_update(spec, COMPUTE, ("force",))
     quotas.update(current(), project_id, values, force=flags.get("force") is True)

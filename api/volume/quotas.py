@@ -56,6 +56,7 @@ def show_quota_set_defaults(project_id: str, target_id: str) -> Response:
 
 @bp.put("/v3/<project_id>/os-quota-sets/<target_id>")
 def update_quota_set(project_id: str, target_id: str) -> Response:
+    authorize(current(), "quota:update")  # before the body: a refusal reads nothing
     spec = require_dict(json_body(), "quota_set", "quota_set")
     values, flags = quotas.parse_update(spec, VOLUME, ("skip_validation",))
     force = flags.get("skip_validation", True) is not False

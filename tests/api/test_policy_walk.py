@@ -49,6 +49,12 @@ OWN_TESTS = {"identity.validate_token", "identity.revoke_token", "static"}
 #: Path parameters that name no resource of the victim (shared or public objects).
 SHARED_PARAMS = {"flavor_id": "1", "alias": "router", "type_id": "ceph"}
 
+#: Identity's objects that are everyone's (in every token's catalog, or the built-in roles).
+SHARED_OBJECTS = ("domain_id", "role_id", "service_id", "endpoint_id", "region_id")
+
+#: Path parameters naming a project (the victim's, except in Cinder's URL prefix).
+PROJECT_PARAMS = {"project_id", "target_id"}
+
 #: Tables whose rows legitimately change during a walk.
 VOLATILE_TABLES = {"tokens", "audit_events", "hosts"}
 
@@ -105,13 +111,56 @@ OTHER_CREATES = {
 OWN_CREATES = {"image.create_image", "network.create_network", "network.create_router"}
 OWN_CREATES |= {"network.create_group"}
 
-#: Routes only an admin may call for another project (403, not 404, as OpenStack answers).
-ADMIN_ONLY = {"audit.list_events"}
+#: Routes only an admin may call (403, as OpenStack answers, not 404).
+ADMIN_ONLY = {"audit.list_events", "network.list_quotas"}
+
+#: Identity routes any user may call about itself and its own token.
+IDENTITY_OWN = {
+    "identity.catalog",
+    "identity.auth_projects",
+    "identity.list_regions",
+    "identity.show_region",
+}
+#: Quota reads a reader of the project may make about its own project.
+QUOTA_READS = {
+    "compute.show_limits",
+    "compute.show_quota_set",
+    "compute.show_quota_set_defaults",
+    "compute.show_quota_set_detail",
+    "network.show_quota",
+    "network.show_quota_default",
+    "network.show_quota_details",
+    "volume.show_limits",
+    "volume.show_quota_set",
+    "volume.show_quota_set_defaults",
+}
+#: Quota reads that are about no project in particular, or the caller's own.
+QUOTA_ANYONE = {
+    "compute.show_limits",
+    "volume.show_limits",
+    "compute.show_quota_set_defaults",
+    "network.show_quota_default",
+    "volume.show_quota_set_defaults",
+}
 
 
-#: Identity routes about one user (alice): 403 for anyone else but an admin, as Keystone.
-def _about_another_user(call: Call) -> bool:
-    return "user_id" in call.params and call.rule.startswith("/identity")
+def _admin_or_403(call: Call, reader: bool) -> Any:
+    """What a non-admin gets from identity and quota routes, which are about projects and
+    users (demo and alice here), not about resources: 403 unless the route is the
+    caller's own. None: not such a route."""
+    if call.endpoint in ADMIN_ONLY:
+        return _status(403)
+    if call.rule.startswith("/identity"):
+        if call.endpoint in IDENTITY_OWN:
+            return _status(200)
+        if reader and call.endpoint == "identity.show_project":
+            return _status(200)  # the project its token is scoped to
+        return _status(403)
+    if call.endpoint in QUOTA_READS:
+        return _status(200) if reader or call.endpoint in QUOTA_ANYONE else _status(403)
+    if "quota" in call.endpoint:
+        return _status(403)
+    return None
 
 
 @dataclass
@@ -124,7 +173,11 @@ class World:
 
     def secrets(self) -> set[str]:
         shared = set(SHARED_PARAMS.values()) | {self.ids["external_id"]}
-        return {v for k, v in self.ids.items() if v not in shared and k != "tag"}
+        return {
+            v
+            for k, v in self.ids.items()
+            if v not in shared and k != "tag" and k not in SHARED_OBJECTS
+        }
 
 
 def _finish_server(stack: Stack, token: str, image_id: str, network_id: str) -> str:
@@ -211,6 +264,14 @@ def build_world(stack: Stack) -> World:
         headers=h,
     )
     assert ec2.status_code == 201, ec2.json
+    admin_h = admin.h
+    shared = {
+        "domain_id": "default",
+        "role_id": _first(stack, "/identity/v3/roles?name=member", "roles", admin_h),
+        "service_id": _first(stack, "/identity/v3/services", "services", admin_h),
+        "endpoint_id": _first(stack, "/identity/v3/endpoints", "endpoints", admin_h),
+        "region_id": _first(stack, "/identity/v3/regions", "regions", admin_h),
+    }
     other = Neutron(stack, "bob")
     # Neutron makes a project's default group on its first look: let bob's exist already.
     assert other.get("security-groups").status_code == 200
@@ -233,10 +294,17 @@ def build_world(stack: Stack) -> World:
             "user_id": user_id,
             "access": ec2.json["credential"]["access"],
             "project_id": alice.project_id,
+            **shared,
         },
         demo_project=alice.project_id,
         other_project=other.project_id,
     )
+
+
+def _first(stack: Stack, path: str, key: str, h: dict[str, str]) -> str:
+    response = stack.client.get(path, headers=h)
+    assert response.status_code == 200, response.json
+    return str(response.json[key][0]["id"])
 
 
 def _user_id(stack: Stack, h: dict[str, str]) -> str:
@@ -270,7 +338,7 @@ class Call:
 
     @property
     def names_a_resource(self) -> bool:
-        return any(p not in SHARED_PARAMS and p != "project_id" for p in self.params)
+        return any(p not in SHARED_PARAMS and p not in PROJECT_PARAMS for p in self.params)
 
 
 def calls(stack: Stack) -> Iterator[Call]:
@@ -292,6 +360,8 @@ def _url(call: Call, world: World, project: str) -> str:
         name = m.group(1)
         if name == "project_id" and call.rule.startswith("/volume"):
             return project
+        if name in PROJECT_PARAMS:
+            return world.demo_project
         return SHARED_PARAMS.get(name) or world.ids[name]
 
     return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", sub, call.rule)
@@ -321,7 +391,7 @@ def world(stack: Stack) -> World:
 
 def test_every_route_is_known_to_the_walk(stack: Stack) -> None:
     """A new route must say what it needs: a resource parameter this walk can fill."""
-    known = set(SHARED_PARAMS) | {"project_id", "snapshot_volume_id", "external_id"}
+    known = set(SHARED_PARAMS) | PROJECT_PARAMS | {"snapshot_volume_id", "external_id"}
     known |= set(build_ids_for_params())
     unknown = {
         (c.rule, p)
@@ -352,6 +422,7 @@ def build_ids_for_params() -> list[str]:
         "rule_id",
         "user_id",
         "access",
+        *SHARED_OBJECTS,
     ]
 
 
@@ -395,8 +466,9 @@ def test_a_reader_reads_everything_and_changes_nothing(stack: Stack, world: Worl
     def expect(call: Call) -> Any:
         if call.endpoint in PUBLIC:
             return None
-        if call.endpoint in ADMIN_ONLY or _about_another_user(call):
-            return _status(403)
+        special = _admin_or_403(call, reader=True)
+        if special is not None:
+            return special if call.method == "GET" else _status(403)
         if call.method == "GET":
             return _status(200, 300)
         return _status(403)
@@ -415,8 +487,13 @@ def test_another_project_gets_404_for_every_resource_and_lists_none(
     def expect(call: Call) -> Any:
         if call.endpoint in PUBLIC or call.endpoint in OWN_CREATES:
             return None
-        if call.endpoint in ADMIN_ONLY or _about_another_user(call):
+        special = _admin_or_403(call, reader=False)
+        if special is not None and call.method != "GET":
             return _status(403)
+        if special is not None and call.endpoint in QUOTA_ANYONE:
+            return special  # defaults echo the project id asked about, and nothing else
+        if special is not None:
+            return lambda r: special(r) and not any(i in r.get_data(as_text=True) for i in hidden)
         if call.endpoint in OTHER_CREATES:
             return _status(OTHER_CREATES[call.endpoint])
         if call.names_a_resource:

@@ -6,7 +6,7 @@ import datetime as dt
 import secrets
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, g, jsonify, request
 from sqlalchemy import func, select
 
 from api import deps
@@ -84,7 +84,10 @@ def _password_user(auth: dict[str, Any]) -> User:
     password = require_dict(identity, "password", "auth.identity.password")
     spec = require_dict(password, "user", "auth.identity.password.user")
     secret = require_str(spec, "password", "password", max_len=4096)
+    if isinstance(spec.get("name"), str):  # the audit trail names who tried, never with what
+        g.audit_subject = {"user_name": spec["name"][:255]}
     user = _find_user(spec)
+    g.audit_subject = {"user_id": user.id, "user_name": user.name}
     if not verify_password(user.password_hash, secret):
         raise Unauthorized(_BAD_CREDENTIALS)
     return user
@@ -98,6 +101,7 @@ def issue_token() -> tuple[Response, int, dict[str, str]]:
     if scope is not None and not isinstance(scope, dict):
         raise InvalidSpec("auth.scope must be an object")
     project = _find_project(scope, user)
+    g.audit_subject["project_id"] = project.id
     roles = roles_of(deps.db(), user.id, project.id)
     if not roles:
         raise Unauthorized(f"User {user.id} has no access to project {project.id}")

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from nimbus.client import password_auth
 from nimbus.db_audit import AuditEvent
 from tests.support.stack import Stack
 from workflows.common import server_workflow_id
@@ -104,3 +105,20 @@ def test_no_request_body_is_kept(stack: Stack) -> None:
     with stack.db.session() as s:
         rows = s.scalars(select(AuditEvent)).all()
         assert rows and not any(secret in repr(vars(r)) for r in rows)
+
+
+def test_logins_are_recorded_by_user_never_with_the_password(stack: Stack) -> None:
+    admin = stack.token("admin")
+    stack.token("alice")
+    wrong = password_auth("alice", "not-her-password", "demo")
+    assert stack.client.post("/identity/v3/auth/tokens", json=wrong).status_code == 401
+    failed, logged_in = _events(stack, admin, limit=2)
+    assert (failed["status"], failed["user_name"], failed["route"]) == (
+        401,
+        "alice",
+        "/identity/v3/auth/tokens",
+    )
+    assert (logged_in["status"], logged_in["user_name"]) == (201, "alice")
+    assert logged_in["project_id"] is not None and logged_in["user_id"] is not None
+    with stack.db.session() as s:
+        assert not any("not-her-password" in repr(vars(r)) for r in s.scalars(select(AuditEvent)))

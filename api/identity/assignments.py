@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from api import deps
 from api.context import current
-from api.identity import bp
+from api.identity import bp, ec2_credentials
 from api.identity.common import collection_links, get_or_404, query_flag, url
 from api.identity.views import role_view
 from api.policy import authorize, effective_roles
@@ -64,7 +64,12 @@ def revoke_role(project_id: str, user_id: str, role_id: str) -> tuple[str, int]:
         assignment = s.get(RoleAssignment, (user_id, project_id, role_id))
         if assignment is None:
             raise NotFound(f"User {user_id} has no role {role_id} on project {project_id}.")
-        s.delete(assignment)
+    if not ec2_credentials.may_write_after(user_id, project_id, role_id):
+        ec2_credentials.withdraw(user_id, project_id)
+    with deps.db().session() as s:
+        assignment = s.get(RoleAssignment, (user_id, project_id, role_id))
+        if assignment is not None:
+            s.delete(assignment)
     return "", 204
 
 

@@ -21,7 +21,7 @@ from api.errors import Forbidden
 from api.identity import bp
 from api.starting import forget
 from api.validation import json_body, require_str
-from nimbus.db import Project, User
+from nimbus.db import Project, Role, RoleAssignment, User
 from nimbus.db_credentials import Ec2Credential
 from nimbus.errors import NotFound
 from workflows import credential_starter
@@ -113,8 +113,49 @@ def show_ec2_credential(user_id: str, access: str) -> Response:
 def delete_ec2_credential(user_id: str, access: str) -> tuple[str, int]:
     _owner(user_id)
     row = _find(user_id, access)
+    _take_off(row)
+    return "", 204
+
+
+def _take_off(row: Ec2Credential) -> None:
+    """Remove the key pair from the gateway, then its row."""
     deps.bridge().run(
         lambda c: credential_starter.delete_ec2_credential(c, row.project_id, row.access)
     )
     forget(Ec2Credential, row.access)
-    return "", 204
+
+
+def withdraw(user_id: str | None = None, project_id: str | None = None) -> int:
+    """Take off the credentials of a user, of a project, or of a user on a project, before
+    identity stops letting their holder write there (role revoked, user or project disabled
+    or deleted): the gateway checks S3 keys itself and would go on accepting them.
+
+    Runs before the identity change, so a failure (503) leaves the change undone and at
+    worst some keys removed. Returns how many were taken off."""
+    query = select(Ec2Credential)
+    if user_id is not None:
+        query = query.where(Ec2Credential.user_id == user_id)
+    if project_id is not None:
+        query = query.where(Ec2Credential.project_id == project_id)
+    with deps.db().session() as s:
+        rows = list(s.scalars(query))
+    for row in rows:
+        _take_off(row)
+    return len(rows)
+
+
+def may_write_after(user_id: str, project_id: str, losing_role: str) -> bool:
+    """Whether the user still holds a role that lets it keep credentials on the project
+    once ``losing_role`` (a role id) is revoked."""
+    with deps.db().session() as s:
+        remaining = s.scalars(
+            select(Role.name)
+            .join(RoleAssignment, RoleAssignment.role_id == Role.id)
+            .where(
+                RoleAssignment.user_id == user_id,
+                RoleAssignment.project_id == project_id,
+                RoleAssignment.role_id != losing_role,
+            )
+        ).all()
+    held = policy.effective_roles(list(remaining))
+    return policy.RULES["identity:ec2_credentials:create"] in held

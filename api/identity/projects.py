@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from api import deps
 from api.context import current
-from api.identity import bp
+from api.identity import bp, ec2_credentials
 from api.identity.common import (
     collection_links,
     get_or_404,
@@ -32,6 +32,7 @@ from api.identity.ownership import delete_project_rows, owned_resources
 from api.identity.views import project_view
 from api.policy import authorize
 from nimbus.db import DEFAULT_DOMAIN_ID, Project, Token
+from nimbus.db_credentials import Ec2Credential
 from nimbus.errors import Conflict, InvalidSpec
 
 
@@ -107,6 +108,8 @@ def update_project(project_id: str) -> Response:
     name = name_value(spec, "project name") if "name" in spec else None
     description = optional_text(spec, "description")
     enabled = optional_bool(spec, "enabled")
+    if enabled is False:
+        ec2_credentials.withdraw(project_id=project_id)
     with unique(_duplicate(str(name))) as s:
         project = get_or_404(s, Project, project_id, "project")
         if name is not None:
@@ -127,6 +130,13 @@ def delete_project(project_id: str) -> tuple[str, int]:
     authorize(current(), "identity:projects:delete")
     with deps.db().session() as s:
         get_or_404(s, Project, project_id, "project")
+        owned = owned_resources(s, project_id)
+    owned.pop(Ec2Credential.__tablename__, None)  # withdrawn with the project, below
+    if owned:
+        listed = ", ".join(f"{table} ({count})" for table, count in sorted(owned.items()))
+        raise Conflict(f"Project {project_id} still owns resources: {listed}.")
+    ec2_credentials.withdraw(project_id=project_id)
+    with deps.db().session() as s:
         owned = owned_resources(s, project_id)
         if owned:
             listed = ", ".join(f"{table} ({count})" for table, count in sorted(owned.items()))

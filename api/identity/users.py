@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 from api import deps
 from api.context import current
 from api.errors import Unauthorized
-from api.identity import bp
+from api.identity import bp, ec2_credentials
 from api.identity.common import (
     PASSWORD_MAX,
     USER_NAME_MAX,
@@ -37,6 +37,7 @@ from api.identity.views import project_view, user_view
 from api.policy import authorize
 from api.validation import require_str
 from nimbus.db import DEFAULT_DOMAIN_ID, Project, RoleAssignment, Token, User
+from nimbus.db_credentials import Ec2Credential
 from nimbus.errors import Conflict, InvalidSpec
 from nimbus.passwords import hash_password, verify_password
 
@@ -139,6 +140,8 @@ def update_user(user_id: str) -> Response:
     if "default_project_id" in spec:
         checked["default_project_id"] = _default_project(spec)
     password = _password(spec)
+    if checked.get("enabled") is False:
+        ec2_credentials.withdraw(user_id=user_id)
     with unique(_duplicate(str(checked.get("name")))) as s:
         user = get_or_404(s, User, user_id, "user")
         _apply(user, checked)
@@ -156,6 +159,13 @@ def delete_user(user_id: str) -> tuple[str, int]:
     authorize(current(), "identity:users:delete")
     with deps.db().session() as s:
         get_or_404(s, User, user_id, "user")
+        held = user_references(s, user_id)
+    held.pop(Ec2Credential.__tablename__, None)  # withdrawn with the user, below
+    if held:
+        listed = ", ".join(f"{table} ({count})" for table, count in sorted(held.items()))
+        raise Conflict(f"User {user_id} still holds: {listed}.")
+    ec2_credentials.withdraw(user_id=user_id)
+    with deps.db().session() as s:
         if held := user_references(s, user_id):
             listed = ", ".join(f"{table} ({count})" for table, count in sorted(held.items()))
             raise Conflict(f"User {user_id} still holds: {listed}.")

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from nimbus.db import Project, User
+from nimbus.db import Project, Role, User
+from nimbus.db_credentials import Ec2Credential
 from nimbus.errors import Conflict
 from tests.support.stack import Stack
 
@@ -95,3 +96,60 @@ def test_a_key_that_cannot_be_removed_keeps_its_credential(stack: Stack, alice: 
     stack.drivers.object_store.faults.fail("remove_s3_key", Conflict("refused"))
     assert alice.delete("alice", cred["access"]).status_code == 409
     assert [c["access"] for c in alice.list("alice").json["credentials"]] == [cred["access"]]
+
+
+def _role_id(stack: Stack, name: str) -> str:
+    with stack.db.session() as s:
+        return str(s.scalars(select(Role.id).where(Role.name == name)).one())
+
+
+def _keys_and_rows(stack: Stack, project: str) -> tuple[dict[str, str], int]:
+    with stack.db.session() as s:
+        rows = len(s.scalars(select(Ec2Credential)).all())
+    return stack.drivers.object_store.s3_keys(project_id(stack, project)), rows
+
+
+def test_losing_the_last_writing_role_takes_the_key_off(stack: Stack, alice: Ec2) -> None:
+    admin = {"X-Auth-Token": stack.token("admin")}
+    cred = alice.create("alice", "demo").json["credential"]
+    grant = (
+        f"/identity/v3/projects/{project_id(stack, 'demo')}/users/{user_id(stack, 'alice')}/roles"
+    )
+    reader = _role_id(stack, "reader")
+    assert stack.client.put(f"{grant}/{reader}", headers=admin).status_code == 204
+    assert stack.client.delete(f"{grant}/{reader}", headers=admin).status_code == 204
+    assert _keys_and_rows(stack, "demo") == ({cred["access"]: cred["secret"]}, 1)
+    member = _role_id(stack, "member")
+    assert stack.client.delete(f"{grant}/{member}", headers=admin).status_code == 204
+    assert _keys_and_rows(stack, "demo") == ({}, 0)
+
+
+@pytest.mark.parametrize("change", ["disable user", "delete user", "disable project"])
+def test_a_disabled_or_deleted_holder_loses_its_keys(stack: Stack, alice: Ec2, change: str) -> None:
+    admin = {"X-Auth-Token": stack.token("admin")}
+    alice.create("alice", "demo")
+    user = f"/identity/v3/users/{user_id(stack, 'alice')}"
+    project = f"/identity/v3/projects/{project_id(stack, 'demo')}"
+    response = {
+        "disable user": lambda: stack.client.patch(
+            user, json={"user": {"enabled": False}}, headers=admin
+        ),
+        "delete user": lambda: stack.client.delete(user, headers=admin),
+        "disable project": lambda: stack.client.patch(
+            project, json={"project": {"enabled": False}}, headers=admin
+        ),
+    }[change]()
+    assert response.status_code in (200, 204), response.json
+    assert _keys_and_rows(stack, "demo") == ({}, 0)
+
+
+def test_a_project_with_only_credentials_is_deleted_with_its_keys(stack: Stack) -> None:
+    admin = {"X-Auth-Token": stack.token("admin")}
+    bob = Ec2(stack, "bob")
+    bob.create("bob", "other")
+    other = project_id(stack, "other")
+    assert stack.drivers.object_store.s3_keys(other) != {}
+    # bob's default security group is made when the project is first used; it goes too.
+    response = stack.client.delete(f"/identity/v3/projects/{other}", headers=admin)
+    assert response.status_code == 204, response.json
+    assert stack.drivers.object_store.s3_keys(other) == {}

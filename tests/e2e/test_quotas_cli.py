@@ -103,3 +103,28 @@ def test_cli_sets_and_shows_quotas_and_limits(cloud: Cloud) -> None:
     assert (absolute["instances"], absolute["instances_used"]) == (10, 0)
     assert (absolute["total_cores"], absolute["total_ram"]) == (40, 51200)
     assert (absolute["max_total_volumes"], absolute["total_volumes_used"]) == (5, 0)
+
+
+def test_the_cloud_admin_sets_another_projects_quota_by_name(cloud: Cloud) -> None:
+    """The client finds the project through Keystone's admin API, then sets its quota."""
+    _user(cloud, "quota-owner", "quota-named", "member")
+    result = cloud.openstack("quota", "set", "--instances", "7", "--routers", "4", "quota-named")
+    assert result.returncode == 0, result.stderr
+    shown = {
+        r["Resource"]: r["Limit"] for r in cloud.openstack_json("quota", "show", "quota-named")
+    }
+    assert (shown["instances"], shown["routers"]) == (7, 4)
+    own = {r["Resource"]: r["Limit"] for r in cloud.openstack_json("quota", "show")}
+    assert own["instances"] != 7 or own["routers"] != 4
+    creds = ("--os-username", "quota-owner", "--os-password", PASSWORD)
+    refused = cloud.openstack(
+        *creds,
+        "--os-project-name",
+        "quota-named",
+        "quota",
+        "set",
+        "--instances",
+        "99",
+        "quota-named",
+    )
+    assert refused.returncode != 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from flask import g, request
@@ -11,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import Unauthorized
 from nimbus.db import Database, Project, Role, RoleAssignment, Token, User, utcnow
+from nimbus.passwords import token_hash
 
 
 @dataclass(frozen=True)
@@ -20,11 +20,6 @@ class RequestContext:
     project_id: str
     project_name: str
     roles: list[str]
-
-
-def token_hash(token: str) -> str:
-    """Tokens are kept only as this hash."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def roles_of(db: Database, user_id: str, project_id: str) -> list[str]:

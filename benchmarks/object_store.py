@@ -71,9 +71,9 @@ class Swift:
         self.session.put(f"{self.base}/{name}", data=data, timeout=300).raise_for_status()
 
     def get(self, name: str) -> bytes:
-        response = self.session.get(f"{self.base}/{name}", timeout=300)
+        response = self.session.get(f"{self.base}/{name}", timeout=300, stream=True)
         response.raise_for_status()
-        return response.content
+        return bytes(response.raw.read())  # one read, as boto3 does
 
 
 def small(

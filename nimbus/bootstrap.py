@@ -5,13 +5,14 @@ missing and never resets what an operator changed.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from activities.storage.block import IMAGES, RbdRef
@@ -26,9 +27,11 @@ from nimbus.db import (
     Project,
     Role,
     RoleAssignment,
+    Token,
     User,
+    utcnow,
 )
-from nimbus.passwords import hash_password
+from nimbus.passwords import hash_password, token_hash
 
 ROLES = ("admin", "member", "reader")
 
@@ -229,12 +232,53 @@ def ensure_rgw_user(db: Database, settings: Settings) -> Path:
     password = None if path.exists() else secrets.token_urlsafe(24)
     ensure_user(db, RGW_USER, SERVICE_PROJECT, "admin", password)
     if password is not None:
-        tmp = path.with_suffix(".tmp")
-        tmp.touch(mode=0o600)
-        tmp.chmod(0o600)
-        tmp.write_text(password)
-        tmp.rename(path)
+        _write_private(path, password)
     return path
+
+
+#: How long the gateway's service token lives: it is replaced whenever the gateway starts.
+SERVICE_TOKEN_DAYS = 3650
+
+
+def rgw_token_path(settings: Settings) -> Path:
+    """The gateway service user's token, readable by root only."""
+    return settings.data_dir / "rgw-keystone.token"
+
+
+def issue_rgw_token(db: Database, settings: Settings) -> Path:
+    """A new token for the gateway's service user, written to ``rgw_token_path``; then the
+    user's earlier tokens are revoked (the gateway reads the file on each use, so a running
+    one moves to the new token).
+
+    The gateway validates every Swift token with it (it keeps no token cache, so that a
+    revoked token is refused at once): logging in instead would cost an argon2 check of
+    the service password on every request."""
+    token, now = secrets.token_urlsafe(32), utcnow()
+    with db.session() as s:
+        user = s.scalars(select(User).where(User.name == RGW_USER)).one()
+        project = s.scalars(select(Project).where(Project.name == SERVICE_PROJECT)).one()
+        s.add(
+            Token(
+                token_hash=token_hash(token),
+                user_id=user.id,
+                project_id=project.id,
+                issued_at=now,
+                expires_at=now + dt.timedelta(days=SERVICE_TOKEN_DAYS),
+            )
+        )
+    _write_private(rgw_token_path(settings), token)
+    with db.session() as s:
+        earlier = (Token.user_id == user.id) & (Token.token_hash != token_hash(token))
+        s.execute(update(Token).where(earlier, Token.revoked.is_(False)).values(revoked=True))
+    return rgw_token_path(settings)
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.touch(mode=0o600)
+    tmp.chmod(0o600)
+    tmp.write_text(text)
+    tmp.rename(path)
 
 
 def bootstrap(db: Database, settings: Settings) -> AdminCredentials | None:

@@ -139,7 +139,9 @@ def _start_gateway(settings: Settings) -> None:
         user=bootstrap.RGW_USER,
         project=bootstrap.SERVICE_PROJECT,
         password_file=bootstrap.rgw_password_path(settings),
+        token_file=bootstrap.rgw_token_path(settings),
     )
+    bootstrap.issue_rgw_token(Database(settings.db_url), settings)
     ensure_gateway(
         settings.ceph_dir, settings.log_dir, settings.run_dir, settings.rgw_port, keystone
     )

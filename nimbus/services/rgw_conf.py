@@ -38,6 +38,8 @@ class KeystoneAccess:
         user: the service user RGW authenticates as, to validate users' tokens.
         project: that user's project.
         password_file: a private file holding the service user's password.
+        token_file: a private file holding a token of the service user; the gateway then
+            validates with it and never logs in (it takes priority over the password).
         domain: the domain of user and project.
     """
 
@@ -46,6 +48,7 @@ class KeystoneAccess:
     project: str
     password_file: Path
     domain: str = "Default"
+    token_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def render_gateway_conf(cluster_conf: str, gateway: GatewayConf) -> str:
     lines = [
         f"[{RGW_ENTITY}]",
         f"keyring = {gateway.keyring}",
-        f"rgw_frontends = beast endpoint=127.0.0.1:{gateway.port}",
+        f"rgw_frontends = beast endpoint=127.0.0.1:{gateway.port} tcp_nodelay=1",
         f"rgw_thread_pool_size = {THREADS}",
         f"log_file = {gateway.log_file}",
         "admin_socket =",
@@ -99,7 +102,7 @@ def _keystone_lines(keystone: KeystoneAccess) -> list[str]:
         "rgw_keystone_implicit_tenants = false",
         "rgw_keystone_verify_ssl = false",
         f"rgw_keystone_token_cache_size = {TOKEN_CACHE_SIZE}",
-    ]
+    ] + ([f"rgw_keystone_admin_token_path = {keystone.token_file}"] if keystone.token_file else [])
 
 
 def read_gateway_port(conf: Path) -> int | None:

@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from nimbus import bootstrap
 from nimbus.client import password_auth
+from nimbus.config import Settings
+from nimbus.db import Database, Token
+from nimbus.passwords import token_hash
 from tests.support.identity import IdentityApp, identity_app
 
 
@@ -141,3 +145,19 @@ def test_domain_names_in_credentials_ignore_case(idp: IdentityApp) -> None:
     body = password_auth("alice", "alice-secret", "demo")
     body["auth"]["identity"]["password"]["user"]["domain"] = {"name": "default"}
     assert idp.client.post("/identity/v3/auth/tokens", json=body).status_code == 201
+
+
+def test_the_gateways_service_token_is_replaced_and_the_old_one_refused(tmp_path: Path) -> None:
+    """Each start of the gateway gets a new service token; the one before stops working."""
+    settings = Settings(data_dir=tmp_path)
+    db = Database(settings.db_url)
+    db.create_schema()
+    bootstrap.ensure_rgw_user(db, settings)
+    first = bootstrap.issue_rgw_token(db, settings).read_text()
+    path = bootstrap.issue_rgw_token(db, settings)
+    second = path.read_text()
+    assert first != second and oct(path.stat().st_mode & 0o777) == "0o600"
+    with db.session() as s:
+        old, new = s.get(Token, token_hash(first)), s.get(Token, token_hash(second))
+        assert old is not None and old.revoked
+        assert new is not None and not new.revoked

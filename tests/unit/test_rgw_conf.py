@@ -27,7 +27,7 @@ def test_the_gateway_keeps_the_cluster_conf_and_binds_loopback_on_its_port(tmp_p
     conf = rendered(tmp_path)
     parser = read_conf(conf)
     assert parser["global"]["mon_host"] == "[v1:127.0.0.1:21000]"
-    assert parser[RGW_ENTITY]["rgw_frontends"] == "beast endpoint=127.0.0.1:27001"
+    assert parser[RGW_ENTITY]["rgw_frontends"] == "beast endpoint=127.0.0.1:27001 tcp_nodelay=1"
     assert parser[RGW_ENTITY]["rgw_swift_account_in_url"] == "true"
     assert read_gateway_port(conf) == 27001
     assert not parser.has_option(RGW_ENTITY, "rgw_keystone_url")
@@ -51,3 +51,16 @@ def test_a_conf_without_a_gateway_has_no_port(tmp_path: Path):
     conf.write_text(CLUSTER)
     assert read_gateway_port(conf) is None
     assert read_gateway_port(tmp_path / "missing.conf") is None
+
+
+def test_a_token_file_is_validated_with_and_the_gateway_caches_no_token(tmp_path: Path):
+    secret, token = tmp_path / "rgw-keystone.secret", tmp_path / "rgw-keystone.token"
+    keystone = KeystoneAccess("http://127.0.0.1:8770/identity", "rgw", "service", secret)
+    section = read_conf(rendered(tmp_path, keystone))[RGW_ENTITY]
+    assert not section.get("rgw_keystone_admin_token_path")
+    with_token = KeystoneAccess(
+        "http://127.0.0.1:8770/identity", "rgw", "service", secret, token_file=token
+    )
+    section = read_conf(rendered(tmp_path, with_token))[RGW_ENTITY]
+    assert section["rgw_keystone_admin_token_path"] == str(token)
+    assert section["rgw_keystone_token_cache_size"] == "0"

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import Unauthorized
 from nimbus.db import Database, Project, Role, RoleAssignment, Token, User, utcnow
-from nimbus.passwords import token_hash
+from nimbus.tokens import token_hash
 
 
 @dataclass(frozen=True)

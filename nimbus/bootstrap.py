@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from activities.storage.block import IMAGES, RbdRef
+from nimbus import tokens
 from nimbus.config import Settings
 from nimbus.db import (
     DEFAULT_DOMAIN_ID,
@@ -29,9 +30,8 @@ from nimbus.db import (
     RoleAssignment,
     Token,
     User,
-    utcnow,
 )
-from nimbus.passwords import hash_password, token_hash
+from nimbus.passwords import hash_password
 
 ROLES = ("admin", "member", "reader")
 
@@ -253,22 +253,13 @@ def issue_rgw_token(db: Database, settings: Settings) -> Path:
     The gateway validates every Swift token with it (it keeps no token cache, so that a
     revoked token is refused at once): logging in instead would cost an argon2 check of
     the service password on every request."""
-    token, now = secrets.token_urlsafe(32), utcnow()
     with db.session() as s:
         user = s.scalars(select(User).where(User.name == RGW_USER)).one()
         project = s.scalars(select(Project).where(Project.name == SERVICE_PROJECT)).one()
-        s.add(
-            Token(
-                token_hash=token_hash(token),
-                user_id=user.id,
-                project_id=project.id,
-                issued_at=now,
-                expires_at=now + dt.timedelta(days=SERVICE_TOKEN_DAYS),
-            )
-        )
+        token, _ = tokens.issue(s, user.id, project.id, dt.timedelta(days=SERVICE_TOKEN_DAYS))
     _write_private(rgw_token_path(settings), token)
     with db.session() as s:
-        earlier = (Token.user_id == user.id) & (Token.token_hash != token_hash(token))
+        earlier = (Token.user_id == user.id) & (Token.token_hash != tokens.token_hash(token))
         s.execute(update(Token).where(earlier, Token.revoked.is_(False)).values(revoked=True))
     return rgw_token_path(settings)
 

@@ -1,9 +1,6 @@
-"""Password hashing with argon2id, and token hashing: passwords and tokens are never
-stored or logged in clear."""
+"""Password hashing with argon2id: passwords are never stored or logged in clear."""
 
 from __future__ import annotations
-
-import hashlib
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -21,8 +18,3 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
-
-
-def token_hash(token: str) -> str:
-    """Tokens are kept only as this hash: a stolen database holds no usable token."""
-    return hashlib.sha256(token.encode()).hexdigest()

@@ -11,13 +11,14 @@ from sqlalchemy import func, select
 
 from api import deps
 from api.catalog import build_catalog
-from api.context import current, live_token, roles_of, token_hash
+from api.context import current, live_token, roles_of
 from api.errors import Unauthorized
 from api.identity import bp
 from api.identity.views import project_view
 from api.policy import authorize
 from api.validation import json_body, require_dict, require_str
-from nimbus.db import DEFAULT_DOMAIN_ID, Domain, Project, Role, RoleAssignment, Token, User, utcnow
+from nimbus import tokens
+from nimbus.db import DEFAULT_DOMAIN_ID, Domain, Project, Role, RoleAssignment, Token, User
 from nimbus.errors import InvalidSpec, NotFound
 from nimbus.passwords import verify_password
 
@@ -105,18 +106,10 @@ def issue_token() -> tuple[Response, int, dict[str, str]]:
     roles = roles_of(deps.db(), user.id, project.id)
     if not roles:
         raise Unauthorized(f"User {user.id} has no access to project {project.id}")
-    token, issued = secrets.token_urlsafe(32), utcnow()
-    expires = issued + dt.timedelta(seconds=deps.settings().token_ttl_seconds)
+    lifetime = dt.timedelta(seconds=deps.settings().token_ttl_seconds)
     with deps.db().session() as s:
-        s.add(
-            Token(
-                token_hash=token_hash(token),
-                user_id=user.id,
-                project_id=project.id,
-                issued_at=issued,
-                expires_at=expires,
-            )
-        )
+        token, row = tokens.issue(s, user.id, project.id, lifetime)
+    issued, expires = row.issued_at, row.expires_at
     body = _token_body(user, project, roles, issued, expires)
     return jsonify(body), 201, {"X-Subject-Token": token}
 

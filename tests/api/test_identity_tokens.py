@@ -13,7 +13,7 @@ from nimbus import bootstrap
 from nimbus.client import password_auth
 from nimbus.config import Settings
 from nimbus.db import Database, Token
-from nimbus.passwords import token_hash
+from nimbus.tokens import token_hash
 from tests.support.identity import IdentityApp, identity_app
 
 

@@ -4,7 +4,7 @@ reads and writes). Each service only shapes its own answers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from api import deps
 from api.context import RequestContext
 from api.policy import authorize
+from api.validation import json_body, require_dict
 from nimbus import quota
 from nimbus.db import Project
 from nimbus.errors import InvalidSpec
@@ -67,7 +68,7 @@ def _limit_value(name: str, value: Any) -> int:
     return value
 
 
-def parse_update(
+def _parse_update(
     spec: Mapping[str, Any], names: Iterable[str], flags: Iterable[str] = ()
 ) -> tuple[dict[str, int], dict[str, Any]]:
     """The limits a quota update sets, and the service's ``flags`` it carries (Nova's
@@ -83,9 +84,22 @@ def parse_update(
     return values, {k: v for k, v in spec.items() if k in allowed_flags}
 
 
-def update(ctx: RequestContext, project_id: str, values: Mapping[str, int], force: bool) -> None:
-    """Set a project's own limits (admin); 400 for a project that does not exist."""
+def update(
+    ctx: RequestContext,
+    project_id: str,
+    key: str,
+    names: Iterable[str],
+    flags: Iterable[str],
+    forced: Callable[[Mapping[str, Any]], bool],
+) -> None:
+    """Set a project's own limits from the request body ``{key: {...}}`` (admin); 400 for
+    a bad body or a project that does not exist. The role is checked before the body is
+    read, so a refused caller gets 403 whatever it sent. ``forced`` tells from the
+    service's flags whether a limit below the usage is taken."""
     authorize(ctx, "quota:update")
+    spec = require_dict(json_body(), key, key)
+    values, given = _parse_update(spec, names, flags)
+    force = forced(given)
     with deps.db().session() as s:
         if s.get(Project, project_id) is None:
             raise InvalidSpec(f"Project ID {project_id} is not a valid project.")

@@ -7,7 +7,6 @@ from flask import Response, jsonify
 from api import quotas
 from api.context import current
 from api.network import bp
-from api.network.common import spec_of
 from api.policy import authorize
 from nimbus.quota import NETWORK
 
@@ -46,10 +45,14 @@ def show_quota_details(project_id: str) -> Response:
 @bp.put("/v2.0/quotas/<project_id>")
 def update_quota(project_id: str) -> Response:
     """Set limits; with ``check_limit``, refuse one below the project's usage (400)."""
-    authorize(current(), "quota:update")  # before the body: a refusal reads nothing
-    values, flags = quotas.parse_update(spec_of("quota"), NETWORK, ("check_limit", "force"))
-    force = flags.get("check_limit") is not True
-    quotas.update(current(), project_id, values, force=force)
+    quotas.update(
+        current(),
+        project_id,
+        "quota",
+        NETWORK,
+        ("check_limit", "force"),
+        lambda flags: flags.get("check_limit") is not True,
+    )
     return jsonify({"quota": quotas.limits(project_id, NETWORK)})
 
 

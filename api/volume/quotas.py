@@ -14,7 +14,6 @@ from flask import Response, jsonify, request
 from api import quotas
 from api.context import current
 from api.policy import authorize
-from api.validation import json_body, require_dict
 from api.volume import bp
 from nimbus.quota import VOLUME
 
@@ -56,11 +55,14 @@ def show_quota_set_defaults(project_id: str, target_id: str) -> Response:
 
 @bp.put("/v3/<project_id>/os-quota-sets/<target_id>")
 def update_quota_set(project_id: str, target_id: str) -> Response:
-    authorize(current(), "quota:update")  # before the body: a refusal reads nothing
-    spec = require_dict(json_body(), "quota_set", "quota_set")
-    values, flags = quotas.parse_update(spec, VOLUME, ("skip_validation",))
-    force = flags.get("skip_validation", True) is not False
-    quotas.update(current(), target_id, values, force=force)
+    quotas.update(
+        current(),
+        target_id,
+        "quota_set",
+        VOLUME,
+        ("skip_validation",),
+        lambda flags: flags.get("skip_validation", True) is not False,
+    )
     return jsonify({"quota_set": _quota_set(quotas.limits(target_id, VOLUME))})
 
 

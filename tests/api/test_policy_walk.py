@@ -257,7 +257,7 @@ def build_world(stack: Stack) -> World:
     assert snap.status_code == 202, snap.json
     snapshot_id = str(snap.json["snapshot"]["id"])
     _wait(stack, f"{base}/snapshots/{snapshot_id}", h, "snapshot", "available")
-    user_id = _user_id(stack, h)
+    user_id = str(stack.token_info(h["X-Auth-Token"])["user"]["id"])
     ec2 = stack.client.post(
         f"/identity/v3/users/{user_id}/credentials/OS-EC2",
         json={"tenant_id": alice.project_id},
@@ -305,13 +305,6 @@ def _first(stack: Stack, path: str, key: str, h: dict[str, str]) -> str:
     response = stack.client.get(path, headers=h)
     assert response.status_code == 200, response.json
     return str(response.json[key][0]["id"])
-
-
-def _user_id(stack: Stack, h: dict[str, str]) -> str:
-    token = stack.client.get(
-        "/identity/v3/auth/tokens", headers={**h, "X-Subject-Token": h["X-Auth-Token"]}
-    )
-    return str(token.json["token"]["user"]["id"])
 
 
 def _rows(stack: Stack) -> dict[str, list[str]]:

@@ -22,11 +22,7 @@ class Caller:
     def __init__(self, stack: Stack, user: str) -> None:
         self.stack = stack
         self.h = {"X-Auth-Token": stack.token(user)}
-        token = stack.client.get(
-            "/identity/v3/auth/tokens",
-            headers={**self.h, "X-Subject-Token": self.h["X-Auth-Token"]},
-        )
-        self.project_id = str(token.json["token"]["project"]["id"])
+        self.project_id = str(stack.token_info(self.h["X-Auth-Token"])["project"]["id"])
         self.cinder = f"/volume/v3/{self.project_id}"
 
     def get(self, path: str) -> Any:

@@ -17,11 +17,8 @@ class Cinder:
     def __init__(self, stack: Stack, user: str = "alice") -> None:
         self.stack = stack
         self.h = {"X-Auth-Token": stack.token(user)}
-        body = stack.client.get(
-            "/identity/v3/auth/tokens",
-            headers={**self.h, "X-Subject-Token": self.h["X-Auth-Token"]},
-        )
-        self.base = f"/volume/v3/{body.json['token']['project']['id']}"
+        project_id = stack.token_info(self.h["X-Auth-Token"])["project"]["id"]
+        self.base = f"/volume/v3/{project_id}"
 
     def create(self, **spec: Any) -> Any:
         return self.stack.client.post(f"{self.base}/volumes", json={"volume": spec}, headers=self.h)

@@ -17,11 +17,7 @@ class Neutron:
     def __init__(self, stack: Stack, user: str) -> None:
         self.stack = stack
         self.h = {"X-Auth-Token": stack.token(user)}
-        token = stack.client.get(
-            "/identity/v3/auth/tokens",
-            headers={**self.h, "X-Subject-Token": self.h["X-Auth-Token"]},
-        )
-        self.project_id = str(token.json["token"]["project"]["id"])
+        self.project_id = str(stack.token_info(self.h["X-Auth-Token"])["project"]["id"])
 
     def get(self, path: str, **params: Any) -> Any:
         return self.stack.client.get(f"{BASE}/{path}", query_string=params, headers=self.h)

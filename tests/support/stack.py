@@ -131,6 +131,13 @@ class Stack:
         assert response.status_code == 201, response.json
         return str(response.headers["X-Subject-Token"])
 
+    def token_info(self, token: str) -> dict[str, Any]:
+        """What identity says of a token: its user, project and roles (``token`` body)."""
+        headers = {"X-Auth-Token": token, "X-Subject-Token": token}
+        response = self.client.get("/identity/v3/auth/tokens", headers=headers)
+        assert response.status_code == 200, response.json
+        return dict(response.json["token"])
+
     def image_id(self) -> str:
         with self.db.session() as s:
             image = s.query(Image).filter_by(name=bootstrap.DEFAULT_IMAGE).one()

@@ -21,7 +21,7 @@ from api.errors import Forbidden
 from api.identity import bp
 from api.starting import forget
 from api.validation import json_body, require_str
-from nimbus.db import Project, Role, RoleAssignment, User
+from nimbus.db import Project, Role, User
 from nimbus.db_credentials import Ec2Credential
 from nimbus.errors import NotFound
 from workflows import credential_starter
@@ -54,12 +54,16 @@ def _view(row: Ec2Credential) -> dict[str, Any]:
     }
 
 
+def _may_hold(roles: list[str]) -> bool:
+    """Whether these roles on a project let their holder keep S3 keys for it (they write)."""
+    return policy.RULES["identity:ec2_credentials:create"] in policy.effective_roles(roles)
+
+
 def _check_project(user_id: str, project_id: str) -> None:
     """``Forbidden`` unless the user holds a role that may write in the project."""
     with deps.db().session() as s:
         exists = s.get(Project, project_id) is not None
-    held = policy.effective_roles(roles_of(deps.db(), user_id, project_id)) if exists else set()
-    if policy.RULES["identity:ec2_credentials:create"] not in held:
+    if not exists or not _may_hold(roles_of(deps.db(), user_id, project_id)):
         raise Forbidden(f"User {user_id} may not hold credentials for project {project_id}.")
 
 
@@ -148,14 +152,6 @@ def may_write_after(user_id: str, project_id: str, losing_role: str) -> bool:
     """Whether the user still holds a role that lets it keep credentials on the project
     once ``losing_role`` (a role id) is revoked."""
     with deps.db().session() as s:
-        remaining = s.scalars(
-            select(Role.name)
-            .join(RoleAssignment, RoleAssignment.role_id == Role.id)
-            .where(
-                RoleAssignment.user_id == user_id,
-                RoleAssignment.project_id == project_id,
-                RoleAssignment.role_id != losing_role,
-            )
-        ).all()
-    held = policy.effective_roles(list(remaining))
-    return policy.RULES["identity:ec2_credentials:create"] in held
+        role = s.get(Role, losing_role)
+    losing = role.name if role is not None else None
+    return _may_hold([r for r in roles_of(deps.db(), user_id, project_id) if r != losing])

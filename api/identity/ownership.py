@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from nimbus.db import Base, Project, RoleAssignment, Token, User
 from nimbus.db_network import SecurityGroup, SecurityGroupRule
+from nimbus.errors import Conflict
 
 #: Identity's own tables: what they hold about a project is removed with it.
 _IDENTITY = {"domains", "projects", "users", "roles", "role_assignments", "tokens"}
@@ -96,3 +97,10 @@ def user_references(s: Session, user_id: str) -> dict[str, int]:
                 if count := s.scalar(query) or 0:
                     counts[table.name] = count
     return counts
+
+
+def refuse_while(held: dict[str, int], what: str) -> None:
+    """409 naming each table's rows that keep something from being deleted, if any."""
+    if held:
+        listed = ", ".join(f"{table} ({count})" for table, count in sorted(held.items()))
+        raise Conflict(f"{what}: {listed}.")

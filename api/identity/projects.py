@@ -28,7 +28,7 @@ from api.identity.common import (
     update_body,
 )
 from api.identity.domains import require_domain
-from api.identity.ownership import delete_project_rows, owned_resources
+from api.identity.ownership import delete_project_rows, owned_resources, refuse_while
 from api.identity.views import project_view
 from api.policy import authorize
 from nimbus.db import DEFAULT_DOMAIN_ID, Project, Token
@@ -132,14 +132,9 @@ def delete_project(project_id: str) -> tuple[str, int]:
         get_or_404(s, Project, project_id, "project")
         owned = owned_resources(s, project_id)
     owned.pop(Ec2Credential.__tablename__, None)  # withdrawn with the project, below
-    if owned:
-        listed = ", ".join(f"{table} ({count})" for table, count in sorted(owned.items()))
-        raise Conflict(f"Project {project_id} still owns resources: {listed}.")
+    refuse_while(owned, f"Project {project_id} still owns resources")
     ec2_credentials.withdraw(project_id=project_id)
     with deps.db().session() as s:
-        owned = owned_resources(s, project_id)
-        if owned:
-            listed = ", ".join(f"{table} ({count})" for table, count in sorted(owned.items()))
-            raise Conflict(f"Project {project_id} still owns resources: {listed}.")
+        refuse_while(owned_resources(s, project_id), f"Project {project_id} still owns resources")
         delete_project_rows(s, project_id)
     return "", 204

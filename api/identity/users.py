@@ -32,7 +32,7 @@ from api.identity.common import (
     update_body,
 )
 from api.identity.domains import require_domain
-from api.identity.ownership import user_references
+from api.identity.ownership import refuse_while, user_references
 from api.identity.views import project_view, user_view
 from api.policy import authorize
 from api.validation import require_str
@@ -154,21 +154,17 @@ def update_user(user_id: str) -> Response:
 
 @bp.delete("/v3/users/<user_id>")
 def delete_user(user_id: str) -> tuple[str, int]:
-    """Delete the user with its role assignments and tokens (409 while another service's
-    rows, such as credentials, still name it)."""
+    """Delete the user with its role assignments, tokens and S3 credentials (409 while
+    another service's rows, such as servers, still name it)."""
     authorize(current(), "identity:users:delete")
     with deps.db().session() as s:
         get_or_404(s, User, user_id, "user")
         held = user_references(s, user_id)
     held.pop(Ec2Credential.__tablename__, None)  # withdrawn with the user, below
-    if held:
-        listed = ", ".join(f"{table} ({count})" for table, count in sorted(held.items()))
-        raise Conflict(f"User {user_id} still holds: {listed}.")
+    refuse_while(held, f"User {user_id} still holds")
     ec2_credentials.withdraw(user_id=user_id)
     with deps.db().session() as s:
-        if held := user_references(s, user_id):
-            listed = ", ".join(f"{table} ({count})" for table, count in sorted(held.items()))
-            raise Conflict(f"User {user_id} still holds: {listed}.")
+        refuse_while(user_references(s, user_id), f"User {user_id} still holds")
         s.execute(delete(RoleAssignment).where(RoleAssignment.user_id == user_id))
         s.execute(delete(Token).where(Token.user_id == user_id))
         s.execute(delete(User).where(User.id == user_id))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from activities.hypervisor.base import HypervisorDriver
 from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.network.base import NetworkDriver
 from activities.objectstore.base import ObjectStoreAdmin
-from activities.objectstore.fake import FakeObjectStoreAdmin
 from activities.storage.block import BlockStore
 from nimbus.config import Settings
 from nimbus.services.ceph_conf import ceph_access
@@ -30,8 +29,8 @@ class HostDrivers:
     hypervisor: HypervisorDriver
     store: BlockStore
     network: NetworkDriver
-    #: The object store's users and S3 keys; the in-memory fake unless given (tests).
-    object_store: ObjectStoreAdmin = field(default_factory=FakeObjectStoreAdmin)
+    #: The object store's users and S3 keys.
+    object_store: ObjectStoreAdmin
 
 
 def real_drivers(settings: Settings) -> HostDrivers:

@@ -16,6 +16,7 @@ import pytest
 from activities.hypervisor.base import CephAccess
 from activities.hypervisor.fake import FakeHypervisor
 from activities.network.fake import FakeNetworkDriver
+from activities.objectstore.fake import FakeObjectStoreAdmin
 from activities.storage.fake_block import FakeBlockStore
 from nimbus.config import Settings
 from nimbus.drivers import HostDrivers
@@ -128,7 +129,12 @@ def image_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def stack(settings: Settings, image_file: Path) -> Iterator[Stack]:
-    drivers = HostDrivers(FakeHypervisor(ceph=FAKE_CEPH), FakeBlockStore(), FakeNetworkDriver())
+    drivers = HostDrivers(
+        FakeHypervisor(ceph=FAKE_CEPH),
+        FakeBlockStore(),
+        FakeNetworkDriver(),
+        FakeObjectStoreAdmin(),
+    )
     s = make_stack(settings, drivers, image_file)
     yield s
     s.worker.stop()

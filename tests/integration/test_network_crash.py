@@ -20,6 +20,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from activities.network.base import bridge_name, dhcp_namespace, router_namespace
+from activities.objectstore.fake import FakeObjectStoreAdmin
 from nimbus import bootstrap
 from nimbus.config import Settings
 from nimbus.db_network import FloatingIP, Network, Port
@@ -56,7 +57,10 @@ def crash_stack(real_net_settings: Settings, image_file: Path) -> Iterator[Stack
     from tests.conftest import FAKE_CEPH
 
     drivers = HostDrivers(
-        FakeHypervisor(ceph=FAKE_CEPH), FakeBlockStore(), real_network(real_net_settings)
+        FakeHypervisor(ceph=FAKE_CEPH),
+        FakeBlockStore(),
+        real_network(real_net_settings),
+        FakeObjectStoreAdmin(),
     )
     stack = make_stack(real_net_settings, drivers, image_file)
     stack.worker.stop()

@@ -25,6 +25,7 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 
 from activities.hypervisor.base import CephAccess
 from activities.hypervisor.fake import FakeHypervisor
+from activities.objectstore.fake import FakeObjectStoreAdmin
 from activities.storage.block import RbdRef
 from activities.storage.fake_block import FakeBlockStore
 from nimbus.config import CHECKOUT, Settings, load_settings, settings_env
@@ -68,7 +69,7 @@ def drivers(settings: Settings, image: str | None) -> HostDrivers:
         store.create(ref.image(), 1 << 20)
         store.snapshot(ref)
     hypervisor = FakeHypervisor(ceph=CephAccess(monitors=("127.0.0.1:6789",)))
-    return HostDrivers(hypervisor, store, real_network(settings))
+    return HostDrivers(hypervisor, store, real_network(settings), FakeObjectStoreAdmin())
 
 
 def main() -> None:

@@ -76,6 +76,12 @@ class Settings:
     #: The object store's public URL up to ``/v1`` (a proxy in front of the gateway, or an
     #: external cluster's gateway); default: ours, ``http://127.0.0.1:<rgw_port>/swift/v1``.
     object_store_url: str = ""
+    #: The PaaS router (HAProxy): where it listens for app traffic, and the domain under
+    #: which apps get their host names (``<app>.<apps_domain>``). ``*.localhost`` resolves
+    #: to loopback by itself, so the printed URLs work on this machine as they are.
+    router_host: str = "127.0.0.1"
+    router_port: int = 8780
+    apps_domain: str = "apps.localhost"
     #: Default quota of every resource (see ``QUOTA_DEFAULTS``).
     quota_defaults: dict[str, int] = field(default_factory=lambda: dict(QUOTA_DEFAULTS))
 
@@ -148,6 +154,16 @@ class Settings:
         return self.data_dir / "network"
 
     @property
+    def paas_dir(self) -> Path:
+        """Packages, staging work, droplets on their way to the image store, the router."""
+        return self.data_dir / "paas"
+
+    @property
+    def apps_url_port(self) -> str:
+        """``:<port>`` for app URLs, empty on port 80."""
+        return "" if self.router_port == 80 else f":{self.router_port}"
+
+    @property
     def host_queue(self) -> str:
         return host_queue(self.host_name)
 
@@ -194,6 +210,9 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "NIMBUS_VTEP_ADDRESS": ("vtep_address", str),
     "NIMBUS_RGW_PORT": ("rgw_port", int),
     "NIMBUS_OBJECT_STORE_URL": ("object_store_url", str),
+    "NIMBUS_ROUTER_HOST": ("router_host", str),
+    "NIMBUS_ROUTER_PORT": ("router_port", int),
+    "NIMBUS_APPS_DOMAIN": ("apps_domain", str),
 }
 
 

@@ -23,7 +23,7 @@ def create_app(
 
     The block store serves image downloads (a read); every write goes through a workflow.
     """
-    from api import compute, identity, image, network, volume
+    from api import compute, identity, image, network, paas, volume
 
     app = Flask("nimbus")
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
@@ -43,4 +43,5 @@ def create_app(
     app.register_blueprint(image.bp, url_prefix="/image")
     app.register_blueprint(volume.bp, url_prefix="/volume")
     app.register_blueprint(network.bp, url_prefix="/networking")
+    app.register_blueprint(paas.bp, url_prefix="/paas")
     return app

@@ -16,6 +16,7 @@ SERVICES = [
     ("block-storage", "cinderv3", "/volume/v3/{project_id}"),
     ("volumev3", "cinderv3", "/volume/v3/{project_id}"),
     ("volume", "cinderv3", "/volume/v3/{project_id}"),
+    ("paas", "nimbus-paas", "/paas/v1"),
 ]
 
 

@@ -69,6 +69,15 @@ RULES: dict[str, str] = {
     "network:routers:gateway_options": ADMIN,
     "network:floatingips:address": ADMIN,
     "audit:events:list": ADMIN,
+    # The PaaS layer: a reader looks, a member pushes and runs apps.
+    "paas:apps:list": READER,
+    "paas:apps:show": READER,
+    "paas:apps:create": MEMBER,
+    "paas:apps:update": MEMBER,
+    "paas:apps:delete": MEMBER,
+    "paas:apps:push": MEMBER,
+    "paas:apps:scale": MEMBER,
+    "paas:all_projects": ADMIN,
     # Identity: administration is for admins; a user may see itself, its projects and its
     # own tokens, change its own password, and show the project its token is scoped to.
     **{

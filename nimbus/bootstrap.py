@@ -50,6 +50,8 @@ DEFAULT_IMAGE = "nimbus-guest"
 #: admins and services validate other users' tokens; Nimbus has no service role, so it
 #: is an admin of its own ``service`` project.
 RGW_USER, SERVICE_PROJECT = "rgw", "service"
+#: The PaaS layer's own user: a client of the public APIs in each project that has apps.
+PAAS_USER = "paas"
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,23 @@ def ensure_rgw_user(db: Database, settings: Settings) -> Path:
     path = rgw_password_path(settings)
     password = None if path.exists() else secrets.token_urlsafe(24)
     ensure_user(db, RGW_USER, SERVICE_PROJECT, "admin", password)
+    if password is not None:
+        _write_private(path, password)
+    return path
+
+
+def paas_password_path(settings: Settings) -> Path:
+    """The PaaS service user's password, readable by root only."""
+    return settings.data_dir / "paas-service.secret"
+
+
+def ensure_paas_user(db: Database, settings: Settings) -> Path:
+    """The PaaS layer's service user (a member of the service project; apps' projects
+    grant it ``member`` when their first app is made); its password is made (or reset,
+    if its file is gone) and written to ``paas_password_path``, which is returned."""
+    path = paas_password_path(settings)
+    password = None if path.exists() else secrets.token_urlsafe(24)
+    ensure_user(db, PAAS_USER, SERVICE_PROJECT, "member", password)
     if password is not None:
         _write_private(path, password)
     return path

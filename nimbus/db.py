@@ -303,5 +303,5 @@ class Database:
             yield session
 
 
-# Registers the audit, EC2 credentials and networking tables.
-from nimbus import db_audit, db_credentials, db_network  # noqa: E402,F401
+# Registers the audit, EC2 credentials, networking and PaaS tables.
+from nimbus import db_audit, db_credentials, db_network, db_paas  # noqa: E402,F401

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from paas.router.base import Router
+
 from activities.hypervisor.base import HypervisorDriver
 from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.network.base import NetworkDriver
@@ -31,6 +33,8 @@ class HostDrivers:
     network: NetworkDriver
     #: The object store's users and S3 keys.
     object_store: ObjectStoreAdmin
+    #: The PaaS router, on the host that runs it (its worker polls the router's queue).
+    router: Router | None = None
 
 
 def real_drivers(settings: Settings) -> HostDrivers:
@@ -41,8 +45,32 @@ def real_drivers(settings: Settings) -> HostDrivers:
     )
     hypervisor = LibvirtDriver(settings.libvirt_uri, domain_type(settings), ceph=access)
     return HostDrivers(
-        hypervisor, real_block_store(settings), real_network(settings), real_object_store(settings)
+        hypervisor,
+        real_block_store(settings),
+        real_network(settings),
+        real_object_store(settings),
+        real_router(settings),
     )
+
+
+def real_router(settings: Settings) -> Router:
+    """The HAProxy that ``nimbus up`` runs from the PaaS folder."""
+    from paas.router.haproxy import HaproxyRouter
+
+    return HaproxyRouter(settings.paas_dir / "router")
+
+
+def runtime_image_path(settings: Settings) -> Path:
+    """Where this host keeps the PaaS runtime image it builds droplets from."""
+    return settings.data_dir / "cache" / "paas-runtime.raw"
+
+
+def runtime_image(settings: Settings) -> Path:
+    """The PaaS runtime image, built offline from Debian packages the first time."""
+    from paas.runtime import build_runtime_image
+
+    cache = settings.data_dir / "cache"
+    return build_runtime_image(runtime_image_path(settings), cache / "guest-build")
 
 
 def real_object_store(settings: Settings) -> ObjectStoreAdmin:

@@ -22,16 +22,24 @@ from activities.network_host import HostNetworkRecords, HostNetworkState
 from activities.network_ops import NetworkActivities
 from activities.network_records import NetworkRecords
 from activities.object_store import ObjectStoreActivities
+from activities.paas_cloud import PaasCloudActivities
+from activities.paas_logs import LogShipper
+from activities.paas_records import PaasRecords
+from activities.paas_router import ROUTER_QUEUE, RouterActivities
+from activities.paas_staging import StagingActivities
+from activities.paas_temporal import PaasTemporalOps
 from activities.records import ServerRecords
 from activities.server_ports import ServerPortRecords
 from activities.temporal_ops import TemporalOps
 from activities.volume_records import VolumeRecords
 from activities.volumes import AttachActivities, VolumeActivities
+from nimbus.bootstrap import PAAS_USER, paas_password_path
 from nimbus.config import CONTROL_QUEUE, Settings
 from nimbus.db import Database
-from nimbus.drivers import HostDrivers
+from nimbus.drivers import HostDrivers, runtime_image
 from nimbus.hostagent import HostAgent
 from observability.temporal import MetricsInterceptor
+from paas.cloudapi import CloudApi
 from workflows.registry import WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -71,7 +79,9 @@ def build_workers(
             *NetworkRecords(db).all(),
             *ServerPortRecords(db).all(),
             *HostNetworkRecords(db).all(),
+            *PaasRecords(db).all(),
             *TemporalOps(client).all(),
+            *PaasTemporalOps(client).all(),
             *control_activities,
         ],
         activity_executor=executor,
@@ -88,6 +98,36 @@ def build_workers(
     return [control, host]
 
 
+def router_worker(
+    client: Client, drivers: HostDrivers, executor: ThreadPoolExecutor
+) -> list[Worker]:
+    """A worker for the router's queue, on the host that runs the router."""
+    if drivers.router is None:
+        return []
+    return [
+        Worker(
+            client,
+            task_queue=ROUTER_QUEUE,
+            activities=RouterActivities(drivers.router).all(),
+            activity_executor=executor,
+            interceptors=[MetricsInterceptor()],
+        )
+    ]
+
+
+async def ship_logs(shipper: LogShipper, stop: asyncio.Event, every: float = 1.0) -> None:
+    """Move app instances' output into their apps' logs until ``stop``."""
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(shipper.ship_all)
+        except Exception:  # noqa: BLE001 - a bad pass must not end shipping
+            log.exception("shipping app logs failed")
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except TimeoutError:
+            pass
+
+
 async def run(
     settings: Settings,
     drivers: HostDrivers,
@@ -100,8 +140,16 @@ async def run(
     compute = ComputeActivities(
         drivers.hypervisor, drivers.store, settings.instances_dir, settings.instance_prefix
     )
+    cloud = PaasCloudActivities(
+        CloudApi(settings.public_url, PAAS_USER, paas_password_path(settings)), db
+    )
+    shipper = LogShipper(db, settings.instances_dir)
+    staging = StagingActivities(db, settings.paas_dir, lambda: runtime_image(settings))
     host_activities = [
         *compute.all(),
+        *staging.all(),
+        *shipper.all(),
+        cloud.upload_droplet,
         *ImageActivities(drivers.store).all(),
         *AttachActivities(drivers.hypervisor, settings.instance_prefix).all(),
         *NetworkActivities(drivers.network).all(),
@@ -110,6 +158,7 @@ async def run(
     control_activities = [
         *VolumeActivities(drivers.store).all(),
         *ObjectStoreActivities(drivers.object_store, db).all(),
+        *cloud.all(),
     ]
     agent = HostAgent(settings, db, drivers.hypervisor, client)
     with ThreadPoolExecutor(max_workers=16) as executor:
@@ -122,8 +171,10 @@ async def run(
             executor,
             interceptors,
         )
+        workers += router_worker(client, drivers, executor)
         tasks = [asyncio.create_task(w.run()) for w in workers]
         tasks.append(asyncio.create_task(agent.run(stop)))
+        tasks.append(asyncio.create_task(ship_logs(shipper, stop)))
         log.info("worker %s polling %s and %s", os.getpid(), CONTROL_QUEUE, settings.host_queue)
         await stop.wait()
         await asyncio.gather(*(w.shutdown() for w in workers))

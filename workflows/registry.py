@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from workflows.app_delete import DeleteApp
+from workflows.app_stage import EnsureSpace, StageApp
+from workflows.app_supervisor import AppSupervisor
 from workflows.ec2_credential import EC2_CREDENTIAL_WORKFLOWS
 from workflows.hostsync import SyncHostNetworks
 from workflows.image import CreateServerImage, DeleteImage, ImportImage
@@ -20,4 +23,8 @@ WORKFLOWS = [
     *ROUTER_WORKFLOWS,
     SyncHostNetworks,
     *EC2_CREDENTIAL_WORKFLOWS,
+    StageApp,
+    EnsureSpace,
+    AppSupervisor,
+    DeleteApp,
 ]

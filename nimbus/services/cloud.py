@@ -85,6 +85,7 @@ def up(settings: Settings) -> None:
         bootstrap.write_clouds_yaml(settings, creds)
     if settings.own_ceph:
         bootstrap.ensure_rgw_user(db, settings)
+    bootstrap.ensure_paas_user(db, settings)
     _say("worker and API")
     _start_python(settings, "worker")
     _start_python(settings, "api")

@@ -205,6 +205,7 @@ def make_stack(
 ) -> Stack:
     db = Database(settings.db_url)
     seed(db)
+    bootstrap.ensure_paas_user(db, settings)
     bridge = TemporalBridge(settings.temporal_address, settings.temporal_namespace)
     app = create_app(settings, db, bridge, drivers.store)
     app.testing = True

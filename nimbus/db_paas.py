@@ -1,0 +1,169 @@
+"""The PaaS tables: apps, packages, builds, releases, instances, routes, events and logs.
+
+An app belongs to a project. Its code arrives as a package (content-addressed by sha256),
+a build turns a package into a droplet (a Glance image: runtime plus app), and a release
+is immutable: droplet, env, start command and health check. Instances are Nimbus servers;
+their rows here say which app, index and release each one serves, as its supervisor
+workflow last recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from nimbus.db import Base, new_id, utcnow
+
+#: App states a user asks for.
+STARTED, STOPPED = "STARTED", "STOPPED"
+
+
+class App(Base):
+    __tablename__ = "paas_apps"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    #: STARTED or STOPPED (what the user asked for); DELETING while its delete runs.
+    state: Mapped[str] = mapped_column(String(16), default=STOPPED)
+    instances: Mapped[int] = mapped_column(Integer, default=1)
+    memory_mib: Mapped[int] = mapped_column(Integer, default=256)
+    #: The user's start command; ``None``: the buildpack's.
+    command: Mapped[str | None] = mapped_column(Text, nullable=True)
+    env: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    health_type: Mapped[str] = mapped_column(String(16), default="port")
+    health_endpoint: Mapped[str] = mapped_column(String(255), default="/")
+    timeout: Mapped[int] = mapped_column(Integer, default=60)
+    buildpack: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    release_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: The last deployment: DEPLOYING, DEPLOYED or FAILED, and why it failed.
+    deployment: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    deployment_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Log lines removed to keep the app's log within its bound.
+    log_dropped: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+
+class AppRoute(Base):
+    """A host name routed to one app; unique across the whole cloud."""
+
+    __tablename__ = "paas_routes"
+    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("paas_apps.id"), index=True)
+
+
+class Package(Base):
+    """Uploaded app source a project may build from: ``<paas_dir>/packages/<sha256>.tgz``."""
+
+    __tablename__ = "paas_packages"
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Build(Base):
+    """Staging of one package: STAGING -> STAGED (with a droplet image) or FAILED."""
+
+    __tablename__ = "paas_builds"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("paas_apps.id"), index=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    package_sha256: Mapped[str] = mapped_column(String(64))
+    #: The host whose package folder holds the package; staging runs there.
+    host: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16), default="STAGING")
+    buildpack: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    runtime: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    command: Mapped[str | None] = mapped_column(Text, nullable=True)
+    droplet_image_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    droplet_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_step: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Release(Base):
+    """What instances run, fixed once made: droplet, env, start command, health check."""
+
+    __tablename__ = "paas_releases"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("paas_apps.id"), index=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    build_id: Mapped[str] = mapped_column(ForeignKey("paas_builds.id"))
+    droplet_image_id: Mapped[str] = mapped_column(String(36))
+    runtime: Mapped[str] = mapped_column(String(16))
+    command: Mapped[str] = mapped_column(Text)
+    env: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    memory_mib: Mapped[int] = mapped_column(Integer)
+    health_type: Mapped[str] = mapped_column(String(16))
+    health_endpoint: Mapped[str] = mapped_column(String(255))
+    timeout: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("app_id", "version"),)
+
+
+class Instance(Base):
+    """One running copy of an app: a server, as its supervisor last recorded it."""
+
+    __tablename__ = "paas_instances"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("paas_apps.id"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    release_id: Mapped[str] = mapped_column(String(36))
+    server_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    #: STARTING, RUNNING, CRASHED or STOPPING.
+    state: Mapped[str] = mapped_column(String(16), default="STARTING")
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    crashes: Mapped[int] = mapped_column(Integer, default=0)
+    since: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AppEvent(Base):
+    __tablename__ = "paas_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    app_id: Mapped[str] = mapped_column(String(36), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    type: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class LogLine(Base):
+    """One line of an app's log; ``id`` orders them and is what a follower resumes after."""
+
+    __tablename__ = "paas_log_lines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    app_id: Mapped[str] = mapped_column(String(36), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: ``STG``, ``APP/<index>``, ``RTR``, ``API``...
+    source: Mapped[str] = mapped_column(String(32))
+    line: Mapped[str] = mapped_column(Text)
+
+
+class LogOffset(Base):
+    """How far an instance's app log file has been read into ``paas_log_lines``, and what
+    its guest said of the app there: that it started, and how it exited."""
+
+    __tablename__ = "paas_log_offsets"
+    server_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    offset: Mapped[int] = mapped_column(Integer, default=0)
+    started: Mapped[bool] = mapped_column(Boolean, default=False)
+    exit_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Space(Base):
+    """The network, subnet and security group a project's app instances use."""
+
+    __tablename__ = "paas_spaces"
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    network_id: Mapped[str] = mapped_column(String(36))
+    subnet_id: Mapped[str] = mapped_column(String(36))
+    security_group_id: Mapped[str] = mapped_column(String(36))

@@ -1,0 +1,354 @@
+"""``nimbus app ...``: push, apps, show, scale, logs, env, set-env, unset-env, restart,
+stop, start, delete, events; in the way of ``cf push``.
+
+Every command talks to ``/paas/v1`` with the credentials of the openstack CLI
+(``clouds.yaml`` and ``OS_CLOUD``). Long work shows its progress as it happens: staging
+output, then each instance's state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nimbus.errors import NimbusError
+from paas.client import AppClient, ClientError, load_auth
+
+#: How often a waiting command asks again.
+POLL_SECONDS = 1.0
+#: How long ``push`` waits for instances beyond the app's own health timeout (boot time).
+BOOT_GRACE_SECONDS = 600
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _client(args: argparse.Namespace) -> AppClient:
+    return AppClient(load_auth(cloud=args.os_cloud))
+
+
+# -- push ------------------------------------------------------------------------------
+
+
+def _manifest_fields(args: argparse.Namespace, folder: Path) -> dict[str, Any] | None:
+    """The app fields of the manifest (``-f``, else ``manifest.yml`` in the folder)."""
+    from paas.manifest import manifest_from_file
+
+    path = Path(args.manifest) if args.manifest else folder / "manifest.yml"
+    if not path.is_file():
+        if args.manifest:
+            raise ClientError(f"no manifest at {path}")
+        return None
+    fields: dict[str, Any] = manifest_from_file(path).to_json()
+    return fields
+
+
+def _ensure_app(client: AppClient, fields: dict[str, Any] | None, name: str) -> dict[str, Any]:
+    """Create the app, or update it from the manifest if it exists."""
+    apps = client.json("GET", "/apps", params={"name": name})["apps"]
+    body = {"app": fields or {"name": name}}
+    if not apps:
+        say(f"Creating app {name}")
+        app: dict[str, Any] = client.json("POST", "/apps", json=body)["app"]
+        return app
+    if fields:
+        say(f"Updating app {name} from its manifest")
+        return dict(client.json("PATCH", f"/apps/{apps[0]['id']}", json=body)["app"])
+    return dict(apps[0])
+
+
+def _upload(client: AppClient, folder: Path) -> str:
+    """Pack the folder and upload it unless the project already has that package."""
+    from paas.package import pack
+
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "app.tgz"
+        info = pack(folder, archive)
+        say(f"Packing {info.files} files, {_size(info.size)} (sha256 {info.sha256[:12]})")
+        if client.call("GET", f"/packages/{info.sha256}").status_code == 200:
+            say("Package unchanged: nothing to upload")
+            return info.sha256
+        say("Uploading package")
+        with archive.open("rb") as f:
+            client.json(
+                "PUT",
+                f"/packages/{info.sha256}",
+                data=f,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+    return info.sha256
+
+
+def _follow_build(client: AppClient, app_id: str, build_id: str) -> dict[str, Any]:
+    """Print staging output until the build ends; return the build."""
+    after = _last_seq(client, app_id)
+    while True:
+        build: dict[str, Any] = client.json("GET", f"/apps/{app_id}/builds/{build_id}")["build"]
+        after = _print_logs(client, app_id, after, "STG")
+        if build["state"] != "STAGING":
+            return build
+        time.sleep(POLL_SECONDS / 2)
+
+
+def _last_seq(client: AppClient, app_id: str) -> int:
+    return int(client.json("GET", f"/apps/{app_id}/logs", params={"limit": 1})["last"])
+
+
+def _print_logs(client: AppClient, app_id: str, after: int, source: str | None = None) -> int:
+    params: dict[str, Any] = {"after": after, "limit": 1000}
+    if source:
+        params["source"] = source
+    body = client.json("GET", f"/apps/{app_id}/logs", params=params)
+    for line in body["lines"]:
+        say(f"   {line['source']:<6} {line['line']}" if not source else f"   {line['line']}")
+    return int(body["last"])
+
+
+def _wait_deployed(client: AppClient, app: dict[str, Any]) -> dict[str, Any]:
+    """Print each instance's state as it changes until the deployment ends."""
+    deadline = time.monotonic() + app["health_check"]["timeout"] + BOOT_GRACE_SECONDS
+    shown: dict[int, str] = {}
+    while time.monotonic() < deadline:
+        app = client.json("GET", f"/apps/{app['id']}")["app"]
+        for inst in app["instance_states"]:
+            if shown.get(inst["index"]) != inst["state"]:
+                shown[inst["index"]] = inst["state"]
+                say(f"   instance {inst['index']}: {inst['state']}")
+        if app["deployment"]["state"] in ("DEPLOYED", "FAILED"):
+            return app
+        time.sleep(POLL_SECONDS)
+    raise ClientError("gave up waiting for the app's instances (the deployment goes on)")
+
+
+def push(args: argparse.Namespace) -> int:
+    folder = Path(args.path).resolve()
+    if not folder.is_dir():
+        raise ClientError(f"{folder} is not a folder")
+    fields = _manifest_fields(args, folder)
+    name = args.name or (fields or {}).get("name") or folder.name
+    if fields is not None:
+        fields["name"] = name
+    client = _client(args)
+    say(f"Pushing app {name} from {folder}")
+    app = _ensure_app(client, fields, name)
+    sha = _upload(client, folder)
+    say("Staging app")
+    build = client.json("POST", f"/apps/{app['id']}/builds", json={"package": sha})["build"]
+    build = _follow_build(client, app["id"], build["id"])
+    if build["state"] != "STAGED":
+        raise ClientError(f"staging failed in step {build['error_step']}: {build['error']}")
+    say(f"Staged: {build['buildpack']} buildpack, start command: {build['command']}")
+    done = client.json("POST", f"/apps/{app['id']}/releases", json={"build_id": build["id"]})
+    say(f"Release v{done['release']['version']}: starting {done['app']['instances']} instance(s)")
+    app = _wait_deployed(client, done["app"])
+    if app["deployment"]["state"] == "FAILED":
+        raise ClientError(f"the app did not start: {app['deployment']['error']}")
+    say(f"\nApp {name} is running: {', '.join(app['urls'])}")
+    return 0
+
+
+# -- the other commands -----------------------------------------------------------------
+
+
+def apps(args: argparse.Namespace) -> int:
+    rows = _client(args).json("GET", "/apps")["apps"]
+    say(f"{'name':<24} {'state':<9} {'instances':<10} urls")
+    for a in rows:
+        count = f"{a['running_instances']}/{a['instances']}"
+        say(f"{a['name']:<24} {a['state']:<9} {count:<10} {', '.join(a['urls'])}")
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    app = _client(args).app(args.name)
+    if args.json:
+        say(json.dumps(app, indent=2))
+        return 0
+    say(f"name:        {app['name']}\nstate:       {app['state']}")
+    say(f"instances:   {app['running_instances']}/{app['instances']}  memory: {app['memory_mib']}M")
+    say(f"urls:        {', '.join(app['urls'])}")
+    dep = app["deployment"]
+    say(f"deployment:  {dep['state'] or '-'}" + (f"  ({dep['error']})" if dep["error"] else ""))
+    health = app["health_check"]
+    say(f"health:      {health['type']} {health['endpoint'] if health['type'] == 'http' else ''}")
+    for inst in app["instance_states"]:
+        address = inst["address"] or "-"
+        say(f"  #{inst['index']}  {inst['state']:<9} {address:<15} since {inst['since']}")
+    return 0
+
+
+def scale(args: argparse.Namespace) -> int:
+    client = _client(args)
+    app = client.app(args.name)
+    client.json("POST", f"/apps/{app['id']}/actions/scale", json={"instances": args.instances})
+    say(f"Scaling {args.name} to {args.instances} instance(s)")
+    if args.no_wait or app["release_id"] is None:
+        return 0
+    return _wait_count(client, app["id"], args.instances)
+
+
+def _wait_count(client: AppClient, app_id: str, wanted: int) -> int:
+    """Wait until exactly ``wanted`` instances run."""
+    deadline = time.monotonic() + BOOT_GRACE_SECONDS
+    while time.monotonic() < deadline:
+        app = client.json("GET", f"/apps/{app_id}")["app"]
+        states = app["instance_states"]
+        if len(states) == wanted and all(i["state"] == "RUNNING" for i in states):
+            say(f"{wanted} instance(s) running")
+            return 0
+        time.sleep(POLL_SECONDS)
+    raise ClientError("gave up waiting for the instances")
+
+
+def _action(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        client = _client(args)
+        app = client.app(args.name)
+        client.json("POST", f"/apps/{app['id']}/actions/{name}", json={})
+        say(f"{name.capitalize()}ing {args.name}" if name != "stop" else f"Stopping {args.name}")
+        return 0
+
+    return run
+
+
+def delete(args: argparse.Namespace) -> int:
+    client = _client(args)
+    app = client.app(args.name)
+    client.json("DELETE", f"/apps/{app['id']}")
+    say(f"Deleting {args.name}")
+    if args.no_wait:
+        return 0
+    deadline = time.monotonic() + BOOT_GRACE_SECONDS
+    while time.monotonic() < deadline:
+        if client.call("GET", f"/apps/{app['id']}").status_code == 404:
+            say("Deleted")
+            return 0
+        time.sleep(POLL_SECONDS)
+    raise ClientError("gave up waiting for the delete (it goes on)")
+
+
+def logs(args: argparse.Namespace) -> int:
+    client = _client(args)
+    app = client.app(args.name)
+    body = client.json("GET", f"/apps/{app['id']}/logs", params={"limit": args.lines})
+    if body["dropped"]:
+        say(f"({body['dropped']} older lines were dropped to keep the log within its bound)")
+    for line in body["lines"]:
+        say(f"{line['at']} [{line['source']}] {line['line']}")
+    after = int(body["last"])
+    while args.follow:
+        time.sleep(POLL_SECONDS)
+        page = client.json("GET", f"/apps/{app['id']}/logs", params={"after": after, "limit": 1000})
+        for line in page["lines"]:
+            say(f"{line['at']} [{line['source']}] {line['line']}")
+        after = int(page["last"])
+    return 0
+
+
+def env(args: argparse.Namespace) -> int:
+    client = _client(args)
+    app = client.app(args.name)
+    for key, value in sorted(client.json("GET", f"/apps/{app['id']}/env")["env"].items()):
+        say(f"{key}={value}")
+    return 0
+
+
+def set_env(args: argparse.Namespace) -> int:
+    return _change_env(args, {args.key: args.value})
+
+
+def unset_env(args: argparse.Namespace) -> int:
+    return _change_env(args, {args.key: None})
+
+
+def _change_env(args: argparse.Namespace, changes: dict[str, str | None]) -> int:
+    client = _client(args)
+    app = client.app(args.name)
+    client.json("PATCH", f"/apps/{app['id']}/env", json={"env": changes})
+    say(f"Env of {args.name} changed; `nimbus app restart {args.name}` applies it")
+    return 0
+
+
+def events(args: argparse.Namespace) -> int:
+    client = _client(args)
+    app = client.app(args.name)
+    rows = client.json("GET", f"/apps/{app['id']}/events", params={"limit": args.limit})["events"]
+    for e in reversed(rows):
+        say(f"{e['at']}  {e['type']:<18} {e['message']}")
+    return 0
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.1f} MiB"
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``app`` and its subcommands to the ``nimbus`` parser."""
+    app = sub.add_parser("app", help="push and run apps (PaaS)")
+    app.set_defaults(fn=lambda _settings, args: run(args))
+    app.add_argument("--os-cloud", help="the cloud of clouds.yaml (default: OS_CLOUD)")
+    cmds = app.add_subparsers(dest="app_command", required=True)
+    p = cmds.add_parser("push", help="stage and run the app in PATH (default: .)")
+    p.add_argument("path", nargs="?", default=".")
+    p.add_argument("-f", "--manifest", help="manifest file (default: PATH/manifest.yml)")
+    p.add_argument("--name", help="the app's name (default: the manifest's, else the folder's)")
+    p.set_defaults(app_fn=push)
+    cmds.add_parser("apps", help="list the project's apps").set_defaults(app_fn=apps)
+    for name, fn, text in (
+        ("show", show, "show an app and its instances"),
+        ("env", env, "show an app's environment"),
+        ("restart", _action("restart"), "replace every instance (applies env changes)"),
+        ("stop", _action("stop"), "stop every instance"),
+        ("start", _action("start"), "start the instances again"),
+    ):
+        c = cmds.add_parser(name, help=text)
+        c.add_argument("name")
+        if name == "show":
+            c.add_argument("--json", action="store_true")
+        c.set_defaults(app_fn=fn)
+    c = cmds.add_parser("scale", help="run N instances")
+    c.add_argument("name")
+    c.add_argument("-i", "--instances", type=int, required=True)
+    c.add_argument("--no-wait", action="store_true")
+    c.set_defaults(app_fn=scale)
+    c = cmds.add_parser("logs", help="the app's log (staging, instances, events)")
+    c.add_argument("name")
+    c.add_argument("--recent", action="store_true", help="print the recent lines and exit")
+    c.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    c.add_argument("-n", "--lines", type=int, default=200)
+    c.set_defaults(app_fn=logs)
+    c = cmds.add_parser("set-env", help="set an environment variable")
+    c.add_argument("name")
+    c.add_argument("key")
+    c.add_argument("value")
+    c.set_defaults(app_fn=set_env)
+    c = cmds.add_parser("unset-env", help="remove an environment variable")
+    c.add_argument("name")
+    c.add_argument("key")
+    c.set_defaults(app_fn=unset_env)
+    c = cmds.add_parser("delete", help="delete the app and everything it runs")
+    c.add_argument("name")
+    c.add_argument("--no-wait", action="store_true")
+    c.set_defaults(app_fn=delete)
+    c = cmds.add_parser("events", help="what happened to the app")
+    c.add_argument("name")
+    c.add_argument("--limit", type=int, default=50)
+    c.set_defaults(app_fn=events)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one ``nimbus app`` command; errors are printed, not raised."""
+    try:
+        return int(args.app_fn(args))
+    except (ClientError, NimbusError) as exc:
+        print(f"nimbus app: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,113 @@
+"""Starting PaaS workflows and talking to app supervisors: used by the API.
+
+Not imported by workflow code. Ids derive from the app and build, and an existing run is
+reused, so a retried request finds the operation already running.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError
+
+from nimbus.config import CONTROL_QUEUE
+from nimbus.errors import Conflict, InvalidSpec, NimbusError
+from workflows.app_delete import DeleteApp, DeleteAppInput
+from workflows.app_stage import StageApp, StageAppInput
+from workflows.app_supervisor import (
+    Ack,
+    AppSupervisor,
+    DeployInput,
+    ScaleInput,
+    SupervisorInput,
+    supervisor_id,
+)
+from workflows.common import PROJECT, RESOURCE_ID, RESOURCE_TYPE
+
+
+def _attributes(project_id: str, app_id: str) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(PROJECT, project_id),
+            SearchAttributePair(RESOURCE_TYPE, "app"),
+            SearchAttributePair(RESOURCE_ID, app_id),
+        ]
+    )
+
+
+async def start_stage(
+    client: Client, project_id: str, app_id: str, build_id: str
+) -> WorkflowHandle[Any, Any]:
+    """Start (or find) the build's StageApp workflow."""
+    return await client.start_workflow(
+        StageApp.run,
+        StageAppInput(build_id),
+        id=f"app-{app_id}-build-{build_id}",
+        task_queue=CONTROL_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=_attributes(project_id, app_id),
+    )
+
+
+async def supervisor(
+    client: Client, project_id: str, app_id: str, inp: SupervisorInput | None = None
+) -> WorkflowHandle[Any, Any]:
+    """The app's supervisor, started if it does not run."""
+    return await client.start_workflow(
+        AppSupervisor.run,
+        inp or SupervisorInput(app_id, project_id),
+        id=supervisor_id(app_id),
+        task_queue=CONTROL_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        search_attributes=_attributes(project_id, app_id),
+    )
+
+
+def _typed(exc: WorkflowUpdateFailedError) -> NimbusError:
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        kind = {"Conflict": Conflict, "InvalidSpec": InvalidSpec}.get(cause.type or "", Conflict)
+        return kind(cause.message)
+    return Conflict(str(cause or exc))
+
+
+async def update(client: Client, project_id: str, app_id: str, name: str, arg: Any = None) -> Ack:
+    """Send an update (``deploy``, ``scale``, ``stop``, ``start``, ``restart``) to the
+    app's supervisor, starting it if needed; a refusal becomes Conflict or InvalidSpec."""
+    handle = await supervisor(client, project_id, app_id)
+    args = [] if arg is None else [arg]
+    try:
+        result: Ack = await handle.execute_update(name, *args, result_type=Ack)
+    except WorkflowUpdateFailedError as exc:
+        raise _typed(exc) from exc
+    return result
+
+
+async def deploy(
+    client: Client, project_id: str, app_id: str, release_id: str, instances: int
+) -> Ack:
+    return await update(client, project_id, app_id, "deploy", DeployInput(release_id, instances))
+
+
+async def scale(client: Client, project_id: str, app_id: str, instances: int) -> Ack:
+    return await update(client, project_id, app_id, "scale", ScaleInput(instances))
+
+
+async def start_delete(client: Client, project_id: str, app_id: str) -> WorkflowHandle[Any, Any]:
+    """Start (or find) the app's DeleteApp workflow."""
+    return await client.start_workflow(
+        DeleteApp.run,
+        DeleteAppInput(app_id),
+        id=f"app-{app_id}-delete",
+        task_queue=CONTROL_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=_attributes(project_id, app_id),
+    )

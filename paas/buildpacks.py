@@ -20,7 +20,7 @@ from nimbus.errors import InvalidSpec
 from paas.fields import BUILDPACK_ALIASES, BUILDPACKS
 from paas.ignore import load_rules
 from paas.python_deps import REQUIREMENTS, PipFailed, PipJob, install_requirements
-from paas.tools import SubprocessRunner, ToolOutcome, ToolRunner
+from paas.tools import LogFn, SubprocessRunner, ToolOutcome, ToolRunner
 
 STEP_DETECT = "detect"
 STEP_INSTALL = "install requirements"
@@ -89,22 +89,28 @@ def stage(
     shutil.rmtree(partial, ignore_errors=True)
     try:
         if buildpack == "python":
-            deadline = time.monotonic() + timeout
-            job = PipJob(
-                app_dir=partial,
-                deps_dir=partial / ".deps",
-                cache_dir=cache_dir,
-                python=python,
-                runner=runner or SubprocessRunner(),
-                log=log,
-                remaining=lambda: deadline - time.monotonic(),
-            )
+            job = _pip_job(partial, cache_dir, python, runner or SubprocessRunner(), log, timeout)
             result = _stage_python(app_dir, job, command)
         else:
             result = _stage_static(app_dir, partial, log, command)
         return _finish(partial, out_dir, result, log)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+
+
+def _pip_job(
+    droplet: Path, cache_dir: Path, python: str, runner: ToolRunner, log: LogFn, timeout: float
+) -> PipJob:
+    deadline = time.monotonic() + timeout
+    return PipJob(
+        app_dir=droplet,
+        deps_dir=droplet / ".deps",
+        cache_dir=cache_dir,
+        python=python,
+        runner=runner,
+        log=log,
+        remaining=lambda: deadline - time.monotonic(),
+    )
 
 
 def _stage_python(app_dir: Path, job: PipJob, command: str | None) -> StageResult:

@@ -64,12 +64,15 @@ def install_requirements(job: PipJob) -> None:
 
 def _collect_wheels(job: PipJob, wheels: Path, own: Path) -> None:
     wheel_args = ["wheel", "--find-links", str(wheels), "-w", str(own), "-r", REQUIREMENTS]
-    job.log(STEP_LINE + "looking for every requirement in the wheel cache")
-    try:
-        _pip(job, "pip wheel (cache)", [*wheel_args, "--no-index"])
-        return
-    except PipFailed:
-        job.log(STEP_LINE + "the wheel cache lacks some; resolving from the package index")
+    if any(wheels.glob("*.whl")):
+        job.log(STEP_LINE + "looking for every requirement in the wheel cache")
+        try:
+            _pip(job, "pip wheel (cache)", [*wheel_args, "--no-index"])
+            return
+        except PipFailed:
+            job.log(STEP_LINE + "the wheel cache lacks some; resolving from the package index")
+    else:
+        job.log(STEP_LINE + "the wheel cache is empty; resolving from the package index")
     _pip(job, "pip wheel (index)", wheel_args)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from nimbus.errors import NON_RETRYABLE, InvalidSpec
 from paas.buildpacks import STATIC_COMMAND, StageResult, StagingError, detect, stage
 from paas.tools import FakeToolRunner, ScriptedTool
 
@@ -62,7 +63,13 @@ def test_a_hint_wins_but_must_be_known(tmp_path: Path) -> None:
         detect(app, "ruby")
 
 
+def cached_wheel(tmp_path: Path) -> None:
+    (tmp_path / "cache" / "wheels").mkdir(parents=True)
+    (tmp_path / "cache" / "wheels" / "flask-3.1.3-py3-none-any.whl").write_bytes(b"")
+
+
 def test_python_app_installs_requirements_from_the_cache_first(tmp_path: Path) -> None:
+    cached_wheel(tmp_path)
     runner = FakeToolRunner()
     app = files(tmp_path / "app", app__py="", requirements__txt="flask\n")
     assert run(app, tmp_path, runner).command == "python3 app.py"
@@ -72,7 +79,14 @@ def test_python_app_installs_requirements_from_the_cache_first(tmp_path: Path) -
     assert str(tmp_path / "out.partial" / ".deps") in install
 
 
+def test_first_build_goes_straight_to_the_index(tmp_path: Path) -> None:
+    runner = FakeToolRunner()
+    run(files(tmp_path / "app", app__py="", requirements__txt="flask\n"), tmp_path, runner)
+    assert tools(runner) == ["pip wheel (index)", "pip install"]
+
+
 def test_requirements_missing_from_the_cache_come_from_the_index(tmp_path: Path) -> None:
+    cached_wheel(tmp_path)
     runner = FakeToolRunner(script={"pip wheel (cache)": ScriptedTool((NO_MATCH,), 1)})
     app = files(tmp_path / "app", app__py="", requirements__txt="flask\n")
     run(app, tmp_path, runner)
@@ -156,3 +170,7 @@ def test_build_litter_is_not_copied_into_the_droplet(tmp_path: Path) -> None:
     run(app, tmp_path, FakeToolRunner())
     assert not (tmp_path / "out" / "__pycache__").exists()
     assert not (tmp_path / "out" / "notes.txt").exists()
+
+
+def test_staging_errors_are_not_retried_by_temporal() -> None:
+    assert StagingError.__name__ in NON_RETRYABLE and issubclass(StagingError, InvalidSpec)

@@ -74,4 +74,6 @@ class BackendUnavailable(NimbusError):
 
 
 #: Error type names Temporal must not retry (``RetryPolicy.non_retryable_error_types``).
-NON_RETRYABLE = ["NotFound", "Conflict", "QuotaExceeded", "InvalidSpec"]
+#: Temporal matches the exact class name, so subclasses are listed too (``StagingError``,
+#: an InvalidSpec raised by ``paas.buildpacks``).
+NON_RETRYABLE = ["NotFound", "Conflict", "QuotaExceeded", "InvalidSpec", "StagingError"]

@@ -58,7 +58,11 @@ class LogShipper:
         if not here:
             return 0
         with self.db.session() as s:
-            ours = set(s.scalars(select(Instance.server_id).where(Instance.server_id.in_(here))))
+            ours = {
+                x
+                for x in s.scalars(select(Instance.server_id).where(Instance.server_id.in_(here)))
+                if x
+            }
         return sum(self.ship(server_id) for server_id in sorted(ours))
 
     def ship(self, server_id: str) -> int:

@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 
 from nimbus.db import Database
 from paas import logstore
+from paas.droplets import DropletWriter
 
 #: Staging output is written to the log store at least this often.
 FLUSH_SECONDS = 0.5
@@ -91,12 +92,12 @@ class StagingActivities:
         self,
         db: Database,
         paas_dir: Path,
-        runtime_image: Callable[[], Path],
+        droplets: DropletWriter,
         python: str = sys.executable,
     ) -> None:
         self.db = db
         self.paas_dir = paas_dir
-        self.runtime_image = runtime_image
+        self.droplets = droplets
         self.python = python
 
     def _work(self, build_id: str) -> Path:
@@ -108,7 +109,7 @@ class StagingActivities:
     @activity.defn
     def stage(self, inp: StageInput) -> StageOutput:
         """Unpack the package, run the buildpack, write the droplet disk."""
-        from paas import buildpacks, droplet_disk, package
+        from paas import buildpacks, package
 
         work = self._work(inp.build_id)
         shutil.rmtree(work, ignore_errors=True)
@@ -129,7 +130,7 @@ class StagingActivities:
             log("-----> Writing the droplet disk")
             out = self.droplet_path(inp.build_id)
             out.parent.mkdir(parents=True, exist_ok=True)
-            droplet_disk.build_droplet_disk(self.runtime_image(), work / "droplet", out)
+            self.droplets.write(work / "droplet", out)
             log(f"-----> Droplet: {result.size_bytes >> 10} KiB, start command: {result.command}")
         except buildpacks.StagingError as exc:
             log(f"-----> Staging failed in step {exc.step}: {exc}")

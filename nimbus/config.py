@@ -82,6 +82,11 @@ class Settings:
     router_host: str = "127.0.0.1"
     router_port: int = 8780
     apps_domain: str = "apps.localhost"
+    #: How often an app's supervisor looks at its instances, and Cloud Foundry's restart
+    #: backoff for crashed ones (first wait after the immediate restarts, and the cap).
+    paas_tick_seconds: float = 2.0
+    paas_backoff_first: float = 30.0
+    paas_backoff_cap: float = 960.0
     #: Default quota of every resource (see ``QUOTA_DEFAULTS``).
     quota_defaults: dict[str, int] = field(default_factory=lambda: dict(QUOTA_DEFAULTS))
 
@@ -213,6 +218,9 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "NIMBUS_ROUTER_HOST": ("router_host", str),
     "NIMBUS_ROUTER_PORT": ("router_port", int),
     "NIMBUS_APPS_DOMAIN": ("apps_domain", str),
+    "NIMBUS_PAAS_TICK": ("paas_tick_seconds", float),
+    "NIMBUS_PAAS_BACKOFF_FIRST": ("paas_backoff_first", float),
+    "NIMBUS_PAAS_BACKOFF_CAP": ("paas_backoff_cap", float),
 }
 
 

@@ -14,6 +14,7 @@ from activities.objectstore.base import ObjectStoreAdmin
 from activities.storage.block import BlockStore
 from nimbus.config import Settings
 from nimbus.services.ceph_conf import ceph_access
+from paas.droplets import DropletWriter, RuntimeDropletWriter
 
 
 def domain_type(settings: Settings) -> str:
@@ -35,6 +36,8 @@ class HostDrivers:
     object_store: ObjectStoreAdmin
     #: The PaaS router, on the host that runs it (its worker polls the router's queue).
     router: Router | None = None
+    #: Writes droplets into bootable disks, on hosts that stage apps.
+    droplets: DropletWriter | None = None
 
 
 def real_drivers(settings: Settings) -> HostDrivers:
@@ -50,6 +53,7 @@ def real_drivers(settings: Settings) -> HostDrivers:
         real_network(settings),
         real_object_store(settings),
         real_router(settings),
+        RuntimeDropletWriter(lambda: runtime_image(settings)),
     )
 
 

@@ -36,7 +36,7 @@ from activities.volumes import AttachActivities, VolumeActivities
 from nimbus.bootstrap import PAAS_USER, paas_password_path
 from nimbus.config import CONTROL_QUEUE, Settings
 from nimbus.db import Database
-from nimbus.drivers import HostDrivers, runtime_image
+from nimbus.drivers import HostDrivers
 from nimbus.hostagent import HostAgent
 from observability.temporal import MetricsInterceptor
 from paas.cloudapi import CloudApi
@@ -144,15 +144,18 @@ async def run(
         CloudApi(settings.public_url, PAAS_USER, paas_password_path(settings)), db
     )
     shipper = LogShipper(db, settings.instances_dir)
-    staging = StagingActivities(db, settings.paas_dir, lambda: runtime_image(settings))
     host_activities = [
         *compute.all(),
-        *staging.all(),
         *shipper.all(),
         cloud.upload_droplet,
         *ImageActivities(drivers.store).all(),
         *AttachActivities(drivers.hypervisor, settings.instance_prefix).all(),
         *NetworkActivities(drivers.network).all(),
+        *(
+            StagingActivities(db, settings.paas_dir, drivers.droplets).all()
+            if drivers.droplets
+            else []
+        ),
         *HostNetworkState(drivers.network).all(),
     ]
     control_activities = [

@@ -111,9 +111,10 @@ class CloudApi:
         raise_for(response, what)
         return response.json() if response.content else None
 
-    def find(self, project_id: str, path: str, key: str, **filters: str) -> list[dict[str, Any]]:
-        """List ``path`` with ``filters`` and keep the items that match them exactly."""
-        items = self.json(project_id, "GET", path, f"list {key}", params=filters)[key]
+    def find(self, project: str, path: str, key: str, **filters: str) -> list[dict[str, Any]]:
+        """List ``path`` in ``project`` with ``filters`` and keep the items that match
+        them exactly."""
+        items = self.json(project, "GET", path, f"list {key}", params=filters)[key]
         return [i for i in items if all(i.get(k) == v for k, v in filters.items())]
 
 

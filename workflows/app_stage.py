@@ -54,8 +54,9 @@ class StageAppResult:
 
 
 def _step_of(exc: BaseException) -> str:
-    cause = exc.cause if isinstance(getattr(exc, "cause", None), ApplicationError) else exc
-    details = getattr(cause, "details", None) or ()
+    """The staging step a failure names (the first detail of the activity's error)."""
+    cause = getattr(exc, "cause", None)
+    details = cause.details if isinstance(cause, ApplicationError) else ()
     return str(details[0]) if details else "stage"
 
 

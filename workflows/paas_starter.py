@@ -17,8 +17,9 @@ from temporalio.common import (
 )
 from temporalio.exceptions import ApplicationError
 
-from nimbus.config import CONTROL_QUEUE
+from nimbus.config import CONTROL_QUEUE, Settings
 from nimbus.errors import Conflict, InvalidSpec, NimbusError
+from workflows.app_backoff import Backoff
 from workflows.app_delete import DeleteApp, DeleteAppInput
 from workflows.app_stage import StageApp, StageAppInput
 from workflows.app_supervisor import (
@@ -56,13 +57,20 @@ async def start_stage(
     )
 
 
-async def supervisor(
-    client: Client, project_id: str, app_id: str, inp: SupervisorInput | None = None
-) -> WorkflowHandle[Any, Any]:
+def supervisor_input(settings: Settings, project_id: str, app_id: str) -> SupervisorInput:
+    """A new supervisor's input: the tick and backoff the settings say."""
+    backoff = Backoff(
+        first_seconds=settings.paas_backoff_first, cap_seconds=settings.paas_backoff_cap
+    )
+    return SupervisorInput(app_id, project_id, backoff, settings.paas_tick_seconds)
+
+
+async def supervisor(client: Client, inp: SupervisorInput) -> WorkflowHandle[Any, Any]:
     """The app's supervisor, started if it does not run."""
+    app_id, project_id = inp.app_id, inp.project_id
     return await client.start_workflow(
         AppSupervisor.run,
-        inp or SupervisorInput(app_id, project_id),
+        inp,
         id=supervisor_id(app_id),
         task_queue=CONTROL_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -79,10 +87,10 @@ def _typed(exc: WorkflowUpdateFailedError) -> NimbusError:
     return Conflict(str(cause or exc))
 
 
-async def update(client: Client, project_id: str, app_id: str, name: str, arg: Any = None) -> Ack:
+async def update(client: Client, inp: SupervisorInput, name: str, arg: Any = None) -> Ack:
     """Send an update (``deploy``, ``scale``, ``stop``, ``start``, ``restart``) to the
     app's supervisor, starting it if needed; a refusal becomes Conflict or InvalidSpec."""
-    handle = await supervisor(client, project_id, app_id)
+    handle = await supervisor(client, inp)
     args = [] if arg is None else [arg]
     try:
         result: Ack = await handle.execute_update(name, *args, result_type=Ack)
@@ -91,14 +99,12 @@ async def update(client: Client, project_id: str, app_id: str, name: str, arg: A
     return result
 
 
-async def deploy(
-    client: Client, project_id: str, app_id: str, release_id: str, instances: int
-) -> Ack:
-    return await update(client, project_id, app_id, "deploy", DeployInput(release_id, instances))
+async def deploy(client: Client, inp: SupervisorInput, release_id: str, instances: int) -> Ack:
+    return await update(client, inp, "deploy", DeployInput(release_id, instances))
 
 
-async def scale(client: Client, project_id: str, app_id: str, instances: int) -> Ack:
-    return await update(client, project_id, app_id, "scale", ScaleInput(instances))
+async def scale(client: Client, inp: SupervisorInput, instances: int) -> Ack:
+    return await update(client, inp, "scale", ScaleInput(instances))
 
 
 async def start_delete(client: Client, project_id: str, app_id: str) -> WorkflowHandle[Any, Any]:

@@ -10,7 +10,7 @@ from api import deps
 from api.context import current
 from api.paas import bp, views
 from api.paas.apps import load_app, render
-from api.paas.builds import check_quota, latest_release, new_release
+from api.paas.builds import check_quota, latest_release, new_release, supervisor_input
 from api.policy import authorize
 from api.validation import json_body
 from nimbus.db import Server
@@ -70,7 +70,7 @@ def scale(app_id: str) -> Response:
         _save(app.id, instances=instances)
     else:
         deps.bridge().run(
-            lambda c: paas_starter.scale(c, app.project_id, app.id, instances), UPDATE_SECONDS
+            lambda c: paas_starter.scale(c, supervisor_input(app), instances), UPDATE_SECONDS
         )
     return jsonify({"app": render(app.id)})
 
@@ -95,7 +95,7 @@ def act(app_id: str, action: str) -> Response:
         _redeploy(app, release)
     else:
         deps.bridge().run(
-            lambda c: paas_starter.update(c, app.project_id, app.id, action), UPDATE_SECONDS
+            lambda c: paas_starter.update(c, supervisor_input(app), action), UPDATE_SECONDS
         )
     return jsonify({"app": render(app.id)})
 
@@ -107,7 +107,7 @@ def _redeploy(app: App, release: Release) -> None:
     assert build is not None
     fresh = new_release(app, build, "restart with changed settings")
     deps.bridge().run(
-        lambda c: paas_starter.deploy(c, app.project_id, app.id, fresh.id, app.instances),
+        lambda c: paas_starter.deploy(c, supervisor_input(app), fresh.id, app.instances),
         UPDATE_SECONDS,
     )
 
@@ -126,7 +126,9 @@ def list_instances(app_id: str) -> Response:
                 select(Server.id, Server.status).where(Server.id.in_([r.server_id for r in rows]))
             ).all()
         )
-    body = [{**views.instance_view(r), "server_status": status.get(r.server_id)} for r in rows]
+    body = [
+        {**views.instance_view(r), "server_status": status.get(r.server_id or "")} for r in rows
+    ]
     return jsonify({"instances": body})
 
 

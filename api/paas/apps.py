@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, jsonify, request
-from paas.manifest import AppManifest, validate_app_fields
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -19,6 +18,7 @@ from nimbus.bootstrap import PAAS_USER
 from nimbus.db import Role, RoleAssignment, User
 from nimbus.db_paas import App, AppRoute, Instance
 from nimbus.errors import Conflict, InvalidSpec, NotFound
+from paas.manifest import AppManifest, validate_app_fields
 from workflows import paas_starter
 
 
@@ -52,7 +52,7 @@ def render(app_id: str) -> dict[str, Any]:
 
 
 def _manifest(body: dict[str, Any]) -> AppManifest:
-    return validate_app_fields(require_dict(body, "app", "app"))
+    return AppManifest.from_json(require_dict(body, "app", "app"))
 
 
 def _default_routes(m: AppManifest) -> list[str]:
@@ -187,7 +187,7 @@ def update_env(app_id: str) -> Response:
             env.pop(key, None)
         else:
             env[key] = value
-    checked = validate_app_fields({"name": app.name, "env": env}).env
+    checked = validate_app_fields({"name": app.name, "env": env}, source="app").env
     with deps.db().session() as s:
         row = s.get(App, app.id)
         assert row is not None

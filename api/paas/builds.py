@@ -19,6 +19,12 @@ from nimbus.db import Flavor, Server
 from nimbus.db_paas import App, Build, Instance, Release
 from nimbus.errors import Conflict, NotFound
 from workflows import paas_starter
+from workflows.app_supervisor import SupervisorInput
+
+
+def supervisor_input(app: App) -> SupervisorInput:
+    """How the app's supervisor is started, should it not run yet."""
+    return paas_starter.supervisor_input(deps.settings(), app.project_id, app.id)
 
 
 def check_quota(app: App, instances: int, memory_mib: int) -> None:
@@ -129,7 +135,7 @@ def create_release(app_id: str) -> tuple[Response, int]:
     release = new_release(app, build, optional_str(body, "description", "description") or "push")
     try:
         deps.bridge().run(
-            lambda c: paas_starter.deploy(c, app.project_id, app.id, release.id, app.instances)
+            lambda c: paas_starter.deploy(c, supervisor_input(app), release.id, app.instances)
         )
     except Exception:
         forget(Release, release.id)

@@ -157,23 +157,19 @@ def _backend(app: AppState) -> str:
     lines = [f"backend {backend_name(route.app_id)}", "    balance roundrobin"]
     if route.health.type == "http":
         lines.append(f"    option httpchk GET {route.health.endpoint}")
-    lines.append(f"    default-server {_server_options(route)}")
+    if route.health.type != "process":
+        lines.append(f"    default-server check {CHECK}")
     members = {member.index: member for member in app.members}
-    lines += [_slot(index, members.get(index), route.port) for index in range(app.slots)]
+    lines += [_slot(index, members.get(index), route) for index in range(app.slots)]
     return "\n".join(lines) + "\n"
 
 
-def _server_options(route: AppRoute) -> str:
-    options = [] if route.health.type == "process" else ["check", CHECK]
-    if route.namespace:
-        options.append(f"namespace {route.namespace}")
-    return " ".join(options)
-
-
-def _slot(index: int, member: Member | None, port: int) -> str:
+def _slot(index: int, member: Member | None, route: AppRoute) -> str:
     """A slot holding a routed member is enabled; a checked-only member or an empty slot
-    starts disabled until the runtime API says otherwise (never traffic unchecked)."""
-    if member is None:
-        return f"    server {slot_name(index)} 127.0.0.1:{port} disabled"
-    state = "" if member.routed else " disabled"
-    return f"    server {slot_name(index)} {member.address}:{port}{state}"
+    starts disabled until the runtime API says otherwise (never traffic unchecked). The
+    namespace goes on each server line: HAProxy 2.6 does not take it from default-server."""
+    address = member.address if member else "127.0.0.1"
+    line = f"    server {slot_name(index)} {address}:{route.port}"
+    if route.namespace:
+        line += f" namespace {route.namespace}"
+    return line if member and member.routed else line + " disabled"

@@ -22,7 +22,13 @@ def serve(address: str, port: int, name: str) -> None:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    ThreadingHTTPServer((address, port), Handler).serve_forever()
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: object, client_address: object) -> None:
+            pass  # health checks hang up without reading the whole answer
+
+    Server((address, port), Handler).serve_forever()
 
 
 if __name__ == "__main__":

@@ -84,14 +84,17 @@ class Backends:
 
 
 @contextlib.contextmanager
-def backends(count: int, port: int = 8080) -> Iterator[Backends]:
-    """A namespace ``rtr-<hex>`` holding a veth pair whose inner end has ``count``
-    addresses, one named server on each; everything goes afterwards."""
-    ns = unique_name("rtr-")
+def backends(count: int) -> Iterator[Backends]:
+    """A namespace ``rtr-<hex>`` with ``count`` named servers, each on its own loopback
+    address of that namespace (127.0.1.11, .12...) at a port free on the host too: a router
+    that failed to connect from the namespace would find nothing, and no packet can leave
+    the machine whatever happens."""
+    ns, port = unique_name("rtr-"), free_port()
     ip("netns", "add", ns)
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        addresses = _veth_pair_with_addresses(ns, count)
+        ip("-n", ns, "link", "set", "lo", "up")
+        addresses = [f"127.0.1.{11 + index}" for index in range(count)]
         for index, address in enumerate(addresses):
             argv = [sys.executable, str(NAMED_HTTP), address, str(port), f"s{index}"]
             procs.append(subprocess.Popen(in_namespace(ns, *argv)))
@@ -103,16 +106,6 @@ def backends(count: int, port: int = 8080) -> Iterator[Backends]:
             pidfile.terminate(proc.pid)
             proc.wait(timeout=10)
         ip_quiet("netns", "del", ns)
-
-
-def _veth_pair_with_addresses(ns: str, count: int) -> list[str]:
-    addresses = [f"10.213.0.{11 + index}" for index in range(count)]
-    ip("-n", ns, "link", "add", "va", "type", "veth", "peer", "name", "vb")
-    for address in addresses:
-        ip("-n", ns, "addr", "add", f"{address}/24", "dev", "vb")
-    for device in ("lo", "va", "vb"):
-        ip("-n", ns, "link", "set", device, "up")
-    return addresses
 
 
 def _answers(ns: str, address: str, port: int) -> bool:

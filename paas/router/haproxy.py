@@ -119,9 +119,7 @@ class HaproxyRouter:
         members = {slot_name(member.index): member for member in app.members}
         for name, server in servers.items():
             member = members.get(name)
-            commands = (
-                _member_commands(server, member, app.route.port) if member else ["state maint"]
-            )
+            commands = _member_commands(server, member, app.route) if member else ["state maint"]
             for command in commands:
                 self.runtime.run(f"set server {backend}/{name} {command}")
 
@@ -139,13 +137,18 @@ class HaproxyRouter:
                 self.runtime.run(f"set map {map_file} {hostname} {backend}")
 
 
-def _member_commands(server: ServerState, member: Member, port: int) -> list[str]:
-    """Runtime commands for one member's slot. A new address goes through maintenance, so
-    the old instance's health never counts for the new one."""
+def _member_commands(server: ServerState, member: Member, route: AppRoute) -> list[str]:
+    """Runtime commands for one member's slot: its state, and first its address if that
+    changed. The old instance's health never counts for the new one."""
     target = "state ready" if member.routed else "state drain"
-    if (server.address, server.port) == (member.address, port):
+    if (server.address, server.port) == (member.address, route.port):
         return [target]
-    return ["state maint", f"addr {member.address} port {port}", target]
+    # Leaving maintenance marks the slot UP with the old address's last check result;
+    # forcing its health down (only possible outside maintenance, so while draining) makes
+    # the new address earn UP with a check of its own before it may get traffic.
+    moved = ["state maint", f"addr {member.address} port {route.port}", "state drain"]
+    checked = route.health.type != "process"
+    return [*moved, *(["health down"] if checked else []), target]
 
 
 def _health(server: ServerState | None, member: Member) -> str:

@@ -22,7 +22,7 @@ HAPROXY = "haproxy"
 
 def check_config(paths: RouterPaths) -> None:
     """``BackendUnavailable`` with HAProxy's words if it would refuse the configuration."""
-    argv = [HAPROXY, "-c", "-q", "-f", str(paths.config)]
+    argv = [HAPROXY, "-c", "-f", str(paths.config)]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     if proc.returncode != 0:
         raise BackendUnavailable(f"HAProxy refuses {paths.config}: {proc.stderr.strip()}")

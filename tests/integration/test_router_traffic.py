@@ -93,9 +93,9 @@ def test_membership_changes_under_load_drop_no_request(
             {0: True, 1: False},
             {0: True, 1: True},
             {1: True, 2: False},
-            {1: True, 2: True, 8: False},
-            {2: True, 8: True},
-            {0: False, 8: True},
+            {1: True, 2: True, 5: False},
+            {2: True, 5: True},
+            {0: False, 5: True},
         ):
             made.set_members(APP, members(servers, step))
             settle(made, {index: "UP" for index in step})
@@ -104,6 +104,19 @@ def test_membership_changes_under_load_drop_no_request(
         loop.join(timeout=30)
     assert len(results) > 20
     assert [r for r in results if r[0] != 200] == []
+
+
+def test_a_reload_for_more_slots_keeps_members_drain_and_health(
+    router: tuple[HaproxyRouter, int], servers: Backends
+) -> None:
+    made, port = router
+    made.set_members(APP, members(servers, {0: True, 1: False}))
+    settle(made, {0: "UP", 1: "UP"})
+    worker = made.runtime.worker_pid()
+    made.set_members(APP, members(servers, {0: True, 1: False, 20: False}))
+    assert made.runtime.worker_pid() != worker
+    assert made.member_health(APP) == {0: "UP", 1: "UP", 20: "DOWN"}
+    assert set(names(port, 10)) == {"s0"}
 
 
 def _requests_until(stop: threading.Event, port: int, results: list[tuple[int, str]]) -> None:
@@ -140,3 +153,14 @@ def test_a_restarted_router_is_healed_by_the_next_set_members(
         made.set_members(APP, members(servers, {0: True, 1: False}))
         settle(made, {0: "UP", 1: "UP"})
         assert set(names(handle.port, 10)) == {"s0"}
+
+
+def test_a_slot_moved_to_a_new_address_is_down_until_that_address_passes(
+    router: tuple[HaproxyRouter, int], servers: Backends
+) -> None:
+    made, port = router
+    made.set_members(APP, members(servers, {0: True, 1: True}))
+    settle(made, {0: "UP", 1: "UP"})
+    made.set_members(APP, (Member(0, "127.0.1.99", False), Member(1, servers.addresses[1], True)))
+    assert made.member_health(APP) == {0: "DOWN", 1: "UP"}
+    assert set(names(port, 10)) == {"s1"}

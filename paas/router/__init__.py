@@ -1,0 +1,1 @@
+"""The PaaS router: ``Host: <app>.<apps domain>`` to the app's healthy instances."""

@@ -1,0 +1,175 @@
+"""HAProxy's files for the router, rendered from the router's state.
+
+One folder holds everything: the configuration, the host map (host name -> backend), the
+admin stats socket, the master's PID file, the server state saved across reloads, the
+router's JSON state and the listen address. Each app is a backend with pre-allocated
+server slots ``i0``, ``i1``... named after instance indexes; members change through the
+runtime API, and the rendered slots mirror the last members so a restart starts right.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from paas.router.base import AppRoute, Member, backend_name
+from paas.router.state import AppState
+
+#: The backend for host names no app holds: a plain 404 page.
+NO_APP = "no-app"
+
+#: Quick checks: an instance is DOWN after 2 failed checks a second apart, UP after 1.
+CHECK = "inter 1s fall 2 rise 1"
+
+
+@dataclass(frozen=True)
+class RouterPaths:
+    """The files of one router, all in ``root``."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "haproxy.cfg"
+
+    @property
+    def hosts_map(self) -> Path:
+        return self.root / "hosts.map"
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "admin.sock"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "haproxy.pid"
+
+    @property
+    def server_state(self) -> Path:
+        return self.root / "server-state"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "apps.json"
+
+    @property
+    def listen(self) -> Path:
+        return self.root / "listen.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "lock"
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Where the router takes app traffic."""
+
+    host: str
+    port: int
+
+
+def write_listen(paths: RouterPaths, listen: Listen) -> None:
+    paths.listen.write_text(json.dumps({"host": listen.host, "port": listen.port}) + "\n")
+
+
+def read_listen(paths: RouterPaths) -> Listen:
+    raw = json.loads(paths.listen.read_text())
+    return Listen(raw["host"], int(raw["port"]))
+
+
+def write_files(paths: RouterPaths, listen: Listen, apps: dict[str, AppState]) -> bool:
+    """Render the host map and the configuration; whether the configuration changed."""
+    _replace(paths.hosts_map, render_map(apps))
+    return _replace(paths.config, render_config(paths, listen, apps))
+
+
+def _replace(path: Path, text: str) -> bool:
+    """Write ``text`` atomically unless the file already holds it; whether it wrote."""
+    if path.exists() and path.read_text() == text:
+        return False
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return True
+
+
+def slot_name(index: int) -> str:
+    return f"i{index}"
+
+
+def render_map(apps: dict[str, AppState]) -> str:
+    """The host map: one ``host backend`` line per host name, sorted."""
+    pairs = sorted(
+        (hostname, backend_name(app_id))
+        for app_id, app in apps.items()
+        for hostname in app.route.hostnames
+    )
+    return "".join(f"{hostname} {backend}\n" for hostname, backend in pairs)
+
+
+def render_config(paths: RouterPaths, listen: Listen, apps: dict[str, AppState]) -> str:
+    """The whole configuration: global settings, the frontend and one backend per app."""
+    sections = [_global(paths), _frontend(paths, listen), _no_app()]
+    sections += [_backend(apps[app_id]) for app_id in sorted(apps)]
+    return "\n".join(sections)
+
+
+def _global(paths: RouterPaths) -> str:
+    # Old workers get 30 s to finish their requests after a reload.
+    return f"""global
+    master-worker
+    pidfile {paths.pid_file}
+    stats socket {paths.socket} mode 600 level admin expose-fd listeners
+    server-state-file {paths.server_state}
+    hard-stop-after 30s
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    timeout http-request 10s
+    timeout check 1s
+    load-server-state-from-file global
+    option redispatch
+    retries 2
+"""
+
+
+def _frontend(paths: RouterPaths, listen: Listen) -> str:
+    return f"""frontend apps
+    bind {listen.host}:{listen.port}
+    use_backend %[req.hdr(host),lower,word(1,:),map({paths.hosts_map},{NO_APP})]
+    default_backend {NO_APP}
+"""
+
+
+def _no_app() -> str:
+    return f"""backend {NO_APP}
+    http-request return status 404 content-type text/plain string "No app at this host name."
+"""
+
+
+def _backend(app: AppState) -> str:
+    route = app.route
+    lines = [f"backend {backend_name(route.app_id)}", "    balance roundrobin"]
+    if route.health.type == "http":
+        lines.append(f"    option httpchk GET {route.health.endpoint}")
+    if route.health.type != "process":
+        lines.append(f"    default-server check {CHECK}")
+    members = {member.index: member for member in app.members}
+    lines += [_slot(index, members.get(index), route) for index in range(app.slots)]
+    return "\n".join(lines) + "\n"
+
+
+def _slot(index: int, member: Member | None, route: AppRoute) -> str:
+    """A slot holding a routed member is enabled; a checked-only member or an empty slot
+    starts disabled until the runtime API says otherwise (never traffic unchecked). The
+    namespace goes on each server line: HAProxy 2.6 does not take it from default-server."""
+    address = member.address if member else "127.0.0.1"
+    line = f"    server {slot_name(index)} {address}:{route.port}"
+    if route.namespace:
+        line += f" namespace {route.namespace}"
+    return line if member and member.routed else line + " disabled"

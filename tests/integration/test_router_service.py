@@ -1,0 +1,36 @@
+"""The router as a service: ``ensure_router`` starts one HAProxy however often it runs, and
+``stop_router`` stops it by the PID it recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nimbus.services.process import port_open
+from nimbus.services.router import ensure_router, router_pid, stop_router
+from tests.support.routerlab import free_port, get
+
+pytestmark = pytest.mark.network
+
+
+def test_ensure_router_twice_starts_one_haproxy(tmp_path: Path) -> None:
+    args = (tmp_path / "router", tmp_path / "log", tmp_path / "run", "127.0.0.1", free_port())
+    try:
+        first = ensure_router(*args)
+        pid = router_pid(tmp_path / "run")
+        second = ensure_router(*args)
+        assert (first.started, second.started) == (True, False)
+        assert pid is not None and router_pid(tmp_path / "run") == pid
+        assert get(first.port, "nobody.apps.localhost")[0] == 404
+    finally:
+        stop_router(tmp_path / "run")
+
+
+def test_stop_router_stops_it_and_a_second_stop_finds_nothing(tmp_path: Path) -> None:
+    port = free_port()
+    ensure_router(tmp_path / "router", tmp_path / "log", tmp_path / "run", "127.0.0.1", port)
+    assert stop_router(tmp_path / "run") is True
+    assert router_pid(tmp_path / "run") is None
+    assert not port_open("127.0.0.1", port)
+    assert stop_router(tmp_path / "run") is False

@@ -1,0 +1,166 @@
+"""Real HTTP traffic through the router: HAProxy on a free loopback port reaches named
+servers inside a namespace the test creates (``namespace`` on its server lines), so no
+packet leaves loopback or that namespace."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from paas.router.base import AppRoute, HealthCheck, Member
+from paas.router.haproxy import HaproxyRouter
+from tests.support.routerlab import Backends, backends, get, running_router, wait_for
+
+pytestmark = pytest.mark.network
+
+HOST = "a.apps.localhost"
+APP = "0b6c3a5e-6f7a-4c1e-9d43-1f6a2b7c8d90"
+
+
+@pytest.fixture
+def servers() -> Iterator[Backends]:
+    with backends(3) as made:
+        yield made
+
+
+@pytest.fixture
+def router(tmp_path: Path, servers: Backends) -> Iterator[tuple[HaproxyRouter, int]]:
+    with running_router(tmp_path) as (made, handle):
+        check = HealthCheck("http", "/health")
+        made.ensure_app(AppRoute(APP, (HOST,), servers.port, servers.namespace, check))
+        yield made, handle.port
+
+
+def members(servers: Backends, routed: dict[int, bool]) -> tuple[Member, ...]:
+    return tuple(Member(i, servers.addresses[i % 3], on) for i, on in routed.items())
+
+
+def settle(router: HaproxyRouter, expected: dict[int, str]) -> None:
+    assert wait_for(lambda: router.member_health(APP) == expected, 6), router.member_health(APP)
+
+
+def names(port: int, count: int) -> Counter[str]:
+    answers = [get(port, HOST) for _ in range(count)]
+    assert {status for status, _ in answers} == {200}
+    return Counter(body for _, body in answers)
+
+
+def test_requests_spread_over_all_routed_members(
+    router: tuple[HaproxyRouter, int], servers: Backends
+) -> None:
+    made, port = router
+    made.set_members(APP, members(servers, {0: True, 1: True, 2: True}))
+    settle(made, {0: "UP", 1: "UP", 2: "UP"})
+    assert set(names(port, 30)) == {"s0", "s1", "s2"}
+
+
+def test_a_drained_member_is_checked_but_gets_no_request(
+    router: tuple[HaproxyRouter, int], servers: Backends
+) -> None:
+    made, port = router
+    made.set_members(APP, members(servers, {0: True, 1: True, 2: False}))
+    settle(made, {0: "UP", 1: "UP", 2: "UP"})
+    assert set(names(port, 30)) == {"s0", "s1"}
+
+
+def test_a_killed_instance_goes_down_and_no_request_fails(
+    router: tuple[HaproxyRouter, int], servers: Backends
+) -> None:
+    made, port = router
+    made.set_members(APP, members(servers, {0: True, 1: True, 2: True}))
+    settle(made, {0: "UP", 1: "UP", 2: "UP"})
+    servers.kill(1)
+    settle(made, {0: "UP", 1: "DOWN", 2: "UP"})
+    assert set(names(port, 40)) == {"s0", "s2"}
+
+
+def test_membership_changes_under_load_drop_no_request(
+    router: tuple[HaproxyRouter, int], servers: Backends
+) -> None:
+    made, port = router
+    made.set_members(APP, members(servers, {0: True}))
+    settle(made, {0: "UP"})
+    results: list[tuple[int, str]] = []
+    stop = threading.Event()
+    loop = threading.Thread(target=lambda: _requests_until(stop, port, results))
+    loop.start()
+    try:
+        for step in (
+            {0: True, 1: False},
+            {0: True, 1: True},
+            {1: True, 2: False},
+            {1: True, 2: True, 5: False},
+            {2: True, 5: True},
+            {0: False, 5: True},
+        ):
+            made.set_members(APP, members(servers, step))
+            settle(made, {index: "UP" for index in step})
+    finally:
+        stop.set()
+        loop.join(timeout=30)
+    assert len(results) > 20
+    assert [r for r in results if r[0] != 200] == []
+
+
+def test_a_reload_for_more_slots_keeps_members_drain_and_health(
+    router: tuple[HaproxyRouter, int], servers: Backends
+) -> None:
+    made, port = router
+    made.set_members(APP, members(servers, {0: True, 1: False}))
+    settle(made, {0: "UP", 1: "UP"})
+    worker = made.runtime.worker_pid()
+    made.set_members(APP, members(servers, {0: True, 1: False, 20: False}))
+    assert made.runtime.worker_pid() != worker
+    assert made.member_health(APP) == {0: "UP", 1: "UP", 20: "DOWN"}
+    assert set(names(port, 10)) == {"s0"}
+
+
+def _requests_until(stop: threading.Event, port: int, results: list[tuple[int, str]]) -> None:
+    while not stop.is_set() and len(results) < 5000:
+        try:
+            results.append(get(port, HOST))
+        except OSError as exc:
+            results.append((0, repr(exc)))
+
+
+def test_an_unknown_host_gets_the_error_page(router: tuple[HaproxyRouter, int]) -> None:
+    _, port = router
+    assert get(port, "nobody.apps.localhost") == (404, "No app at this host name.")
+
+
+def test_a_removed_app_no_longer_answers_its_host(
+    router: tuple[HaproxyRouter, int], servers: Backends
+) -> None:
+    made, port = router
+    made.set_members(APP, members(servers, {0: True}))
+    settle(made, {0: "UP"})
+    assert get(port, HOST) == (200, "s0")
+    made.remove_app(APP)
+    assert get(port, HOST)[0] == 404
+
+
+def test_a_restarted_router_is_healed_by_the_next_set_members(
+    tmp_path: Path, servers: Backends
+) -> None:
+    with running_router(tmp_path) as (made, _):
+        made.ensure_app(AppRoute(APP, (HOST,), servers.port, servers.namespace))
+        made.set_members(APP, members(servers, {0: True, 1: False}))
+    with running_router(tmp_path) as (made, handle):
+        made.set_members(APP, members(servers, {0: True, 1: False}))
+        settle(made, {0: "UP", 1: "UP"})
+        assert set(names(handle.port, 10)) == {"s0"}
+
+
+def test_a_slot_moved_to_a_new_address_is_down_until_that_address_passes(
+    router: tuple[HaproxyRouter, int], servers: Backends
+) -> None:
+    made, port = router
+    made.set_members(APP, members(servers, {0: True, 1: True}))
+    settle(made, {0: "UP", 1: "UP"})
+    made.set_members(APP, (Member(0, "127.0.1.99", False), Member(1, servers.addresses[1], True)))
+    assert made.member_health(APP) == {0: "DOWN", 1: "UP"}
+    assert set(names(port, 10)) == {"s1"}

@@ -30,7 +30,8 @@ def make_ext4(source: Path, out: Path, label: str, size_mib: int) -> Path:
     """An ext4 file system of ``size_mib`` at ``out`` holding a copy of ``source``.
 
     No journal: the guest mounts it read-only, so there is nothing to replay and the space
-    stays the app's. Every file is owned by root whoever owns the folder.
+    stays the file system's. Symlinks are copied as links, never followed; files keep their
+    modes and owners, and the top folder is root's.
     """
     out.unlink(missing_ok=True)
     run(

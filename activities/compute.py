@@ -156,7 +156,8 @@ class ComputeActivities:
     @activity.defn
     def start_domain(self, inp: StartDomainInput) -> None:
         """Define and start the server's domain on its root disk (through librbd), with its
-        NICs and its config drive, built first at ``<instances_dir>/<server id>/config.iso``.
+        NICs and its config drive, built first at ``<instances_dir>/<server id>/config.iso``;
+        its second serial port is logged to ``app.log`` in the same folder.
         """
         folder = self.instances_dir / inp.server_id
         folder.mkdir(parents=True, exist_ok=True)
@@ -171,6 +172,7 @@ class ComputeActivities:
             console_log=str(folder / "console.log"),
             nics=tuple(nic.nic() for nic in inp.nics),
             config_drive=str(iso) if iso else None,
+            app_log=str(folder / "app.log"),
         )
         self.hypervisor.define_and_start(spec)
 

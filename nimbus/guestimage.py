@@ -132,7 +132,13 @@ def stamp(cmdline: str) -> str:
 
 
 def is_valid(image: Path, cmdline: str) -> bool:
-    """Whether ``image`` is a complete build for this command line.
+    """Whether ``image`` is a complete build for this command line."""
+    return has_stamp(image, stamp(cmdline))
+
+
+def has_stamp(image: Path, text: str, fat_offset: int = 0) -> bool:
+    """Whether ``image`` boots (MBR signature) and its FAT file system, ``fat_offset``
+    bytes in, holds the stamp file ``text``.
 
     Builds are renamed into place only when finished, so a boot signature plus the
     matching stamp file means the whole image is there.
@@ -143,8 +149,9 @@ def is_valid(image: Path, cmdline: str) -> bool:
         disk.seek(510)
         if disk.read(2) != b"\x55\xaa":
             return False
-    proc = subprocess.run(["mtype", "-i", str(image), f"::{STAMP_FILE}"], capture_output=True)
-    return proc.returncode == 0 and proc.stdout.decode() == stamp(cmdline)
+    fat = f"{image}@@{fat_offset}" if fat_offset else str(image)
+    proc = subprocess.run(["mtype", "-i", fat, f"::{STAMP_FILE}"], capture_output=True)
+    return proc.returncode == 0 and proc.stdout.decode() == text
 
 
 def write_fat_image(image: Path, files: dict[str, Path]) -> None:
@@ -158,6 +165,30 @@ def write_fat_image(image: Path, files: dict[str, Path]) -> None:
         run("mcopy", "-o", "-i", image, source, f"::{name}")
 
 
+def boot_files(work_dir: Path, cmdline: str) -> dict[str, Path]:
+    """Download and stage what syslinux boots: the kernel, the initramfs and the config.
+
+    Returns name on the boot file system -> staged file. ``work_dir`` keeps the downloaded
+    and extracted packages, so later calls need no network.
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    kernel_deb, busybox_deb = download(work_dir)
+    root = extract(kernel_deb, work_dir / "kernel")
+    (vmlinuz,) = (root / "boot").glob("vmlinuz-*")
+    modules = guest_modules(root / "lib" / "modules")
+    staging = work_dir / "staging"
+    staging.mkdir(exist_ok=True)
+    (staging / "initrd").write_bytes(initramfs.build_initramfs(busybox(work_dir), modules))
+    (staging / "syslinux.cfg").write_text(syslinux_cfg(cmdline))
+    return {"vmlinuz": vmlinuz, **{n: staging / n for n in ("initrd", "syslinux.cfg")}}
+
+
+def busybox(work_dir: Path) -> bytes:
+    """The static busybox binary, from the package ``download`` fetched."""
+    _kernel_deb, busybox_deb = download(work_dir)
+    return (extract(busybox_deb, work_dir / "busybox") / "bin" / "busybox").read_bytes()
+
+
 def build_guest_image(out: Path, work_dir: Path, extra_cmdline: str = "") -> Path:
     """Build the default guest image at ``out`` and return ``out``.
 
@@ -168,21 +199,12 @@ def build_guest_image(out: Path, work_dir: Path, extra_cmdline: str = "") -> Pat
     cmdline = f"{BASE_CMDLINE} {extra_cmdline}".strip()
     if is_valid(out, cmdline):
         return out
-    work_dir.mkdir(parents=True, exist_ok=True)
-    kernel_deb, busybox_deb = download(work_dir)
-    root = extract(kernel_deb, work_dir / "kernel")
-    (vmlinuz,) = (root / "boot").glob("vmlinuz-*")
-    modules = guest_modules(root / "lib" / "modules")
-    busybox = (extract(busybox_deb, work_dir / "busybox") / "bin" / "busybox").read_bytes()
-    staging = work_dir / "staging"
-    staging.mkdir(exist_ok=True)
-    (staging / "initrd").write_bytes(initramfs.build_initramfs(busybox, modules))
-    (staging / "syslinux.cfg").write_text(syslinux_cfg(cmdline))
-    (staging / STAMP_FILE).write_text(stamp(cmdline))
-    files = {"vmlinuz": vmlinuz, **{n: staging / n for n in ("initrd", "syslinux.cfg")}}
+    files = boot_files(work_dir, cmdline)
+    stamp_file = work_dir / "staging" / STAMP_FILE
+    stamp_file.write_text(stamp(cmdline))
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
-    write_fat_image(partial, {**files, STAMP_FILE: staging / STAMP_FILE})
+    write_fat_image(partial, {**files, STAMP_FILE: stamp_file})
     os.replace(partial, out)
     return out
 

@@ -29,9 +29,21 @@ from pathlib import Path
 #: virtio_pci finds the devices, virtio_blk serves the root and hot-plugged disks (PCI
 #: hot-plug itself is built into the kernel), virtio_net the NICs; ata_piix (the IDE
 #: controller of QEMU's ``pc`` machine) and sr_mod (cdroms) find the config drive, and
-#: isofs reads it. Debian's kernel builds all of them, and libata and the SCSI core they
-#: need, as modules.
-GUEST_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "ata_piix", "sr_mod", "isofs")
+#: isofs reads it; ext4 mounts the partitions of app droplets (``paas.disk_layout``).
+#: Debian's kernel builds all of them, and libata and the SCSI core they need, as modules.
+#: ext4 and jbd2 find crc32c through the crypto API (a soft dependency, not in
+#: ``depends=``), so crc32c_generic is named and loads first; msdos partition tables are
+#: built into the kernel.
+GUEST_MODULES = (
+    "virtio_pci",
+    "virtio_blk",
+    "virtio_net",
+    "ata_piix",
+    "sr_mod",
+    "isofs",
+    "crc32c_generic",
+    "ext4",
+)
 
 #: What the guest prints on its serial console once it is up.
 READY_MARKER = "NIMBUS READY"

@@ -108,6 +108,9 @@ class DomainSpec:
         nics: the guest's NICs, in the order the guest names them (``eth0``, ``eth1``...).
         config_drive: absolute path of an ISO 9660 file on the host, shown to the guest as
             a read-only IDE cdrom (so it never takes a virtio disk name), or ``None``.
+        app_log: file the second serial port (the guest's ``ttyS1``) is written to,
+            appending, or ``None`` for no second port; an app instance writes its app's
+            output there (``paas.launch``).
     """
 
     name: str
@@ -118,6 +121,7 @@ class DomainSpec:
     console_log: str
     nics: tuple[Nic, ...] = ()
     config_drive: str | None = None
+    app_log: str | None = None
 
 
 class HypervisorDriver(Protocol):

@@ -5,6 +5,8 @@ Choices that matter:
   showed KVM boots guests (see ``activities.hypervisor.probe``).
 - The serial console is a pty whose output virtlogd also writes to ``spec.console_log``:
   the whole console stays readable as a file, and ``virsh console`` still works.
+- An optional second serial port (the guest's ``ttyS1``) is logged the same way to
+  ``spec.app_log``, appending, so an app's output survives the instance's restarts.
 - ``on_poweroff=destroy`` so a guest that powers itself off shows as shut off.
 - The root disk is built by ``disk_xml`` (a file, or an RBD image through librbd).
 - NICs (virtio taps on existing bridges) and the config drive (a read-only IDE cdrom) are
@@ -42,6 +44,8 @@ def validate(spec: DomainSpec, domain_type: str, ceph: CephAccess | None = None)
     validate_disk(spec.root, ceph)
     if not spec.console_log.startswith("/"):
         raise InvalidSpec("the console log path must be absolute")
+    if spec.app_log is not None and not spec.app_log.startswith("/"):
+        raise InvalidSpec("the app log path must be absolute")
     validate_nics(spec.nics)
     validate_config_drive(spec.config_drive)
 
@@ -63,12 +67,19 @@ def _devices(domain: ET.Element, spec: DomainSpec, ceph: CephAccess | None) -> N
         devices.append(config_drive_element(spec.config_drive))
     for nic in spec.nics:
         devices.append(nic_element(nic))
-    serial = sub(devices, "serial", type="pty")
-    sub(serial, "log", file=spec.console_log, append="off")
-    sub(serial, "target", port="0")
+    _serial(devices, 0, spec.console_log, append=False)
+    if spec.app_log is not None:
+        _serial(devices, 1, spec.app_log, append=True)
     console = sub(devices, "console", type="pty")
     sub(console, "target", type="serial", port="0")
     sub(devices, "memballoon", model="none")
+
+
+def _serial(devices: ET.Element, port: int, log: str, append: bool) -> None:
+    """A serial port on a pty whose output virtlogd also writes to ``log``."""
+    serial = sub(devices, "serial", type="pty")
+    sub(serial, "log", file=log, append="on" if append else "off")
+    sub(serial, "target", port=str(port))
 
 
 def domain_xml(spec: DomainSpec, domain_type: str = "qemu", ceph: CephAccess | None = None) -> str:
@@ -98,7 +109,7 @@ def domain_xml(spec: DomainSpec, domain_type: str = "qemu", ceph: CephAccess | N
 def console_log_path(xml: str) -> str | None:
     """Where a defined domain's serial console is logged, read back from its XML."""
     root = ET.fromstring(xml)
-    log = root.find("./devices/serial/log")
+    log = root.find("./devices/serial/log")  # port 0 comes first
     if log is not None:
         return log.get("file")
     source = root.find("./devices/serial[@type='file']/source")

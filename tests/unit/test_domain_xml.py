@@ -62,6 +62,21 @@ def test_serial_console_is_logged_to_the_console_log():
     assert console_log_path(domain_xml(SPEC)) == SPEC.console_log
 
 
+def test_without_an_app_log_there_is_one_serial_port():
+    serials = parse().findall("devices/serial")
+    assert [serial.find("target").get("port") for serial in serials] == ["0"]
+
+
+def test_app_log_is_a_second_serial_port_logged_appending():
+    app_log = "/var/lib/nimbus/instances/1f0c/app.log"
+    xml = domain_xml(with_(app_log=app_log))
+    first, second = ET.fromstring(xml).findall("devices/serial")
+    assert first.find("log").attrib == {"file": SPEC.console_log, "append": "off"}
+    assert second.find("target").get("port") == "1"
+    assert second.find("log").attrib == {"file": app_log, "append": "on"}
+    assert console_log_path(xml) == SPEC.console_log
+
+
 def test_guest_power_off_destroys_and_there_are_no_nics_unless_asked():
     root = parse()
     assert root.findtext("on_poweroff") == "destroy"
@@ -120,6 +135,7 @@ def test_names_are_escaped():
         {"nics": (ETH0, Nic(ETH0.mac.upper(), "br0", "tap1"))},
         {"nics": (ETH0, Nic("fa:16:3e:00:00:09", "br0", ETH0.device))},
         {"config_drive": "config.iso"},
+        {"app_log": "app.log"},
     ],
 )
 def test_bad_specs_are_invalid(change: dict):

@@ -49,6 +49,10 @@ def test_the_config_drive_is_built_in_the_instance_folder(tmp_path: Path):
     assert data.stdout == b"#!/bin/sh\n"
 
 
+def test_the_app_log_port_is_logged_in_the_instance_folder(tmp_path: Path):
+    assert start(tmp_path).app_log == str(tmp_path / SERVER / "app.log")
+
+
 def test_without_a_config_drive_no_iso_is_made(tmp_path: Path):
     assert start(tmp_path, StartDomainInput(SERVER, 1, 128)).config_drive is None
     assert not (tmp_path / SERVER / "config.iso").exists()

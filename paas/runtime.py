@@ -1,0 +1,173 @@
+"""Build the PaaS runtime image offline from Debian packages.
+
+A raw disk laid out as ``paas.disk_layout`` says: p1 boots the default guest's kernel and
+initramfs (``nimbus.guestimage.boot_files``: the same guest, so app instances boot as fast
+as plain servers), p2 is a read-only Python 3.11 root file system labelled ``nimbus-rt``
+that the launch script (``paas.launch``) chroots into. Droplets are copies of this image
+with the app appended (``paas.droplet_disk``).
+
+    python -m paas.runtime OUT [--work DIR]
+
+Needs the Debian packages ``syslinux syslinux-common mtools dosfstools e2fsprogs fdisk``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import time
+from pathlib import Path
+
+from nimbus import guestimage
+from nimbus.guestimage import GuestImageError, run
+from paas import disk_layout, diskimage, runtime_packages
+from paas.disk_layout import MIB, SECTOR
+
+RUNTIME_IMAGE_NAME = "nimbus-paas-runtime"
+RUNTIME_VERSION = 1
+#: Imports that fail when a shared library the runtime needs is missing.
+VERIFY_IMPORTS = "import ssl, sqlite3, json, http.server, zlib, ctypes"
+#: Mount points the launch script uses; the file system itself is mounted read-only.
+ROOT_DIRS = ("app", "proc", "sys", "dev", "tmp", "etc", "bin", "usr/bin", "root")
+PASSWD = "root:x:0:0:root:/app:/bin/sh\n"
+GROUP = "root:x:0:\n"
+
+
+def runtime_recipe() -> str:
+    """A digest of how the root file system is made, so older builds are rebuilt."""
+    parts = [
+        str(RUNTIME_VERSION),
+        *runtime_packages.ROOT_PACKAGES,
+        *runtime_packages.EXCLUDED,
+        *ROOT_DIRS,
+        PASSWD,
+        GROUP,
+        repr(disk_layout.boot_partition()),
+        disk_layout.RUNTIME_LABEL,
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def stamp() -> str:
+    """What the image records about itself on its boot partition."""
+    return f"{RUNTIME_IMAGE_NAME}\n{guestimage.stamp(guestimage.BASE_CMDLINE)}" + (
+        f"runtime {runtime_recipe()}\n"
+    )
+
+
+def is_valid(image: Path) -> bool:
+    """Whether ``image`` is a complete runtime built by this recipe."""
+    return guestimage.has_stamp(image, stamp(), disk_layout.boot_partition().offset)
+
+
+def unpack(debs: list[Path], root: Path) -> None:
+    """``dpkg -x`` every package into a fresh ``root``."""
+    if root.exists():
+        run("rm", "-rf", root)
+    root.mkdir(parents=True)
+    for deb in debs:
+        run("dpkg", "-x", deb, root)
+
+
+def install_busybox(root: Path, busybox: Path) -> None:
+    """busybox as ``/bin/sh`` and every applet a package did not already provide."""
+    target = root / "bin" / "busybox"
+    target.write_bytes(busybox.read_bytes())
+    target.chmod(0o755)
+    for applet in run(busybox, "--list-full").split():
+        link = root / applet
+        if not link.exists() and not link.is_symlink():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to("/bin/busybox")
+
+
+def finish_root(root: Path) -> None:
+    """Mount points, ``python3``, a root user whose home is ``/app``."""
+    for folder in ROOT_DIRS:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    python3 = root / "usr" / "bin" / "python3"
+    python3.unlink(missing_ok=True)
+    python3.symlink_to("python3.11")
+    (root / "etc" / "passwd").write_text(PASSWD)
+    (root / "etc" / "group").write_text(GROUP)
+
+
+def verify(root: Path) -> None:
+    """Import what needs shared libraries inside the root; ``GuestImageError`` if any fails."""
+    run("chroot", root, "/usr/bin/python3", "-c", VERIFY_IMPORTS)
+
+
+def build_root(work_dir: Path) -> Path:
+    """Unpack, complete and check the runtime's root file system under ``work_dir``."""
+    debs = runtime_packages.fetch(runtime_packages.closure(), work_dir / "runtime-debs")
+    root = work_dir / "runtime-root"
+    unpack(debs, root)
+    finish_root(root)
+    guestimage.busybox(work_dir)  # downloads and extracts it if needed
+    install_busybox(root, work_dir / "busybox" / "bin" / "busybox")
+    verify(root)
+    return root
+
+
+def write_boot_partition(disk: Path, files: dict[str, Path]) -> None:
+    """A FAT p1 that syslinux boots, holding ``files`` (name on disk -> source)."""
+    boot = disk_layout.boot_partition()
+    sectors = boot.offset // SECTOR
+    size_kib = boot.size_mib * MIB // 1024
+    fat = ["mkfs.fat", "-n", disk_layout.BOOT_FAT_LABEL, "-h", str(sectors)]
+    run(*fat, f"--offset={sectors}", disk, str(size_kib))
+    run("syslinux", "--install", "--offset", str(boot.offset), disk)
+    for name, source in files.items():
+        run("mcopy", "-o", "-i", f"{disk}@@{boot.offset}", source, f"::{name}")
+
+
+def assemble(out: Path, root: Path, boot_files: dict[str, Path], work_dir: Path) -> None:
+    """Write the partitioned image at ``out`` from the root folder and the boot files."""
+    root_mib = disk_layout.fs_mib(diskimage.tree_bytes(root))
+    fs = diskimage.make_ext4(root, work_dir / "runtime.ext4", disk_layout.RUNTIME_LABEL, root_mib)
+    out.unlink(missing_ok=True)
+    diskimage.grow(out, disk_layout.runtime_partition(root_mib).end_mib)
+    diskimage.partition(out, disk_layout.runtime_sfdisk_script(root_mib))
+    diskimage.install_mbr(out)
+    write_boot_partition(out, boot_files)
+    diskimage.write_at(fs, out, disk_layout.runtime_partition(root_mib))
+    fs.unlink()
+
+
+def build_runtime_image(out: Path, work_dir: Path) -> Path:
+    """Build the runtime image at ``out`` and return ``out``.
+
+    Idempotent: a valid image already at ``out`` is returned untouched. ``work_dir`` keeps
+    the downloaded packages (shared with ``build_guest_image``), so rebuilds need no
+    network. The image is written beside ``out`` and renamed into place when complete.
+    """
+    if is_valid(out):
+        return out
+    root = build_root(work_dir)
+    files = guestimage.boot_files(work_dir, guestimage.BASE_CMDLINE)
+    stamp_file = work_dir / "staging" / guestimage.STAMP_FILE
+    stamp_file.write_text(stamp())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    assemble(partial, root, {**files, guestimage.STAMP_FILE: stamp_file}, work_dir)
+    os.replace(partial, out)
+    if not is_valid(out):
+        raise GuestImageError(f"{out} was built but does not read back as a runtime image")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: build the image and say how long it took."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--work", type=Path, default=Path("guest/build"))
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    image = build_runtime_image(args.out.resolve(), args.work.resolve())
+    print(f"{image} ({image.stat().st_size >> 20} MiB) in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

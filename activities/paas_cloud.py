@@ -110,15 +110,11 @@ class PaasCloudActivities:
         return SpaceRecord(p, network, subnet, group)
 
     def _find_or_create(self, project_id: str, kind: str, body: dict[str, Any]) -> str:
-        singular = kind[:-1]
-        found = self.api.find(
-            project_id, f"{NETWORK}/{kind}", kind, name=body["name"], project_id=project_id
-        )
+        singular, path = kind[:-1], f"{NETWORK}/{kind.replace('_', '-')}"
+        found = self.api.find(project_id, path, kind, name=body["name"], project_id=project_id)
         if found:
             return str(found[0]["id"])
-        made = self.api.json(
-            project_id, "POST", f"{NETWORK}/{kind}", f"create {singular}", json={singular: body}
-        )
+        made = self.api.json(project_id, "POST", path, f"create {singular}", json={singular: body})
         return str(made[singular]["id"])
 
     def _ensure_rule(self, project_id: str, group_id: str) -> None:

@@ -388,6 +388,7 @@ class AppSupervisor:
 
     async def _remove(self, inst: InstanceState) -> None:
         self.st.instances.remove(inst)
+        await self._record_instances()
         await run_activity(
             PaasCloudActivities.delete_server, DeleteServerInput(self.st.project_id, inst.server_id)
         )
@@ -408,6 +409,7 @@ class AppSupervisor:
                 await self._start(index, now)
         running = [i for i in st.instances if i.state == RUNNING and i.generation == st.generation]
         if st.deployment == DEPLOYING and st.started and len(running) == wanted:
+            await self._record_instances()  # readers see the instances before the outcome
             await self._set_deployment(DEPLOYED)
             await self._event("app.deployed", f"all {wanted} instance(s) are running")
 

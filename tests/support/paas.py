@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from paas.router.fake import FakeRouter
 from werkzeug.serving import make_server
 
 from activities.hypervisor.fake import FakeHypervisor
@@ -25,6 +24,7 @@ from nimbus.config import Settings
 from nimbus.drivers import HostDrivers
 from paas.droplets import FakeDropletWriter
 from paas.package import sha256_file
+from paas.router.fake import FakeRouter
 from tests.support.stack import Stack, make_stack
 from tests.support.temporal_server import free_port
 
@@ -67,8 +67,17 @@ def paas_stack(settings: Settings, image_file: Path, ceph: Any) -> Iterator[Stac
         with served(stack.client.application, settings.api_port):
             yield stack
     finally:
+        stack.bridge.run(end_supervisors)
         stack.worker.stop()
         stack.bridge.close()
+
+
+async def end_supervisors(client: Any) -> None:
+    """Terminate every running app supervisor: they never end by themselves, and the next
+    test's worker (same Temporal server, same queues) would pick them up."""
+    query = 'WorkflowType="AppSupervisor" AND ExecutionStatus="Running"'
+    async for wf in client.list_workflows(query):
+        await client.get_workflow_handle(wf.id, run_id=wf.run_id).terminate("test ended")
 
 
 def package_bytes(files: dict[str, str]) -> bytes:

@@ -24,8 +24,6 @@ from workflows.app_stage import ensure_space
 from workflows.common import STEP_FAILED, reason, run_activity, run_local
 
 with workflow.unsafe.imports_passed_through():
-    from paas.launch import LaunchSpec, launch_script
-
     from activities.paas_cloud import (
         CreateInstanceInput,
         CreateInstanceResult,
@@ -59,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         RouterAppRef,
     )
     from nimbus.config import host_queue
+    from paas.launch import LaunchSpec, launch_script
 
 STARTING, RUNNING = "STARTING", "RUNNING"
 DEPLOYING, DEPLOYED, FAILED = "DEPLOYING", "DEPLOYED", "FAILED"

@@ -45,20 +45,20 @@ def _view(row: Package) -> dict[str, object]:
     return {"sha256": row.sha256, "size": row.size}
 
 
-@bp.get("/v1/packages/<sha256>")
-def show_package(sha256: str) -> Response:
+@bp.get("/v1/packages/<digest>")
+def show_package(digest: str) -> Response:
     ctx = current()
     authorize(ctx, "paas:apps:show")
-    return jsonify({"package": _view(find_package(ctx.project_id, sha256))})
+    return jsonify({"package": _view(find_package(ctx.project_id, digest))})
 
 
-@bp.put("/v1/packages/<sha256>")
-def upload_package(sha256: str) -> tuple[Response, int]:
+@bp.put("/v1/packages/<digest>")
+def upload_package(digest: str) -> tuple[Response, int]:
     """Store the body (a tar.gz) if its sha256 is the one named; 201, or 200 if the
     project already had it."""
     ctx = current()
     authorize(ctx, "paas:apps:create")
-    _checked(sha256)
+    sha256 = _checked(digest)
     if request.mimetype != "application/octet-stream":
         raise UnsupportedMediaType("A package must be sent as application/octet-stream.")
     final = package_path(deps.settings().paas_dir, sha256)

@@ -12,6 +12,7 @@ fails the test, so a new route cannot skip this check.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -23,7 +24,9 @@ import pytest
 from sqlalchemy import select
 
 from nimbus.db import Base
+from nimbus.db_paas import Build
 from tests.support.neutron import Neutron
+from tests.support.paas import STATIC_SITE, package_bytes
 from tests.support.stack import Stack
 from workflows.common import server_workflow_id
 
@@ -38,6 +41,7 @@ PUBLIC = {
     "volume.versions",
     "volume.version",
     "network.versions",
+    "paas.version",
     "_metrics",
     "static",
 }
@@ -47,7 +51,7 @@ PUBLIC = {
 OWN_TESTS = {"identity.validate_token", "identity.revoke_token", "static"}
 
 #: Path parameters that name no resource of the victim (shared or public objects).
-SHARED_PARAMS = {"flavor_id": "1", "alias": "router", "type_id": "ceph"}
+SHARED_PARAMS = {"flavor_id": "1", "alias": "router", "type_id": "ceph", "action": "restart"}
 
 #: Identity's objects that are everyone's (in every token's catalog, or the built-in roles).
 SHARED_OBJECTS = ("domain_id", "role_id", "service_id", "endpoint_id", "region_id")
@@ -94,6 +98,12 @@ BODIES: dict[str, Any] = {
         "security_group_rule": {"security_group_id": "{group_id}", "direction": "ingress"}
     },
     "identity.create_ec2_credential": {"tenant_id": "{project_id}"},
+    "paas.create_app": {"app": {"name": "x"}},
+    "paas.update_app": {"app": {"name": "demoapp", "instances": 2}},
+    "paas.update_env": {"env": {"GREETING": "hi"}},
+    "paas.create_build": {"package": "{digest}"},
+    "paas.create_release": {"build_id": "{build_id}"},
+    "paas.scale": {"instances": 2},
 }
 
 #: Creates in the caller's own project are allowed; these name the victim's resources, and
@@ -109,7 +119,7 @@ OTHER_CREATES = {
 }
 #: Creates that name nothing of the victim's: bob may make these in his own project.
 OWN_CREATES = {"image.create_image", "network.create_network", "network.create_router"}
-OWN_CREATES |= {"network.create_group"}
+OWN_CREATES |= {"network.create_group", "paas.create_app", "paas.upload_package"}
 
 #: Routes only an admin may call (403, as OpenStack answers, not 404).
 ADMIN_ONLY = {"audit.list_events", "network.list_quotas"}
@@ -272,6 +282,7 @@ def build_world(stack: Stack) -> World:
         "endpoint_id": _first(stack, "/identity/v3/endpoints", "endpoints", admin_h),
         "region_id": _first(stack, "/identity/v3/regions", "regions", admin_h),
     }
+    paas = _paas_app(stack, h)
     other = Neutron(stack, "bob")
     # Neutron makes a project's default group on its first look: let bob's exist already.
     assert other.get("security-groups").status_code == 200
@@ -294,11 +305,34 @@ def build_world(stack: Stack) -> World:
             "user_id": user_id,
             "access": ec2.json["credential"]["access"],
             "project_id": alice.project_id,
+            **paas,
             **shared,
         },
         demo_project=alice.project_id,
         other_project=other.project_id,
     )
+
+
+def _paas_app(stack: Stack, h: dict[str, str]) -> dict[str, str]:
+    """Demo's app, a package of it and a (failed) build, without running any workflow."""
+    app = stack.client.post("/paas/v1/apps", json={"app": {"name": "demoapp"}}, headers=h)
+    assert app.status_code == 201, app.json
+    data = package_bytes(STATIC_SITE)
+    sha = hashlib.sha256(data).hexdigest()
+    up = stack.client.put(
+        f"/paas/v1/packages/{sha}", data=data, content_type="application/octet-stream", headers=h
+    )
+    assert up.status_code == 201, up.json
+    build = Build(
+        app_id=app.json["app"]["id"],
+        project_id=app.json["app"]["project_id"],
+        package_sha256=sha,
+        host=stack.settings.host_name,
+        state="FAILED",
+    )
+    with stack.db.session() as s:
+        s.add(build)
+    return {"app_id": app.json["app"]["id"], "digest": sha, "build_id": build.id}
 
 
 def _first(stack: Stack, path: str, key: str, h: dict[str, str]) -> str:
@@ -363,7 +397,7 @@ def _url(call: Call, world: World, project: str) -> str:
 def _send(stack: Stack, call: Call, url: str, token: str | None, world: World) -> Any:
     headers = {"X-Auth-Token": token} if token else {}
     body = _fill(BODIES.get(call.endpoint, {}), world)
-    if call.endpoint == "image.upload_image":
+    if call.endpoint in ("image.upload_image", "paas.upload_package"):
         return stack.client.put(
             url, data=b"y" * 16, content_type="application/octet-stream", headers=headers
         )
@@ -415,6 +449,9 @@ def build_ids_for_params() -> list[str]:
         "rule_id",
         "user_id",
         "access",
+        "app_id",
+        "digest",
+        "build_id",
         *SHARED_OBJECTS,
     ]
 

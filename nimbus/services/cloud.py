@@ -20,7 +20,7 @@ from workflows import net_starter, starter
 
 #: Started in this order, stopped in the reverse one. The gateway comes last: it
 #: validates Swift tokens against the API.
-ORDER = ("libvirtd", "ceph", "temporal", "worker", "api", "rgw")
+ORDER = ("libvirtd", "ceph", "temporal", "worker", "api", "router", "rgw")
 
 
 def _say(message: str) -> None:
@@ -94,6 +94,7 @@ def up(settings: Settings) -> None:
         "worker metrics", "127.0.0.1", settings.worker_metrics_port, 60, logs / "worker.log"
     )
     process.wait_for_port("api", settings.api_host, settings.api_port, 60, logs / "api.log")
+    _start_router(settings)
     _start_gateway(settings)
     _import_default_image(settings, db, image)
     _ensure_public_network(settings, db)
@@ -124,6 +125,24 @@ def with_gateway_port(settings: Settings) -> Settings:
 
     return dataclasses.replace(
         settings, rgw_port=gateway_port(settings.ceph_dir, settings.rgw_port)
+    )
+
+
+def _router_url(settings: Settings) -> str:
+    return f"http://{settings.router_host}:{settings.router_port} (*.{settings.apps_domain})"
+
+
+def _start_router(settings: Settings) -> None:
+    """HAProxy routing app host names to app instances."""
+    from nimbus.services.router import ensure_router
+
+    _say(f"apps router {_router_url(settings)}")
+    ensure_router(
+        settings.paas_dir / "router",
+        settings.log_dir,
+        settings.run_dir,
+        settings.router_host,
+        settings.router_port,
     )
 
 
@@ -191,11 +210,15 @@ def down(settings: Settings) -> None:
     from nimbus.services.ceph import stop_ceph
     from nimbus.services.libvirtd import stop_libvirtd
     from nimbus.services.rgw import stop_gateway
+    from nimbus.services.router import stop_router
 
     for name in reversed(ORDER):
         if name == "rgw":
             if stop_gateway(settings.run_dir):
                 _say("radosgw stopped")
+        elif name == "router":
+            if stop_router(settings.run_dir):
+                _say("router stopped")
         elif name == "libvirtd":
             stop_libvirtd(settings.run_dir)
             _say("libvirtd stopped (if nimbus had started it)")
@@ -225,6 +248,7 @@ def status(settings: Settings) -> list[ServiceStatus]:
         "temporal": f"{settings.temporal_address} (UI {settings.temporal_ui_url})",
         "worker": f"metrics http://127.0.0.1:{settings.worker_metrics_port}/metrics",
         "api": settings.public_url,
+        "router": _router_url(settings),
         "rgw": f"Swift {settings.object_store_endpoint or 'not configured'}",
     }
     rows = [
@@ -293,7 +317,8 @@ def print_endpoints(settings: Settings) -> None:
 Nimbus is up.
   API (OpenStack)   {url}  identity {url}/identity/v3  compute {url}/compute/v2.1
                     image {url}/image  block storage {url}/volume/v3
-{_object_storage_line(settings)}  Temporal web UI   {settings.temporal_ui_url}
+{_object_storage_line(settings)}  Apps router       {_router_url(settings)}
+  Temporal web UI   {settings.temporal_ui_url}
   Metrics           {url}/metrics  http://127.0.0.1:{settings.worker_metrics_port}/metrics
   Credentials       {clouds}
 

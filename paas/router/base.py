@@ -53,7 +53,8 @@ class Router(Protocol):
     def ensure_app(self, route: AppRoute) -> None:
         """Create or update the app's backend and host names; idempotent. Host names the
         route no longer lists are released. ``Conflict`` naming a host name another app
-        holds (nothing changes then); ``InvalidSpec`` for a malformed route."""
+        holds (nothing changes then); ``InvalidSpec`` for a malformed route; ``NotFound``
+        for a network namespace this host does not have."""
         ...
 
     def set_members(self, app_id: str, members: tuple[Member, ...]) -> None:

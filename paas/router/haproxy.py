@@ -18,6 +18,7 @@ from paas.router import state, validate
 from paas.router.base import AppRoute, Member, backend_name
 from paas.router.haproxy_conf import (
     RouterPaths,
+    namespace_exists,
     read_listen,
     render_map,
     slot_name,
@@ -39,6 +40,8 @@ class HaproxyRouter:
     def ensure_app(self, route: AppRoute) -> None:
         """See ``Router.ensure_app``."""
         validate.check_route(route)
+        if not namespace_exists(route.namespace):
+            raise NotFound(f"network namespace {route.namespace} is not on this host")
         with state.locked(self.paths.lock):
             current = state.load(self.paths.state)
             _refuse_taken(current, route)

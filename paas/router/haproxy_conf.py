@@ -19,6 +19,9 @@ from paas.router.state import AppState
 #: The backend for host names no app holds: a plain 404 page.
 NO_APP = "no-app"
 
+#: Where ``ip netns`` keeps named network namespaces; HAProxy opens them from here.
+NETNS_DIR = Path("/var/run/netns")
+
 #: Quick checks: an instance is DOWN after 2 failed checks a second apart, UP after 1.
 CHECK = "inter 1s fall 2 rise 1"
 
@@ -79,10 +82,18 @@ def read_listen(paths: RouterPaths) -> Listen:
     return Listen(raw["host"], int(raw["port"]))
 
 
+def namespace_exists(namespace: str) -> bool:
+    """Whether HAProxy can connect from ``namespace`` ("" is the host's own)."""
+    return not namespace or (NETNS_DIR / namespace).exists()
+
+
 def write_files(paths: RouterPaths, listen: Listen, apps: dict[str, AppState]) -> bool:
-    """Render the host map and the configuration; whether the configuration changed."""
+    """Render the host map and the configuration; whether the configuration changed.
+    An app whose namespace is gone (its network was deleted) gets no backend: HAProxy
+    refuses a whole configuration naming a missing namespace, which would stop every app."""
     _replace(paths.hosts_map, render_map(apps))
-    return _replace(paths.config, render_config(paths, listen, apps))
+    live = {app_id: app for app_id, app in apps.items() if namespace_exists(app.route.namespace)}
+    return _replace(paths.config, render_config(paths, listen, live))
 
 
 def _replace(path: Path, text: str) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 from nimbus.errors import BackendUnavailable
 
 #: Answers of commands that did nothing.
-_FAILURES = ("No such", "Can't find", "Unknown command", "Require", "Invalid", "unknown")
+_FAILURES = ("No such", "Can't find", "Unknown", "unknown", "Require", "Invalid")
 
 # srv_admin_state bits (HAProxy's SRV_ADMF_*): forced, inherited or resolver maintenance;
 # forced or inherited drain. A slot disabled in the configuration (0x04) leaves maintenance

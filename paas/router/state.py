@@ -66,6 +66,7 @@ def save(path: Path, state: RouterState) -> None:
 @contextlib.contextmanager
 def locked(lock_path: Path) -> Iterator[None]:
     """Hold the router's lock: one change at a time across processes."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

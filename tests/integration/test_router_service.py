@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from nimbus.config import Settings
+from nimbus.services import cloud
 from nimbus.services.process import port_open
 from nimbus.services.router import ensure_router, router_pid, stop_router
 from tests.support.routerlab import free_port, get
@@ -34,3 +36,15 @@ def test_stop_router_stops_it_and_a_second_stop_finds_nothing(tmp_path: Path) ->
     assert router_pid(tmp_path / "run") is None
     assert not port_open("127.0.0.1", port)
     assert stop_router(tmp_path / "run") is False
+
+
+def test_nimbus_status_and_down_know_the_router(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, router_port=free_port(), ceph_conf="/nonexistent")
+    cloud._start_router(settings)
+    try:
+        row = next(row for row in cloud.status(settings) if row.name == "router")
+        assert row.pid == router_pid(settings.run_dir) is not None
+        assert row.endpoint == f"http://127.0.0.1:{settings.router_port} (*.apps.localhost)"
+    finally:
+        cloud.down(settings)
+    assert router_pid(settings.run_dir) is None

@@ -5,14 +5,17 @@ packet leaves loopback or that namespace."""
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from nimbus.errors import NotFound
 from paas.router.base import AppRoute, HealthCheck, Member
 from paas.router.haproxy import HaproxyRouter
+from tests.support.netlab import ip, ip_quiet, unique_name
 from tests.support.routerlab import Backends, backends, get, running_router, wait_for
 
 pytestmark = pytest.mark.network
@@ -164,3 +167,26 @@ def test_a_slot_moved_to_a_new_address_is_down_until_that_address_passes(
     made.set_members(APP, (Member(0, "127.0.1.99", False), Member(1, servers.addresses[1], True)))
     assert made.member_health(APP) == {0: "DOWN", 1: "UP"}
     assert set(names(port, 10)) == {"s1"}
+
+
+def test_a_namespace_the_host_lacks_is_not_found(router: tuple[HaproxyRouter, int]) -> None:
+    made, _ = router
+    with pytest.raises(NotFound, match="rtr-missing"):
+        made.ensure_app(AppRoute(str(uuid.uuid4()), ("b.apps.localhost",), 80, "rtr-missing"))
+
+
+def test_an_app_whose_namespace_vanished_does_not_stop_the_others(
+    router: tuple[HaproxyRouter, int], servers: Backends
+) -> None:
+    made, port = router
+    made.set_members(APP, members(servers, {0: True}))
+    settle(made, {0: "UP"})
+    doomed = unique_name("rtr-")
+    ip("netns", "add", doomed)
+    try:
+        made.ensure_app(AppRoute(str(uuid.uuid4()), ("b.apps.localhost",), 80, doomed))
+    finally:
+        ip_quiet("netns", "del", doomed)
+    made.ensure_app(AppRoute(str(uuid.uuid4()), ("c.apps.localhost",), 80))
+    assert get(port, HOST) == (200, "s0")
+    assert get(port, "b.apps.localhost")[0] == 404

@@ -133,6 +133,7 @@ def start_cloud(data_dir: Path, guest_image: Path) -> Cloud:
         temporal_ui_port=free_port(),
         worker_metrics_port=free_port(),
         rgw_port=free_port(),
+        router_port=free_port(),
         domain_type="qemu",
         instance_prefix=prefix,
         power_sync_seconds=1.0,

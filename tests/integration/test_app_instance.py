@@ -16,7 +16,13 @@ from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.storage.qcow2 import QcowDiskDriver
 from nimbus.configdrive import ConfigDrive, build_config_drive
 from paas.droplet_disk import build_droplet_disk
-from paas.launch import APP_EXITED, APP_STARTED, LaunchSpec, launch_script
+from paas.launch import (
+    APP_EXITED,
+    APP_STARTED,
+    MOUNT_FAILED_STATUS,
+    LaunchSpec,
+    launch_script,
+)
 from paas.runtime import build_runtime_image
 
 pytestmark = pytest.mark.libvirt
@@ -34,12 +40,6 @@ STATIC_COMMAND = (
     "httpd -p $PORT -h /app/public && sleep 0.5 && "
     "wget -q -O - http://127.0.0.1:$PORT/index.html; exit 5"
 )
-
-
-@pytest.fixture(scope="session")
-def runtime_image(tmp_path_factory: pytest.TempPathFactory, guest_work_dir: Path) -> Path:
-    """The runtime image, built once a session with the guest image's downloads."""
-    return build_runtime_image(tmp_path_factory.mktemp("runtime") / "runtime.raw", guest_work_dir)
 
 
 def wait_for(check: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
@@ -114,3 +114,19 @@ def test_static_site_is_served_by_busybox_httpd_from_the_app_partition(
     assert wait_for(lambda: f"{APP_EXITED} 5" in read(app_log)), read(Path(domain.console_log))
     assert f"{APP_STARTED} 1\n" in read(app_log)
     assert "<p>static ok</p>" in read(app_log)
+
+
+def test_a_runtime_without_an_app_partition_reports_the_mount_failure(
+    boot: Callable, runtime_image: Path
+):
+    domain = boot(runtime_image, LaunchSpec("none", 0, "python3 app.py", "python"))
+    app_log = Path(domain.app_log)
+    assert wait_for(lambda: f"{APP_EXITED} {MOUNT_FAILED_STATUS}" in read(app_log))
+    assert "no disk LABEL=nimbus-app" in read(app_log)
+    assert APP_STARTED not in read(app_log)
+
+
+def test_building_the_runtime_again_returns_it_untouched(runtime_image: Path, guest_work_dir):
+    before = runtime_image.stat().st_mtime_ns
+    assert build_runtime_image(runtime_image, guest_work_dir) == runtime_image
+    assert runtime_image.stat().st_mtime_ns == before

@@ -99,8 +99,9 @@ def env_words(env: dict[str, str]) -> str:
 
 
 def mounts(runtime: str) -> list[str]:
-    """Shell lines that mount the droplet's partitions (and, in the runtime, proc, sys,
-    dev and a writable /tmp) read-only where the app will see them."""
+    """Shell lines that mount the droplet's partitions read-only where the app will see
+    them and, in the runtime, proc, sys, dev, a writable /tmp and the guest's resolv.conf
+    (DHCP may write it later: the bind keeps the same file)."""
     if runtime == "static":
         return ["mkdir -p /app", f'mount -t ext4 -o ro "$(disk LABEL={APP_LABEL})" /app']
     root = RUNTIME_ROOT
@@ -112,6 +113,7 @@ def mounts(runtime: str) -> list[str]:
         f"mount -t sysfs sys {root}/sys",
         f"mount -t devtmpfs dev {root}/dev",
         f"mount -t tmpfs tmp {root}/tmp",
+        f"touch /etc/resolv.conf && mount --bind /etc/resolv.conf {root}/etc/resolv.conf",
     ]
 
 

@@ -28,8 +28,9 @@ from paas.runtime import build_runtime_image
 pytestmark = pytest.mark.libvirt
 TIMEOUT = 120.0
 
-APP = """import os, sys, time
+APP = """import os, socket, sys, time
 print("app says hello from instance", os.environ["INSTANCE_INDEX"], os.environ["GREETING"])
+print("localhost is", socket.gethostbyname("localhost"))
 print("python", sys.version_info[:2], "home", os.environ["HOME"], file=sys.stderr)
 time.sleep(0.5)
 sys.exit(3)
@@ -101,6 +102,7 @@ def test_python_app_output_and_exit_status_reach_app_log_and_guest_powers_off(
     assert f"{APP_STARTED} 0\n" in log
     assert "app says hello from instance 0 it's $me" in log
     assert "python (3, 11) home /app" in log
+    assert "localhost is 127.0.0.1" in log
     hv = LibvirtDriver(libvirtd.uri)
     assert wait_for(lambda: hv.power_state(domain.name) == PowerState.SHUTDOWN, 30)
 

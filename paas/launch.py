@@ -28,6 +28,9 @@ from paas.disk_layout import APP_LABEL, RUNTIME_LABEL
 APP_STARTED = "NIMBUS APP STARTED"
 APP_EXITED = "NIMBUS APP EXITED"
 RUNTIMES = ("python", "static")
+#: The exit status reported when the droplet's partitions cannot be mounted (the line
+#: before it in the app log says why); the app itself never ran.
+MOUNT_FAILED_STATUS = 125
 #: The guest's second serial port: the host logs it to the instance's ``app.log``.
 APP_PORT = "/dev/ttyS1"
 #: Where the runtime is mounted in the guest; the app is ``/app`` inside it.
@@ -95,20 +98,23 @@ def env_words(env: dict[str, str]) -> str:
     return " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
 
 
-def mounts(runtime: str) -> str:
-    """Shell lines that mount the droplet's partitions (and, in the runtime, proc, sys,
-    dev and a writable /tmp) read-only where the app will see them."""
+def mounts(runtime: str) -> list[str]:
+    """Shell lines that mount the droplet's partitions read-only where the app will see
+    them and, in the runtime, proc, sys, dev, a writable /tmp and the guest's resolv.conf
+    (DHCP may write it later: the bind keeps the same file)."""
     if runtime == "static":
-        return f'mkdir -p /app\nmount -t ext4 -o ro "$(disk LABEL={APP_LABEL})" /app\n'
+        return ["mkdir -p /app", f'mount -t ext4 -o ro "$(disk LABEL={APP_LABEL})" /app']
     root = RUNTIME_ROOT
-    return f"""mkdir -p {root}
-mount -t ext4 -o ro "$(disk LABEL={RUNTIME_LABEL})" {root}
-mount -t ext4 -o ro "$(disk LABEL={APP_LABEL})" {root}/app
-mount -t proc proc {root}/proc
-mount -t sysfs sys {root}/sys
-mount -t devtmpfs dev {root}/dev
-mount -t tmpfs tmp {root}/tmp
-"""
+    return [
+        f"mkdir -p {root}",
+        f'mount -t ext4 -o ro "$(disk LABEL={RUNTIME_LABEL})" {root}',
+        f'mount -t ext4 -o ro "$(disk LABEL={APP_LABEL})" {root}/app',
+        f"mount -t proc proc {root}/proc",
+        f"mount -t sysfs sys {root}/sys",
+        f"mount -t devtmpfs dev {root}/dev",
+        f"mount -t tmpfs tmp {root}/tmp",
+        f"touch /etc/resolv.conf && mount --bind /etc/resolv.conf {root}/etc/resolv.conf",
+    ]
 
 
 def run_line(spec: LaunchSpec) -> str:
@@ -121,10 +127,13 @@ def run_line(spec: LaunchSpec) -> str:
 def launch_script(spec: LaunchSpec) -> str:
     """The ``#!/bin/sh`` user data that starts ``spec``'s app; ``InvalidSpec`` if bad.
 
-    The app port stays open on fd 3 for the whole script; closing it at the end waits for
-    the serial port to drain, so the exit line is out before the power goes.
+    If the droplet cannot be mounted the app log gets the error and ``APP_EXITED`` with
+    ``MOUNT_FAILED_STATUS``, and no ``APP_STARTED``. The app port stays open on fd 3 for
+    the whole script; closing it at the end waits for the serial port to drain, so the
+    exit line is out before the power goes.
     """
     validate(spec)
+    mount_lines = "".join(f"    {line} || return 1\n" for line in mounts(spec.runtime))
     return f"""#!/bin/sh
 disk() {{
     i=0
@@ -136,11 +145,18 @@ disk() {{
     echo "no disk $1" >&2
     return 1
 }}
+mount_droplet() {{
+{mount_lines}}}
 stty -F {APP_PORT} 115200 -opost -echo 2>/dev/null
 exec 3>{APP_PORT}
-{mounts(spec.runtime)}echo "{APP_STARTED} {spec.index}" >&3
-{run_line(spec)} </dev/null >&3 2>&3
-status=$?
+if mount_droplet 2>&3; then
+    echo "{APP_STARTED} {spec.index}" >&3
+    {run_line(spec)} </dev/null >&3 2>&3
+    status=$?
+else
+    echo "the droplet's disks could not be mounted" >&3
+    status={MOUNT_FAILED_STATUS}
+fi
 echo "{APP_EXITED} $status" >&3
 echo "{APP_EXITED} $status"
 exec 3>&-

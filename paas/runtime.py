@@ -30,8 +30,16 @@ RUNTIME_VERSION = 1
 VERIFY_IMPORTS = "import ssl, sqlite3, json, http.server, zlib, ctypes"
 #: Mount points the launch script uses; the file system itself is mounted read-only.
 ROOT_DIRS = ("app", "proc", "sys", "dev", "tmp", "etc", "bin", "usr/bin", "root")
-PASSWD = "root:x:0:0:root:/app:/bin/sh\n"
-GROUP = "root:x:0:\n"
+#: The runtime's /etc: a root user whose home is the app, ``localhost`` without DNS, and
+#: an empty resolv.conf that the launch script bind-mounts the guest's own over (the
+#: file system is read-only; DHCP writes the guest's).
+ETC_FILES = {
+    "passwd": "root:x:0:0:root:/app:/bin/sh\n",
+    "group": "root:x:0:\n",
+    "hosts": "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n",
+    "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
+    "resolv.conf": "",
+}
 
 
 def runtime_recipe() -> str:
@@ -41,8 +49,7 @@ def runtime_recipe() -> str:
         *runtime_packages.ROOT_PACKAGES,
         *runtime_packages.EXCLUDED,
         *ROOT_DIRS,
-        PASSWD,
-        GROUP,
+        *(f"{name}={text}" for name, text in sorted(ETC_FILES.items())),
         repr(disk_layout.boot_partition()),
         disk_layout.RUNTIME_LABEL,
     ]
@@ -83,14 +90,14 @@ def install_busybox(root: Path, busybox: Path) -> None:
 
 
 def finish_root(root: Path) -> None:
-    """Mount points, ``python3``, a root user whose home is ``/app``."""
+    """Mount points, ``python3`` and ``ETC_FILES``."""
     for folder in ROOT_DIRS:
         (root / folder).mkdir(parents=True, exist_ok=True)
     python3 = root / "usr" / "bin" / "python3"
     python3.unlink(missing_ok=True)
     python3.symlink_to("python3.11")
-    (root / "etc" / "passwd").write_text(PASSWD)
-    (root / "etc" / "group").write_text(GROUP)
+    for name, text in ETC_FILES.items():
+        (root / "etc" / name).write_text(text)
 
 
 def verify(root: Path) -> None:

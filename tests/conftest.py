@@ -65,6 +65,17 @@ def guest_image(tmp_path_factory: pytest.TempPathFactory, guest_work_dir: Path) 
 
 
 @pytest.fixture(scope="session")
+def runtime_image(tmp_path_factory: pytest.TempPathFactory, guest_work_dir: Path) -> Path:
+    """The PaaS runtime image, built once a session with the guest image's downloads.
+    Imported here, not above: building it needs root (it checks Python in a chroot)."""
+    from paas.runtime import build_runtime_image
+
+    if os.geteuid() != 0 or shutil.which("mkfs.ext4") is None:
+        pytest.fail("needs root, e2fsprogs and fdisk: run `make test` as root")
+    return build_runtime_image(tmp_path_factory.mktemp("runtime") / "runtime.raw", guest_work_dir)
+
+
+@pytest.fixture(scope="session")
 def libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LibvirtdHandle]:
     """libvirtd answering on qemu:///system; stopped at the end only if we started it."""
     if os.geteuid() != 0 or shutil.which("libvirtd") is None:

@@ -16,14 +16,21 @@ from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.storage.qcow2 import QcowDiskDriver
 from nimbus.configdrive import ConfigDrive, build_config_drive
 from paas.droplet_disk import build_droplet_disk
-from paas.launch import APP_EXITED, APP_STARTED, LaunchSpec, launch_script
+from paas.launch import (
+    APP_EXITED,
+    APP_STARTED,
+    MOUNT_FAILED_STATUS,
+    LaunchSpec,
+    launch_script,
+)
 from paas.runtime import build_runtime_image
 
 pytestmark = pytest.mark.libvirt
 TIMEOUT = 120.0
 
-APP = """import os, sys, time
+APP = """import os, socket, sys, time
 print("app says hello from instance", os.environ["INSTANCE_INDEX"], os.environ["GREETING"])
+print("localhost is", socket.gethostbyname("localhost"))
 print("python", sys.version_info[:2], "home", os.environ["HOME"], file=sys.stderr)
 time.sleep(0.5)
 sys.exit(3)
@@ -34,12 +41,6 @@ STATIC_COMMAND = (
     "httpd -p $PORT -h /app/public && sleep 0.5 && "
     "wget -q -O - http://127.0.0.1:$PORT/index.html; exit 5"
 )
-
-
-@pytest.fixture(scope="session")
-def runtime_image(tmp_path_factory: pytest.TempPathFactory, guest_work_dir: Path) -> Path:
-    """The runtime image, built once a session with the guest image's downloads."""
-    return build_runtime_image(tmp_path_factory.mktemp("runtime") / "runtime.raw", guest_work_dir)
 
 
 def wait_for(check: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
@@ -101,6 +102,7 @@ def test_python_app_output_and_exit_status_reach_app_log_and_guest_powers_off(
     assert f"{APP_STARTED} 0\n" in log
     assert "app says hello from instance 0 it's $me" in log
     assert "python (3, 11) home /app" in log
+    assert "localhost is 127.0.0.1" in log
     hv = LibvirtDriver(libvirtd.uri)
     assert wait_for(lambda: hv.power_state(domain.name) == PowerState.SHUTDOWN, 30)
 
@@ -114,3 +116,19 @@ def test_static_site_is_served_by_busybox_httpd_from_the_app_partition(
     assert wait_for(lambda: f"{APP_EXITED} 5" in read(app_log)), read(Path(domain.console_log))
     assert f"{APP_STARTED} 1\n" in read(app_log)
     assert "<p>static ok</p>" in read(app_log)
+
+
+def test_a_runtime_without_an_app_partition_reports_the_mount_failure(
+    boot: Callable, runtime_image: Path
+):
+    domain = boot(runtime_image, LaunchSpec("none", 0, "python3 app.py", "python"))
+    app_log = Path(domain.app_log)
+    assert wait_for(lambda: f"{APP_EXITED} {MOUNT_FAILED_STATUS}" in read(app_log))
+    assert "no disk LABEL=nimbus-app" in read(app_log)
+    assert APP_STARTED not in read(app_log)
+
+
+def test_building_the_runtime_again_returns_it_untouched(runtime_image: Path, guest_work_dir):
+    before = runtime_image.stat().st_mtime_ns
+    assert build_runtime_image(runtime_image, guest_work_dir) == runtime_image
+    assert runtime_image.stat().st_mtime_ns == before

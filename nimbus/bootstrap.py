@@ -140,9 +140,9 @@ def _sha256(path: Path) -> str:
     return sha.hexdigest()
 
 
-def superseded_name(image: Image) -> str:
-    """The name an older default image keeps once a newer one takes the default name."""
-    return f"{DEFAULT_IMAGE}-{image.created_at:%Y%m%d-%H%M%S}"
+def superseded_name(image: Image, name: str = DEFAULT_IMAGE) -> str:
+    """The name an older built-in image keeps once a newer one takes its name."""
+    return f"{name}-{image.created_at:%Y%m%d-%H%M%S}"
 
 
 def _in_store(location: str | None) -> bool:
@@ -154,8 +154,11 @@ def _in_store(location: str | None) -> bool:
         return False
 
 
-def stage_default_image(db: Database, settings: Settings, source: Path, owner: str) -> str | None:
-    """Register the public default image and stage its data for import.
+def stage_default_image(
+    db: Database, settings: Settings, source: Path, owner: str, name: str = DEFAULT_IMAGE
+) -> str | None:
+    """Register a public built-in image (the default guest; the PaaS runtime by ``name``)
+    and stage its data for import.
 
     Returns the image id if it still needs importing (run ``ImportImage``), else ``None``.
     An import that failed earlier left the image queued: it is staged again; so is an image
@@ -166,16 +169,16 @@ def stage_default_image(db: Database, settings: Settings, source: Path, owner: s
     """
     with db.session() as s:
         image = s.scalars(
-            select(Image).where(Image.name == DEFAULT_IMAGE, Image.deleted_at.is_(None))
+            select(Image).where(Image.name == name, Image.deleted_at.is_(None))
         ).first()
         if image is not None and image.status == "active" and _in_store(image.location):
             if image.os_hash_value == _sha256(source):
                 return None
-            image.name = superseded_name(image)
+            image.name = superseded_name(image, name)
             image = None
         if image is None:
             image = Image(
-                name=DEFAULT_IMAGE,
+                name=name,
                 owner=owner,
                 visibility="public",
                 disk_format="raw",

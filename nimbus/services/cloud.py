@@ -16,6 +16,7 @@ from nimbus.config import CHECKOUT, Settings, settings_env
 from nimbus.db import Database
 from nimbus.netbootstrap import PUBLIC_NETWORK, stage_public_network
 from nimbus.services import process, temporal
+from paas.runtime import RUNTIME_IMAGE_NAME
 from workflows import net_starter, starter
 
 #: Started in this order, stopped in the reverse one. The gateway comes last: it
@@ -49,6 +50,15 @@ def _guest_image(settings: Settings) -> Path:
     if not out.exists():
         _say("building the default guest image from Debian packages")
     return build_guest_image(out, settings.data_dir / "cache" / "guest-build")
+
+
+def _runtime_image(settings: Settings) -> Path:
+    """The PaaS runtime image (Python from Debian packages), built the first time."""
+    from nimbus.drivers import runtime_image, runtime_image_path
+
+    if not runtime_image_path(settings).exists():
+        _say("building the PaaS runtime image from Debian packages")
+    return runtime_image(settings)
 
 
 def _choose_domain_type(settings: Settings, image: Path) -> None:
@@ -97,6 +107,7 @@ def up(settings: Settings) -> None:
     _start_router(settings)
     _start_gateway(settings)
     _import_default_image(settings, db, image)
+    _import_default_image(settings, db, _runtime_image(settings), RUNTIME_IMAGE_NAME)
     _ensure_public_network(settings, db)
     print_endpoints(settings)
 
@@ -167,13 +178,15 @@ def _start_gateway(settings: Settings) -> None:
     )
 
 
-def _import_default_image(settings: Settings, db: Database, source: Path) -> None:
-    """Import the default image through the ImportImage workflow, like any upload."""
+def _import_default_image(
+    settings: Settings, db: Database, source: Path, name: str = bootstrap.DEFAULT_IMAGE
+) -> None:
+    """Import a built-in image through the ImportImage workflow, like any upload."""
     owner = bootstrap.admin_project_id(db)
-    image_id = bootstrap.stage_default_image(db, settings, source, owner)
+    image_id = bootstrap.stage_default_image(db, settings, source, owner, name)
     if image_id is None:
         return
-    _say(f"importing the default image {bootstrap.DEFAULT_IMAGE} into Ceph")
+    _say(f"importing the image {name} into Ceph")
     staged = str(settings.staging_dir / image_id)
 
     async def run() -> None:

@@ -13,10 +13,13 @@ from tests.support.cloud import Cloud, start_cloud, stop_cloud
 
 @pytest.fixture(scope="session")
 def cloud(
-    tmp_path_factory: pytest.TempPathFactory, guest_image: Path, libvirtd: LibvirtdHandle
+    tmp_path_factory: pytest.TempPathFactory,
+    guest_image: Path,
+    runtime_image: Path,
+    libvirtd: LibvirtdHandle,
 ) -> Iterator[Cloud]:
     """Depends on ``libvirtd`` so that the session, not this cloud, owns the daemon."""
-    c = start_cloud(tmp_path_factory.mktemp("cloud"), guest_image)
+    c = start_cloud(tmp_path_factory.mktemp("cloud"), guest_image, runtime_image)
     try:
         yield c
     finally:

@@ -18,10 +18,13 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def own_cloud(
-    tmp_path_factory: pytest.TempPathFactory, guest_image: Path, libvirtd: LibvirtdHandle
+    tmp_path_factory: pytest.TempPathFactory,
+    guest_image: Path,
+    runtime_image: Path,
+    libvirtd: LibvirtdHandle,
 ) -> Iterator[Cloud]:
     """A cloud of this test's own: it is stopped and started again."""
-    c = start_cloud(tmp_path_factory.mktemp("persist"), guest_image)
+    c = start_cloud(tmp_path_factory.mktemp("persist"), guest_image, runtime_image)
     try:
         yield c
     finally:

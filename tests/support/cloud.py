@@ -118,8 +118,9 @@ class Cloud:
 _CLOUDS = itertools.count()
 
 
-def start_cloud(data_dir: Path, guest_image: Path) -> Cloud:
-    """``nimbus up`` on free ports; the guest image is seeded so it is not built again."""
+def start_cloud(data_dir: Path, guest_image: Path, runtime_image: Path) -> Cloud:
+    """``nimbus up`` on free ports; the guest and PaaS runtime images are seeded so they
+    are not built again."""
     # Each cloud of this process gets names and an external range of its own: two clouds
     # sharing an nftables table would drop each other's rules when one is removed.
     n, pid = next(_CLOUDS), os.getpid()
@@ -141,6 +142,9 @@ def start_cloud(data_dir: Path, guest_image: Path) -> Cloud:
     cache = data_dir / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(guest_image, cache / "nimbus-guest.raw")
+    subprocess.run(
+        ["cp", "--sparse=always", str(runtime_image), str(cache / "paas-runtime.raw")], check=True
+    )
     env = {
         **os.environ,
         **settings_env(settings),

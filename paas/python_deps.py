@@ -56,7 +56,9 @@ def install_requirements(job: PipJob) -> None:
         _collect_wheels(job, wheels, own)
         _publish(own, wheels)
         job.log(STEP_LINE + f"installing {len(list(own.glob('*.whl')))} wheels into .deps")
-        install = ["install", "--no-index", "--find-links", str(own), "--no-compile"]
+        # Compiled here (the guest mounts the droplet read-only and could not cache them);
+        # the host's Python and the runtime's are both 3.11, whose bytecode is the same.
+        install = ["install", "--no-index", "--find-links", str(own)]
         _pip(job, "pip install", [*install, "--target", str(job.deps_dir), "-r", REQUIREMENTS])
     finally:
         shutil.rmtree(own, ignore_errors=True)

@@ -1,0 +1,182 @@
+"""The PaaS layer for real: ``nimbus app`` pushes the samples onto a cloud started with
+``nimbus up``; instances are real guests (TCG) on the project's app network, reached
+through the cloud's HAProxy router from the network's own DHCP namespace.
+
+Requests to the router go to 127.0.0.1 with the app's Host header (Python does not resolve
+``*.localhost``); every packet to an instance stays on bridges and namespaces the cloud
+made.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nimbus.config import CHECKOUT
+from paas.router.haproxy import HaproxyRouter
+from tests.support.cloud import LIBVIRT_URI, Cloud, wait_for
+from tests.support.guest import GuestShell
+
+pytestmark = pytest.mark.e2e
+
+SAMPLES = CHECKOUT / "paas" / "samples"
+FLASK, STATIC = "flask-sample", "static-sample"
+
+
+def app(cloud: Cloud, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return cloud.nimbus("app", *args, timeout=timeout)
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def get(cloud: Cloud, host: str, path: str = "/") -> tuple[int, str]:
+    """GET through the router with the app's host name."""
+    conn = http.client.HTTPConnection("127.0.0.1", cloud.settings.router_port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Host": f"{host}:{cloud.settings.router_port}"})
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+def show(cloud: Cloud, name: str) -> dict[str, Any]:
+    return dict(json.loads(ok(app(cloud, "show", name, "--json"))))
+
+
+def servers(cloud: Cloud, prefix: str) -> list[dict[str, Any]]:
+    rows = cloud.openstack_json("server", "list")
+    return [r for r in rows if r["Name"].startswith(prefix)]
+
+
+@pytest.fixture(scope="module")
+def pushed(cloud: Cloud) -> Iterator[Cloud]:
+    """Both samples pushed; deleted again at the end, leaving nothing behind."""
+    yield cloud
+    for name in (FLASK, STATIC, "broken-deps", "never-healthy"):
+        app(cloud, "delete", name)
+    wait_for(
+        lambda: not servers(cloud, "flask-sample") and not servers(cloud, "static"),
+        120,
+        "app servers gone",
+    )
+
+
+def test_push_a_static_site(pushed: Cloud) -> None:
+    out = ok(app(pushed, "push", str(SAMPLES / "static-site")))
+    url = f"http://{STATIC}.apps.localhost:{pushed.settings.router_port}/"
+    assert out.rstrip().endswith(url), out
+    assert "-----> " in out and "instance 0: RUNNING" in out
+    status, body = get(pushed, f"{STATIC}.apps.localhost")
+    assert status == 200 and "A static site served by Nimbus" in body
+
+
+def test_push_the_flask_app(pushed: Cloud) -> None:
+    out = ok(app(pushed, "push", str(SAMPLES / "flask-app")))
+    assert "Collecting" in out or "wheel" in out, out  # pip's own output, shown as it runs
+    assert out.rstrip().endswith(f"http://{FLASK}.apps.localhost:{pushed.settings.router_port}/")
+    status, body = get(pushed, f"{FLASK}.apps.localhost")
+    assert status == 200 and "Hello from flask-sample, instance 0" in body
+    (server,) = servers(pushed, "flask-sample")
+    assert server["Name"] == "flask-sample-0" and server["Status"] == "ACTIVE"
+
+
+def test_an_unchanged_push_uploads_nothing(pushed: Cloud) -> None:
+    out = ok(app(pushed, "push", str(SAMPLES / "static-site")))
+    assert "Package unchanged: nothing to upload" in out
+
+
+def test_scale_to_three_and_back_to_one(pushed: Cloud) -> None:
+    ok(app(pushed, "scale", FLASK, "-i", "3"))
+    assert sorted(s["Name"] for s in servers(pushed, "flask-sample")) == [
+        f"flask-sample-{i}" for i in range(3)
+    ]
+    seen: set[str] = set()
+    for _ in range(60):
+        status, body = get(pushed, f"{FLASK}.apps.localhost")
+        assert status == 200, body
+        seen.add(body.split("instance ")[1].split()[0])
+        if len(seen) == 3:
+            break
+    assert seen == {"0", "1", "2"}
+    logs = ok(app(pushed, "logs", FLASK, "--recent", "-n", "500"))
+    for index in range(3):
+        assert any(
+            f"[APP/{index}]" in line and "GET / HTTP" in line for line in logs.splitlines()
+        ), logs
+    ok(app(pushed, "scale", FLASK, "-i", "1"))
+    wait_for(lambda: len(servers(pushed, "flask-sample")) == 1, 120, "two servers deleted")
+    router = HaproxyRouter(pushed.settings.paas_dir / "router")
+    assert sorted(router.member_health(show(pushed, FLASK)["id"])) == [0]
+
+
+def _replaced(pushed: Cloud, old_server: str) -> dict[str, Any]:
+    def serving() -> dict[str, Any] | None:
+        info = show(pushed, FLASK)
+        states = info["instance_states"]
+        fresh = [i for i in states if i["server_id"] != old_server and i["state"] == "RUNNING"]
+        return info if fresh and len(states) == 1 else None
+
+    info: dict[str, Any] = wait_for(serving, 240, "a replacement instance", interval=1)
+    assert get(pushed, f"{FLASK}.apps.localhost")[0] == 200
+    return info
+
+
+def test_a_killed_app_process_is_replaced(pushed: Cloud) -> None:
+    old = show(pushed, FLASK)["instance_states"][0]["server_id"]
+    domain = f"{pushed.settings.instance_prefix}{old}"
+    with GuestShell(LIBVIRT_URI, domain) as shell:
+        shell.run("kill $(pidof python3.11 python3)", timeout=20)
+    _replaced(pushed, old)
+    events = ok(app(pushed, "events", FLASK))
+    assert "app.crash" in events and "exited with status" in events, events
+
+
+def test_a_destroyed_instance_is_replaced(pushed: Cloud) -> None:
+    old = show(pushed, FLASK)["instance_states"][0]["server_id"]
+    subprocess.run(
+        ["virsh", "-c", LIBVIRT_URI, "destroy", f"{pushed.settings.instance_prefix}{old}"],
+        check=True,
+        capture_output=True,
+    )
+    _replaced(pushed, old)
+    assert "SHUTOFF" in ok(app(pushed, "events", FLASK))
+
+
+def test_a_requirement_that_cannot_be_installed_fails_staging(
+    pushed: Cloud, tmp_path: Path
+) -> None:
+    (tmp_path / "app.py").write_text("print('never runs')\n")
+    (tmp_path / "requirements.txt").write_text("nimbus-no-such-package-zz==0.0.1\n")
+    result = app(pushed, "push", str(tmp_path), "--name", "broken-deps")
+    assert result.returncode == 1
+    assert (
+        "No matching distribution found for nimbus-no-such-package-zz"
+        in result.stdout + result.stderr
+    )
+    assert servers(pushed, "broken-deps") == []
+
+
+def test_an_app_that_never_gets_healthy_fails_and_leaves_nothing_running(
+    pushed: Cloud, tmp_path: Path
+) -> None:
+    (tmp_path / "app.py").write_text(
+        "import time\nprint('not listening', flush=True)\ntime.sleep(3600)\n"
+    )
+    (tmp_path / "manifest.yml").write_text(
+        "applications:\n- name: never-healthy\n  memory: 128M\n  timeout: 15\n"
+    )
+    result = app(pushed, "push", str(tmp_path))
+    assert result.returncode == 1
+    text = result.stdout + result.stderr
+    assert "health check did not pass within 15 s" in text and "not listening" in text, text
+    wait_for(lambda: servers(pushed, "never-healthy") == [], 120, "its instance deleted")

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from temporalio import activity
 
@@ -35,6 +36,7 @@ from nimbus.db_network import (
     NETWORK_OWNED,
     OWNER_DHCP,
     OWNER_ROUTER_INTERFACE,
+    DhcpGeneration,
     FloatingIP,
     IPAllocation,
     Network,
@@ -226,6 +228,23 @@ def dhcp_spec(s: Session, network: Network) -> DhcpSpec | None:
     )
 
 
+def _next_generation(s: Session, network_id: str) -> int:
+    """Take the network's next DHCP plan number: the transaction's first statement, a write,
+    so that what the plan then reads is at least as new as any earlier plan's."""
+    insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(DhcpGeneration).values(network_id=network_id, generation=1)
+    s.execute(
+        statement.on_conflict_do_update(
+            index_elements=[DhcpGeneration.network_id],
+            set_={"generation": DhcpGeneration.generation + 1},
+        )
+    )
+    return int(
+        s.scalar(select(DhcpGeneration.generation).where(DhcpGeneration.network_id == network_id))
+        or 0
+    )
+
+
 def _router_port(s: Session, port: Port) -> RouterPort | None:
     addresses = addresses_of(s, port.id)
     if not addresses:
@@ -352,10 +371,14 @@ class NetworkRecords:
 
     @activity.defn
     def dhcp_plan(self, inp: NetworkRef) -> DhcpPlan:
-        """The network's DHCP server as its rows say (``spec`` None: there should be none)."""
+        """The network's DHCP server as its rows say (``spec`` None: there should be none),
+        numbered after every earlier plan (see ``DhcpGeneration``)."""
         with self.db.session() as s:
+            generation = _next_generation(s, inp.network_id)
             network = _network(s, inp.network_id)
-            return DhcpPlan(_placed(s, network), network.id, dhcp_spec(s, network))
+            spec = dhcp_spec(s, network)
+            spec = replace(spec, generation=generation) if spec else None
+            return DhcpPlan(_placed(s, network), network.id, spec)
 
     @activity.defn
     def hosts(self, inp: NetworkRef) -> HostsResult:

@@ -65,6 +65,16 @@ class Network(_Stamped, Base):
     host_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+class DhcpGeneration(Base):
+    """How many times a network's DHCP server was planned. Each plan takes the next number
+    (a write, so plans are ordered as the data they read): a host that applied plan N
+    ignores a plan older than N arriving late, which would drop newer leases."""
+
+    __tablename__ = "dhcp_generations"
+    network_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Subnet(_Stamped, Base):
     __tablename__ = "subnets"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

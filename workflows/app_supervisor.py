@@ -68,6 +68,9 @@ LAST_LINES = 10
 #: Members are re-asserted on the router this often (ticks), in case it restarted.
 REASSERT_TICKS = 15
 MAX_INSTANCES = 100
+#: How long an instance may take to boot and start its app's process (a guest under TCG on
+#: a loaded host is slow); the app's own health timeout starts after that.
+BOOT_SECONDS = 300
 
 
 @dataclass
@@ -82,6 +85,8 @@ class InstanceState:
     running_since: float = 0.0
     address: str = ""
     host: str = ""
+    #: When the guest said the app's process started: the health timeout counts from here.
+    app_started_at: float = 0.0
 
 
 @dataclass
@@ -294,7 +299,7 @@ class AppSupervisor:
             views = {v.server_id: v for v in seen.servers}
             for inst in list(self.st.instances):
                 await self._judge(inst, views[inst.server_id], health, now)
-        await self._converge(now)
+        await self._converge(workflow.now().timestamp())
         await self._publish()
 
     async def _health(self) -> HealthResult:
@@ -318,12 +323,18 @@ class AppSupervisor:
         if view.status in DEAD or view.exit_status is not None:
             await self._crash(inst, _death(view), view.exit_status)
         elif inst.state == STARTING and plan is not None:
+            if view.started and not inst.app_started_at:
+                inst.app_started_at = now
             if self._healthy(inst, view, health, plan):
                 inst.state, inst.running_since = RUNNING, now
                 await self._event(
                     "instance.running", f"instance {inst.index} is healthy and routed"
                 )
-            elif now - inst.started_at > plan.timeout:
+            elif not inst.app_started_at and now - inst.started_at > BOOT_SECONDS:
+                await self._crash(
+                    inst, f"it did not boot and start the app within {BOOT_SECONDS} s", None
+                )
+            elif inst.app_started_at and now - inst.app_started_at > plan.timeout:
                 await self._crash(
                     inst, f"its health check did not pass within {plan.timeout} s", None
                 )

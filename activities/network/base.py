@@ -113,6 +113,7 @@ class DhcpSpec:
         subnets: the subnets served (with DHCP enabled).
         leases: every port of the network that gets an address, by MAC.
         mtu: pushed to guests as DHCP option 26.
+        generation: the plan's number; a driver ignores a spec older than one it applied.
     """
 
     network_id: str
@@ -122,6 +123,11 @@ class DhcpSpec:
     subnets: tuple[DhcpSubnet, ...]
     leases: tuple[DhcpLease, ...] = ()
     mtu: int = 1450
+    generation: int = 0
+
+    def older_than(self, applied: int) -> bool:
+        """Whether a spec of generation ``applied`` already replaced this one."""
+        return self.generation < applied
 
 
 @dataclass(frozen=True)
@@ -241,7 +247,9 @@ class NetworkDriver(Protocol):
         """Create (or converge) the network's DHCP namespace, veth and dnsmasq.
 
         Idempotent: a running dnsmasq is reloaded (not restarted) when leases change, and
-        restarted if it died. The network must exist (``NotFound`` otherwise).
+        restarted if it died. The network must exist (``NotFound`` otherwise). A spec of an
+        older ``generation`` than the one applied changes nothing: plans made concurrently
+        may arrive out of order, and the late, older one would drop newer leases.
         """
         ...
 

@@ -55,6 +55,9 @@ class FakeNetworkDriver:
         validate.check_dhcp(spec)
         with self._lock:
             self._require_network(spec.network_id)
+            applied = self.dhcp.get(spec.network_id)
+            if applied is not None and spec.older_than(applied.generation):
+                return
             self.dhcp[spec.network_id] = spec
 
     def delete_dhcp(self, network_id: str) -> None:

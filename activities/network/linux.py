@@ -144,6 +144,9 @@ class LinuxNetworkDriver:
         validate.check_dhcp(spec)
         with translated("ensure_dhcp"), self._locks.hold(f"net-{spec.network_id}"):
             self._require_network(spec.network_id)
+            applied = self.records.read("dhcp", spec.network_id) or {}
+            if spec.older_than(int(applied.get("generation", 0))):
+                return  # a newer plan arrived first; this late one would drop its leases
             self.records.write("dhcp", spec.network_id, spec)
             dhcp.ensure(spec, self._files(spec.network_id), self.dnsmasq, self._dnsmasq_user)
 

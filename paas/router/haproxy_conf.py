@@ -22,8 +22,10 @@ NO_APP = "no-app"
 #: Where ``ip netns`` keeps named network namespaces; HAProxy opens them from here.
 NETNS_DIR = Path("/var/run/netns")
 
-#: Quick checks: an instance is DOWN after 2 failed checks a second apart, UP after 1.
-CHECK = "inter 1s fall 2 rise 1"
+#: An instance is UP after one passed check and DOWN after three failed ones, two seconds
+#: apart (each may take 2 s): a guest under TCG on a busy host answers slowly, and a
+#: DOWN instance is replaced, so one slow answer must not condemn it.
+CHECK = "inter 2s fall 3 rise 1"
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ defaults
     timeout client 30s
     timeout server 30s
     timeout http-request 10s
-    timeout check 1s
+    timeout check 2s
     load-server-state-from-file global
     option redispatch
     retries 2

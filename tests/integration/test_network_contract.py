@@ -152,6 +152,31 @@ def test_dhcp_leases_converge(driver: Driver, probe: Probe):
     assert probe.leases(net.network_id) == {("fa:16:3e:00:00:06", "10.0.0.6")}
 
 
+def test_an_older_dhcp_plan_arriving_late_changes_nothing(driver: Driver, probe: Probe):
+    net = network(driver)
+    port = new_id()
+    old = DhcpLease("fa:16:3e:00:00:05", "10.0.0.5", "a")
+    new = DhcpLease("fa:16:3e:00:00:06", "10.0.0.6", "b")
+
+    def spec(generation: int, *leases: DhcpLease) -> DhcpSpec:
+        addresses = ("10.0.0.2/24",)
+        return DhcpSpec(
+            net.network_id,
+            port,
+            "fa:16:3e:00:00:02",
+            addresses,
+            (SUBNET,),
+            leases,
+            generation=generation,
+        )
+
+    driver.ensure_dhcp(spec(2, old, new))
+    driver.ensure_dhcp(spec(1, old))
+    assert probe.leases(net.network_id) == {(old.mac, old.ip), (new.mac, new.ip)}
+    driver.ensure_dhcp(spec(2, old, new))  # the same plan again is fine
+    assert probe.leases(net.network_id) == {(old.mac, old.ip), (new.mac, new.ip)}
+
+
 def test_dhcp_port_outside_its_subnets_is_invalid(driver: Driver):
     net = network(driver)
     spec = DhcpSpec(net.network_id, new_id(), "fa:16:3e:00:00:02", ("10.9.0.2/24",), (SUBNET,))

@@ -4,6 +4,7 @@ hypervisor, network, block store, router and droplet writer."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,9 +114,12 @@ def test_an_app_that_never_gets_healthy_fails_its_push_and_leaves_nothing_runnin
     build = alice.stage(tmp_path, app_id, STATIC_SITE)
     r = alice.call("POST", f"/apps/{app_id}/releases", json={"build_id": build["id"]})
     router(stack).set_health(app_id, 0, "DOWN")
+    app = alice.wait_app(app_id, lambda a: bool(a["instance_states"]))
+    guest_says(stack, app["instance_states"][0]["server_id"], "NIMBUS APP STARTED 0", "booting up")
     app = alice.wait_app(app_id, deployed)
     assert app["deployment"]["state"] == "FAILED"
     assert "health check did not pass within 2 s" in app["deployment"]["error"]
+    assert "booting up" in app["deployment"]["error"]  # the instance's last output
     assert app["state"] == "STOPPED" and app["instance_states"] == []
     assert not any(m.routed for m in router(stack).members[app_id].values())
     _wait(lambda: live_servers(stack) == [])
@@ -136,6 +140,14 @@ def test_delete_leaves_nothing(stack: Stack, alice: PaasUser, tmp_path: Path) ->
         assert list(droplets) == []
 
 
+def guest_says(stack: Stack, server_id: str, *lines: str) -> None:
+    """Write lines to the instance's app log as its guest's second serial port would."""
+    folder = stack.settings.instances_dir / server_id
+    _wait(folder.exists)
+    with (folder / "app.log").open("a") as f:
+        f.write("".join(f"{line}\n" for line in lines))
+
+
 def _wait(check: Any, timeout: float = 30) -> None:
     import time
 
@@ -144,3 +156,32 @@ def _wait(check: Any, timeout: float = 30) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.1)
+
+
+def test_repeated_crashes_back_off_on_the_workflows_timers(
+    stack: Stack, alice: PaasUser, tmp_path: Path
+) -> None:
+    """Three immediate restarts, then 1 s and 2 s (the compressed schedule of the
+    stack: first wait 1 s, cap 2 s): the fifth replacement comes about 2 s later than an
+    immediate one."""
+    app = alice.wait_app(alice.push(tmp_path, "web", STATIC_SITE)["id"], deployed)
+    waits = []
+    for _ in range(5):
+        old = app["instance_states"][0]["server_id"]
+        stack.hypervisor.destroy(f"{stack.settings.instance_prefix}{old}")
+        began = time.monotonic()
+        app = alice.wait_app(
+            app["id"],
+            lambda a, old=old: any(
+                i["server_id"] != old and i["state"] == "RUNNING" for i in a["instance_states"]
+            ),
+        )
+        waits.append(time.monotonic() - began)
+    events = alice.call("GET", f"/apps/{app['id']}/events").json["events"]
+    backoffs = [e["message"] for e in reversed(events) if e["type"] == "app.backoff"]
+    assert backoffs == [
+        "instance 0 restarts in 1 s (crash 4)",
+        "instance 0 restarts in 2 s (crash 5)",
+    ]
+    # The fifth replacement waited its 2 s timer on top of what an immediate one takes.
+    assert waits[4] - min(waits[:3]) >= 1.5, waits

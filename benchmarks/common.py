@@ -45,6 +45,7 @@ def throwaway_cloud() -> Iterator[Settings]:
             nft_table="nimbusbench",
             external_cidr="100.66.0.0/24",
             rgw_port=free_port(),
+            router_port=free_port(),
         )
         try:
             cloud.up(settings)

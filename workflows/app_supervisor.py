@@ -71,6 +71,9 @@ MAX_INSTANCES = 100
 #: How long an instance may take to boot and start its app's process (a guest under TCG on
 #: a loaded host is slow); the app's own health timeout starts after that.
 BOOT_SECONDS = 300
+#: A running instance whose check fails is out of the router at once, and replaced only if
+#: it stays down this long: a guest starved of CPU for a moment should not be killed.
+LIVENESS_GRACE_SECONDS = 10
 
 
 @dataclass
@@ -87,6 +90,8 @@ class InstanceState:
     host: str = ""
     #: When the guest said the app's process started: the health timeout counts from here.
     app_started_at: float = 0.0
+    #: Since when the router has seen a running instance's check fail (0: it passes).
+    down_since: float = 0.0
 
 
 @dataclass
@@ -121,6 +126,7 @@ class SupervisorInput:
     backoff: Backoff = Backoff()
     tick_seconds: float = 2.0
     state: SupervisorState | None = None
+    liveness_grace: float = LIVENESS_GRACE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,7 @@ class AppSupervisor:
         self.st = inp.state or SupervisorState(inp.app_id, inp.project_id)
         self.backoff = inp.backoff
         self.tick = inp.tick_seconds
+        self.grace = inp.liveness_grace
         self._lock = asyncio.Lock()
         self._wake = False
         self._ticks = 0
@@ -339,10 +346,21 @@ class AppSupervisor:
                     inst, f"its health check did not pass within {plan.timeout} s", None
                 )
         elif inst.state == RUNNING and plan is not None:
-            if _health_failed(plan) and health.of(inst.index) == "DOWN":
-                await self._crash(inst, f"its {plan.health_type} health check failed", None)
-            elif now - inst.running_since > self.backoff.reset_seconds:
+            await self._liveness(inst, health, plan, now)
+
+    async def _liveness(
+        self, inst: InstanceState, health: HealthResult, plan: ReleasePlan, now: float
+    ) -> None:
+        """Replace a running instance whose check has failed for a while; forget its
+        crashes once it has been healthy long enough."""
+        if not (_health_failed(plan) and health.of(inst.index) == "DOWN"):
+            inst.down_since = 0.0
+            if now - inst.running_since > self.backoff.reset_seconds:
                 self._slot(inst.index).crashes = 0
+        elif not inst.down_since:
+            inst.down_since = now
+        elif now - inst.down_since >= self.grace:
+            await self._crash(inst, f"its {plan.health_type} health check failed", None)
 
     def _healthy(
         self, inst: InstanceState, view: ServerView, health: HealthResult, plan: ReleasePlan

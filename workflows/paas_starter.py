@@ -62,7 +62,13 @@ def supervisor_input(settings: Settings, project_id: str, app_id: str) -> Superv
     backoff = Backoff(
         first_seconds=settings.paas_backoff_first, cap_seconds=settings.paas_backoff_cap
     )
-    return SupervisorInput(app_id, project_id, backoff, settings.paas_tick_seconds)
+    return SupervisorInput(
+        app_id,
+        project_id,
+        backoff,
+        settings.paas_tick_seconds,
+        liveness_grace=settings.paas_liveness_grace,
+    )
 
 
 async def supervisor(client: Client, inp: SupervisorInput) -> WorkflowHandle[Any, Any]:

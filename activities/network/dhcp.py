@@ -61,17 +61,25 @@ def ensure(spec: DhcpSpec, files: config.DnsmasqFiles, binary: str, user: str) -
         devices.plug(ipr, tap, int(bridge["index"]), mtu)
     netns.run_in(namespace, lambda: _inside(spec, mtu))
     files.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    before = files.hosts.read_text() if files.hosts.exists() else ""
     changed = _write_if_changed(files.hosts, config.hosts_file(spec))
     changed = _write_if_changed(files.opts, config.opts_file(spec)) or changed
     argv = config.argv(spec, binary, files, user)
     pid = dnsmasq.running_pid(files)
-    if pid is not None and dnsmasq.cmdline(pid) != argv:
+    if pid is not None and (dnsmasq.cmdline(pid) != argv or _dropped(before, files.hosts)):
         dnsmasq.stop(files)
         pid = None
     if pid is None:
         dnsmasq.start(namespace, argv, files)
     elif changed:
         dnsmasq.reload(pid)
+
+
+def _dropped(before: str, hosts: Path) -> bool:
+    """Whether a lease left the hosts file. dnsmasq keeps the leases it handed out in memory
+    across a reload, and will not give an address leased to a MAC that is gone to the new
+    port that now has it: a restart (its leases are all static) forgets them."""
+    return bool(set(before.splitlines()) - set(hosts.read_text().splitlines()))
 
 
 def delete(network_id: str, files: config.DnsmasqFiles) -> None:

@@ -133,13 +133,11 @@ def create_release(app_id: str) -> tuple[Response, int]:
         raise Conflict(f"Build {build.id} is {build.state}, not STAGED.")
     check_quota(app, app.instances, app.memory_mib)
     release = new_release(app, build, optional_str(body, "description", "description") or "push")
-    try:
-        deps.bridge().run(
-            lambda c: paas_starter.deploy(c, supervisor_input(app), release.id, app.instances)
-        )
-    except Exception:
-        forget(Release, release.id)
-        raise
+    # The release stays if this fails: a deploy the supervisor accepted goes on even when
+    # this request gave up waiting (its worker died, say), and a release is only a record.
+    deps.bridge().run(
+        lambda c: paas_starter.deploy(c, supervisor_input(app), release.id, app.instances)
+    )
     return jsonify({"release": views.release_view(release), "app": render(app.id)}), 201
 
 

@@ -15,6 +15,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,20 @@ def test_a_guest_gets_its_address_mtu_and_router_by_dhcp(driver, make_guest, tmp
     assert offered["ip"] == "10.0.0.5" and offered["subnet"] == "255.255.255.0"
     assert offered["mtu"] == "1450" and offered["router"] == "10.0.0.1"
     assert "dns" not in offered
+
+
+def test_an_address_freed_by_one_port_is_served_to_the_next(driver, make_guest, tmp_path):
+    """dnsmasq remembers what it leased; when the address goes to another port's MAC (the
+    first port was deleted), the new guest must still get it."""
+    net = tenant(driver)
+    first, second = make_guest(net, None), make_guest(net, None)
+    spec = DhcpSpec(net.network_id, new_id(), random_mac(), ("10.0.0.2/24",), (SUBNET,))
+    driver.ensure_dhcp(replace(spec, leases=(DhcpLease(first.mac, "10.0.0.5", "a"),), generation=1))
+    assert udhcpc(first, tmp_path)["ip"] == "10.0.0.5"
+    driver.ensure_dhcp(
+        replace(spec, leases=(DhcpLease(second.mac, "10.0.0.5", "b"),), generation=2)
+    )
+    assert udhcpc(second, tmp_path)["ip"] == "10.0.0.5"
 
 
 def test_without_a_gateway_no_router_is_offered(driver, make_guest, tmp_path):

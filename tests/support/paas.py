@@ -53,6 +53,7 @@ def paas_stack(settings: Settings, image_file: Path, ceph: Any) -> Iterator[Stac
         paas_tick_seconds=0.3,
         paas_backoff_first=1.0,
         paas_backoff_cap=2.0,
+        paas_liveness_grace=1.0,
     )
     drivers = HostDrivers(
         FakeHypervisor(ceph=ceph),

@@ -106,6 +106,21 @@ def test_a_destroyed_instance_is_replaced(stack: Stack, alice: PaasUser, tmp_pat
     _wait(lambda: [s.id for s in live_servers(stack)] == [app["instance_states"][0]["server_id"]])
 
 
+def test_a_running_instance_whose_check_fails_is_unrouted_then_replaced(
+    stack: Stack, alice: PaasUser, tmp_path: Path
+) -> None:
+    app = alice.wait_app(alice.push(tmp_path, "web", STATIC_SITE)["id"], deployed)
+    old = app["instance_states"][0]["server_id"]
+    router(stack).set_health(app["id"], 0, "DOWN")
+    app = alice.wait_app(
+        app["id"], lambda a: a["instance_states"] and a["instance_states"][0]["server_id"] != old
+    )
+    router(stack).set_health(app["id"], 0, "UP")
+    app = alice.wait_app(app["id"], lambda a: a["instance_states"][0]["state"] == "RUNNING")
+    events = alice.call("GET", f"/apps/{app['id']}/events").json["events"]
+    assert any(e["message"] == "instance 0 crashed: its port health check failed" for e in events)
+
+
 def test_an_app_that_never_gets_healthy_fails_its_push_and_leaves_nothing_running(
     stack: Stack, alice: PaasUser, tmp_path: Path
 ) -> None:

@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml scripts/install-system-packages scripts/link-ceph-pytho
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy nimbus api workflows activities observability
+	$(BIN)/mypy nimbus api workflows activities observability paas
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-unit: install
@@ -36,7 +36,7 @@ test-unit: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy nimbus api workflows activities observability
+	$(BIN)/mypy nimbus api workflows activities observability paas
 
 bench: install
 	$(BIN)/python benchmarks/boot.py

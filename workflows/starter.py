@@ -15,6 +15,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.volumes import (
@@ -75,15 +76,21 @@ async def _start(
     server_id: str,
     reuse: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
 ) -> WorkflowHandle[Any, Any]:
-    return await client.start_workflow(
-        run,
-        arg,
-        id=server_workflow_id(server_id, operation),
-        task_queue=CONTROL_QUEUE,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=reuse,
-        search_attributes=_attributes(project_id, server_id),
-    )
+    """Start the operation's workflow, or find it: running, or already ended well (a
+    retried request whose operation completed meanwhile gets that one, not a new one)."""
+    workflow_id = server_workflow_id(server_id, operation)
+    try:
+        return await client.start_workflow(
+            run,
+            arg,
+            id=workflow_id,
+            task_queue=CONTROL_QUEUE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=reuse,
+            search_attributes=_attributes(project_id, server_id),
+        )
+    except WorkflowAlreadyStartedError:
+        return client.get_workflow_handle(workflow_id)
 
 
 async def start_boot(client: Client, project_id: str, server_id: str) -> WorkflowHandle[Any, Any]:

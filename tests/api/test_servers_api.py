@@ -137,6 +137,18 @@ def test_idempotency_key_returns_the_same_server(stack: Stack) -> None:
     assert _server_count(stack) == 1
 
 
+def test_a_retry_after_the_boot_ended_returns_the_same_server(stack: Stack) -> None:
+    """The first answer was lost and the boot has finished since: the retry still gets
+    202 and the same server, not an error from starting its boot again."""
+    h = {**_headers(stack), "Idempotency-Key": "req-2"}
+    first = stack.client.post("/compute/v2.1/servers", json=_good(stack), headers=h)
+    stack.finish(server_workflow_id(first.json["server"]["id"], "boot"))
+    again = stack.client.post("/compute/v2.1/servers", json=_good(stack), headers=h)
+    assert again.status_code == 202, again.json
+    assert again.json["server"]["id"] == first.json["server"]["id"]
+    assert _server_count(stack) == 1
+
+
 def test_stop_and_start_follow_the_domain(stack: Stack) -> None:
     server_id = _create(stack, _good(stack)).json["server"]["id"]
     stack.finish(server_workflow_id(server_id, "boot"))

@@ -108,11 +108,15 @@ def test_scale_to_three_and_back_to_one(pushed: Cloud) -> None:
         if len(seen) == 3:
             break
     assert seen == {"0", "1", "2"}
-    logs = ok(app(pushed, "logs", FLASK, "--recent", "-n", "500"))
-    for index in range(3):
-        assert any(
-            f"[APP/{index}]" in line and "GET / HTTP" in line for line in logs.splitlines()
-        ), logs
+
+    def request_lines_of_each() -> bool:
+        lines = ok(app(pushed, "logs", FLASK, "--recent", "-n", "1000")).splitlines()
+        return all(
+            any(f"[APP/{index}]" in line and "GET / HTTP" in line for line in lines)
+            for index in range(3)
+        )
+
+    wait_for(request_lines_of_each, 60, "each instance's request lines in the log", interval=2)
     ok(app(pushed, "scale", FLASK, "-i", "1"))
     wait_for(lambda: len(servers(pushed, "flask-sample")) == 1, 120, "two servers deleted")
     router = HaproxyRouter(pushed.settings.paas_dir / "router")

@@ -99,7 +99,10 @@ def build_workers(
 
 
 def router_worker(
-    client: Client, drivers: HostDrivers, executor: ThreadPoolExecutor
+    client: Client,
+    drivers: HostDrivers,
+    executor: ThreadPoolExecutor,
+    extra_interceptors: Sequence[Interceptor] = (),
 ) -> list[Worker]:
     """A worker for the router's queue, on the host that runs the router."""
     if drivers.router is None:
@@ -110,7 +113,7 @@ def router_worker(
             task_queue=ROUTER_QUEUE,
             activities=RouterActivities(drivers.router).all(),
             activity_executor=executor,
-            interceptors=[MetricsInterceptor()],
+            interceptors=[MetricsInterceptor(), *extra_interceptors],
         )
     ]
 
@@ -174,7 +177,7 @@ async def run(
             executor,
             interceptors,
         )
-        workers += router_worker(client, drivers, executor)
+        workers += router_worker(client, drivers, executor, interceptors)
         tasks = [asyncio.create_task(w.run()) for w in workers]
         tasks.append(asyncio.create_task(agent.run(stop)))
         tasks.append(asyncio.create_task(ship_logs(shipper, stop)))

@@ -415,8 +415,10 @@ class AppSupervisor:
         return lines
 
     async def _remove(self, inst: InstanceState) -> None:
+        """Take the instance off the router first (no request goes to a server being
+        deleted), record it gone, then delete its server."""
         self.st.instances.remove(inst)
-        await self._record_instances()
+        await self._publish()
         await run_activity(
             PaasCloudActivities.delete_server, DeleteServerInput(self.st.project_id, inst.server_id)
         )

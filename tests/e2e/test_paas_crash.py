@@ -145,8 +145,8 @@ def assert_consistent(paas: Paas, app: dict[str, Any]) -> None:
             ).all()
             assert len(images) == (1 if build.state == "STAGED" else 0), build.id
     router = HaproxyRouter(cloud.settings.paas_dir / "router")
-    members = router.member_health(app["id"])
-    assert sorted(members) == sorted(i["index"] for i in app["instance_states"])
+    indices = sorted(i["index"] for i in app["instance_states"])
+    assert sorted(router.member_health(app["id"])) == indices
     assert get(cloud, f"{app['name']}.apps.localhost") == 200
 
 

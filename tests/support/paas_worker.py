@@ -28,7 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pause-after", required=True)
     parser.add_argument("--signal", required=True)
-    parser.add_argument("--workflow", default="app-", help="workflow id prefix")
+    parser.add_argument("--workflow", default="", help="workflow id prefix (default: any)")
     args = parser.parse_args()
     settings = load_settings()
     pause = PauseAfter(args.pause_after, Path(args.signal), args.workflow)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from temporalio import activity
 
@@ -47,6 +46,7 @@ from nimbus.db_network import (
     delete_port_rows,
 )
 from nimbus.errors import NotFound
+from nimbus.quota import bump
 
 
 @dataclass(frozen=True)
@@ -231,14 +231,7 @@ def dhcp_spec(s: Session, network: Network) -> DhcpSpec | None:
 def _next_generation(s: Session, network_id: str) -> int:
     """Take the network's next DHCP plan number: the transaction's first statement, a write,
     so that what the plan then reads is at least as new as any earlier plan's."""
-    insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(DhcpGeneration).values(network_id=network_id, generation=1)
-    s.execute(
-        statement.on_conflict_do_update(
-            index_elements=[DhcpGeneration.network_id],
-            set_={"generation": DhcpGeneration.generation + 1},
-        )
-    )
+    bump(s, DhcpGeneration.network_id, network_id, DhcpGeneration.generation)
     return int(
         s.scalar(select(DhcpGeneration.generation).where(DhcpGeneration.network_id == network_id))
         or 0

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from paas.router.base import AppRoute, HealthCheck, Member, Router
 from temporalio import activity
+
+from paas.router.base import AppRoute, HealthCheck, Member, Router
 
 #: The task queue of the worker that runs beside the router.
 ROUTER_QUEUE = "nimbus-router"

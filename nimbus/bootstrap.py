@@ -230,15 +230,19 @@ def rgw_password_path(settings: Settings) -> Path:
     return settings.data_dir / "rgw-keystone.secret"
 
 
-def ensure_rgw_user(db: Database, settings: Settings) -> Path:
-    """The gateway's service user; its password is made (or reset, if its file is gone)
-    and written to ``rgw_password_path``, which is returned."""
-    path = rgw_password_path(settings)
+def _ensure_service_user(db: Database, name: str, role: str, path: Path) -> Path:
+    """A service user of the service project; its password is made (or reset, if its
+    file is gone) and written to ``path``, which is returned."""
     password = None if path.exists() else secrets.token_urlsafe(24)
-    ensure_user(db, RGW_USER, SERVICE_PROJECT, "admin", password)
+    ensure_user(db, name, SERVICE_PROJECT, role, password)
     if password is not None:
         _write_private(path, password)
     return path
+
+
+def ensure_rgw_user(db: Database, settings: Settings) -> Path:
+    """The gateway's service user, its password in ``rgw_password_path``."""
+    return _ensure_service_user(db, RGW_USER, "admin", rgw_password_path(settings))
 
 
 def paas_password_path(settings: Settings) -> Path:
@@ -247,15 +251,9 @@ def paas_password_path(settings: Settings) -> Path:
 
 
 def ensure_paas_user(db: Database, settings: Settings) -> Path:
-    """The PaaS layer's service user (a member of the service project; apps' projects
-    grant it ``member`` when their first app is made); its password is made (or reset,
-    if its file is gone) and written to ``paas_password_path``, which is returned."""
-    path = paas_password_path(settings)
-    password = None if path.exists() else secrets.token_urlsafe(24)
-    ensure_user(db, PAAS_USER, SERVICE_PROJECT, "member", password)
-    if password is not None:
-        _write_private(path, password)
-    return path
+    """The PaaS layer's service user (apps' projects grant it ``member`` when their first
+    app is made), its password in ``paas_password_path``."""
+    return _ensure_service_user(db, PAAS_USER, "member", paas_password_path(settings))
 
 
 #: How long the gateway's service token lives: it is replaced whenever the gateway starts.

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from paas.router.base import Router
-
 from activities.hypervisor.base import HypervisorDriver
 from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.network.base import NetworkDriver
@@ -15,6 +13,7 @@ from activities.storage.block import BlockStore
 from nimbus.config import Settings
 from nimbus.services.ceph_conf import ceph_access
 from paas.droplets import DropletWriter, RuntimeDropletWriter
+from paas.router.base import Router
 
 
 def domain_type(settings: Settings) -> str:

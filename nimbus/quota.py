@@ -136,13 +136,19 @@ class Claim:
 
 def lock(s: Session, project_id: str) -> None:
     """Take the project's quota lock: must be the transaction's first statement."""
+    bump(s, QuotaLock.project_id, project_id, QuotaLock.generation)
+
+
+def bump(
+    s: Session, key: InstrumentedAttribute[str], value: str, counter: InstrumentedAttribute[int]
+) -> None:
+    """Add one to a counter row (made at 1 if missing) in one statement: a write, so it
+    takes SQLite's write lock, or the row's lock on PostgreSQL, for the transaction."""
     insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(QuotaLock).values(project_id=project_id, generation=1)
+    model = key.class_
+    statement = insert(model).values({key.key: value, counter.key: 1})
     s.execute(
-        statement.on_conflict_do_update(
-            index_elements=[QuotaLock.project_id],
-            set_={"generation": QuotaLock.generation + 1},
-        )
+        statement.on_conflict_do_update(index_elements=[key], set_={counter.key: counter + 1})
     )
 
 

@@ -160,7 +160,10 @@ def start_cloud(data_dir: Path, guest_image: Path, runtime_image: Path) -> Cloud
 
 
 def stop_cloud(cloud: Cloud) -> None:
-    """Delete what the tests left (guests, then network devices), then ``nimbus down``."""
+    """Stop the worker (so no workflow makes devices again meanwhile: an app's supervisor
+    would replace the guests), delete what the tests left (guests, then network devices),
+    then ``nimbus down``."""
+    process.stop("worker", cloud.settings.run_dir)
     for name in cloud.domains():
         subprocess.run(["virsh", "-c", LIBVIRT_URI, "destroy", name], capture_output=True)
         subprocess.run(["virsh", "-c", LIBVIRT_URI, "undefine", name], capture_output=True)

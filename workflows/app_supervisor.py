@@ -439,7 +439,7 @@ class AppSupervisor:
                 await self._start(index, now)
         running = [i for i in st.instances if i.state == RUNNING and i.generation == st.generation]
         if st.deployment == DEPLOYING and st.started and len(running) == wanted:
-            await self._record_instances()  # readers see the instances before the outcome
+            await self._publish()  # routed and recorded before readers see the outcome
             await self._set_deployment(DEPLOYED)
             await self._event("app.deployed", f"all {wanted} instance(s) are running")
 

@@ -8,15 +8,18 @@ from flask import Blueprint, Response, jsonify, request
 
 from api import deps
 from api.context import authenticate
-from nimbus.errors import NimbusError
+from api.microversion import APIVersion, VersionRange, bind, current
 
 bp = Blueprint("compute", __name__)
 
-MIN_VERSION = MAX_VERSION = "2.1"
-
-
-class NotAcceptable(NimbusError):
-    http_status = 406
+MIN_VERSION = "2.1"
+MAX_VERSION = "2.1"
+VERSIONS = VersionRange(
+    "compute",
+    APIVersion.parse(MIN_VERSION),
+    APIVersion.parse(MAX_VERSION),
+    legacy_header="X-OpenStack-Nova-API-Version",
+)
 
 
 def _version_doc() -> dict[str, Any]:
@@ -49,30 +52,19 @@ def version() -> Response:
     return jsonify({"version": _version_doc()})
 
 
-def _requested_version() -> str | None:
-    header = request.headers.get("OpenStack-API-Version", "")
-    if header.lower().startswith("compute "):
-        return header.split(None, 1)[1].strip()
-    return request.headers.get("X-OpenStack-Nova-API-Version")
-
-
 @bp.before_request
 def _authenticate() -> None:
     if request.endpoint in ("compute.versions", "compute.version"):
         return
-    wanted = _requested_version()
-    if wanted not in (None, "latest", MIN_VERSION):
-        raise NotAcceptable(
-            f"Version {wanted} is not supported by the API. Minimum is"
-            f" {MIN_VERSION} and maximum is {MAX_VERSION}."
-        )
+    bind(VERSIONS)
     authenticate(deps.db())
 
 
 @bp.after_request
 def _microversion(response: Response) -> Response:
-    response.headers["OpenStack-API-Version"] = f"compute {MAX_VERSION}"
-    response.headers["X-OpenStack-Nova-API-Version"] = MAX_VERSION
+    version = str(current(VERSIONS.minimum))
+    response.headers["OpenStack-API-Version"] = f"compute {version}"
+    response.headers["X-OpenStack-Nova-API-Version"] = version
     response.headers["Vary"] = "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
     return response
 

@@ -9,10 +9,13 @@ from flask import Blueprint, Response, jsonify, request
 from api import deps
 from api.context import authenticate
 from api.errors import Forbidden
+from api.microversion import APIVersion, VersionRange, bind, current
 
 bp = Blueprint("volume", __name__)
 
 VERSION = "3.0"
+MIN_VERSION = "3.0"
+VERSIONS = VersionRange("volume", APIVersion.parse(MIN_VERSION), APIVersion.parse(VERSION))
 
 
 def _version_doc() -> dict[str, Any]:
@@ -21,7 +24,7 @@ def _version_doc() -> dict[str, Any]:
         "id": "v3.0",
         "status": "CURRENT",
         "version": VERSION,
-        "min_version": VERSION,
+        "min_version": MIN_VERSION,
         "updated": "2016-02-08T12:20:21Z",
         "links": [{"rel": "self", "href": href}],
         "media-types": [
@@ -46,6 +49,7 @@ def version() -> Response:
 def _authenticate() -> None:
     if request.endpoint in ("volume.versions", "volume.version"):
         return
+    bind(VERSIONS)
     ctx = authenticate(deps.db())
     project = (request.view_args or {}).get("project_id")
     if project is not None and project != ctx.project_id and "admin" not in ctx.roles:
@@ -54,7 +58,7 @@ def _authenticate() -> None:
 
 @bp.after_request
 def _microversion(response: Response) -> Response:
-    response.headers["OpenStack-API-Version"] = f"volume {VERSION}"
+    response.headers["OpenStack-API-Version"] = f"volume {current(VERSIONS.minimum)}"
     response.headers["Vary"] = "OpenStack-API-Version"
     return response
 

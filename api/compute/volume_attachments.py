@@ -45,6 +45,11 @@ def _attached(server_id: str, volume_id: str, ctx: RequestContext) -> VolumeAtta
     return row
 
 
+#: Nova attaches to a running or a stopped server; a stopped one gets the disk in its
+#: definition only, and sees it at its next start.
+ATTACHABLE = ("ACTIVE", "SHUTOFF")
+
+
 @bp.get("/v2.1/servers/<server_id>/os-volume_attachments")
 def list_attachments(server_id: str) -> Response:
     ctx = current()
@@ -67,10 +72,10 @@ def attach_volume(server_id: str) -> Response:
     spec = require_dict(json_body(), "volumeAttachment", "volumeAttachment")
     volume = load_volume(require_str(spec, "volumeId", "volumeId"), ctx)
     server = load_server(server_id, ctx)
-    if server.status != "ACTIVE" or server.task_state is not None:
+    if server.status not in ATTACHABLE or server.task_state is not None:
         raise Conflict(
-            f"Cannot attach a volume to instance {server_id} while it is"
-            f" {server.status}/{server.task_state}: it must be ACTIVE."
+            f"Cannot 'attach_volume' instance {server_id} while it is in vm_state"
+            f" {server.status}/{server.task_state}: it must be ACTIVE or SHUTOFF."
         )
     if not transition(volume.id, ("available",), "attaching"):
         raise Conflict(

@@ -210,3 +210,19 @@ def test_other_projects_volume_is_404(cinder: Cinder) -> None:
         cinder.stack.client.get(f"{cinder.base}/volumes/{volume_id}", headers=bob.h).status_code
         == 403
     )
+
+
+def test_a_stopped_server_takes_a_volume_into_its_definition(cinder: Cinder) -> None:
+    server_id = cinder.server()
+    url = f"/compute/v2.1/servers/{server_id}/action"
+    assert (
+        cinder.stack.client.post(url, json={"os-stop": None}, headers=cinder.h).status_code == 202
+    )
+    cinder.stack.wait_server(server_id, lambda r: r is not None and r.status == "SHUTOFF")
+    volume_id = cinder.create(size=1).json["volume"]["id"]
+    cinder.wait(volume_id, "available")
+    r = cinder.attach(server_id, volume_id)
+    assert r.status_code == 200, r.json
+    assert cinder.wait(volume_id, "in-use")["attachments"][0]["server_id"] == server_id
+    assert any(d.target == "vdb" for d in cinder.stack.hypervisor.disks(f"nimbus-{server_id}"))
+    assert cinder.stack.server(server_id).status == "SHUTOFF"  # not started by the attach

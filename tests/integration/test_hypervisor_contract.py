@@ -223,6 +223,18 @@ def test_attached_disk_survives_stop_and_start(
     assert hotplug.disks(spec.name) == [spec.root, vdb]
 
 
+def test_a_disk_attached_while_stopped_is_there_at_the_next_start(
+    hotplug: HypervisorDriver, make_spec: SpecFactory, volume: Callable[[str], Disk]
+):
+    spec, vdb = make_spec(), volume("vdb")
+    hotplug.define_and_start(spec)
+    hotplug.shutdown(spec.name)
+    hotplug.attach_disk(spec.name, vdb)
+    assert hotplug.disks(spec.name) == [spec.root, vdb]
+    hotplug.start(spec.name)
+    assert hotplug.disks(spec.name) == [spec.root, vdb]
+
+
 def test_detach_disk_removes_it_and_is_idempotent(
     hotplug: HypervisorDriver, make_spec: SpecFactory, volume: Callable[[str], Disk]
 ):

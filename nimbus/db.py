@@ -169,6 +169,8 @@ class Server(Base):
     fault: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: Shared by the servers one create request made (Nova's multiple create).
+    reservation_id: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
     #: Base64, as the compute API takes it; handed to the guest on its config drive.
     user_data: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -6,14 +6,16 @@ import base64
 import binascii
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flask import Response, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from temporalio.client import Client
 
-from api import deps, quotas
-from api.compute import bp, views
+from api import deps
+from api.compute import bp, multi_create, views
 from api.compute.flavors import get_flavor
 from api.compute.server_ports import claim_ports, parse_networks, release_claimed
 from api.context import RequestContext, current
@@ -77,70 +79,106 @@ def _check_block_devices(spec: dict[str, Any]) -> None:
             )
 
 
-def _check_counts(spec: dict[str, Any]) -> None:
-    for key in ("min_count", "max_count"):
-        if spec.get(key) not in (None, 1, "1"):
-            raise InvalidSpec(f"{key} must be 1: one server per request.")
-
-
 def _validated_create(body: dict[str, Any]) -> dict[str, Any]:
     spec = require_dict(body, "server", "server")
     for key in _UNSUPPORTED:
         if spec.get(key) not in (None, "", [], False):
             raise InvalidSpec(f"'{key}' is not supported by this cloud yet.")
     _check_block_devices(spec)
-    _check_counts(spec)
+    low, high = multi_create.counts(spec)
     metadata = spec.get("metadata") or {}
     if not isinstance(metadata, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and len(k) <= 255 and len(v) <= 255
         for k, v in metadata.items()
     ):
         raise InvalidSpec("'metadata' must map strings to strings of at most 255 characters.")
+    networks = parse_networks(spec.get("networks"))
+    multi_create.reject_ports_with_many(networks, high)
     return {
         "name": name_field(spec),
         "flavor_id": ref_id(spec.get("flavorRef"), "flavorRef"),
         "image_id": ref_id(spec.get("imageRef"), "imageRef"),
         "metadata": metadata,
         "user_data": _user_data(spec),
-        "networks": parse_networks(spec.get("networks")),
+        "networks": networks,
         "security_groups": spec.get("security_groups"),
+        "counts": (low, high),
+        "return_reservation_id": spec.get("return_reservation_id") in (True, "True", "true"),
     }
+
+
+def _earlier(ctx: RequestContext, key: str | None) -> list[Server]:
+    """The servers an earlier request with this Idempotency-Key made (first one first)."""
+    if not key:
+        return []
+    with deps.db().session() as s:
+        first = s.scalars(
+            select(Server).where(Server.project_id == ctx.project_id, Server.idempotency_key == key)
+        ).first()
+        if first is None or first.reservation_id is None:
+            return [first] if first is not None else []
+        return list(
+            s.scalars(
+                select(Server)
+                .where(Server.reservation_id == first.reservation_id)
+                .order_by(Server.idempotency_key.is_(None), Server.name)
+            )
+        )
 
 
 def _insert(
     ctx: RequestContext, fields: dict[str, Any], flavor: Flavor, key: str | None
-) -> tuple[Server, bool]:
-    """Insert the BUILD row within the project's quota (instances, cores, ram); with an
-    Idempotency-Key, return the earlier server instead (a retry is never refused)."""
-    if key:
-        with deps.db().session() as s:
-            earlier = s.scalars(
-                select(Server).where(
-                    Server.project_id == ctx.project_id, Server.idempotency_key == key
-                )
-            ).first()
-        if earlier is not None:
-            return earlier, False
-    server = Server(
-        project_id=ctx.project_id,
-        user_id=ctx.user_id,
-        name=fields["name"],
-        flavor_id=fields["flavor_id"],
-        image_id=fields["image_id"],
-        metadata_=fields["metadata"],
-        user_data=fields["user_data"],
-        idempotency_key=key,
-        status="BUILD",
-        task_state="scheduling",
-    )
-    amounts = {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram}
+) -> tuple[list[Server], bool]:
+    """Insert the BUILD rows, as many as the project's quota allows between min_count and
+    max_count; with an Idempotency-Key, return the earlier request's servers instead (a
+    retry is never refused). The first server carries the key."""
+    earlier = _earlier(ctx, key)
+    if earlier:
+        return earlier, False
+    reservation = multi_create.reservation_id()
     try:
         with deps.db().session() as s:
-            quotas.charge(s, ctx.project_id, amounts)
-            s.add(server)
+            n = multi_create.fit(s, ctx.project_id, flavor, *fields["counts"])
+            servers = [
+                Server(
+                    project_id=ctx.project_id,
+                    user_id=ctx.user_id,
+                    name=name,
+                    flavor_id=fields["flavor_id"],
+                    image_id=fields["image_id"],
+                    metadata_=fields["metadata"],
+                    user_data=fields["user_data"],
+                    idempotency_key=key if i == 0 else None,
+                    reservation_id=reservation,
+                    status="BUILD",
+                    task_state="scheduling",
+                )
+                for i, name in enumerate(multi_create.names(fields["name"], n))
+            ]
+            s.add_all(servers)
     except IntegrityError as exc:
         raise Conflict("A server with this Idempotency-Key is being created.") from exc
-    return server, True
+    return servers, True
+
+
+def _boot(project_id: str, server_id: str) -> Callable[[Client], Awaitable[Any]]:
+    return lambda c: starter.start_boot(c, project_id, server_id)
+
+
+def _start(ctx: RequestContext, fields: dict[str, Any], servers: list[Server], new: bool) -> None:
+    """Claim each server's ports and start its boot; a server whose boot could not start
+    is removed again with its ports (those already started go on)."""
+    for server in servers:
+        try:
+            if new:
+                claim_ports(server.id, fields["networks"], fields["security_groups"], ctx)
+            deps.bridge().run(_boot(ctx.project_id, server.id))
+        except Exception:
+            if new:
+                for left in servers[servers.index(server) :]:
+                    release_claimed(left.id)
+                    forget(Server, left.id)
+            raise
 
 
 @bp.post("/v2.1/servers")
@@ -157,16 +195,11 @@ def create_server() -> tuple[Response, int]:
         raise InvalidSpec(f"Image {image.id} is not active.")
     if image.min_ram > flavor.ram or image.min_disk > flavor.disk > 0:
         raise InvalidSpec(f"Flavor {flavor.name} is too small for image {image.id}.")
-    server, created = _insert(ctx, fields, flavor, request.headers.get("Idempotency-Key"))
-    try:
-        if created:
-            claim_ports(server.id, fields["networks"], fields["security_groups"], ctx)
-        deps.bridge().run(lambda c: starter.start_boot(c, ctx.project_id, server.id))
-    except Exception:
-        if created:
-            release_claimed(server.id)
-            forget(Server, server.id)
-        raise
+    servers, created = _insert(ctx, fields, flavor, request.headers.get("Idempotency-Key"))
+    _start(ctx, fields, servers, created)
+    if fields["return_reservation_id"]:
+        return jsonify({"reservation_id": servers[0].reservation_id}), 202
+    server = servers[0]
     body = {
         "id": server.id,
         "links": views.server_links(server.id),
@@ -190,6 +223,8 @@ def _visible(ctx: RequestContext) -> list[Server]:
         query = query.where(Server.project_id == (args.get("project_id") or args.get("tenant_id")))
     if args.get("status"):
         query = query.where(Server.status == args["status"].upper())
+    if args.get("reservation_id"):
+        query = query.where(Server.reservation_id == args["reservation_id"])
     with deps.db().session() as s:
         servers = list(s.scalars(query))
     if args.get("name"):

@@ -32,14 +32,50 @@ def test_server_lifecycle_with_the_openstack_cli(cloud: Cloud) -> None:
 
     assert cloud.openstack("server", "stop", "vm1").returncode == 0
     wait_for(lambda: status() == "SHUTOFF", 60, "SHUTOFF")
+    _attach_while_stopped(cloud, "vm1")
     assert cloud.openstack("server", "start", "vm1").returncode == 0
     wait_for(lambda: status() == "ACTIVE", 60, "ACTIVE again")
+    domain = f"{cloud.settings.instance_prefix}{server_id}"
+    assert [d.target for d in cloud.hypervisor().disks(domain)][:2] == ["vda", "vdb"]
+    assert cloud.openstack("server", "remove", "volume", "vm1", "cold").returncode == 0
+    wait_for(lambda: _volume_status(cloud, "cold") == "available", 60, "cold detached")
+    assert cloud.openstack("volume", "delete", "cold").returncode == 0
 
     deleted = cloud.openstack("server", "delete", "--wait", "vm1")
     assert deleted.returncode == 0, deleted.stderr
     assert f"{cloud.settings.instance_prefix}{server_id}" not in cloud.domains()
     assert server_id not in cloud.disks()
     assert cloud.openstack("server", "show", "vm1").returncode != 0
+
+
+def _volume_status(cloud: Cloud, name: str) -> str:
+    return str(cloud.openstack_json("volume", "show", name)["status"])
+
+
+def _attach_while_stopped(cloud: Cloud, server: str) -> None:
+    """Nova attaches a volume to a stopped server too; it is seen at the next start."""
+    assert cloud.openstack("volume", "create", "--size", "1", "cold").returncode == 0
+    wait_for(lambda: _volume_status(cloud, "cold") == "available", 60, "cold available")
+    added = cloud.openstack("server", "add", "volume", server, "cold")
+    assert added.returncode == 0, added.stderr
+    assert _volume_status(cloud, "cold") == "in-use"
+    assert cloud.openstack_json("server", "show", server)["status"] == "SHUTOFF"
+
+
+def test_one_request_makes_several_servers(cloud: Cloud) -> None:
+    made = cloud.openstack(
+        "server", "create", "--flavor", "m1.tiny", "--image", "nimbus-guest",
+        "--min", "2", "--max", "2", "twin",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+
+    def twins() -> dict[str, str]:
+        listed = cloud.openstack_json("server", "list", "--name", "^twin-")
+        return {s["Name"]: s["Status"] for s in listed}
+
+    wait_for(lambda: twins() == {"twin-1": "ACTIVE", "twin-2": "ACTIVE"}, 180, "two ACTIVE twins")
+    deleted = cloud.openstack("server", "delete", "--wait", "twin-1", "twin-2")
+    assert deleted.returncode == 0, deleted.stderr
 
 
 def test_flavor_and_image_lists(cloud: Cloud) -> None:

@@ -21,7 +21,7 @@ from temporalio import activity
 
 from activities.hypervisor.base import Disk, DomainSpec, HypervisorDriver, Nic, PowerState
 from activities.network.base import bridge_name, tap_name
-from activities.storage.block import GIB, BlockStore, RbdRef, root_disk_ref
+from activities.storage.block import GIB, BlockStore, RbdRef, root_disk_ref, volume_ref
 from nimbus.configdrive import ConfigDrive, build_config_drive, network_data_json
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 
@@ -75,6 +75,17 @@ class StartDomainInput:
     memory_mib: int
     nics: tuple[NicInput, ...] = ()
     config_drive: ConfigDriveInput | None = None
+    #: A volume-backed server boots from this Cinder volume instead of its own disk.
+    root_volume_id: str | None = None
+
+
+def _root_disk(inp: StartDomainInput) -> Disk:
+    """The server's own RBD disk, or its root volume (with the volume id as its serial, as
+    a hot-plugged volume has)."""
+    if inp.root_volume_id is None:
+        return Disk("vda", "rbd", str(root_disk_ref(inp.server_id)))
+    source = str(volume_ref(inp.root_volume_id))
+    return Disk("vda", "rbd", source, serial=inp.root_volume_id[:20])
 
 
 def decode_user_data(text: str | None) -> bytes | None:
@@ -168,7 +179,7 @@ class ComputeActivities:
             uuid=inp.server_id,
             vcpus=inp.vcpus,
             memory_mib=inp.memory_mib,
-            root=Disk("vda", "rbd", str(root_disk_ref(inp.server_id))),
+            root=_root_disk(inp),
             console_log=str(folder / "console.log"),
             nics=tuple(nic.nic() for nic in inp.nics),
             config_drive=str(iso) if iso else None,

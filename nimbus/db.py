@@ -169,6 +169,9 @@ class Server(Base):
     fault: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: A volume-backed server's root: ``{volume_id, source, source_id, size,
+    #: delete_on_termination}`` from its block device mapping; ``None`` for an image-backed one.
+    root_volume: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     #: Shared by the servers one create request made (Nova's multiple create).
     reservation_id: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
     #: Base64, as the compute API takes it; handed to the guest on its config drive.
@@ -227,6 +230,9 @@ class VolumeAttachment(Base):
     device: Mapped[str] = mapped_column(String(32))
     host: Mapped[str] = mapped_column(String(255))
     attached_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: 0 for a volume-backed server's root disk, which is never detached on its own.
+    boot_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    delete_on_termination: Mapped[bool] = mapped_column(default=False)
 
 
 class Quota(Base):

@@ -31,6 +31,7 @@ from activities.paas_temporal import PaasTemporalOps
 from activities.records import ServerRecords
 from activities.server_ports import ServerPortRecords
 from activities.temporal_ops import TemporalOps
+from activities.volume_boot import VolumeBootRecords
 from activities.volume_records import VolumeRecords
 from activities.volumes import AttachActivities, VolumeActivities
 from nimbus.bootstrap import PAAS_USER, paas_password_path
@@ -76,6 +77,7 @@ def build_workers(
             *ServerRecords(db).all(),
             *ImageRecords(db).all(),
             *VolumeRecords(db).all(),
+            *VolumeBootRecords(db).all(),
             *NetworkRecords(db).all(),
             *ServerPortRecords(db).all(),
             *HostNetworkRecords(db).all(),

@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from workflows.common import STEP_FAILED, reason, run_activity, run_local, server_workflow_id
 from workflows.netsync import plug_server, unplug_server
+from workflows.root_volumes import delete_volumes, volumes_deleted_with
 from workflows.saga import Saga
 
 with workflow.unsafe.imports_passed_through():
@@ -102,30 +103,36 @@ class BootServer:
         )
         disk = CreateRootDiskInput(plan.server_id, plan.image_location, plan.disk_gib)
         await run_activity(ComputeActivities.create_root_disk, disk, queue)
-        saga.add("unplug_ports", lambda: unplug_server(plan.server_id, plan.host))
-        ports = await plug_server(plan.server_id, plan.host)
-        saga.add(
-            "destroy_domain", lambda: run_activity(ComputeActivities.destroy_domain, ref, queue)
-        )
-        domain = StartDomainInput(
-            plan.server_id,
-            plan.vcpus,
-            plan.memory_mib,
-            nics=tuple(NicInput(n.port_id, n.mac, n.network_id, n.mtu) for n in ports.nics),
-            config_drive=ConfigDriveInput(
-                name=plan.name,
-                hostname=hostname(plan.name),
-                project_id=plan.project_id,
-                metadata=plan.metadata,
-                user_data=plan.user_data,
-            ),
-        )
-        await run_activity(ComputeActivities.start_domain, domain, queue)
-        state = await _wait_running(ref, queue)
-        await run_local(ServerPortRecords.activate_ports, ref)
-        await run_activity(
-            ServerRecords.mark_active, MarkActiveInput(plan.server_id, state.power_state)
-        )
+        await launch(plan, saga)
+
+
+async def launch(plan: BootPlan, saga: Saga, root_volume_id: str | None = None) -> None:
+    """Ports bound -> domain defined and started on its root disk -> running -> ACTIVE;
+    each step's undo registered first. Shared by image- and volume-backed boots."""
+    queue, ref = host_queue(plan.host), ServerRef(plan.server_id)
+    saga.add("unplug_ports", lambda: unplug_server(plan.server_id, plan.host))
+    ports = await plug_server(plan.server_id, plan.host)
+    saga.add("destroy_domain", lambda: run_activity(ComputeActivities.destroy_domain, ref, queue))
+    domain = StartDomainInput(
+        plan.server_id,
+        plan.vcpus,
+        plan.memory_mib,
+        nics=tuple(NicInput(n.port_id, n.mac, n.network_id, n.mtu) for n in ports.nics),
+        config_drive=ConfigDriveInput(
+            name=plan.name,
+            hostname=hostname(plan.name),
+            project_id=plan.project_id,
+            metadata=plan.metadata,
+            user_data=plan.user_data,
+        ),
+        root_volume_id=root_volume_id,
+    )
+    await run_activity(ComputeActivities.start_domain, domain, queue)
+    state = await _wait_running(ref, queue)
+    await run_local(ServerPortRecords.activate_ports, ref)
+    await run_activity(
+        ServerRecords.mark_active, MarkActiveInput(plan.server_id, state.power_state)
+    )
 
 
 @workflow.defn
@@ -149,7 +156,11 @@ class DeleteServer:
             await run_activity(ComputeActivities.destroy_domain, ref, queue)
             await run_activity(ComputeActivities.delete_root_disk, ref, queue)
         await unplug_server(inp.server_id, plan.host)
+        doomed: tuple[str, ...] = ()
+        if workflow.patched("delete-on-termination"):
+            doomed = await volumes_deleted_with(ref)
         await run_activity(VolumeRecords.release_server_volumes, ref)
+        await delete_volumes(doomed)
         await run_activity(ServerRecords.mark_deleted, ref)
 
 

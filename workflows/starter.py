@@ -45,6 +45,7 @@ from workflows.server import (
     StartServer,
     StopServer,
 )
+from workflows.server_volume import BootVolumeServer, VolumeBootInput
 from workflows.volume import (
     AttachVolume,
     AttachVolumeInput,
@@ -98,6 +99,14 @@ async def start_boot(client: Client, project_id: str, server_id: str) -> Workflo
     return await _start(
         client, BootServer.run, ServerInput(server_id), "boot", project_id, server_id
     )
+
+
+async def start_volume_boot(
+    client: Client, project_id: str, inp: VolumeBootInput
+) -> WorkflowHandle[Any, Any]:
+    """Start (or find) a volume-backed server's boot; the same id as an image boot, so
+    delete and retries find it the same way."""
+    return await _start(client, BootVolumeServer.run, inp, "boot", project_id, inp.server_id)
 
 
 async def start_delete(client: Client, project_id: str, server_id: str) -> WorkflowHandle[Any, Any]:

@@ -83,6 +83,11 @@ def _create_image(server: Server, ctx: RequestContext, args: Any) -> tuple[Respo
             f"Cannot 'createImage' instance {server.id} while it is"
             f" {server.status}/{server.task_state}."
         )
+    if server.root_volume:
+        raise Conflict(
+            f"Cannot 'createImage' instance {server.id}: it is volume-backed; snapshot"
+            " its root volume with the block storage API instead."
+        )
     flavor = get_flavor(server.flavor_id)
     properties = {
         **metadata,

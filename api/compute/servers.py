@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
 
 from api import deps
-from api.compute import bp, multi_create, views
+from api.compute import boot_volume, bp, multi_create, views
 from api.compute.flavors import get_flavor
 from api.compute.server_ports import claim_ports, parse_networks, release_claimed
 from api.context import RequestContext, current
@@ -58,33 +58,12 @@ def _user_data(spec: dict[str, Any]) -> str | None:
     return value
 
 
-def _check_block_devices(spec: dict[str, Any]) -> None:
-    """Accept only the mapping clients send for an image-backed local root disk."""
-    mappings = spec.get("block_device_mapping_v2") or []
-    if not isinstance(mappings, list):
-        raise InvalidSpec("'block_device_mapping_v2' must be a list.")
-    image = ref_id(spec.get("imageRef"), "imageRef") if spec.get("imageRef") else None
-    for bdm in mappings:
-        local_image = (
-            isinstance(bdm, dict)
-            and bdm.get("source_type") == "image"
-            and bdm.get("destination_type", "local") == "local"
-            and bdm.get("uuid") in (None, image)
-            and str(bdm.get("boot_index", 0)) == "0"
-        )
-        if not local_image:
-            raise InvalidSpec(
-                "Only an image-backed local root disk is supported in"
-                " 'block_device_mapping_v2'; volumes are not available yet."
-            )
-
-
 def _validated_create(body: dict[str, Any]) -> dict[str, Any]:
     spec = require_dict(body, "server", "server")
     for key in _UNSUPPORTED:
         if spec.get(key) not in (None, "", [], False):
             raise InvalidSpec(f"'{key}' is not supported by this cloud yet.")
-    _check_block_devices(spec)
+    root = boot_volume.parse(spec)
     low, high = multi_create.counts(spec)
     metadata = spec.get("metadata") or {}
     if not isinstance(metadata, dict) or not all(
@@ -97,7 +76,8 @@ def _validated_create(body: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": name_field(spec),
         "flavor_id": ref_id(spec.get("flavorRef"), "flavorRef"),
-        "image_id": ref_id(spec.get("imageRef"), "imageRef"),
+        "image_id": "" if root else ref_id(spec.get("imageRef"), "imageRef"),
+        "root": root,
         "metadata": metadata,
         "user_data": _user_data(spec),
         "networks": networks,
@@ -127,7 +107,11 @@ def _earlier(ctx: RequestContext, key: str | None) -> list[Server]:
 
 
 def _insert(
-    ctx: RequestContext, fields: dict[str, Any], flavor: Flavor, key: str | None
+    ctx: RequestContext,
+    fields: dict[str, Any],
+    flavor: Flavor,
+    key: str | None,
+    root: boot_volume.RootPlan | None,
 ) -> tuple[list[Server], bool]:
     """Insert the BUILD rows, as many as the project's quota allows between min_count and
     max_count; with an Idempotency-Key, return the earlier request's servers instead (a
@@ -155,14 +139,21 @@ def _insert(
                 )
                 for i, name in enumerate(multi_create.names(fields["name"], n))
             ]
+            if root is not None:
+                boot_volume.charge(s, ctx.project_id, root, n)
+                for server in servers:
+                    boot_volume.reserve(s, ctx, root, server)
             s.add_all(servers)
     except IntegrityError as exc:
         raise Conflict("A server with this Idempotency-Key is being created.") from exc
     return servers, True
 
 
-def _boot(project_id: str, server_id: str) -> Callable[[Client], Awaitable[Any]]:
-    return lambda c: starter.start_boot(c, project_id, server_id)
+def _boot(project_id: str, server: Server) -> Callable[[Client], Awaitable[Any]]:
+    if server.root_volume:
+        boot = boot_volume.boot_input(server)
+        return lambda c: starter.start_volume_boot(c, project_id, boot)
+    return lambda c: starter.start_boot(c, project_id, server.id)
 
 
 def _start(ctx: RequestContext, fields: dict[str, Any], servers: list[Server], new: bool) -> None:
@@ -172,13 +163,25 @@ def _start(ctx: RequestContext, fields: dict[str, Any], servers: list[Server], n
         try:
             if new:
                 claim_ports(server.id, fields["networks"], fields["security_groups"], ctx)
-            deps.bridge().run(_boot(ctx.project_id, server.id))
+            deps.bridge().run(_boot(ctx.project_id, server))
         except Exception:
             if new:
                 for left in servers[servers.index(server) :]:
                     release_claimed(left.id)
+                    boot_volume.unreserve(left)
                     forget(Server, left.id)
             raise
+
+
+def _check_image(image_id: str, flavor: Flavor, ctx: RequestContext) -> None:
+    try:
+        image = find_visible_image(image_id, ctx)
+    except NotFound as exc:
+        raise InvalidSpec(str(exc)) from exc
+    if image.status != "active":
+        raise InvalidSpec(f"Image {image.id} is not active.")
+    if image.min_ram > flavor.ram or image.min_disk > flavor.disk > 0:
+        raise InvalidSpec(f"Flavor {flavor.name} is too small for image {image.id}.")
 
 
 @bp.post("/v2.1/servers")
@@ -188,14 +191,15 @@ def create_server() -> tuple[Response, int]:
     fields = _validated_create(json_body())
     try:
         flavor = get_flavor(fields["flavor_id"])
-        image = find_visible_image(fields["image_id"], ctx)
     except NotFound as exc:
         raise InvalidSpec(str(exc)) from exc  # Nova: a reference it cannot find is a 400
-    if image.status != "active":
-        raise InvalidSpec(f"Image {image.id} is not active.")
-    if image.min_ram > flavor.ram or image.min_disk > flavor.disk > 0:
-        raise InvalidSpec(f"Flavor {flavor.name} is too small for image {image.id}.")
-    servers, created = _insert(ctx, fields, flavor, request.headers.get("Idempotency-Key"))
+    if fields["root"] is None:
+        _check_image(fields["image_id"], flavor, ctx)
+        root = None
+    else:
+        root = boot_volume.check(fields["root"], ctx, flavor, fields["counts"][1])
+    key = request.headers.get("Idempotency-Key")
+    servers, created = _insert(ctx, fields, flavor, key, root)
     _start(ctx, fields, servers, created)
     if fields["return_reservation_id"]:
         return jsonify({"reservation_id": servers[0].reservation_id}), 202

@@ -54,6 +54,13 @@ def _volumes_attached(server_id: str) -> list[dict[str, str]]:
     return [{"id": volume_id} for volume_id in ids]
 
 
+def _image(server: Server) -> dict[str, Any] | str:
+    """Nova shows a volume-backed server's image as the empty string."""
+    if server.root_volume:
+        return ""
+    return {"id": server.image_id, "links": _image_links(server.image_id)}
+
+
 def brief(server: Server) -> dict[str, Any]:
     return {"id": server.id, "name": server.name, "links": server_links(server.id)}
 
@@ -67,7 +74,7 @@ def detail(server: Server, ctx: RequestContext) -> dict[str, Any]:
         "user_id": server.user_id,
         "metadata": server.metadata_ or {},
         "hostId": _host_id(server),
-        "image": {"id": server.image_id, "links": _image_links(server.image_id)},
+        "image": _image(server),
         "flavor": {"id": server.flavor_id, "links": flavor_links(server.flavor_id)},
         "created": iso(server.created_at),
         "updated": iso(server.updated_at),

@@ -15,7 +15,7 @@ from api.policy import authorize
 from api.validation import json_body, require_dict, require_str
 from api.volume.volumes import load_volume, transition
 from nimbus.db import VolumeAttachment
-from nimbus.errors import Conflict, NotFound
+from nimbus.errors import Conflict, InvalidSpec, NotFound
 from workflows import starter
 
 ATTACH_WAIT_SECONDS = 120
@@ -105,7 +105,8 @@ def attach_volume(server_id: str) -> Response:
 def detach_volume(server_id: str, volume_id: str) -> tuple[str, int]:
     ctx = current()
     authorize(ctx, "compute:servers:detach_volume")
-    _attached(server_id, volume_id, ctx)
+    if _attached(server_id, volume_id, ctx).boot_index == 0:
+        raise InvalidSpec("Can't detach root device volume")
     if not transition(volume_id, ("in-use",), "detaching"):
         raise Conflict(f"Volume {volume_id} is busy: try again in a moment.")
     try:

@@ -62,3 +62,44 @@ def test_data_on_a_volume_follows_it_from_one_server_to_another(cloud: Cloud) ->
         assert cloud.openstack("server", "delete", "--wait", name).returncode == 0
     wait_for(lambda: _status(cloud, "data") == "available", 60, "volume freed")
     assert cloud.openstack("volume", "delete", "data").returncode == 0
+
+
+def _root_source(cloud: Cloud, server: str) -> str:
+    return str(cloud.hypervisor().disks(_domain(cloud, server))[0].source)
+
+
+def test_servers_boot_from_volumes_made_or_given(cloud: Cloud) -> None:
+    """``--boot-from-volume`` makes the root volume from the image; it outlives the server
+    and then boots a second one with ``--volume``; ``--delete-on-termination`` takes it
+    along."""
+    created = cloud.openstack_json(
+        "server", "create", "--flavor", "m1.tiny", "--image", "nimbus-guest",
+        "--boot-from-volume", "1", "--wait", "bfv-1",
+    )  # fmt: skip
+    assert created["status"] == "ACTIVE"
+    root = cloud.openstack_json("server", "show", "bfv-1")["volumes_attached"][0]["id"]
+    assert _root_source(cloud, "bfv-1") == f"volumes/volume-{root}"
+    _wait_ready(cloud, "bfv-1")
+    shown = cloud.openstack_json("volume", "show", root)
+    assert shown["status"] == "in-use" and shown["bootable"] in (True, "true")
+    assert cloud.openstack("server", "delete", "--wait", "bfv-1").returncode == 0
+    wait_for(lambda: _status(cloud, root) == "available", 60, "root volume kept")
+
+    again = cloud.openstack_json(
+        "server", "create", "--flavor", "m1.tiny", "--volume", root, "--wait", "bfv-2"
+    )
+    assert again["status"] == "ACTIVE"
+    _wait_ready(cloud, "bfv-2")
+    assert cloud.openstack("server", "delete", "--wait", "bfv-2").returncode == 0
+    wait_for(lambda: _status(cloud, root) == "available", 60, "root volume kept again")
+    assert cloud.openstack("volume", "delete", root).returncode == 0
+
+    doomed = cloud.openstack_json(
+        "server", "create", "--flavor", "m1.tiny", "--image", "nimbus-guest",
+        "--boot-from-volume", "1", "--delete-on-termination", "--wait", "bfv-3",
+    )  # fmt: skip
+    doomed_root = cloud.openstack_json("server", "show", "bfv-3")["volumes_attached"][0]["id"]
+    assert doomed["status"] == "ACTIVE"
+    assert cloud.openstack("server", "delete", "--wait", "bfv-3").returncode == 0
+    wait_for(lambda: cloud.openstack("volume", "show", doomed_root).returncode != 0, 60, "gone")
+    assert f"volume-{doomed_root}" not in cloud.rbd_names("volumes")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from activities.storage.block import volume_ref
-from nimbus.errors import BackendUnavailable
+from nimbus.errors import Conflict
 from tests.support.stack import Stack
 from workflows.common import server_workflow_id
 
@@ -171,7 +171,8 @@ def test_failed_hot_plug_leaves_the_volume_available(cinder: Cinder) -> None:
     server_id = cinder.server()
     volume_id = cinder.create(size=1).json["volume"]["id"]
     cinder.wait(volume_id, "available")
-    cinder.stack.hypervisor.fail("attach_disk", BackendUnavailable("qemu monitor busy"), times=100)
+    # A refusal, not a retryable error: the workflow must undo at once, not after retries.
+    cinder.stack.hypervisor.fail("attach_disk", Conflict("qemu refused the device"))
     r = cinder.attach(server_id, volume_id)
     assert r.status_code >= 400
     cinder.stack.hypervisor.faults.clear()

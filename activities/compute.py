@@ -66,6 +66,7 @@ class ConfigDriveInput:
     user_data: str | None = None
     availability_zone: str = "nova"
     launch_index: int = 0
+    public_keys: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ def config_drive(inp: StartDomainInput) -> ConfigDrive | None:
         network_data=network_data_json([nic.nic() for nic in inp.nics]),
         availability_zone=cd.availability_zone,
         launch_index=cd.launch_index,
+        public_keys=dict(cd.public_keys),
     )
 
 

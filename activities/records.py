@@ -35,6 +35,7 @@ class BootPlan:
     project_id: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     user_data: str | None = None
+    public_keys: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class ServerRecords:
                 project_id=server.project_id,
                 metadata=dict(server.metadata_ or {}),
                 user_data=server.user_data,
+                public_keys=public_keys(server),
             )
 
     @activity.defn
@@ -151,6 +153,13 @@ class ServerRecords:
             self.mark_deleted,
             self.set_power,
         ]
+
+
+def public_keys(server: Server) -> dict[str, str]:
+    """The server's key pair as the guest is told it: ``{name: public key}``."""
+    if server.key_name and server.key_data:
+        return {server.key_name: server.key_data}
+    return {}
 
 
 def _building(server: Server | None, server_id: str) -> Server:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from temporalio import activity
 
 from activities.compute import ServerRef
-from activities.records import BootPlan, _building, _pick_host
+from activities.records import BootPlan, _building, _pick_host, public_keys
 from nimbus.db import Database, Flavor, Server, Volume, VolumeAttachment
 from nimbus.errors import Conflict, NotFound
 
@@ -57,6 +57,7 @@ class VolumeBootRecords:
                 project_id=server.project_id,
                 metadata=dict(server.metadata_ or {}),
                 user_data=server.user_data,
+                public_keys=public_keys(server),
             )
 
     @activity.defn

@@ -16,6 +16,11 @@ _IMPLIED = {ADMIN: {ADMIN, MEMBER, READER}, MEMBER: {MEMBER, READER}, READER: {R
 RULES: dict[str, str] = {
     "compute:flavors:list": READER,
     "compute:flavors:show": READER,
+    "compute:keypairs:list": READER,
+    "compute:keypairs:show": READER,
+    "compute:keypairs:create": MEMBER,
+    "compute:keypairs:delete": MEMBER,
+    "compute:keypairs:other_users": ADMIN,
     "compute:servers:list": READER,
     "compute:servers:show": READER,
     "compute:servers:console": MEMBER,

@@ -59,6 +59,7 @@ class ConfigDrive:
         network_data: the network_data.json document (see ``network_data_json``).
         availability_zone: the server's availability zone.
         launch_index: the server's index among those created by one request.
+        public_keys: the server's key pair, ``{name: OpenSSH public key}`` (at most one).
     """
 
     uuid: str
@@ -70,6 +71,7 @@ class ConfigDrive:
     network_data: dict[str, Any] = field(default_factory=dict)
     availability_zone: str = "nova"
     launch_index: int = 0
+    public_keys: dict[str, str] = field(default_factory=dict)
 
 
 class Link(Protocol):
@@ -113,7 +115,10 @@ def meta_data(drive: ConfigDrive) -> dict[str, Any]:
         "meta": dict(drive.metadata),
         "availability_zone": drive.availability_zone,
         "launch_index": drive.launch_index,
-        "public_keys": {},
+        "public_keys": dict(drive.public_keys),
+        "keys": [
+            {"name": name, "type": "ssh", "data": key} for name, key in drive.public_keys.items()
+        ],
         "files": [],
     }
 

@@ -172,6 +172,9 @@ class Server(Base):
     #: A volume-backed server's root: ``{volume_id, source, source_id, size,
     #: delete_on_termination}`` from its block device mapping; ``None`` for an image-backed one.
     root_volume: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: The key pair named at create, and its public key as it was then (Nova keeps both).
+    key_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    key_data: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: Shared by the servers one create request made (Nova's multiple create).
     reservation_id: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
     #: Base64, as the compute API takes it; handed to the guest on its config drive.
@@ -312,4 +315,4 @@ class Database:
 
 
 # Registers the audit, EC2 credentials, networking and PaaS tables.
-from nimbus import db_audit, db_credentials, db_network, db_paas  # noqa: E402,F401
+from nimbus import db_audit, db_compute, db_credentials, db_network, db_paas  # noqa: E402,F401

@@ -124,6 +124,7 @@ async def launch(plan: BootPlan, saga: Saga, root_volume_id: str | None = None) 
             project_id=plan.project_id,
             metadata=plan.metadata,
             user_data=plan.user_data,
+            public_keys=plan.public_keys,
         ),
         root_volume_id=root_volume_id,
     )

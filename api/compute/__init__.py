@@ -13,7 +13,7 @@ from api.microversion import APIVersion, VersionRange, bind, current
 bp = Blueprint("compute", __name__)
 
 MIN_VERSION = "2.1"
-MAX_VERSION = "2.1"
+MAX_VERSION = "2.10"
 VERSIONS = VersionRange(
     "compute",
     APIVersion.parse(MIN_VERSION),
@@ -69,4 +69,4 @@ def _microversion(response: Response) -> Response:
     return response
 
 
-from api.compute import flavors, quotas, servers  # noqa: E402,F401  (routes register on bp)
+from api.compute import flavors, keypairs, quotas, servers  # noqa: E402,F401  (routes register on bp)

@@ -17,6 +17,7 @@ from temporalio.client import Client
 from api import deps
 from api.compute import boot_volume, bp, multi_create, views
 from api.compute.flavors import get_flavor
+from api.compute.keypairs import find_keypair
 from api.compute.server_ports import claim_ports, parse_networks, release_claimed
 from api.context import RequestContext, current
 from api.image.images import find_visible_image
@@ -30,7 +31,6 @@ from workflows import starter
 
 #: Nova's create fields that Nimbus does not offer yet: refused clearly, never ignored.
 _UNSUPPORTED = (
-    "key_name",
     "block_device_mapping",
     "personality",
 )
@@ -58,6 +58,25 @@ def _user_data(spec: dict[str, Any]) -> str | None:
     return value
 
 
+def _key_name(spec: dict[str, Any]) -> str | None:
+    value = spec.get("key_name")
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise InvalidSpec("Invalid key_name provided.")
+    return value
+
+
+def _key_data(ctx: RequestContext, name: str | None) -> str | None:
+    """The public key of the caller's key pair ``name``; 400 if it has none by that name."""
+    if name is None:
+        return None
+    key = find_keypair(ctx.user_id, name)
+    if key is None:
+        raise InvalidSpec("Invalid key_name provided.")
+    return key.public_key
+
+
 def _validated_create(body: dict[str, Any]) -> dict[str, Any]:
     spec = require_dict(body, "server", "server")
     for key in _UNSUPPORTED:
@@ -82,6 +101,7 @@ def _validated_create(body: dict[str, Any]) -> dict[str, Any]:
         "user_data": _user_data(spec),
         "networks": networks,
         "security_groups": spec.get("security_groups"),
+        "key_name": _key_name(spec),
         "counts": (low, high),
         "return_reservation_id": spec.get("return_reservation_id") in (True, "True", "true"),
     }
@@ -132,6 +152,8 @@ def _insert(
                     image_id=fields["image_id"],
                     metadata_=fields["metadata"],
                     user_data=fields["user_data"],
+                    key_name=fields["key_name"],
+                    key_data=fields["key_data"],
                     idempotency_key=key if i == 0 else None,
                     reservation_id=reservation,
                     status="BUILD",
@@ -198,6 +220,7 @@ def create_server() -> tuple[Response, int]:
         root = None
     else:
         root = boot_volume.check(fields["root"], ctx, flavor, fields["counts"][1])
+    fields["key_data"] = _key_data(ctx, fields["key_name"])
     key = request.headers.get("Idempotency-Key")
     servers, created = _insert(ctx, fields, flavor, key, root)
     _start(ctx, fields, servers, created)

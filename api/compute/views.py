@@ -11,9 +11,11 @@ from api import deps
 from api.compute.addresses import server_addresses, server_security_groups
 from api.compute.flavors import flavor_links
 from api.context import RequestContext
+from api.microversion import at_least
 from api.policy import allowed
 from api.timefmt import iso
 from nimbus.db import Server, VolumeAttachment
+from workflows.server import hostname
 
 #: Nova's vm_state for each status.
 _VM_STATE = {
@@ -61,6 +63,19 @@ def _image(server: Server) -> dict[str, Any] | str:
     return {"id": server.image_id, "links": _image_links(server.image_id)}
 
 
+def _extended_attributes(server: Server) -> dict[str, Any]:
+    """What an admin sees from 2.3 on (Nova's extended server attributes)."""
+    return {
+        "OS-EXT-SRV-ATTR:reservation_id": server.reservation_id,
+        "OS-EXT-SRV-ATTR:launch_index": 0,
+        "OS-EXT-SRV-ATTR:hostname": hostname(server.name),
+        "OS-EXT-SRV-ATTR:kernel_id": "",
+        "OS-EXT-SRV-ATTR:ramdisk_id": "",
+        "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
+        "OS-EXT-SRV-ATTR:user_data": server.user_data,
+    }
+
+
 def brief(server: Server) -> dict[str, Any]:
     return {"id": server.id, "name": server.name, "links": server_links(server.id)}
 
@@ -81,7 +96,7 @@ def detail(server: Server, ctx: RequestContext) -> dict[str, Any]:
         "addresses": server_addresses(server.id),
         "accessIPv4": "",
         "accessIPv6": "",
-        "key_name": None,
+        "key_name": server.key_name,
         "config_drive": "True",
         "progress": 100 if server.status == "ACTIVE" else 0,
         "security_groups": server_security_groups(server.id),
@@ -98,6 +113,10 @@ def detail(server: Server, ctx: RequestContext) -> dict[str, Any]:
         view["OS-EXT-SRV-ATTR:host"] = server.host
         view["OS-EXT-SRV-ATTR:hypervisor_hostname"] = server.host
         view["OS-EXT-SRV-ATTR:instance_name"] = deps.settings().instance_prefix + server.id
+        if at_least("2.3"):
+            view.update(_extended_attributes(server))
+    if at_least("2.9"):
+        view["locked"] = False
     if server.status == "ERROR" and server.fault:
         view["fault"] = server.fault
     return view

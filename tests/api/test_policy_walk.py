@@ -104,6 +104,7 @@ BODIES: dict[str, Any] = {
     "paas.create_build": {"package": "{digest}"},
     "paas.create_release": {"build_id": "{build_id}"},
     "paas.scale": {"instances": 2},
+    "compute.create_keypair": {"keypair": {"name": "x"}},
 }
 
 #: Creates in the caller's own project are allowed; these name the victim's resources, and
@@ -120,6 +121,11 @@ OTHER_CREATES = {
 #: Creates that name nothing of the victim's: bob may make these in his own project.
 OWN_CREATES = {"image.create_image", "network.create_network", "network.create_router"}
 OWN_CREATES |= {"network.create_group", "paas.create_app", "paas.upload_package"}
+OWN_CREATES |= {"compute.create_keypair"}
+
+#: Reads of what belongs to a user, not to a project (key pairs): another user of the
+#: same project, a reader included, finds nothing by that name.
+USER_OWNED_READS = {"compute.show_keypair"}
 
 #: Routes only an admin may call (403, as OpenStack answers, not 404).
 ADMIN_ONLY = {"audit.list_events", "network.list_quotas"}
@@ -283,6 +289,10 @@ def build_world(stack: Stack) -> World:
         "region_id": _first(stack, "/identity/v3/regions", "regions", admin_h),
     }
     paas = _paas_app(stack, h)
+    key = stack.client.post(
+        "/compute/v2.1/os-keypairs", json={"keypair": {"name": "victim-key"}}, headers=h
+    )
+    assert key.status_code == 200, key.json
     other = Neutron(stack, "bob")
     # Neutron makes a project's default group on its first look: let bob's exist already.
     assert other.get("security-groups").status_code == 200
@@ -305,6 +315,7 @@ def build_world(stack: Stack) -> World:
             "user_id": user_id,
             "access": ec2.json["credential"]["access"],
             "project_id": alice.project_id,
+            "keypair_name": "victim-key",
             **paas,
             **shared,
         },
@@ -452,6 +463,7 @@ def build_ids_for_params() -> list[str]:
         "app_id",
         "digest",
         "build_id",
+        "keypair_name",
         *SHARED_OBJECTS,
     ]
 
@@ -499,6 +511,8 @@ def test_a_reader_reads_everything_and_changes_nothing(stack: Stack, world: Worl
         special = _admin_or_403(call, reader=True)
         if special is not None:
             return special if call.method == "GET" else _status(403)
+        if call.endpoint in USER_OWNED_READS:
+            return _status(404)
         if call.method == "GET":
             return _status(200, 300)
         return _status(403)

@@ -45,10 +45,19 @@ def test_meta_data_has_novas_keys_under_every_version():
             "availability_zone": "nova",
             "launch_index": 0,
             "public_keys": {},
+            "keys": [],
             "files": [],
         }
         assert files[f"openstack/{version}/user_data"] == DRIVE.user_data
         assert json.loads(files[f"openstack/{version}/network_data.json"]) == DRIVE.network_data
+
+
+def test_the_key_pair_is_in_public_keys_and_keys():
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH1 me@host"
+    files = config_drive_files(replace(DRIVE, public_keys={"mykey": key}))
+    meta = json.loads(files["openstack/latest/meta_data.json"])
+    assert meta["public_keys"] == {"mykey": key}
+    assert meta["keys"] == [{"name": "mykey", "type": "ssh", "data": key}]
 
 
 def test_user_data_is_left_out_when_there_is_none():

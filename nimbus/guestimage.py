@@ -28,6 +28,21 @@ KERNEL_PACKAGE = re.compile(r"linux-image-6\.1\.0-\d+-amd64")
 #: quiet and no i8042 probing keep the boot short under TCG; mitigations cost TCG time
 #: and guard nothing a throwaway busybox guest has.
 BASE_CMDLINE = "console=ttyS0 quiet loglevel=1 mitigations=off i8042.noaux i8042.nokbd"
+#: Debian's dropbear and the packages of the shared libraries it loads (glibc's loader
+#: among them): busybox is static, dropbear is not. Its NEEDED list is the library list.
+SSH_PACKAGES = (
+    "dropbear-bin", "libtomcrypt1", "libtommath1", "libgmp10", "libc6", "libcrypt1", "zlib1g",
+)  # fmt: skip
+SSH_LIBRARIES = (
+    "ld-linux-x86-64.so.2",
+    "libc.so.6",
+    "libcrypt.so.1",
+    "libtomcrypt.so.1",
+    "libtommath.so.1",
+    "libgmp.so.10",
+    "libz.so.1",
+)
+LIB_DIR = "lib/x86_64-linux-gnu"
 STAMP_FILE = "nimbus.txt"
 STAMP_VERSION = 1
 
@@ -73,6 +88,33 @@ def download(work_dir: Path) -> tuple[Path, Path]:
     if kernel is None or busybox is None:
         raise GuestImageError(f"apt-get download left no packages in {work_dir}")
     return kernel, busybox
+
+
+def ssh_server(work_dir: Path) -> dict[str, bytes]:
+    """Dropbear and its libraries, as paths in the initramfs -> contents; the packages are
+    downloaded into ``work_dir`` once and reused."""
+    missing = [name for name in SSH_PACKAGES if find_deb(work_dir, f"{name}_") is None]
+    if missing:
+        run("apt-get", "download", *missing, cwd=work_dir)
+    root = work_dir / "ssh"
+    for name in SSH_PACKAGES:
+        deb = find_deb(work_dir, f"{name}_")
+        if deb is None:
+            raise GuestImageError(f"apt-get download left no {name} package in {work_dir}")
+        extract(deb, root / name)
+    dropbear = root / "dropbear-bin" / initramfs.SSH_SERVER.lstrip("/")
+    files = {initramfs.SSH_SERVER.lstrip("/"): dropbear.read_bytes()}
+    for library in SSH_LIBRARIES:
+        files[f"{LIB_DIR}/{library}"] = _library(root, library).read_bytes()
+    return files
+
+
+def _library(root: Path, name: str) -> Path:
+    """The shared library ``name`` in the extracted packages (``lib`` or ``usr/lib``)."""
+    found = sorted(root.glob(f"*/**/x86_64-linux-gnu/{name}"))
+    if not found:
+        raise GuestImageError(f"no package under {root} holds {name}")
+    return found[0]
 
 
 def extract(deb: Path, dest: Path) -> Path:
@@ -122,6 +164,7 @@ def guest_recipe() -> str:
         initramfs.init_script(list(initramfs.GUEST_MODULES)),
         initramfs.dhcp_script(),
         initramfs.instance_script(),
+        *SSH_LIBRARIES,
     ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
@@ -178,7 +221,8 @@ def boot_files(work_dir: Path, cmdline: str) -> dict[str, Path]:
     modules = guest_modules(root / "lib" / "modules")
     staging = work_dir / "staging"
     staging.mkdir(exist_ok=True)
-    (staging / "initrd").write_bytes(initramfs.build_initramfs(busybox(work_dir), modules))
+    initrd = initramfs.build_initramfs(busybox(work_dir), modules, ssh_server(work_dir))
+    (staging / "initrd").write_bytes(initrd)
     (staging / "syslinux.cfg").write_text(syslinux_cfg(cmdline))
     return {"vmlinuz": vmlinuz, **{n: staging / n for n in ("initrd", "syslinux.cfg")}}
 

@@ -9,6 +9,9 @@ What the guest does at boot, all with busybox:
   ``config-2``, an IDE cdrom) at ``/mnt/config``, names the guest after its
   ``meta_data.json``, serves a page naming the server with ``httpd`` on port 80, and runs
   the user data if it is a script (``#!``), its output on the console;
+- the instance script also puts the config drive's ``public_keys`` in root's
+  ``authorized_keys`` and starts Debian's dropbear on port 22 (keys only, no passwords),
+  when the image carries it;
 - prints ``NIMBUS READY <kernel>`` without waiting for either, and keeps a root shell on
   the serial console (``tests.support.guest.GuestShell`` types into it).
 
@@ -56,6 +59,10 @@ IP_MARKER = "NIMBUS IP"
 
 #: What the guest prints when its config drive holds user data: ``... <n> bytes``.
 USER_DATA_MARKER = "NIMBUS USER-DATA"
+
+#: What the guest prints once its SSH server listens: ``NIMBUS SSH <n> keys``.
+SSH_MARKER = "NIMBUS SSH"
+SSH_SERVER = "/usr/sbin/dropbear"
 
 #: The config drive's label, as Nova writes it (``nimbus.configdrive.LABEL``).
 CONFIG_DRIVE_LABEL = "config-2"
@@ -136,6 +143,7 @@ def init_script(modules: list[str]) -> str:
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 {inserts}
 ip link set lo up
 for nic in /sys/class/net/eth*; do
@@ -220,6 +228,13 @@ cat > /www/index.html <<EOF
 <p>uuid ${{uuid:-unknown}}</p>
 EOF
 httpd -p 80 -h /www
+if [ -x {SSH_SERVER} ]; then
+    grep -oE '"(ssh-[a-z0-9-]+|ecdsa-sha2-nistp[0-9]+) [A-Za-z0-9+/=]+[^"]*"' "$meta" 2>/dev/null \
+        | tr -d '"' | sort -u > /root/.ssh/authorized_keys
+    chmod 600 /root/.ssh/authorized_keys
+    {SSH_SERVER} -R -E -s -p 22
+    echo "{SSH_MARKER} $(grep -c . /root/.ssh/authorized_keys) keys"
+fi
 data=/mnt/config/openstack/latest/user_data
 if [ -f "$data" ]; then
     echo "{USER_DATA_MARKER} $(wc -c < "$data") bytes"
@@ -267,10 +282,51 @@ def regular(name: str, data: bytes, mode: int = 0o644) -> Entry:
     return Entry(name, stat.S_IFREG | mode, data)
 
 
-def build_initramfs(busybox: bytes, modules: Mapping[str, bytes]) -> bytes:
-    """A gzip'd initramfs with busybox, the modules (in load order) and ``/init``."""
+#: The root user as the SSH server looks it up (no password: keys only).
+PASSWD = "root:x:0:0:root:/root:/bin/sh\n"
+GROUP = "root:x:0:\n"
+SHELLS = "/bin/sh\n"
+
+
+def symlink(name: str, target: str) -> Entry:
+    """A symbolic link member (its data is the target)."""
+    return Entry(name, stat.S_IFLNK | 0o777, target.encode())
+
+
+def _parents(paths: Iterable[str]) -> list[str]:
+    """Every folder above ``paths``, parents first (the kernel makes none itself)."""
+    found: list[str] = []
+    for path in paths:
+        parts = path.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            folder = "/".join(parts[:i])
+            if folder not in found:
+                found.append(folder)
+    return found
+
+
+def ssh_entries(files: Mapping[str, bytes]) -> list[Entry]:
+    """The SSH server's binaries and libraries, the loader's link, root's account."""
+    names = [*files, "lib64/ld-linux-x86-64.so.2", "root/.ssh/x", "etc/dropbear/x"]
+    entries = [directory(folder) for folder in _parents(names)]
+    entries += [regular(name, data, 0o755) for name, data in files.items()]
+    entries.append(
+        symlink("lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+    )
+    entries += [regular("etc/passwd", PASSWD.encode()), regular("etc/group", GROUP.encode())]
+    entries.append(regular("etc/shells", SHELLS.encode()))
+    return entries
+
+
+def build_initramfs(
+    busybox: bytes, modules: Mapping[str, bytes], ssh_files: Mapping[str, bytes] | None = None
+) -> bytes:
+    """A gzip'd initramfs with busybox, the modules (in load order) and ``/init``; with
+    ``ssh_files`` (path -> contents: dropbear and its libraries), an SSH server too."""
     folders = ["bin", "dev", "proc", "sys", "tmp", "etc", "lib", "lib/modules", "mnt"]
     entries = [directory(name) for name in [*folders, "mnt/config", "www"]]
+    if ssh_files:
+        entries += [e for e in ssh_entries(ssh_files) if e.name not in folders]
     entries.append(Entry("dev/console", stat.S_IFCHR | 0o600, rdev=(5, 1)))
     entries.append(regular("bin/busybox", busybox, 0o755))
     entries += [regular(f"lib/modules/{name}.ko", ko) for name, ko in modules.items()]

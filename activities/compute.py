@@ -119,6 +119,12 @@ def config_drive(inp: StartDomainInput) -> ConfigDrive | None:
 
 
 @dataclass(frozen=True)
+class GracefulStopInput:
+    server_id: str
+    seconds: float
+
+
+@dataclass(frozen=True)
 class PowerStateResult:
     power_state: int
 
@@ -215,6 +221,20 @@ class ComputeActivities:
         self.hypervisor.shutdown(self.domain_name(inp.server_id))
 
     @activity.defn
+    def stop_gracefully(self, inp: GracefulStopInput) -> bool:
+        """Ask the guest to power off and wait up to ``seconds``; whether it did. Asking
+        again on a retry is harmless (an off domain ignores it)."""
+        name = self.domain_name(inp.server_id)
+        self.hypervisor.request_shutdown(name)
+        deadline = time.monotonic() + inp.seconds
+        while self.hypervisor.power_state(name) is not PowerState.SHUTDOWN:
+            if time.monotonic() >= deadline:
+                return False
+            activity.heartbeat("waiting for the guest to power off")
+            time.sleep(self.poll_seconds)
+        return True
+
+    @activity.defn
     def restart_domain(self, inp: ServerRef) -> None:
         """Start the server's shut off domain again."""
         self.hypervisor.start(self.domain_name(inp.server_id))
@@ -237,6 +257,7 @@ class ComputeActivities:
             self.wait_running,
             self.destroy_domain,
             self.stop_domain,
+            self.stop_gracefully,
             self.restart_domain,
             self.console_output,
         ]

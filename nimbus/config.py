@@ -56,6 +56,9 @@ class Settings:
     region: str = "RegionOne"
     token_ttl_seconds: int = 3600
     power_sync_seconds: float = 2.0
+    #: How long a SOFT reboot waits for the guest to power off before a HARD one (Nova's
+    #: reboot_timeout is 120 s; the default guest has no ACPI handler and never does).
+    soft_reboot_seconds: float = 60.0
     database_url: str = ""
     image_size_cap: int = 1 << 40
     ceph_conf: str = ""
@@ -205,6 +208,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "NIMBUS_REGION": ("region", str),
     "NIMBUS_TOKEN_TTL": ("token_ttl_seconds", int),
     "NIMBUS_POWER_SYNC_SECONDS": ("power_sync_seconds", float),
+    "NIMBUS_SOFT_REBOOT_SECONDS": ("soft_reboot_seconds", float),
     "NIMBUS_DATABASE_URL": ("database_url", str),
     "NIMBUS_IMAGE_SIZE_CAP": ("image_size_cap", int),
     "NIMBUS_CEPH_CONF": ("ceph_conf", str),

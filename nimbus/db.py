@@ -172,6 +172,11 @@ class Server(Base):
     #: A volume-backed server's root: ``{volume_id, source, source_id, size,
     #: delete_on_termination}`` from its block device mapping; ``None`` for an image-backed one.
     root_volume: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: Nova's lock: a locked server refuses actions and delete from anyone but an admin
+    #: (and its owner, when the owner locked it, may unlock it).
+    locked: Mapped[bool] = mapped_column(default=False)
+    locked_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    locked_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
     #: The key pair named at create, and its public key as it was then (Nova keeps both).
     key_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     key_data: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -50,6 +50,13 @@ log = logging.getLogger(__name__)
 _PASSTHROUGH = ("observability", "prometheus_client", "nimbus", "activities")
 
 
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every worker (and the replay tests) runs workflows in."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
+    )
+
+
 async def connect(settings: Settings) -> Client:
     """A Temporal client for the configured server and namespace."""
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
@@ -65,9 +72,7 @@ def build_workers(
     extra_interceptors: Sequence[Interceptor] = (),
 ) -> list[Worker]:
     """One worker for workflows and host-independent activities, one for this host."""
-    runner = SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
-    )
+    runner = workflow_runner()
     interceptors = [MetricsInterceptor(), *extra_interceptors]
     control = Worker(
         client,

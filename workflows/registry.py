@@ -11,12 +11,14 @@ from workflows.image import CreateServerImage, DeleteImage, ImportImage
 from workflows.network import NETWORK_WORKFLOWS
 from workflows.router import ROUTER_WORKFLOWS
 from workflows.server import SERVER_WORKFLOWS
+from workflows.server_reboot import RebootServer
 from workflows.server_volume import BootVolumeServer
 from workflows.volume import VOLUME_WORKFLOWS
 
 WORKFLOWS = [
     *SERVER_WORKFLOWS,
     BootVolumeServer,
+    RebootServer,
     ImportImage,
     DeleteImage,
     CreateServerImage,

@@ -45,6 +45,7 @@ from workflows.server import (
     StartServer,
     StopServer,
 )
+from workflows.server_reboot import RebootInput, RebootServer
 from workflows.server_volume import BootVolumeServer, VolumeBootInput
 from workflows.volume import (
     AttachVolume,
@@ -131,6 +132,14 @@ async def start_power(
     arg = PowerInput(server_id, host)
     reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE
     return await _start(client, run, arg, operation, project_id, server_id, reuse)
+
+
+async def start_reboot(
+    client: Client, project_id: str, inp: RebootInput
+) -> WorkflowHandle[Any, Any]:
+    """Start a RebootServer workflow (a server may be rebooted again and again)."""
+    reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE
+    return await _start(client, RebootServer.run, inp, "reboot", project_id, inp.server_id, reuse)
 
 
 async def console_output(

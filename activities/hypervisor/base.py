@@ -153,6 +153,11 @@ class HypervisorDriver(Protocol):
         ``NotFound`` if there is no such domain."""
         ...
 
+    def request_shutdown(self, name: str) -> None:
+        """Ask the guest to power off (ACPI power button); it may ignore the request.
+        A shut off domain is fine; ``NotFound`` if there is no such domain."""
+        ...
+
     def start(self, name: str) -> None:
         """Start a defined, shut off domain. Idempotent; ``NotFound`` if undefined or if a
         NIC's bridge does not exist on the host (the message names the bridge)."""

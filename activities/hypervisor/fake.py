@@ -47,6 +47,9 @@ class FakeHypervisor:
         self.bridges = bridges
         self.domains: dict[str, FakeDomain] = {}
         self.faults = Faults()
+        #: Whether guests power off when asked (``request_shutdown``); a guest with no
+        #: ACPI handler ignores it, as the default busybox guest does.
+        self.acpi_shutdown = True
         self._lock = threading.RLock()
 
     def fail(self, method: str, error: BaseException, times: int = 1) -> None:
@@ -112,6 +115,15 @@ class FakeHypervisor:
         self.faults.check("shutdown")
         with self._lock:
             self._get(name).state = PowerState.SHUTDOWN
+
+    def request_shutdown(self, name: str) -> None:
+        """See ``HypervisorDriver.request_shutdown``: a fake guest heeds it when
+        ``acpi_shutdown`` is set (the default), and ignores it otherwise."""
+        self.faults.check("request_shutdown")
+        with self._lock:
+            domain = self._get(name)
+            if self.acpi_shutdown:
+                domain.state = PowerState.SHUTDOWN
 
     def start(self, name: str) -> None:
         """See ``HypervisorDriver.start``."""

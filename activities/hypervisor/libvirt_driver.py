@@ -279,6 +279,20 @@ class LibvirtDriver:
         """See ``HypervisorDriver.shutdown``."""
         self._call(lambda conn: self._ensure_stopped(self._get(conn, name)))
 
+    def request_shutdown(self, name: str) -> None:
+        """See ``HypervisorDriver.request_shutdown``."""
+        self._call(lambda conn: self._request_shutdown(self._get(conn, name)))
+
+    @staticmethod
+    def _request_shutdown(dom: libvirt.virDomain) -> None:
+        if not dom.isActive():
+            return
+        try:
+            dom.shutdown()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID or dom.isActive():
+                raise
+
     def start(self, name: str) -> None:
         """See ``HypervisorDriver.start``."""
         self._call(lambda conn: self._start(self._get(conn, name)))

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, jsonify
 
 from api import deps
-from api.compute import bp
+from api.compute import bp, lock_reboot
 from api.compute.flavors import get_flavor
 from api.compute.servers import load_server, set_task_state
 from api.context import RequestContext, current
@@ -119,7 +119,13 @@ _ACTIONS = {
     "createImage": _create_image,
     "os-start": _power(True),
     "os-stop": _power(False),
+    "reboot": lock_reboot.reboot,
+    "lock": lock_reboot.lock,
+    "unlock": lock_reboot.unlock,
 }
+
+#: What a locked server still allows (reads, and the lock itself).
+_LOCK_FREE = {"os-getConsoleOutput", "lock", "unlock", "createImage"}
 
 
 @bp.post("/v2.1/servers/<server_id>/action")
@@ -131,4 +137,7 @@ def server_action(server_id: str) -> Any:
         )
     name, args = next(iter(body.items()))
     ctx = current()
-    return _ACTIONS[name](load_server(server_id, ctx), ctx, args)
+    server = load_server(server_id, ctx)
+    if name not in _LOCK_FREE:
+        lock_reboot.check_unlocked(server, ctx)
+    return _ACTIONS[name](server, ctx, args)

@@ -22,7 +22,7 @@ from api.compute.server_ports import claim_ports, parse_networks, release_claime
 from api.context import RequestContext, current
 from api.image.images import find_visible_image
 from api.lookup import load_owned
-from api.policy import authorize
+from api.policy import allowed, authorize
 from api.starting import forget
 from api.validation import json_body, name_field, paginate, ref_id, require_dict
 from nimbus.db import Flavor, Server
@@ -310,6 +310,8 @@ def delete_server(server_id: str) -> tuple[str, int]:
     ctx = current()
     authorize(ctx, "compute:servers:delete")
     server = load_server(server_id, ctx)
+    if server.locked and not allowed(ctx, "compute:servers:unlock_any"):
+        raise Conflict(f"Instance {server_id} is locked")
     previous = set_task_state(server_id, "deleting")
     try:
         deps.bridge().run(lambda c: starter.start_delete(c, server.project_id, server_id))

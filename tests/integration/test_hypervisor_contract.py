@@ -310,3 +310,17 @@ def test_a_nic_on_a_missing_bridge_is_not_found_and_leaves_no_domain(
     with pytest.raises(NotFound, match=f"{host_bridge}x"):
         driver.define_and_start(spec)
     assert spec.name not in driver.power_states(PREFIX)
+
+
+def test_a_shutdown_request_is_harmless_to_repeat_and_to_an_off_domain(
+    driver: HypervisorDriver, make_spec: SpecFactory
+):
+    spec = make_spec()
+    driver.define_and_start(spec)
+    driver.request_shutdown(spec.name)
+    driver.request_shutdown(spec.name)
+    driver.shutdown(spec.name)
+    driver.request_shutdown(spec.name)
+    assert driver.power_state(spec.name) is PowerState.SHUTDOWN
+    with pytest.raises(NotFound):
+        driver.request_shutdown(f"{PREFIX}missing-{uuid.uuid4()}")

@@ -138,6 +138,7 @@ def start_cloud(data_dir: Path, guest_image: Path, runtime_image: Path) -> Cloud
         domain_type="qemu",
         instance_prefix=prefix,
         power_sync_seconds=1.0,
+        soft_reboot_seconds=5.0,
     )
     cache = data_dir / "cache"
     cache.mkdir(parents=True, exist_ok=True)

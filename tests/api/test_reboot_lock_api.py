@@ -1,0 +1,114 @@
+"""Server actions reboot (SOFT, HARD), lock and unlock, over the fake drivers."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from nimbus.config import Settings
+from nimbus.errors import InvalidSpec
+from tests.support.stack import Stack
+from workflows.common import server_workflow_id
+
+V29 = {"OpenStack-API-Version": "compute 2.9"}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """A short SOFT reboot bound, so the fall back to HARD is quick to see."""
+    return dataclasses.replace(settings, soft_reboot_seconds=0.5)
+
+
+def _h(stack: Stack, user: str = "alice") -> dict[str, str]:
+    return {"X-Auth-Token": stack.token(user), **V29}
+
+
+def _server(stack: Stack) -> str:
+    body = {"server": {"name": "vm", "flavorRef": "1", "imageRef": stack.image_id()}}
+    r = stack.client.post("/compute/v2.1/servers", json=body, headers=_h(stack))
+    server_id = str(r.json["server"]["id"])
+    stack.finish(server_workflow_id(server_id, "boot"))
+    return server_id
+
+
+def _act(stack: Stack, server_id: str, body: Any, user: str = "alice") -> Any:
+    url = f"/compute/v2.1/servers/{server_id}/action"
+    return stack.client.post(url, json=body, headers=_h(stack, user))
+
+
+def _show(stack: Stack, server_id: str, user: str = "alice") -> dict[str, Any]:
+    r = stack.client.get(f"/compute/v2.1/servers/{server_id}", headers=_h(stack, user))
+    return dict(r.json["server"])
+
+
+def test_a_hard_reboot_powers_the_domain_off_and_on(stack: Stack) -> None:
+    server_id = _server(stack)
+    assert _act(stack, server_id, {"reboot": {"type": "HARD"}}).status_code == 202
+    assert _show(stack, server_id)["status"] in ("HARD_REBOOT", "ACTIVE")
+    assert stack.finish(server_workflow_id(server_id, "reboot")) is False
+    shown = _show(stack, server_id)
+    assert (shown["status"], shown["OS-EXT-STS:task_state"]) == ("ACTIVE", None)
+
+
+def test_a_soft_reboot_lets_the_guest_power_off_first(stack: Stack) -> None:
+    server_id = _server(stack)
+    assert _act(stack, server_id, {"reboot": {"type": "SOFT"}}).status_code == 202
+    assert stack.finish(server_workflow_id(server_id, "reboot")) is True  # graceful
+    assert _show(stack, server_id)["status"] == "ACTIVE"
+
+
+def test_a_soft_reboot_of_a_deaf_guest_falls_back_to_hard(stack: Stack) -> None:
+    stack.hypervisor.acpi_shutdown = False
+    server_id = _server(stack)
+    assert _act(stack, server_id, {"reboot": {"type": "SOFT"}}).status_code == 202
+    assert stack.finish(server_workflow_id(server_id, "reboot")) is False
+    assert _show(stack, server_id)["status"] == "ACTIVE"
+
+
+def test_a_reboot_that_cannot_start_the_domain_leaves_error_with_the_reason(
+    stack: Stack,
+) -> None:
+    server_id = _server(stack)
+    stack.hypervisor.fail("start", InvalidSpec("the domain's disk is gone"))
+    assert _act(stack, server_id, {"reboot": {"type": "HARD"}}).status_code == 202
+    stack.finish(server_workflow_id(server_id, "reboot"))
+    shown = _show(stack, server_id)
+    assert shown["status"] == "ERROR" and "disk is gone" in shown["fault"]["message"]
+
+
+def test_reboot_bad_input_is_refused_and_changes_nothing(stack: Stack) -> None:
+    server_id = _server(stack)
+    for body in ({"reboot": {}}, {"reboot": {"type": "GENTLE"}}, {"reboot": None}):
+        assert _act(stack, server_id, body).status_code == 400
+    assert _act(stack, server_id, {"reboot": {"type": "HARD"}}, "rita").status_code == 403
+    assert _act(stack, server_id, {"reboot": {"type": "HARD"}}, "bob").status_code == 404
+    assert _act(stack, "nope", {"reboot": {"type": "HARD"}}).status_code == 404
+    assert _act(stack, server_id, {"os-stop": None}).status_code == 202
+    stack.wait_server(server_id, lambda r: r is not None and r.status == "SHUTOFF")
+    assert _act(stack, server_id, {"reboot": {"type": "SOFT"}}).status_code == 409
+    assert _show(stack, server_id)["status"] == "SHUTOFF"
+
+
+def test_a_locked_server_refuses_its_owner_but_not_an_admin(stack: Stack) -> None:
+    server_id = _server(stack)
+    assert _show(stack, server_id)["locked"] is False
+    assert _act(stack, server_id, {"lock": None}).status_code == 202
+    assert _show(stack, server_id)["locked"] is True
+    assert _act(stack, server_id, {"reboot": {"type": "HARD"}}).status_code == 409
+    assert _act(stack, server_id, {"os-stop": None}).status_code == 409
+    url = f"/compute/v2.1/servers/{server_id}"
+    assert stack.client.delete(url, headers=_h(stack)).status_code == 409
+    assert _show(stack, server_id)["status"] == "ACTIVE"
+    assert _act(stack, server_id, {"os-stop": None}, "admin").status_code == 202
+    assert _act(stack, server_id, {"unlock": None}).status_code == 202
+    assert _show(stack, server_id)["locked"] is False
+
+
+def test_an_admins_lock_is_the_admins_to_lift(stack: Stack) -> None:
+    server_id = _server(stack)
+    assert _act(stack, server_id, {"lock": None}, "admin").status_code == 202
+    assert _act(stack, server_id, {"unlock": None}).status_code == 409
+    assert _act(stack, server_id, {"lock": None}, "rita").status_code == 403
+    assert _act(stack, server_id, {"unlock": None}, "admin").status_code == 202

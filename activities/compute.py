@@ -235,6 +235,21 @@ class ComputeActivities:
         return True
 
     @activity.defn
+    def pause_domain(self, inp: ServerRef) -> None:
+        """Freeze the running domain in memory (already paused is success)."""
+        self.hypervisor.pause(self.domain_name(inp.server_id))
+
+    @activity.defn
+    def unpause_domain(self, inp: ServerRef) -> None:
+        """Let the paused domain run again (already running is success)."""
+        self.hypervisor.unpause(self.domain_name(inp.server_id))
+
+    @activity.defn
+    def save_domain(self, inp: ServerRef) -> None:
+        """Suspend the domain to disk (already saved is success)."""
+        self.hypervisor.save(self.domain_name(inp.server_id))
+
+    @activity.defn
     def restart_domain(self, inp: ServerRef) -> None:
         """Start the server's shut off domain again."""
         self.hypervisor.start(self.domain_name(inp.server_id))
@@ -258,6 +273,9 @@ class ComputeActivities:
             self.destroy_domain,
             self.stop_domain,
             self.stop_gracefully,
+            self.pause_domain,
+            self.unpause_domain,
+            self.save_domain,
             self.restart_domain,
             self.console_output,
         ]

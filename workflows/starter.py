@@ -46,6 +46,7 @@ from workflows.server import (
     StopServer,
 )
 from workflows.server_reboot import RebootInput, RebootServer
+from workflows.server_state import ChangeServerState, StateInput
 from workflows.server_volume import BootVolumeServer, VolumeBootInput
 from workflows.volume import (
     AttachVolume,
@@ -140,6 +141,15 @@ async def start_reboot(
     """Start a RebootServer workflow (a server may be rebooted again and again)."""
     reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE
     return await _start(client, RebootServer.run, inp, "reboot", project_id, inp.server_id, reuse)
+
+
+async def start_state_change(
+    client: Client, project_id: str, inp: StateInput
+) -> WorkflowHandle[Any, Any]:
+    """Start a pause, unpause, suspend or resume of the server."""
+    reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE
+    run = ChangeServerState.run
+    return await _start(client, run, inp, inp.action, project_id, inp.server_id, reuse)
 
 
 async def console_output(

@@ -158,6 +158,21 @@ class HypervisorDriver(Protocol):
         A shut off domain is fine; ``NotFound`` if there is no such domain."""
         ...
 
+    def pause(self, name: str) -> None:
+        """Freeze a running domain in memory (PAUSED). Idempotent; ``Conflict`` if it is
+        not running; ``NotFound`` if there is no such domain."""
+        ...
+
+    def unpause(self, name: str) -> None:
+        """Let a paused domain run again. Idempotent (a running one is fine)."""
+        ...
+
+    def save(self, name: str) -> None:
+        """Suspend the domain to disk (libvirt's managed save: SUSPENDED, shut off with
+        its memory kept); ``start`` resumes it where it was. Idempotent; ``Conflict`` if
+        it is shut off without a saved state."""
+        ...
+
     def start(self, name: str) -> None:
         """Start a defined, shut off domain. Idempotent; ``NotFound`` if undefined or if a
         NIC's bridge does not exist on the host (the message names the bridge)."""

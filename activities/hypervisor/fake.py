@@ -73,7 +73,7 @@ class FakeHypervisor:
 
         A NIC on a bridge the host lacks keeps it from starting, as libvirt's tap would.
         """
-        if domain.state == PowerState.RUNNING:
+        if domain.state in (PowerState.RUNNING, PowerState.PAUSED):
             return
         for nic in domain.spec.nics:
             if self.bridges is not None and nic.bridge not in self.bridges:
@@ -124,6 +124,27 @@ class FakeHypervisor:
             domain = self._get(name)
             if self.acpi_shutdown:
                 domain.state = PowerState.SHUTDOWN
+
+    def pause(self, name: str) -> None:
+        """See ``HypervisorDriver.pause``."""
+        self._move(name, "pause", {PowerState.RUNNING, PowerState.PAUSED}, PowerState.PAUSED)
+
+    def unpause(self, name: str) -> None:
+        """See ``HypervisorDriver.unpause``."""
+        self._move(name, "unpause", {PowerState.PAUSED, PowerState.RUNNING}, PowerState.RUNNING)
+
+    def save(self, name: str) -> None:
+        """See ``HypervisorDriver.save``."""
+        froms = {PowerState.RUNNING, PowerState.PAUSED, PowerState.SUSPENDED}
+        self._move(name, "save", froms, PowerState.SUSPENDED)
+
+    def _move(self, name: str, method: str, froms: set[PowerState], to: PowerState) -> None:
+        self.faults.check(method)
+        with self._lock:
+            domain = self._get(name)
+            if domain.state not in froms:
+                raise Conflict(f"domain {name} is {domain.state.name}: cannot {method} it")
+            domain.state = to
 
     def start(self, name: str) -> None:
         """See ``HypervisorDriver.start``."""

@@ -47,6 +47,15 @@ POWER_STATES = {
     libvirt.VIR_DOMAIN_PMSUSPENDED: PowerState.SUSPENDED,
 }
 
+
+def _state(dom: libvirt.virDomain) -> PowerState:
+    """The domain's power state; a domain shut off by a managed save is SUSPENDED."""
+    state, why = dom.state()
+    if state == libvirt.VIR_DOMAIN_SHUTOFF and why == libvirt.VIR_DOMAIN_SHUTOFF_SAVED:
+        return PowerState.SUSPENDED
+    return POWER_STATES[state]
+
+
 NOT_FOUND = {libvirt.VIR_ERR_NO_DOMAIN}
 CONFLICT = {libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_ERR_DOM_EXIST}
 INVALID = {
@@ -255,7 +264,7 @@ class LibvirtDriver:
 
     def power_state(self, name: str) -> PowerState:
         """See ``HypervisorDriver.power_state``."""
-        return self._call(lambda conn: POWER_STATES[self._get(conn, name).state()[0]])
+        return self._call(lambda conn: _state(self._get(conn, name)))
 
     def power_states(self, prefix: str) -> dict[str, PowerState]:
         """See ``HypervisorDriver.power_states``."""
@@ -269,7 +278,7 @@ class LibvirtDriver:
             try:
                 name = dom.name()
                 if name.startswith(prefix):
-                    states[name] = POWER_STATES[dom.state()[0]]
+                    states[name] = _state(dom)
             except libvirt.libvirtError as exc:
                 if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                     raise
@@ -292,6 +301,41 @@ class LibvirtDriver:
         except libvirt.libvirtError as exc:
             if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID or dom.isActive():
                 raise
+
+    def pause(self, name: str) -> None:
+        """See ``HypervisorDriver.pause``."""
+        self._call(lambda conn: self._pause(self._get(conn, name)))
+
+    @staticmethod
+    def _pause(dom: libvirt.virDomain) -> None:
+        state = _state(dom)
+        if state is PowerState.PAUSED:
+            return
+        if state is not PowerState.RUNNING:
+            raise Conflict(f"domain {dom.name()} is {state.name}: cannot pause it")
+        dom.suspend()
+
+    def unpause(self, name: str) -> None:
+        """See ``HypervisorDriver.unpause``."""
+        self._call(lambda conn: self._unpause(self._get(conn, name)))
+
+    @staticmethod
+    def _unpause(dom: libvirt.virDomain) -> None:
+        if _state(dom) is PowerState.PAUSED:
+            dom.resume()
+
+    def save(self, name: str) -> None:
+        """See ``HypervisorDriver.save``."""
+        self._call(lambda conn: self._save(self._get(conn, name)))
+
+    @staticmethod
+    def _save(dom: libvirt.virDomain) -> None:
+        state = _state(dom)
+        if state is PowerState.SUSPENDED:
+            return
+        if state not in (PowerState.RUNNING, PowerState.PAUSED):
+            raise Conflict(f"domain {dom.name()} is {state.name}: cannot suspend it")
+        dom.managedSave(0)
 
     def start(self, name: str) -> None:
         """See ``HypervisorDriver.start``."""

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, jsonify
 
 from api import deps
-from api.compute import bp, lock_reboot
+from api.compute import bp, lock_reboot, state_actions
 from api.compute.flavors import get_flavor
 from api.compute.servers import load_server, set_task_state
 from api.context import RequestContext, current
@@ -122,6 +122,7 @@ _ACTIONS = {
     "reboot": lock_reboot.reboot,
     "lock": lock_reboot.lock,
     "unlock": lock_reboot.unlock,
+    **{name: state_actions.action(name) for name in ("pause", "unpause", "suspend", "resume")},
 }
 
 #: What a locked server still allows (reads, and the lock itself).

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from activities.hypervisor.base import PowerState
 from nimbus.config import Settings
 from nimbus.errors import InvalidSpec
 from tests.support.stack import Stack
@@ -112,3 +113,38 @@ def test_an_admins_lock_is_the_admins_to_lift(stack: Stack) -> None:
     assert _act(stack, server_id, {"unlock": None}).status_code == 409
     assert _act(stack, server_id, {"lock": None}, "rita").status_code == 403
     assert _act(stack, server_id, {"unlock": None}, "admin").status_code == 202
+
+
+def test_pause_unpause_suspend_resume_follow_the_domain(stack: Stack) -> None:
+    server_id = _server(stack)
+    domain = f"nimbus-{server_id}"
+    steps = [
+        ("pause", "PAUSED", PowerState.PAUSED),
+        ("unpause", "ACTIVE", PowerState.RUNNING),
+        ("pause", "PAUSED", PowerState.PAUSED),
+        ("suspend", "SUSPENDED", PowerState.SUSPENDED),
+        ("resume", "ACTIVE", PowerState.RUNNING),
+    ]
+    for name, status, state in steps:
+        assert _act(stack, server_id, {name: None}).status_code == 202, name
+        stack.finish(server_workflow_id(server_id, name))
+        shown = _show(stack, server_id)
+        assert (shown["status"], shown["OS-EXT-STS:task_state"]) == (status, None), name
+        assert stack.hypervisor.power_state(domain) is state
+
+
+def test_pause_and_suspend_in_the_wrong_state_are_409(stack: Stack) -> None:
+    server_id = _server(stack)
+    for name in ("unpause", "resume"):
+        assert _act(stack, server_id, {name: None}).status_code == 409
+    assert _act(stack, server_id, {"pause": None}, "rita").status_code == 403
+    assert _show(stack, server_id)["status"] == "ACTIVE"
+
+
+def test_a_failed_pause_leaves_the_server_as_it_was(stack: Stack) -> None:
+    server_id = _server(stack)
+    stack.hypervisor.fail("pause", InvalidSpec("qemu refused"))
+    assert _act(stack, server_id, {"pause": None}).status_code == 202
+    stack.finish(server_workflow_id(server_id, "pause"))
+    shown = _show(stack, server_id)
+    assert (shown["status"], shown["OS-EXT-STS:task_state"]) == ("ACTIVE", None)

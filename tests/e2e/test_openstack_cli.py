@@ -49,14 +49,23 @@ def test_server_lifecycle_with_the_openstack_cli(cloud: Cloud) -> None:
     assert cloud.openstack("server", "show", "vm1").returncode != 0
 
 
+def _show_status(cloud: Cloud, server: str) -> str:
+    return str(cloud.openstack_json("server", "show", server)["status"])
+
+
 def _reboot_and_lock(cloud: Cloud, server: str) -> None:
     """HARD and SOFT reboots end ACTIVE (the guest has no ACPI handler: SOFT falls back to
-    HARD after the cloud's bound); lock and unlock show (the refusals a lock makes for
+    HARD after the cloud's bound); pause, unpause, suspend (a managed save) and resume;
+    lock and unlock show (the refusals a lock makes for
     non-admins are API tests: this CLI is the cloud's admin, whom a lock does not stop)."""
     for args in (("--hard",), ()):
         rebooted = cloud.openstack("server", "reboot", *args, "--wait", server)
         assert rebooted.returncode == 0, rebooted.stderr
         assert cloud.openstack_json("server", "show", server)["status"] == "ACTIVE"
+    for verb, status in (("pause", "PAUSED"), ("unpause", "ACTIVE"), ("suspend", "SUSPENDED"),
+                         ("resume", "ACTIVE")):  # fmt: skip
+        assert cloud.openstack("server", verb, server).returncode == 0, verb
+        wait_for(lambda s=status: _show_status(cloud, server) == s, 90, f"{verb} -> {status}")
     assert cloud.openstack("server", "lock", server).returncode == 0
     assert cloud.openstack_json("server", "show", server)["locked"] is True
     assert cloud.openstack("server", "unlock", server).returncode == 0

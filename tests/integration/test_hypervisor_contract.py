@@ -324,3 +324,35 @@ def test_a_shutdown_request_is_harmless_to_repeat_and_to_an_off_domain(
     assert driver.power_state(spec.name) is PowerState.SHUTDOWN
     with pytest.raises(NotFound):
         driver.request_shutdown(f"{PREFIX}missing-{uuid.uuid4()}")
+
+
+def test_pause_and_unpause_are_idempotent(driver: HypervisorDriver, make_spec: SpecFactory):
+    spec = make_spec()
+    driver.define_and_start(spec)
+    driver.pause(spec.name)
+    driver.pause(spec.name)
+    assert driver.power_state(spec.name) is PowerState.PAUSED
+    driver.start(spec.name)  # a paused domain is left paused by start
+    assert driver.power_state(spec.name) is PowerState.PAUSED
+    driver.unpause(spec.name)
+    driver.unpause(spec.name)
+    assert driver.power_state(spec.name) is PowerState.RUNNING
+    driver.shutdown(spec.name)
+    with pytest.raises(Conflict):
+        driver.pause(spec.name)
+
+
+def test_a_saved_domain_is_suspended_until_started_again(
+    hotplug: HypervisorDriver, make_spec: SpecFactory
+):
+    spec = make_spec()
+    hotplug.define_and_start(spec)
+    hotplug.save(spec.name)
+    hotplug.save(spec.name)
+    assert hotplug.power_state(spec.name) is PowerState.SUSPENDED
+    assert hotplug.power_states(PREFIX)[spec.name] is PowerState.SUSPENDED
+    hotplug.start(spec.name)
+    assert hotplug.power_state(spec.name) is PowerState.RUNNING
+    hotplug.shutdown(spec.name)
+    with pytest.raises(Conflict):
+        hotplug.save(spec.name)

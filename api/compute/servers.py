@@ -332,4 +332,4 @@ def set_task_state(server_id: str, task: str | None, expect: str | None = None) 
         return previous
 
 
-from api.compute import actions, volume_attachments  # noqa: E402,F401  (routes on bp)
+from api.compute import actions, instance_actions, volume_attachments  # noqa: E402,F401  (routes on bp)

@@ -289,6 +289,9 @@ def build_world(stack: Stack) -> World:
         "region_id": _first(stack, "/identity/v3/regions", "regions", admin_h),
     }
     paas = _paas_app(stack, h)
+    actions = stack.client.get(f"/compute/v2.1/servers/{server_id}/os-instance-actions", headers=h)
+    assert actions.status_code == 200, actions.json
+    request_id = actions.json["instanceActions"][0]["request_id"]
     key = stack.client.post(
         "/compute/v2.1/os-keypairs", json={"keypair": {"name": "victim-key"}}, headers=h
     )
@@ -316,6 +319,7 @@ def build_world(stack: Stack) -> World:
             "access": ec2.json["credential"]["access"],
             "project_id": alice.project_id,
             "keypair_name": "victim-key",
+            "request_id": request_id,
             **paas,
             **shared,
         },
@@ -464,6 +468,7 @@ def build_ids_for_params() -> list[str]:
         "digest",
         "build_id",
         "keypair_name",
+        "request_id",
         *SHARED_OBJECTS,
     ]
 

@@ -148,3 +148,28 @@ def test_a_failed_pause_leaves_the_server_as_it_was(stack: Stack) -> None:
     stack.finish(server_workflow_id(server_id, "pause"))
     shown = _show(stack, server_id)
     assert (shown["status"], shown["OS-EXT-STS:task_state"]) == ("ACTIVE", None)
+
+
+def test_instance_actions_come_from_the_servers_workflows(stack: Stack) -> None:
+    server_id = _server(stack)
+    assert _act(stack, server_id, {"reboot": {"type": "HARD"}}).status_code == 202
+    stack.finish(server_workflow_id(server_id, "reboot"))
+    stack.hypervisor.fail("pause", InvalidSpec("qemu refused"))
+    assert _act(stack, server_id, {"pause": None}).status_code == 202
+    stack.finish(server_workflow_id(server_id, "pause"))
+    url = f"/compute/v2.1/servers/{server_id}/os-instance-actions"
+    listed = stack.client.get(url, headers=_h(stack)).json["instanceActions"]
+    assert [(a["action"], a["message"]) for a in listed] == [
+        ("pause", "Error"),
+        ("reboot", None),
+        ("create", None),
+    ]
+    failed = listed[0]["request_id"]
+    shown = stack.client.get(f"{url}/{failed}", headers=_h(stack)).json["instanceAction"]
+    assert shown["action"] == "pause" and "events" not in shown  # events: admins (< 2.51)
+    admin = stack.client.get(f"{url}/{failed}", headers=_h(stack, "admin")).json
+    events = admin["instanceAction"]["events"]
+    assert [(e["event"], e["result"]) for e in events][0] == ("pause_domain", "Error")
+    assert "qemu refused" in events[0]["traceback"]
+    assert stack.client.get(f"{url}/req-nope", headers=_h(stack)).status_code == 404
+    assert stack.client.get(url, headers=_h(stack, "bob")).status_code == 404

@@ -38,6 +38,7 @@ def test_server_lifecycle_with_the_openstack_cli(cloud: Cloud) -> None:
     domain = f"{cloud.settings.instance_prefix}{server_id}"
     assert [d.target for d in cloud.hypervisor().disks(domain)][:2] == ["vda", "vdb"]
     _reboot_and_lock(cloud, "vm1")
+    _events_listed(cloud, "vm1")
     assert cloud.openstack("server", "remove", "volume", "vm1", "cold").returncode == 0
     wait_for(lambda: _volume_status(cloud, "cold") == "available", 60, "cold detached")
     assert cloud.openstack("volume", "delete", "cold").returncode == 0
@@ -47,6 +48,18 @@ def test_server_lifecycle_with_the_openstack_cli(cloud: Cloud) -> None:
     assert f"{cloud.settings.instance_prefix}{server_id}" not in cloud.domains()
     assert server_id not in cloud.disks()
     assert cloud.openstack("server", "show", "vm1").returncode != 0
+
+
+def _events_listed(cloud: Cloud, server: str) -> None:
+    """``server event list`` names every action taken, each with its result."""
+    listed = cloud.openstack_json("server", "event", "list", "--long", server)
+    actions = [e["Action"] for e in listed]
+    for action in ("create", "stop", "start", "reboot", "pause", "unpause", "suspend", "resume"):
+        assert action in actions, (action, actions)
+    assert {e["Message"] for e in listed} == {None}  # none failed
+    shown = cloud.openstack_json("server", "event", "show", server, listed[-1]["Request ID"])
+    assert shown["action"] == "create"
+    assert {e["result"] for e in shown["events"]} == {"Success"}
 
 
 def _show_status(cloud: Cloud, server: str) -> str:

@@ -116,6 +116,13 @@ def rgw_gateway(ceph_cluster: CephHandle) -> Iterator[GatewayHandle]:
 def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with temporal_dev_server(tmp_path_factory.mktemp("temporal") / "temporal.log") as address:
         yield address
+        record_to = os.environ.get("NIMBUS_RECORD_HISTORIES")
+        if record_to:  # scripts/record-histories: keep what the suite's workflows did
+            import asyncio
+
+            from tests.support.histories import record
+
+            asyncio.run(record(address, Path(record_to)))
 
 
 @pytest.fixture

@@ -97,6 +97,16 @@ def test_volume_from_snapshot(cinder: Cinder) -> None:
     assert (
         refused.status_code == 409 and "snapshots" in refused.json["conflictingRequest"]["message"]
     )
+    snap_url = f"{cinder.base}/snapshots/{snap_id}"
+    assert cinder.stack.client.delete(snap_url, headers=cinder.h).status_code == 409  # a clone
+    url = f"{cinder.base}/volumes/{clone['id']}"
+    assert cinder.stack.client.delete(url, headers=cinder.h).status_code == 202
+    deadline = time.monotonic() + 20
+    while cinder.stack.client.get(url, headers=cinder.h).status_code != 404:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert cinder.stack.client.delete(snap_url, headers=cinder.h).status_code == 202
+    assert cinder.stack.client.get(snap_url, headers=cinder.h).status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -32,14 +32,20 @@ def roles_of(db: Database, user_id: str, project_id: str) -> list[str]:
         return sorted(rows)
 
 
-def live_token(s: Session, token: str) -> tuple[Token, User, Project] | None:
-    """The token's row, user and project if it may still be used: known, not expired or
-    revoked, its user and project enabled, and the user still holding a role there."""
+def live_token(s: Session, token: str) -> tuple[Token, User, Project | None] | None:
+    """The token's row, user and project (``None``: unscoped) if it may still be used:
+    known, not expired or revoked, its user (and project) enabled, and the user still
+    holding a role on its project."""
     row = s.get(Token, token_hash(token))
     if row is None or row.revoked or row.expires_at <= utcnow():
         return None
-    user, project = s.get(User, row.user_id), s.get(Project, row.project_id)
-    if user is None or project is None or not user.enabled or not project.enabled:
+    user = s.get(User, row.user_id)
+    if user is None or not user.enabled:
+        return None
+    if row.project_id is None:
+        return row, user, None
+    project = s.get(Project, row.project_id)
+    if project is None or not project.enabled:
         return None
     held = select(RoleAssignment).where(
         RoleAssignment.user_id == user.id, RoleAssignment.project_id == project.id
@@ -56,6 +62,8 @@ def context_for(db: Database, token: str) -> RequestContext:
         if live is None:
             raise Unauthorized("The request you have made requires authentication.")
         _, user, project = live
+        if project is None:  # unscoped: the user itself, and no role anywhere
+            return RequestContext(user.id, user.name, "", "", roles=[])
         ids = (user.id, user.name, project.id, project.name)
     return RequestContext(*ids, roles=roles_of(db, ids[0], ids[2]))
 

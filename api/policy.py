@@ -10,6 +10,8 @@ from api.context import RequestContext
 from api.errors import Forbidden
 
 READER, MEMBER, ADMIN = "reader", "member", "admin"
+#: Any valid token, an unscoped one included: what a user may always do about itself.
+ANYONE = "anyone"
 
 _IMPLIED = {ADMIN: {ADMIN, MEMBER, READER}, MEMBER: {MEMBER, READER}, READER: {READER}}
 
@@ -102,12 +104,13 @@ RULES: dict[str, str] = {
         for action in actions
     },
     "identity:projects:show_own": READER,
-    "identity:users:show_own": READER,
-    "identity:users:projects_own": READER,
-    "identity:users:password_own": READER,
-    "identity:tokens:own": READER,
+    "identity:domains:show_own": READER,
+    "identity:users:show_own": ANYONE,
+    "identity:users:projects_own": ANYONE,
+    "identity:users:password_own": ANYONE,
+    "identity:tokens:own": ANYONE,
     "identity:auth:catalog": READER,
-    "identity:auth:projects": READER,
+    "identity:auth:projects": ANYONE,
     "identity:regions:list": READER,
     # Quotas and limits, the same for compute, volume and network.
     "quota:show": READER,
@@ -127,7 +130,7 @@ def effective_roles(roles: list[str]) -> set[str]:
 
 
 def allowed(ctx: RequestContext, action: str) -> bool:
-    return RULES[action] in effective_roles(ctx.roles)
+    return RULES[action] == ANYONE or RULES[action] in effective_roles(ctx.roles)
 
 
 def authorize(ctx: RequestContext, action: str) -> None:

@@ -99,10 +99,15 @@ class Token(Base):
     __tablename__ = "tokens"
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
-    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    #: ``None`` for an unscoped token (a login that has not picked a project yet).
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id"), nullable=True)
     issued_at: Mapped[dt.datetime] = mapped_column(DateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: How it was had (``password``, ``token``), and Keystone's audit chain: its own audit
+    #: id, then that of the token it was re-scoped from.
+    methods: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["password"])
+    audit_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class Flavor(Base):

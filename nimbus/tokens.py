@@ -16,15 +16,29 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue(s: Session, user_id: str, project_id: str, lifetime: dt.timedelta) -> tuple[str, Token]:
-    """A new token scoped to the project, added to the session; returns it and its row."""
+def issue(
+    s: Session,
+    user_id: str,
+    project_id: str | None,
+    lifetime: dt.timedelta,
+    methods: tuple[str, ...] = ("password",),
+    parent: Token | None = None,
+) -> tuple[str, Token]:
+    """A new token scoped to the project (``None``: unscoped), added to the session;
+    returns it and its row. A token re-scoped from ``parent`` keeps the parent's expiry
+    and carries its audit id second, as Keystone's audit chain does."""
     token, now = secrets.token_urlsafe(32), utcnow()
+    audit = [secrets.token_urlsafe(16)]
+    if parent is not None and parent.audit_ids:
+        audit.append(parent.audit_ids[0])
     row = Token(
         token_hash=token_hash(token),
         user_id=user_id,
         project_id=project_id,
         issued_at=now,
-        expires_at=now + lifetime,
+        expires_at=parent.expires_at if parent is not None else now + lifetime,
+        methods=list(methods),
+        audit_ids=audit,
     )
     s.add(row)
     return token, row

@@ -47,7 +47,12 @@ def list_domains() -> Response:
 
 @bp.get("/v3/domains/<domain_id>")
 def show_domain(domain_id: str) -> Response:
-    authorize(current(), "identity:domains:show")
+    ctx = current()
+    with deps.db().session() as s:
+        project = s.get(Project, ctx.project_id) if ctx.project_id else None
+    # Keystone lets a project-scoped token read the domain its project is in.
+    own = project is not None and project.domain_id == domain_id
+    authorize(ctx, "identity:domains:show_own" if own else "identity:domains:show")
     with deps.db().session() as s:
         domain = get_or_404(s, Domain, domain_id, "domain")
     return jsonify({"domain": domain_view(domain)})

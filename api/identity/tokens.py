@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from typing import Any
 
 from flask import Response, g, jsonify, request
@@ -77,11 +76,31 @@ def _find_project(scope: dict[str, Any] | None, user: User) -> Project:
     return project
 
 
-def _password_user(auth: dict[str, Any]) -> User:
+def _authenticated(auth: dict[str, Any]) -> tuple[User, Token | None]:
+    """Who the request authenticates as, and (``token`` method) the token it re-scopes."""
     identity = require_dict(auth, "identity", "auth.identity")
     methods = identity.get("methods")
+    if methods == ["token"]:
+        return _token_user(identity)
     if methods != ["password"]:
-        raise InvalidSpec("only the password authentication method is supported")
+        raise InvalidSpec("the supported authentication methods are password and token")
+    return _password_user(identity), None
+
+
+def _token_user(identity: dict[str, Any]) -> tuple[User, Token]:
+    """The ``token`` method: a live token (scoped or not) of an enabled user."""
+    spec = require_dict(identity, "token", "auth.identity.token")
+    token = require_str(spec, "id", "token id", max_len=4096)
+    with deps.db().session() as s:
+        live = live_token(s, token)
+    if live is None:
+        raise Unauthorized(_BAD_CREDENTIALS)
+    parent, user, _ = live
+    g.audit_subject = {"user_id": user.id, "user_name": user.name}
+    return user, parent
+
+
+def _password_user(identity: dict[str, Any]) -> User:
     password = require_dict(identity, "password", "auth.identity.password")
     spec = require_dict(password, "user", "auth.identity.password.user")
     secret = require_str(spec, "password", "password", max_len=4096)
@@ -97,21 +116,35 @@ def _password_user(auth: dict[str, Any]) -> User:
 @bp.post("/v3/auth/tokens")
 def issue_token() -> tuple[Response, int, dict[str, str]]:
     auth = require_dict(json_body(), "auth", "auth")
-    user = _password_user(auth)
-    scope = auth.get("scope")
-    if scope is not None and not isinstance(scope, dict):
-        raise InvalidSpec("auth.scope must be an object")
-    project = _find_project(scope, user)
-    g.audit_subject["project_id"] = project.id
-    roles = roles_of(deps.db(), user.id, project.id)
-    if not roles:
-        raise Unauthorized(f"User {user.id} has no access to project {project.id}")
+    user, parent = _authenticated(auth)
+    project = _scope(auth.get("scope"), user)
+    roles: list[str] = []
+    if project is not None:
+        g.audit_subject["project_id"] = project.id
+        roles = roles_of(deps.db(), user.id, project.id)
+        if not roles:
+            raise Unauthorized(f"User {user.id} has no access to project {project.id}")
     lifetime = dt.timedelta(seconds=deps.settings().token_ttl_seconds)
+    methods = ("token",) if parent is not None else ("password",)
     with deps.db().session() as s:
-        token, row = tokens.issue(s, user.id, project.id, lifetime)
-    issued, expires = row.issued_at, row.expires_at
-    body = _token_body(user, project, roles, issued, expires)
+        token, row = tokens.issue(
+            s, user.id, project.id if project else None, lifetime, methods, parent
+        )
+    body = _token_body(user, project, roles, row)
     return jsonify(body), 201, {"X-Subject-Token": token}
+
+
+def _scope(scope: Any, user: User) -> Project | None:
+    """The project a new token is for: the one named, else the user's default project;
+    ``None`` (unscoped) when asked for (``"unscoped"``, as Horizon asks) or when the user
+    has no default project, as Keystone does."""
+    if scope == "unscoped":
+        return None
+    if scope is not None and not isinstance(scope, dict):
+        raise InvalidSpec('auth.scope must be an object or "unscoped"')
+    if scope is None and not user.default_project_id:
+        return None
+    return _find_project(scope, user)
 
 
 def _domain_ref(domain_id: str) -> dict[str, str]:
@@ -121,36 +154,37 @@ def _domain_ref(domain_id: str) -> dict[str, str]:
 
 
 def _token_body(
-    user: User, project: Project, roles: list[str], issued: dt.datetime, expires: dt.datetime
+    user: User, project: Project | None, roles: list[str], row: Token
 ) -> dict[str, Any]:
+    """Keystone's token document; the same at issue and at validation (an unscoped token
+    has no project, roles or catalog)."""
+    body: dict[str, Any] = {
+        "methods": list(row.methods or ["password"]),
+        "expires_at": _iso(row.expires_at),
+        "issued_at": _iso(row.issued_at),
+        "audit_ids": list(row.audit_ids or []),
+        "user": {
+            "id": user.id,
+            "name": user.name,
+            "domain": _domain_ref(user.domain_id),
+            "password_expires_at": None,
+        },
+    }
+    if project is None:
+        return {"token": body}
     with deps.db().session() as s:
         role_rows = s.scalars(select(Role).where(Role.name.in_(roles))).all()
         role_list = [{"id": r.id, "name": r.name} for r in role_rows]
-    return {
-        "token": {
-            "methods": ["password"],
-            "expires_at": _iso(expires),
-            "issued_at": _iso(issued),
-            "audit_ids": [secrets.token_urlsafe(16)],
-            "user": {
-                "id": user.id,
-                "name": user.name,
-                "domain": _domain_ref(user.domain_id),
-                "password_expires_at": None,
-            },
-            "project": {
-                "id": project.id,
-                "name": project.name,
-                "domain": _domain_ref(project.domain_id),
-            },
-            "roles": role_list,
-            "is_domain": False,
-            "catalog": build_catalog(deps.settings(), project.id),
-        }
-    }
+    body.update(
+        project={"id": project.id, "name": project.name, "domain": _domain_ref(project.domain_id)},
+        roles=role_list,
+        is_domain=False,
+        catalog=build_catalog(deps.settings(), project.id),
+    )
+    return {"token": body}
 
 
-def _subject() -> tuple[str, Token, User, Project]:
+def _subject() -> tuple[str, Token, User, Project | None]:
     """The live ``X-Subject-Token`` and its rows; only an admin may see another user's."""
     subject = request.headers.get("X-Subject-Token", "")
     with deps.db().session() as s:
@@ -165,8 +199,8 @@ def _subject() -> tuple[str, Token, User, Project]:
 @bp.route("/v3/auth/tokens", methods=["GET", "HEAD"])
 def validate_token() -> tuple[Response, int, dict[str, str]]:
     subject, row, user, project = _subject()
-    roles = roles_of(deps.db(), user.id, project.id)
-    body = _token_body(user, project, roles, row.issued_at, row.expires_at)
+    roles = roles_of(deps.db(), user.id, project.id) if project else []
+    body = _token_body(user, project, roles, row)
     return jsonify(body), 200, {"X-Subject-Token": subject}
 
 

@@ -72,7 +72,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/identity/v3/auth/projects": {"GET": Route(reader=True)},
     "/identity/v3/domains": {"GET": Route(), "POST": Route(body=DOMAIN, required=("name",))},
     "/identity/v3/domains/<domain_id>": {
-        "GET": Route(),
+        "GET": Route(reader=True),  # the reader's project is in this (default) domain
         "PATCH": Route(body=DOMAIN),
         "DELETE": Route(),
     },

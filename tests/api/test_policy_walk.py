@@ -171,6 +171,8 @@ def _admin_or_403(call: Call, reader: bool) -> Any:
             return _status(200)
         if reader and call.endpoint == "identity.show_project":
             return _status(200)  # the project its token is scoped to
+        if call.endpoint == "identity.show_domain" and call.method == "GET":
+            return _status(200)  # the domain of its token's project (both are in default)
         return _status(403)
     if call.endpoint in QUOTA_READS:
         return _status(200) if reader or call.endpoint in QUOTA_ANYONE else _status(403)

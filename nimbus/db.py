@@ -106,8 +106,8 @@ class Token(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     #: How it was had (``password``, ``token``), and Keystone's audit chain: its own audit
     #: id, then that of the token it was re-scoped from.
-    methods: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["password"])
-    audit_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    methods: Mapped[list[str] | None] = mapped_column(JSON, default=lambda: ["password"])
+    audit_ids: Mapped[list[str] | None] = mapped_column(JSON, default=list)
 
 
 class Flavor(Base):
@@ -179,7 +179,7 @@ class Server(Base):
     root_volume: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     #: Nova's lock: a locked server refuses actions and delete from anyone but an admin
     #: (and its owner, when the owner locked it, may unlock it).
-    locked: Mapped[bool] = mapped_column(default=False)
+    locked: Mapped[bool | None] = mapped_column(default=False)
     locked_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
     locked_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
     #: The key pair named at create, and its public key as it was then (Nova keeps both).
@@ -245,7 +245,7 @@ class VolumeAttachment(Base):
     attached_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     #: 0 for a volume-backed server's root disk, which is never detached on its own.
     boot_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    delete_on_termination: Mapped[bool] = mapped_column(default=False)
+    delete_on_termination: Mapped[bool | None] = mapped_column(default=False)
 
 
 class Quota(Base):
@@ -305,6 +305,55 @@ def add_missing_columns(engine: Engine) -> list[str]:
     return added
 
 
+def relax_not_null(engine: Engine) -> list[str]:
+    """Let columns that newer code declares nullable take NULL (``table.column`` each).
+
+    PostgreSQL drops the constraint in place; SQLite cannot, so the table is rebuilt with
+    the declared schema and its rows copied over (with ``legacy_alter_table``, so the
+    rename leaves other tables' references alone)."""
+    inspector = inspect(engine)
+    relaxed = []
+    for table in Base.metadata.sorted_tables:
+        present = {c["name"]: bool(c["nullable"]) for c in inspector.get_columns(table.name)}
+        names = [
+            c.name
+            for c in table.columns
+            if c.nullable and not c.primary_key and not present.get(c.name, True)
+        ]
+        if not names:
+            continue
+        if engine.dialect.name == "sqlite":
+            _rebuild_sqlite_table(engine, table, list(present))
+        else:
+            with engine.begin() as conn:
+                for name in names:
+                    conn.execute(
+                        text(f"ALTER TABLE {table.name} ALTER COLUMN {name} DROP NOT NULL")
+                    )
+        relaxed += [f"{table.name}.{name}" for name in names]
+    return relaxed
+
+
+def _rebuild_sqlite_table(engine: Engine, table: Any, columns: list[str]) -> None:
+    old = f"{table.name}__old"
+    kept = ", ".join(c for c in columns if c in table.columns)
+    with engine.connect() as conn:
+        # Pragmas take effect outside a transaction only: commit the one they began.
+        conn.execute(text("PRAGMA foreign_keys=OFF"))
+        conn.execute(text("PRAGMA legacy_alter_table=ON"))
+        conn.commit()
+        conn.execute(text(f"ALTER TABLE {table.name} RENAME TO {old}"))
+        for index in inspect(conn).get_indexes(old):
+            conn.execute(text(f"DROP INDEX {index['name']}"))
+        table.create(conn)
+        conn.execute(text(f"INSERT INTO {table.name} ({kept}) SELECT {kept} FROM {old}"))
+        conn.execute(text(f"DROP TABLE {old}"))
+        conn.commit()
+        conn.execute(text("PRAGMA legacy_alter_table=OFF"))
+        conn.execute(text("PRAGMA foreign_keys=ON"))
+        conn.commit()
+
+
 class Database:
     """Owns the engine and hands out transactional sessions."""
 
@@ -313,9 +362,11 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
-        """Create missing tables, then add columns that newer code declares (additive only)."""
+        """Create missing tables, then add columns that newer code declares and let declared
+        nullable columns take NULL (changes that lose nothing)."""
         Base.metadata.create_all(self.engine)
         add_missing_columns(self.engine)
+        relax_not_null(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -116,7 +116,7 @@ def detail(server: Server, ctx: RequestContext) -> dict[str, Any]:
         if at_least("2.3"):
             view.update(_extended_attributes(server))
     if at_least("2.9"):
-        view["locked"] = server.locked
+        view["locked"] = bool(server.locked)
     if server.status == "ERROR" and server.fault:
         view["fault"] = server.fault
     return view

@@ -25,3 +25,40 @@ def test_create_schema_twice_changes_nothing(tmp_path: Path) -> None:
     db.create_schema()
     db.create_schema()
     assert "servers" in inspect(db.engine).get_table_names()
+
+
+def test_a_column_that_became_nullable_takes_null_and_keeps_its_rows(tmp_path: Path) -> None:
+    """Tokens became nullable in project_id (unscoped tokens): an old table is rebuilt."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    with create_engine(url).begin() as conn:
+        conn.execute(text("CREATE TABLE users (id VARCHAR(36) PRIMARY KEY)"))
+        conn.execute(text("CREATE TABLE projects (id VARCHAR(36) PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO users (id) VALUES ('u1')"))
+        conn.execute(text("INSERT INTO projects (id) VALUES ('p1')"))
+        conn.execute(
+            text(
+                "CREATE TABLE tokens (token_hash VARCHAR(64) PRIMARY KEY,"
+                " user_id VARCHAR(36) NOT NULL REFERENCES users(id),"
+                " project_id VARCHAR(36) NOT NULL REFERENCES projects(id),"
+                " issued_at DATETIME NOT NULL, expires_at DATETIME NOT NULL,"
+                " revoked BOOLEAN NOT NULL)"
+            )
+        )
+        conn.execute(text("CREATE INDEX ix_tokens_expires_at ON tokens (expires_at)"))
+        conn.execute(
+            text("INSERT INTO tokens VALUES ('h1', 'u1', 'p1', '2026-01-01', '2027-01-01', 0)")
+        )
+    db = Database(url)
+    db.create_schema()
+    db.create_schema()
+    columns = {c["name"]: c for c in inspect(db.engine).get_columns("tokens")}
+    assert columns["project_id"]["nullable"] and "audit_ids" in columns
+    with db.engine.begin() as conn:
+        assert conn.execute(text("SELECT project_id FROM tokens")).scalar() == "p1"
+        conn.execute(
+            text(
+                "INSERT INTO tokens (token_hash, user_id, project_id, issued_at, expires_at,"
+                " revoked) VALUES ('h2', 'u1', NULL, '2026-01-01', '2027-01-01', 0)"
+            )
+        )
+    assert "tokens__old" not in inspect(db.engine).get_table_names()

@@ -34,7 +34,15 @@ def test_unknown_role_grants_nothing() -> None:
 
 
 def test_every_rule_names_a_known_role() -> None:
-    assert set(RULES.values()) <= {"admin", "member", "reader"}
+    assert set(RULES.values()) <= {"admin", "member", "reader", "anyone"}
+
+
+def test_what_anyone_may_do_is_only_about_the_caller_itself() -> None:
+    anyone = {action for action, role in RULES.items() if role == "anyone"}
+    assert anyone and all(a.startswith("identity:") for a in anyone)
+    authorize(_ctx(), "identity:auth:projects")  # an unscoped token: no role at all
+    with pytest.raises(Forbidden):
+        authorize(_ctx(), "identity:auth:catalog")
 
 
 def test_networking_reads_for_readers_writes_for_members_flags_for_admins() -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import Unauthorized
 from nimbus.db import Database, Project, Role, RoleAssignment, Token, User, utcnow
+from nimbus.db_credentials import ApplicationCredential
 from nimbus.tokens import token_hash
 
 
@@ -20,6 +21,8 @@ class RequestContext:
     project_id: str
     project_name: str
     roles: list[str]
+    #: Had with a restricted application credential: may not manage credentials.
+    restricted: bool = False
 
 
 def roles_of(db: Database, user_id: str, project_id: str) -> list[str]:
@@ -32,6 +35,35 @@ def roles_of(db: Database, user_id: str, project_id: str) -> list[str]:
         return sorted(rows)
 
 
+def live_credential(s: Session, cred_id: str) -> ApplicationCredential | None:
+    """The application credential, if it exists and has not expired."""
+    cred = s.get(ApplicationCredential, cred_id)
+    if cred is None or (cred.expires_at is not None and cred.expires_at <= utcnow()):
+        return None
+    return cred
+
+
+def token_roles(db: Database, row: Token, user_id: str, project_id: str) -> list[str]:
+    """The names of the roles a token carries: the user's on its project, bounded by its
+    application credential's delegated roles when it was had with one."""
+    held = roles_of(db, user_id, project_id)
+    if row.app_cred_id is None:
+        return held
+    with db.session() as s:
+        cred = s.get(ApplicationCredential, row.app_cred_id)
+        ids = list(cred.role_ids) if cred is not None else []
+    return delegated_roles(db, held, ids)
+
+
+def delegated_roles(db: Database, held: list[str], role_ids: list[str]) -> list[str]:
+    """The delegated roles (by id) the holder still has, directly or implied by its own."""
+    from api.policy import effective_roles  # policy imports this module
+
+    with db.session() as s:
+        names = set(s.scalars(select(Role.name).where(Role.id.in_(role_ids))))
+    return sorted(names & effective_roles(held))
+
+
 def live_token(s: Session, token: str) -> tuple[Token, User, Project | None] | None:
     """The token's row, user and project (``None``: unscoped) if it may still be used:
     known, not expired or revoked, its user (and project) enabled, and the user still
@@ -42,6 +74,8 @@ def live_token(s: Session, token: str) -> tuple[Token, User, Project | None] | N
     user = s.get(User, row.user_id)
     if user is None or not user.enabled:
         return None
+    if row.app_cred_id is not None and live_credential(s, row.app_cred_id) is None:
+        return None  # its application credential was deleted or has expired
     if row.project_id is None:
         return row, user, None
     project = s.get(Project, row.project_id)
@@ -61,11 +95,18 @@ def context_for(db: Database, token: str) -> RequestContext:
         live = live_token(s, token)
         if live is None:
             raise Unauthorized("The request you have made requires authentication.")
-        _, user, project = live
+        row, user, project = live
         if project is None:  # unscoped: the user itself, and no role anywhere
             return RequestContext(user.id, user.name, "", "", roles=[])
         ids = (user.id, user.name, project.id, project.name)
-    return RequestContext(*ids, roles=roles_of(db, ids[0], ids[2]))
+        restricted = False
+        if row.app_cred_id is not None:
+            cred = s.get(ApplicationCredential, row.app_cred_id)
+            restricted = cred is None or not cred.unrestricted
+    roles = token_roles(db, row, ids[0], ids[2])
+    if not roles:  # every delegated role has since been revoked from the user
+        raise Unauthorized("The request you have made requires authentication.")
+    return RequestContext(*ids, roles=roles, restricted=restricted)
 
 
 def authenticate(db: Database) -> RequestContext:

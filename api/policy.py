@@ -58,6 +58,7 @@ RULES: dict[str, str] = {
     "image:images:all_projects": ADMIN,
     "identity:ec2_credentials:create": MEMBER,
     "identity:ec2_credentials:all_users": ADMIN,
+    "identity:application_credentials:all_users": ADMIN,
     **{
         f"network:{kind}:{action}": READER if action in ("list", "show") else MEMBER
         for kind in (

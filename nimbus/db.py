@@ -108,6 +108,8 @@ class Token(Base):
     #: id, then that of the token it was re-scoped from.
     methods: Mapped[list[str] | None] = mapped_column(JSON, default=lambda: ["password"])
     audit_ids: Mapped[list[str] | None] = mapped_column(JSON, default=list)
+    #: The application credential it was issued for (its roles bound the token's).
+    app_cred_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class Flavor(Base):

@@ -23,22 +23,29 @@ def issue(
     lifetime: dt.timedelta,
     methods: tuple[str, ...] = ("password",),
     parent: Token | None = None,
+    app_cred_id: str | None = None,
+    not_after: dt.datetime | None = None,
 ) -> tuple[str, Token]:
     """A new token scoped to the project (``None``: unscoped), added to the session;
     returns it and its row. A token re-scoped from ``parent`` keeps the parent's expiry
-    and carries its audit id second, as Keystone's audit chain does."""
+    and carries its audit id second, as Keystone's audit chain does. A token had with an
+    application credential names it, and never outlives it (``not_after``)."""
     token, now = secrets.token_urlsafe(32), utcnow()
     audit = [secrets.token_urlsafe(16)]
     if parent is not None and parent.audit_ids:
         audit.append(parent.audit_ids[0])
+    expires = parent.expires_at if parent is not None else now + lifetime
+    if not_after is not None:
+        expires = min(expires, not_after)
     row = Token(
         token_hash=token_hash(token),
         user_id=user_id,
         project_id=project_id,
         issued_at=now,
-        expires_at=parent.expires_at if parent is not None else now + lifetime,
+        expires_at=expires,
         methods=list(methods),
         audit_ids=audit,
+        app_cred_id=app_cred_id,
     )
     s.add(row)
     return token, row

@@ -33,6 +33,7 @@ def _authenticate() -> None:
 
 
 from api.identity import (  # noqa: E402,F401  (routes register on bp)
+    application_credentials,
     assignments,
     domains,
     ec2_credentials,

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from api import deps
 from api.context import current
-from api.identity import bp, ec2_credentials
+from api.identity import application_credentials, bp, ec2_credentials
 from api.identity.common import collection_links, get_or_404, query_flag, url
 from api.identity.views import role_view
 from api.policy import authorize, effective_roles
@@ -70,6 +70,12 @@ def revoke_role(project_id: str, user_id: str, role_id: str) -> tuple[str, int]:
         assignment = s.get(RoleAssignment, (user_id, project_id, role_id))
         if assignment is not None:
             s.delete(assignment)
+            s.flush()
+            remaining = select(RoleAssignment).where(
+                RoleAssignment.user_id == user_id, RoleAssignment.project_id == project_id
+            )
+            if s.scalars(remaining).first() is None:  # no role left there: nothing to delegate
+                application_credentials.forget_for(s, user_id=user_id, project_id=project_id)
     return "", 204
 
 

@@ -13,11 +13,13 @@ from sqlalchemy import ColumnElement, Table, and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from nimbus.db import Base, Project, RoleAssignment, Token, User
+from nimbus.db_credentials import ApplicationCredential
 from nimbus.db_network import SecurityGroup, SecurityGroupRule
 from nimbus.errors import Conflict
 
 #: Identity's own tables: what they hold about a project is removed with it.
 _IDENTITY = {"domains", "projects", "users", "roles", "role_assignments", "tokens"}
+_IDENTITY |= {"application_credentials"}
 #: Settings of the project, removed with it too: its quota limits and quota lock.
 _SETTINGS = {"quotas", "quota_locks"}
 #: History, kept after the project is gone: the audit trail.
@@ -79,6 +81,7 @@ def delete_project_rows(s: Session, project_id: str) -> None:
             s.execute(delete(table).where(table.c.project_id == project_id))
     s.execute(delete(RoleAssignment).where(RoleAssignment.project_id == project_id))
     s.execute(delete(Token).where(Token.project_id == project_id))
+    s.execute(delete(ApplicationCredential).where(ApplicationCredential.project_id == project_id))
     orphaned = update(User).where(User.default_project_id == project_id)
     s.execute(orphaned.values(default_project_id=None))
     s.execute(delete(Project).where(Project.id == project_id))

@@ -1,8 +1,10 @@
-"""Password tokens: issue, validate, revoke; and the catalog and projects of a token."""
+"""Tokens had with a password, a token or an application credential: issue, validate,
+revoke; and the catalog and projects of a token."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Response, g, jsonify, request
@@ -10,7 +12,14 @@ from sqlalchemy import func, select
 
 from api import deps
 from api.catalog import build_catalog
-from api.context import current, live_token, roles_of
+from api.context import (
+    current,
+    delegated_roles,
+    live_credential,
+    live_token,
+    roles_of,
+    token_roles,
+)
 from api.errors import Unauthorized
 from api.identity import bp
 from api.identity.views import project_view
@@ -18,6 +27,7 @@ from api.policy import authorize
 from api.validation import json_body, require_dict, require_str
 from nimbus import tokens
 from nimbus.db import DEFAULT_DOMAIN_ID, Domain, Project, Role, RoleAssignment, Token, User
+from nimbus.db_credentials import ApplicationCredential
 from nimbus.errors import InvalidSpec, NotFound
 from nimbus.passwords import verify_password
 
@@ -76,18 +86,63 @@ def _find_project(scope: dict[str, Any] | None, user: User) -> Project:
     return project
 
 
-def _authenticated(auth: dict[str, Any]) -> tuple[User, Token | None]:
-    """Who the request authenticates as, and (``token`` method) the token it re-scopes."""
+@dataclass(frozen=True)
+class _Authenticated:
+    """Who a token request proves to be, and how: with a live token it re-scopes, or with
+    an application credential (which fixes the scope), or else a password."""
+
+    user: User
+    parent: Token | None = None
+    credential: ApplicationCredential | None = None
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        if self.parent is not None:
+            return ("token",)
+        return ("application_credential",) if self.credential is not None else ("password",)
+
+
+def _authenticated(auth: dict[str, Any]) -> _Authenticated:
     identity = require_dict(auth, "identity", "auth.identity")
     methods = identity.get("methods")
     if methods == ["token"]:
         return _token_user(identity)
+    if methods == ["application_credential"]:
+        return _credential_user(identity)
     if methods != ["password"]:
-        raise InvalidSpec("the supported authentication methods are password and token")
-    return _password_user(identity), None
+        raise InvalidSpec(
+            "the supported authentication methods are password, token and application_credential"
+        )
+    return _Authenticated(_password_user(identity))
 
 
-def _token_user(identity: dict[str, Any]) -> tuple[User, Token]:
+def _credential_user(identity: dict[str, Any]) -> _Authenticated:
+    """The ``application_credential`` method: the credential by id, or by name and its
+    user, and its secret; the credential live and its user enabled."""
+    spec = require_dict(identity, "application_credential", "auth.identity.application_credential")
+    secret = require_str(spec, "secret", "application credential secret", max_len=4096)
+    if "id" in spec:
+        cred_id: str | None = require_str(spec, "id", "application credential id")
+    else:
+        name = require_str(spec, "name", "application credential name")
+        user = _find_user(require_dict(spec, "user", "application_credential.user"))
+        with deps.db().session() as s:
+            query = select(ApplicationCredential.id).where(
+                ApplicationCredential.user_id == user.id, ApplicationCredential.name == name
+            )
+            cred_id = s.scalars(query).first()
+    with deps.db().session() as s:
+        cred = live_credential(s, cred_id) if cred_id else None
+    if cred is None:
+        raise Unauthorized(_BAD_CREDENTIALS)
+    user = _find_user({"id": cred.user_id})
+    g.audit_subject = {"user_id": user.id, "user_name": user.name}
+    if not verify_password(cred.secret_hash, secret):
+        raise Unauthorized(_BAD_CREDENTIALS)
+    return _Authenticated(user, credential=cred)
+
+
+def _token_user(identity: dict[str, Any]) -> _Authenticated:
     """The ``token`` method: a live token (scoped or not) of an enabled user."""
     spec = require_dict(identity, "token", "auth.identity.token")
     token = require_str(spec, "id", "token id", max_len=4096)
@@ -97,7 +152,9 @@ def _token_user(identity: dict[str, Any]) -> tuple[User, Token]:
         raise Unauthorized(_BAD_CREDENTIALS)
     parent, user, _ = live
     g.audit_subject = {"user_id": user.id, "user_name": user.name}
-    return user, parent
+    if parent.app_cred_id is not None:
+        raise Unauthorized("A token had with an application credential cannot be re-scoped.")
+    return _Authenticated(user, parent=parent)
 
 
 def _password_user(identity: dict[str, Any]) -> User:
@@ -116,19 +173,33 @@ def _password_user(identity: dict[str, Any]) -> User:
 @bp.post("/v3/auth/tokens")
 def issue_token() -> tuple[Response, int, dict[str, str]]:
     auth = require_dict(json_body(), "auth", "auth")
-    user, parent = _authenticated(auth)
-    project = _scope(auth.get("scope"), user)
+    who = _authenticated(auth)
+    user, cred = who.user, who.credential
+    if cred is None:
+        project = _scope(auth.get("scope"), user)
+    elif auth.get("scope") is not None:
+        raise Unauthorized("Application credentials cannot request a scope.")
+    else:
+        project = _find_project({"project": {"id": cred.project_id}}, user)
     roles: list[str] = []
     if project is not None:
         g.audit_subject["project_id"] = project.id
         roles = roles_of(deps.db(), user.id, project.id)
+        if cred is not None:
+            roles = delegated_roles(deps.db(), roles, list(cred.role_ids))
         if not roles:
             raise Unauthorized(f"User {user.id} has no access to project {project.id}")
     lifetime = dt.timedelta(seconds=deps.settings().token_ttl_seconds)
-    methods = ("token",) if parent is not None else ("password",)
     with deps.db().session() as s:
         token, row = tokens.issue(
-            s, user.id, project.id if project else None, lifetime, methods, parent
+            s,
+            user.id,
+            project.id if project else None,
+            lifetime,
+            who.methods,
+            who.parent,
+            app_cred_id=cred.id if cred is not None else None,
+            not_after=cred.expires_at if cred is not None else None,
         )
     body = _token_body(user, project, roles, row)
     return jsonify(body), 201, {"X-Subject-Token": token}
@@ -170,6 +241,15 @@ def _token_body(
             "password_expires_at": None,
         },
     }
+    if row.app_cred_id is not None:
+        with deps.db().session() as s:
+            cred = s.get(ApplicationCredential, row.app_cred_id)
+        if cred is not None:
+            body["application_credential"] = {
+                "id": cred.id,
+                "name": cred.name,
+                "restricted": not cred.unrestricted,
+            }
     if project is None:
         return {"token": body}
     with deps.db().session() as s:
@@ -199,7 +279,7 @@ def _subject() -> tuple[str, Token, User, Project | None]:
 @bp.route("/v3/auth/tokens", methods=["GET", "HEAD"])
 def validate_token() -> tuple[Response, int, dict[str, str]]:
     subject, row, user, project = _subject()
-    roles = roles_of(deps.db(), user.id, project.id) if project else []
+    roles = token_roles(deps.db(), row, user.id, project.id) if project else []
     body = _token_body(user, project, roles, row)
     return jsonify(body), 200, {"X-Subject-Token": subject}
 

@@ -37,7 +37,7 @@ from api.identity.views import project_view, user_view
 from api.policy import authorize
 from api.validation import require_str
 from nimbus.db import DEFAULT_DOMAIN_ID, Project, RoleAssignment, Token, User
-from nimbus.db_credentials import Ec2Credential
+from nimbus.db_credentials import ApplicationCredential, Ec2Credential
 from nimbus.errors import Conflict, InvalidSpec
 from nimbus.passwords import hash_password, verify_password
 
@@ -167,6 +167,7 @@ def delete_user(user_id: str) -> tuple[str, int]:
         refuse_while(user_references(s, user_id), f"User {user_id} still holds")
         s.execute(delete(RoleAssignment).where(RoleAssignment.user_id == user_id))
         s.execute(delete(Token).where(Token.user_id == user_id))
+        s.execute(delete(ApplicationCredential).where(ApplicationCredential.user_id == user_id))
         s.execute(delete(User).where(User.id == user_id))
     return "", 204
 

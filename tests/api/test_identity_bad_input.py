@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from nimbus.client import password_auth
 from nimbus.db import Domain, Project, Role, RoleAssignment, Token, User
-from nimbus.db_credentials import Ec2Credential
+from nimbus.db_credentials import ApplicationCredential, Ec2Credential
 from nimbus.db_network import as_dict
 from tests.support.identity import IdentityApp, identity_app
 
@@ -54,6 +54,7 @@ PASSWORD = {"user": {"password": "pw-new", "original_password": "victim-pw"}}
 GRANT = "/identity/v3/projects/<project_id>/users/<user_id>/roles"
 DOMAIN_GRANT = "/identity/v3/domains/<domain_id>/users/<user_id>/roles"
 EC2 = "/identity/v3/users/<user_id>/credentials/OS-EC2"
+APP_CRED = "/identity/v3/users/<user_id>/application_credentials"
 
 #: rule -> method -> how to call it. HEAD goes with GET.
 ROUTES: dict[str, dict[str, Route]] = {
@@ -110,6 +111,14 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/identity/v3/regions/<region_id>": {"GET": Route(reader=True)},
     EC2: {"GET": Route(), "POST": Route()},
     EC2 + "/<access>": {"GET": Route(), "DELETE": Route()},
+    APP_CRED: {
+        "GET": Route(),
+        "POST": Route(
+            body={"application_credential": {"name": "fresh", "description": "d"}},
+            required=("name",),
+        ),
+    },
+    APP_CRED + "/<application_credential_id>": {"GET": Route(), "DELETE": Route()},
 }
 
 
@@ -175,7 +184,18 @@ def _victims(idp: IdentityApp) -> dict[str, str]:
                 project_id=ids["project_id"],
             )
         )
+        s.add(
+            ApplicationCredential(
+                id="victimappcred",
+                name="victim-app",
+                secret_hash="not-a-hash",
+                user_id=ids["user_id"],
+                project_id=ids["project_id"],
+                role_ids=[reader],
+            )
+        )
     ids["access"] = "victimaccess"
+    ids["application_credential_id"] = "victimappcred"
     return ids
 
 
@@ -190,6 +210,7 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
 def _rows(walk: Walk) -> list[Any]:
     """Every identity row, comparable before and after a request."""
     models: list[Any] = [Domain, Project, User, Role, RoleAssignment, Token, Ec2Credential]
+    models.append(ApplicationCredential)
     with walk.idp.db.session() as s:
         return [sorted(map(str, map(as_dict, s.scalars(select(m))))) for m in models]
 

@@ -34,6 +34,7 @@ def openstack(
     user: str = "admin",
     password: str = "admin-secret",
     project: str = "admin",
+    auth_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
@@ -47,17 +48,22 @@ def openstack(
         "OS_REGION_NAME": idp.settings.region,
     }
     env.pop("OS_CLOUD", None)
+    if auth_env is not None:  # another way to authenticate than a password
+        for name in ("OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME", "OS_USER_DOMAIN_NAME"):
+            env.pop(name, None)
+        env.pop("OS_PROJECT_DOMAIN_NAME", None)
+        env.update(auth_env)
     exe = Path(sys.executable).parent / "openstack"
     return subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=120)
 
 
-def cli(idp: IdentityApp, *args: str, **kw: str) -> Any:
+def cli(idp: IdentityApp, *args: str, **kw: Any) -> Any:
     result = openstack(idp, *args, "-f", "json", **kw)
     assert result.returncode == 0, (args, result.stderr)
     return json.loads(result.stdout) if result.stdout.strip() else None
 
 
-def ok(idp: IdentityApp, *args: str, **kw: str) -> None:
+def ok(idp: IdentityApp, *args: str, **kw: Any) -> None:
     result = openstack(idp, *args, **kw)
     assert result.returncode == 0, (args, result.stderr)
 
@@ -123,3 +129,29 @@ def test_project_and_user_delete_with_the_cli(served: IdentityApp) -> None:
     ok(served, "user", "delete", "carol")
     ok(served, "project", "delete", "p1")
     assert openstack(served, "project", "show", "p1").returncode != 0
+
+
+def test_an_application_credential_with_the_cli(served: IdentityApp) -> None:
+    """Made by alice from her project login, used by an application with only its id and
+    secret (``v3applicationcredential``), and ended by its deletion."""
+    s = served
+    alice = {"user": "alice", "password": "alice-secret", "project": "demo"}
+    made = cli(s, "application", "credential", "create", "--role", "reader", "ci-app", **alice)
+    assert (
+        made["Name"] == "ci-app"
+        and made["Secret"]
+        and [r["name"] for r in made["Roles"]] == ["reader"]
+    )
+    listed = cli(s, "application", "credential", "list", **alice)
+    assert [c["Name"] for c in listed] == ["ci-app"]
+    assert cli(s, "application", "credential", "show", "ci-app", **alice)["ID"] == made["ID"]
+    app_env = {
+        "OS_AUTH_TYPE": "v3applicationcredential",
+        "OS_APPLICATION_CREDENTIAL_ID": made["ID"],
+        "OS_APPLICATION_CREDENTIAL_SECRET": made["Secret"],
+    }
+    token = cli(s, "token", "issue", auth_env=app_env)
+    assert token["project_id"] == made["Project ID"]
+    ok(s, "application", "credential", "delete", "ci-app", **alice)
+    refused = openstack(s, "token", "issue", auth_env=app_env)
+    assert refused.returncode != 0 and "401" in refused.stderr, refused.stderr

@@ -98,6 +98,7 @@ BODIES: dict[str, Any] = {
         "security_group_rule": {"security_group_id": "{group_id}", "direction": "ingress"}
     },
     "identity.create_ec2_credential": {"tenant_id": "{project_id}"},
+    "identity.create_application_credential": {"application_credential": {"name": "x"}},
     "paas.create_app": {"app": {"name": "x"}},
     "paas.update_app": {"app": {"name": "demoapp", "instances": 2}},
     "paas.update_env": {"env": {"GREETING": "hi"}},
@@ -282,6 +283,12 @@ def build_world(stack: Stack) -> World:
         headers=h,
     )
     assert ec2.status_code == 201, ec2.json
+    app_cred = stack.client.post(
+        f"/identity/v3/users/{user_id}/application_credentials",
+        json={"application_credential": {"name": "victim-app"}},
+        headers=h,
+    )
+    assert app_cred.status_code == 201, app_cred.json
     admin_h = admin.h
     shared = {
         "domain_id": "default",
@@ -319,6 +326,7 @@ def build_world(stack: Stack) -> World:
             "external_id": external["id"],
             "user_id": user_id,
             "access": ec2.json["credential"]["access"],
+            "application_credential_id": app_cred.json["application_credential"]["id"],
             "project_id": alice.project_id,
             "keypair_name": "victim-key",
             "request_id": request_id,
@@ -466,6 +474,7 @@ def build_ids_for_params() -> list[str]:
         "rule_id",
         "user_id",
         "access",
+        "application_credential_id",
         "app_id",
         "digest",
         "build_id",

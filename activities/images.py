@@ -101,9 +101,20 @@ class ImageActivities:
         """Clone the disk snapshot into the image, flatten it so it stands alone, and
         return its size and digests (what a download of it returns)."""
         ref = image_ref(inp.image_id).image()
-        self.store.clone(_disk_snap(inp), ref)
+        if not self._copied(ref):
+            self.store.clone(_disk_snap(inp), ref)
         with_heartbeats(lambda: self.store.flatten(ref))
         return self._stored(ref, self.store.size(ref))
+
+    def _copied(self, ref: RbdRef) -> bool:
+        """Whether an earlier run already cloned and flattened the image: it stands alone
+        and holds data. A parentless blank image is what a clone killed half-way leaves,
+        which ``clone`` replaces."""
+        return (
+            self.store.exists(ref)
+            and self.store.parent(ref) is None
+            and not self.store.is_blank(ref)
+        )
 
     def _stored(self, ref: RbdRef, size: int) -> ImportImageResult:
         """Size and digests of what the store holds: what a download of it returns."""

@@ -433,13 +433,6 @@ class NetworkRecords:
             return port_plan(s, port)
 
     @activity.defn
-    def set_port_status(self, inp: StatusInput) -> None:
-        with self.db.session() as s:
-            port = s.get(Port, inp.resource_id)
-            if port is not None:
-                port.status = inp.status
-
-    @activity.defn
     def delete_ports(self, inp: PortsInput) -> None:
         """Remove ports and their addresses; missing ports are fine."""
         with self.db.session() as s:
@@ -554,7 +547,6 @@ class NetworkRecords:
             self.mark_subnet_ready,
             self.delete_subnet_rows,
             self.port_plan,
-            self.set_port_status,
             self.delete_ports,
             self.unclaim_port,
             self.group_plan,

@@ -23,7 +23,6 @@ from nimbus.db_paas import (
     Instance,
     LogOffset,
     Release,
-    Space,
 )
 from nimbus.errors import NotFound
 from paas import logstore
@@ -329,16 +328,6 @@ class PaasRecords:
                 app.deployment_error = inp.deployment_error
 
     @activity.defn
-    def space(self, inp: AppRef) -> SpaceRecord | None:
-        """The project's app network, if it was made."""
-        with self.db.session() as s:
-            app = s.get(App, inp.app_id)
-            row = s.get(Space, app.project_id) if app else None
-            if row is None:
-                return None
-            return SpaceRecord(row.project_id, row.network_id, row.subnet_id, row.security_group_id)
-
-    @activity.defn
     def leftovers(self, inp: AppRef) -> Leftovers:
         """The servers of the app's recorded instances and its droplet images."""
         with self.db.session() as s:
@@ -377,7 +366,6 @@ class PaasRecords:
             self.observe,
             self.record_instances,
             self.record_app,
-            self.space,
         ]
 
 

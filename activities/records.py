@@ -62,6 +62,10 @@ class SetPowerInput:
     server_id: str
     status: str
     power_state: int
+    #: When set, the record is made only while the server's task is still this one: a
+    #: retry after it committed, or a run a newer request of the same kind replaced,
+    #: changes nothing.
+    task_state: str | None = None
 
 
 class ServerRecords:
@@ -100,9 +104,13 @@ class ServerRecords:
 
     @activity.defn
     def mark_active(self, inp: MarkActiveInput) -> None:
-        """BUILD -> ACTIVE; ``Conflict`` if the server is being deleted meanwhile."""
+        """BUILD -> ACTIVE; ``Conflict`` if the server is being deleted meanwhile. A retry
+        after this step committed finds the server already ACTIVE, and leaves it so."""
         with self.db.session() as s:
-            server = _building(s.get(Server, inp.server_id), inp.server_id)
+            found = s.get(Server, inp.server_id)
+            if _already_active(found):
+                return
+            server = _building(found, inp.server_id)
             server.status, server.task_state = "ACTIVE", None
             server.power_state, server.launched_at = inp.power_state, utcnow()
 
@@ -136,10 +144,12 @@ class ServerRecords:
 
     @activity.defn
     def set_power(self, inp: SetPowerInput) -> None:
-        """Record a finished start or stop, and clear the task state."""
+        """Record a finished power or state change, and clear the task state."""
         with self.db.session() as s:
             server = s.get(Server, inp.server_id)
             if server is None or server.deleted_at or server.task_state == "deleting":
+                return
+            if inp.task_state is not None and server.task_state != inp.task_state:
                 return
             server.status, server.task_state = inp.status, None
             server.power_state = inp.power_state
@@ -160,6 +170,17 @@ def public_keys(server: Server) -> dict[str, str]:
     if server.key_name and server.key_data:
         return {server.key_name: server.key_data}
     return {}
+
+
+def _already_active(server: Server | None) -> bool:
+    """Whether ``mark_active`` has already run for this server (and nothing since)."""
+    return (
+        server is not None
+        and server.deleted_at is None
+        and server.status == "ACTIVE"
+        and server.task_state is None
+        and server.launched_at is not None
+    )
 
 
 def _building(server: Server | None, server_id: str) -> Server:

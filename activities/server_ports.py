@@ -80,12 +80,6 @@ class ServerPortRecords:
             return _summary(s, ports)
 
     @activity.defn
-    def server_ports(self, inp: ServerRef) -> ServerPorts:
-        """The server's ports as they are now."""
-        with self.db.session() as s:
-            return _summary(s, server_ports(s, inp.server_id))
-
-    @activity.defn
     def activate_ports(self, inp: ServerRef) -> None:
         """The guest runs: its ports are ACTIVE."""
         with self.db.session() as s:
@@ -124,7 +118,6 @@ class ServerPortRecords:
     def all(self) -> list[Callable[..., Any]]:
         return [
             self.bind_ports,
-            self.server_ports,
             self.activate_ports,
             self.detach_floatingips,
             self.release_ports,

@@ -179,7 +179,8 @@ class StopServer:
     async def run(self, inp: PowerInput) -> None:
         ref = ServerRef(inp.server_id)
         await run_activity(ComputeActivities.stop_domain, ref, host_queue(inp.host))
-        await run_activity(ServerRecords.set_power, SetPowerInput(inp.server_id, "SHUTOFF", 4))
+        done = SetPowerInput(inp.server_id, "SHUTOFF", 4, task_state="powering-off")
+        await run_activity(ServerRecords.set_power, done)
 
 
 @workflow.defn
@@ -191,7 +192,7 @@ class StartServer:
         ref, queue = ServerRef(inp.server_id), host_queue(inp.host)
         await run_activity(ComputeActivities.restart_domain, ref, queue)
         state = await _wait_running(ref, queue)
-        power = SetPowerInput(inp.server_id, "ACTIVE", state.power_state)
+        power = SetPowerInput(inp.server_id, "ACTIVE", state.power_state, "powering-on")
         await run_activity(ServerRecords.set_power, power)
 
 

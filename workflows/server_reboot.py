@@ -51,6 +51,7 @@ class RebootServer:
         except STEP_FAILED as exc:
             await run_activity(ServerRecords.mark_error, MarkErrorInput(inp.server_id, reason(exc)))
             raise ApplicationError(f"reboot failed: {reason(exc)}", non_retryable=True) from exc
-        power = SetPowerInput(inp.server_id, "ACTIVE", state.power_state)
+        task = "reboot_started_hard" if inp.hard else "reboot_started"
+        power = SetPowerInput(inp.server_id, "ACTIVE", state.power_state, task)
         await run_activity(ServerRecords.set_power, power)
         return bool(graceful)

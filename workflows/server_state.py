@@ -27,6 +27,10 @@ STEPS = {
 }
 
 
+#: Each action's task state while it runs (set by the API).
+TASKS = {"pause": "pausing", "unpause": "unpausing", "suspend": "suspending", "resume": "resuming"}
+
+
 @dataclass(frozen=True)
 class StateInput:
     server_id: str
@@ -50,9 +54,10 @@ class ChangeServerState:
             if inp.action == "resume":
                 power = (await _wait_running(ref, queue)).power_state
         except STEP_FAILED as exc:
-            back = SetPowerInput(inp.server_id, inp.status, inp.power_state)
+            back = SetPowerInput(inp.server_id, inp.status, inp.power_state, TASKS[inp.action])
             await run_activity(ServerRecords.set_power, back)
             raise ApplicationError(
                 f"{inp.action} failed: {reason(exc)}", non_retryable=True
             ) from exc
-        await run_activity(ServerRecords.set_power, SetPowerInput(inp.server_id, status, power))
+        done = SetPowerInput(inp.server_id, status, power, TASKS[inp.action])
+        await run_activity(ServerRecords.set_power, done)

@@ -78,6 +78,7 @@ async def _start(
     project_id: str,
     server_id: str,
     reuse: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+    conflict: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.USE_EXISTING,
 ) -> WorkflowHandle[Any, Any]:
     """Start the operation's workflow, or find it: running, or already ended well (a
     retried request whose operation completed meanwhile gets that one, not a new one)."""
@@ -88,7 +89,7 @@ async def _start(
             arg,
             id=workflow_id,
             task_queue=CONTROL_QUEUE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_conflict_policy=conflict,
             id_reuse_policy=reuse,
             search_attributes=_attributes(project_id, server_id),
         )
@@ -124,6 +125,14 @@ async def start_delete(client: Client, project_id: str, server_id: str) -> Workf
     )
 
 
+#: Operations a server may go through again and again (power, reboot, pause...). The API
+#: starts one only while the server has no task, so a run still open under the same id has
+#: already recorded its outcome and is only finishing (a retry of its last step, which
+#: then changes nothing): it is ended, and the new request gets a run of its own instead
+#: of being taken for that one.
+_REPEATED = WorkflowIDConflictPolicy.TERMINATE_EXISTING
+
+
 async def start_power(
     client: Client, project_id: str, server_id: str, host: str, on: bool
 ) -> WorkflowHandle[Any, Any]:
@@ -132,7 +141,7 @@ async def start_power(
     operation = "start" if on else "stop"
     arg = PowerInput(server_id, host)
     reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE
-    return await _start(client, run, arg, operation, project_id, server_id, reuse)
+    return await _start(client, run, arg, operation, project_id, server_id, reuse, _REPEATED)
 
 
 async def start_reboot(
@@ -140,7 +149,9 @@ async def start_reboot(
 ) -> WorkflowHandle[Any, Any]:
     """Start a RebootServer workflow (a server may be rebooted again and again)."""
     reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE
-    return await _start(client, RebootServer.run, inp, "reboot", project_id, inp.server_id, reuse)
+    return await _start(
+        client, RebootServer.run, inp, "reboot", project_id, inp.server_id, reuse, _REPEATED
+    )
 
 
 async def start_state_change(
@@ -149,7 +160,7 @@ async def start_state_change(
     """Start a pause, unpause, suspend or resume of the server."""
     reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE
     run = ChangeServerState.run
-    return await _start(client, run, inp, inp.action, project_id, inp.server_id, reuse)
+    return await _start(client, run, inp, inp.action, project_id, inp.server_id, reuse, _REPEATED)
 
 
 async def console_output(

@@ -117,6 +117,10 @@ class BlockStore(Protocol):
         """The clones of snapshot ``ref.snap``."""
         ...
 
+    def is_blank(self, ref: RbdRef) -> bool:
+        """True if no byte of the image, its parent's included, was ever written."""
+        ...
+
     def flatten(self, ref: RbdRef) -> None:
         """Copy the parent's data into the clone so it no longer depends on it."""
         ...

@@ -273,6 +273,13 @@ class FakeBlockStore:
             if any(layer.parent == ref for layer in (image.head, *image.snaps.values()))
         ]
 
+    def is_blank(self, ref: RbdRef) -> bool:
+        """See ``BlockStore.is_blank``."""
+        self.faults.check("is_blank")
+        with self._lock:
+            head = self._image(ref).head
+            return head.parent is None and not head.chunks
+
     def flatten(self, ref: RbdRef) -> None:
         """See ``BlockStore.flatten``."""
         self.faults.check("flatten")

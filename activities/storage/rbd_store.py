@@ -276,7 +276,7 @@ class RbdBlockStore:
         deadline = time.monotonic() + CLONE_SETTLE_SECONDS
         while (actual := self.parent(child)) is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        if actual is None and self._is_blank(child):
+        if actual is None and self.is_blank(child):
             self.delete(child)
             with self._pool(parent.pool) as pio, self._pool(child.pool) as cio, self._errors(child):
                 rbd.RBD().clone(
@@ -286,8 +286,8 @@ class RbdBlockStore:
         if actual != parent:
             raise Conflict(f"{child} exists with parent {actual}, not {parent}")
 
-    def _is_blank(self, ref: RbdRef) -> bool:
-        """True if no byte of the image was ever written (no allocated extent)."""
+    def is_blank(self, ref: RbdRef) -> bool:
+        """See ``BlockStore.is_blank``: no allocated extent, the parent's included."""
         extents: list[int] = []
         with self._image(ref) as image:
             image.diff_iterate(0, image.size(), None, lambda off, n, exists: extents.append(n))

@@ -15,14 +15,14 @@ from api.policy import authorize
 from nimbus.db import Server
 from nimbus.errors import Conflict
 from workflows import starter
-from workflows.server_state import StateInput
+from workflows.server_state import TASKS, StateInput
 
 #: action -> (the statuses it starts from, its task state)
 _FROM = {
-    "pause": (("ACTIVE",), "pausing"),
-    "unpause": (("PAUSED",), "unpausing"),
-    "suspend": (("ACTIVE", "PAUSED"), "suspending"),
-    "resume": (("SUSPENDED",), "resuming"),
+    "pause": (("ACTIVE",), TASKS["pause"]),
+    "unpause": (("PAUSED",), TASKS["unpause"]),
+    "suspend": (("ACTIVE", "PAUSED"), TASKS["suspend"]),
+    "resume": (("SUSPENDED",), TASKS["resume"]),
 }
 
 Action = Callable[[Server, RequestContext, Any], tuple[Response, int]]

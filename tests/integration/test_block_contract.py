@@ -221,6 +221,18 @@ def test_a_blank_parentless_leftover_is_replaced_by_the_clone(
     assert store.parent(child) == snap
 
 
+def test_is_blank_until_written_and_a_clone_is_not(store: Any, new_ref: NewRef, tmp_path: Path):
+    snap, child, plain = imported(store, new_ref, tmp_path), new_ref(VMS), new_ref(VMS)
+    store.create(plain, MIB)
+    assert store.is_blank(plain)
+    store.write(plain, 4096, b"data")
+    assert not store.is_blank(plain)
+    store.clone(snap, child)
+    assert not store.is_blank(child)  # it reads its parent's data
+    store.flatten(child)
+    assert not store.is_blank(child)
+
+
 def test_clone_of_a_missing_snapshot_is_not_found(store: Any, new_ref: NewRef):
     parent, child = new_ref(IMAGES), new_ref(VMS)
     store.create(parent, MIB)

@@ -8,12 +8,13 @@ import io
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from temporalio.worker import Interceptor
 from werkzeug.serving import make_server
 
 from activities.hypervisor.fake import FakeHypervisor
@@ -45,7 +46,9 @@ def served(app: Flask, port: int) -> Iterator[None]:
 
 
 @contextmanager
-def paas_stack(settings: Settings, image_file: Path, ceph: Any) -> Iterator[Stack]:
+def paas_stack(
+    settings: Settings, image_file: Path, ceph: Any, interceptors: Sequence[Interceptor] = ()
+) -> Iterator[Stack]:
     """A Stack whose API is also served over HTTP, with a fast supervisor."""
     settings = dataclasses.replace(
         settings,
@@ -63,7 +66,7 @@ def paas_stack(settings: Settings, image_file: Path, ceph: Any) -> Iterator[Stac
         FakeRouter(),
         FakeDropletWriter(),
     )
-    stack = make_stack(settings, drivers, image_file)
+    stack = make_stack(settings, drivers, image_file, interceptors)
     try:
         with served(stack.client.application, settings.api_port):
             yield stack

@@ -1,0 +1,346 @@
+"""Every activity is safe to run twice: the worker here runs each one a second time right
+after the first has committed its side effects (what a retry does when a worker dies
+between doing a step and reporting it), and every operation still ends as it would have.
+
+The activities come from the ``activities`` package itself (every ``@activity.defn``), so
+a new activity is either reached by the scenario below or must be named in ``NOT_REACHED``
+with the reason; the test fails otherwise. Over fake drivers; each fake has contract tests
+against its real component, the idempotence of the real drivers included.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from nimbus.bootstrap import DEFAULT_IMAGE
+from nimbus.config import Settings
+from nimbus.db import Image, Server, VolumeAttachment
+from nimbus.db_network import FloatingIP, Network, Port, Router, SecurityGroup, Subnet, as_dict
+from nimbus.db_paas import App, Instance
+from tests.conftest import FAKE_CEPH
+from tests.support.neutron import Neutron
+from tests.support.paas import STATIC_SITE, PaasUser, paas_stack
+from tests.support.stack import Stack
+from tests.support.twice import RunTwice, every_activity
+
+#: Activities the scenario does not reach, and why each is left to other tests.
+NOT_REACHED = {
+    "console_output": "a read; a retry returns the log again",
+    # Undo steps, run only when a step of their workflow fails:
+    "unclaim_port": "a router interface whose plumbing failed gives the port back",
+    "mark_image_queued": "an import that failed leaves the image queued for another upload",
+    "set_floatingip_status": "a floating IP whose NAT failed is marked ERROR",
+    "delete_rule_row": "a rule the port filters cannot take is removed again",
+    "log": "a failed staging writes why into the app's log",
+}
+
+
+#: Reached or not depending on timing: a server deleted right after it shows ACTIVE cancels
+#: its boot while the boot still runs its last step a second time, and the boot's cleanup
+#: then records an error on a server being deleted, which changes nothing.
+SOMETIMES = {"mark_error"}
+
+
+@pytest.fixture
+def runs() -> RunTwice:
+    return RunTwice()
+
+
+@pytest.fixture
+def stack(settings: Settings, image_file: Path, runs: RunTwice) -> Iterator[Stack]:
+    with paas_stack(settings, image_file, FAKE_CEPH, interceptors=[runs]) as s:
+        yield s
+
+
+def _until(check: Callable[[], Any], what: str | Callable[[], str], timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"never: {what if isinstance(what, str) else what()}")
+
+
+class Cloud:
+    """Alice's calls to compute, volume and image, each waited for to settle."""
+
+    def __init__(self, stack: Stack, neutron: Neutron) -> None:
+        self.stack, self.h = stack, neutron.h
+        self.volumes = f"/volume/v3/{neutron.project_id}"
+
+    def call(self, method: str, path: str, status: int, **kw: Any) -> Any:
+        r = self.stack.client.open(path, method=method, headers=self.h, **kw)
+        assert r.status_code == status, (method, path, r.status_code, r.get_data(as_text=True))
+        return r.json if r.is_json else None
+
+    def server(self, server_id: str) -> dict[str, Any]:
+        return dict(self.call("GET", f"/compute/v2.1/servers/{server_id}", 200)["server"])
+
+    def settled(self, server_id: str, status: str) -> dict[str, Any]:
+        last: list[Any] = []
+
+        def check() -> Any:
+            server = self.server(server_id)
+            keys = ("status", "OS-EXT-STS:vm_state", "OS-EXT-STS:task_state", "fault")
+            last[:] = [{k: server.get(k) for k in keys}]
+            assert server["status"] != "ERROR", server
+            idle = server["status"] == status and not server.get("OS-EXT-STS:task_state")
+            return server if idle else None
+
+        return dict(_until(check, lambda: f"server {server_id} {status}; last: {last}"))
+
+    def action(self, server_id: str, body: dict[str, Any], then: str) -> None:
+        self.call("POST", f"/compute/v2.1/servers/{server_id}/action", 202, json=body)
+        self.settled(server_id, then)
+
+    def volume(self, volume_id: str, status: str) -> dict[str, Any]:
+        def check() -> Any:
+            r = self.stack.client.get(f"{self.volumes}/volumes/{volume_id}", headers=self.h)
+            if status == "deleted":
+                return r.status_code == 404
+            volume = r.json["volume"]
+            assert volume["status"] != "error", volume
+            return volume if volume["status"] == status else None
+
+        found = _until(check, f"volume {volume_id} {status}")
+        return found if isinstance(found, dict) else {}
+
+    def boot(self, name: str, network_id: str, **extra: Any) -> str:
+        body = {"name": name, "flavorRef": "1", "networks": [{"uuid": network_id}], **extra}
+        body.setdefault("imageRef", self.stack.image_id())
+        server = self.call("POST", "/compute/v2.1/servers", 202, json={"server": body})
+        server_id = str(server["server"]["id"])
+        self.settled(server_id, "ACTIVE")
+        return server_id
+
+    def gone(self, server_id: str) -> None:
+        self.call("DELETE", f"/compute/v2.1/servers/{server_id}", 204)
+
+        def check() -> bool:
+            r = self.stack.client.get(f"/compute/v2.1/servers/{server_id}", headers=self.h)
+            return r.status_code == 404
+
+        _until(check, f"server {server_id} deleted")
+
+
+def _servers_and_volumes(cloud: Cloud, network_id: str) -> None:
+    server_id = cloud.boot("twice", network_id)
+    for body, then in [
+        ({"os-stop": None}, "SHUTOFF"),
+        ({"os-start": None}, "ACTIVE"),
+        ({"reboot": {"type": "HARD"}}, "ACTIVE"),
+        ({"reboot": {"type": "SOFT"}}, "ACTIVE"),
+        ({"pause": None}, "PAUSED"),
+        ({"unpause": None}, "ACTIVE"),
+        ({"suspend": None}, "SUSPENDED"),
+        ({"resume": None}, "ACTIVE"),
+    ]:
+        cloud.action(server_id, body, then)
+
+    # An image of the server, then a server from that image.
+    create_image = {"createImage": {"name": "snap-of-twice"}}
+    r = cloud.stack.client.post(
+        f"/compute/v2.1/servers/{server_id}/action", json=create_image, headers=cloud.h
+    )
+    assert r.status_code == 202, r.json
+    image_id = r.headers["Location"].rsplit("/", 1)[-1]
+    _until(
+        lambda: cloud.call("GET", f"/image/v2/images/{image_id}", 200)["status"] == "active",
+        "the server's image active",
+    )
+
+    # Volumes: create, extend, attach, detach, snapshot, a volume from it, delete.
+    vol = cloud.call("POST", f"{cloud.volumes}/volumes", 202, json={"volume": {"size": 1}})
+    volume_id = vol["volume"]["id"]
+    cloud.volume(volume_id, "available")
+    extend = {"os-extend": {"new_size": 2}}
+    cloud.call("POST", f"{cloud.volumes}/volumes/{volume_id}/action", 202, json=extend)
+    _until(lambda: cloud.volume(volume_id, "available")["size"] == 2, "volume extended")
+    attach = {"volumeAttachment": {"volumeId": volume_id}}
+    attachments = f"/compute/v2.1/servers/{server_id}/os-volume_attachments"
+    cloud.call("POST", attachments, 200, json=attach)
+    cloud.volume(volume_id, "in-use")
+    cloud.call("DELETE", f"{attachments}/{volume_id}", 202)
+    cloud.volume(volume_id, "available")
+    snap = cloud.call(
+        "POST", f"{cloud.volumes}/snapshots", 202, json={"snapshot": {"volume_id": volume_id}}
+    )["snapshot"]
+    _until(
+        lambda: (
+            cloud.call("GET", f"{cloud.volumes}/snapshots/{snap['id']}", 200)["snapshot"]["status"]
+            == "available"
+        ),
+        "snapshot available",
+    )
+    from_snap = {"volume": {"size": 2, "snapshot_id": snap["id"]}}
+    copy_id = cloud.call("POST", f"{cloud.volumes}/volumes", 202, json=from_snap)["volume"]["id"]
+    cloud.volume(copy_id, "available")
+    cloud.call("DELETE", f"{cloud.volumes}/volumes/{copy_id}", 202)
+    cloud.volume(copy_id, "deleted")
+    cloud.call("DELETE", f"{cloud.volumes}/snapshots/{snap['id']}", 202)
+    _until(
+        lambda: (
+            cloud.stack.client.get(
+                f"{cloud.volumes}/snapshots/{snap['id']}", headers=cloud.h
+            ).status_code
+            == 404
+        ),
+        "snapshot deleted",
+    )
+    cloud.call("DELETE", f"{cloud.volumes}/volumes/{volume_id}", 202)
+    cloud.volume(volume_id, "deleted")
+
+    # Boot from a new volume made from the image, deleted with the server.
+    bdm = {
+        "block_device_mapping_v2": [
+            {
+                "boot_index": 0,
+                "uuid": cloud.stack.image_id(),
+                "source_type": "image",
+                "destination_type": "volume",
+                "volume_size": 1,
+                "delete_on_termination": True,
+            }
+        ],
+        "imageRef": "",
+    }
+    from_volume = cloud.boot("twice-bfv", network_id, **bdm)
+    cloud.gone(from_volume)
+    cloud.gone(server_id)
+
+    # An uploaded image, then deleted with the server's image.
+    image = cloud.call(
+        "POST",
+        "/image/v2/images",
+        201,
+        json={"name": "up", "disk_format": "raw", "container_format": "bare"},
+    )
+    cloud.call(
+        "PUT",
+        f"/image/v2/images/{image['id']}/file",
+        204,
+        data=b"x" * 4096,
+        content_type="application/octet-stream",
+    )
+    _until(
+        lambda: cloud.call("GET", f"/image/v2/images/{image['id']}", 200)["status"] == "active",
+        "uploaded image active",
+    )
+    for gone in (image["id"], image_id):
+        cloud.call("DELETE", f"/image/v2/images/{gone}", 204)
+
+
+def _networking(admin: Neutron, alice: Neutron) -> dict[str, Any]:
+    external = admin.network("public", **{"router:external": True})
+    admin.subnet(external["id"], "172.24.4.0/24", enable_dhcp=False)
+    network = alice.network("twice-net")
+    subnet = alice.subnet(network["id"])
+    router = alice.make("router", name="r", external_gateway_info={"network_id": external["id"]})
+    assert alice.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+    group = alice.make("security_group", name="twice-sg")
+    rule = alice.make(
+        "security_group_rule",
+        security_group_id=group["id"],
+        direction="ingress",
+        protocol="tcp",
+        port_range_min=22,
+        port_range_max=22,
+    )
+    port = alice.port(network["id"], security_groups=[group["id"]])
+    fip = alice.make("floatingip", floating_network_id=external["id"], port_id=port["id"])
+    return {
+        "network": network,
+        "subnet": subnet,
+        "router": router,
+        "group": group,
+        "rule": rule,
+        "port": port,
+        "fip": fip,
+    }
+
+
+def _tear_down_networking(alice: Neutron, made: dict[str, Any]) -> None:
+    assert alice.delete(f"floatingips/{made['fip']['id']}").status_code == 204
+    assert alice.delete(f"ports/{made['port']['id']}").status_code == 204
+    assert alice.delete(f"security-group-rules/{made['rule']['id']}").status_code == 204
+    assert alice.delete(f"security-groups/{made['group']['id']}").status_code == 204
+    body = {"subnet_id": made["subnet"]["id"]}
+    assert alice.put(f"routers/{made['router']['id']}/remove_router_interface", body)
+    assert alice.delete(f"routers/{made['router']['id']}").status_code == 204
+    assert alice.delete(f"subnets/{made['subnet']['id']}").status_code == 204
+    assert alice.delete(f"networks/{made['network']['id']}").status_code == 204
+
+
+def _credentials(stack: Stack, alice: Neutron) -> None:
+    user_id = stack.token_info(alice.h["X-Auth-Token"])["user"]["id"]
+    path = f"/identity/v3/users/{user_id}/credentials/OS-EC2"
+    made = stack.client.post(path, json={"tenant_id": alice.project_id}, headers=alice.h)
+    assert made.status_code == 201, made.json
+    access = made.json["credential"]["access"]
+    keys = stack.drivers.object_store
+    assert list(keys.s3_keys(alice.project_id)) == [access]
+    assert stack.client.delete(f"{path}/{access}", headers=alice.h).status_code == 204
+    assert keys.s3_keys(alice.project_id) == {}
+
+
+def _paas(stack: Stack, tmp_path: Path) -> None:
+    user = PaasUser(stack, "alice")
+
+    def deployed(app: dict[str, Any]) -> bool:
+        return app["deployment"]["state"] in ("DEPLOYED", "FAILED")
+
+    app = user.wait_app(user.push(tmp_path, "web", STATIC_SITE)["id"], deployed)
+    assert app["deployment"]["state"] == "DEPLOYED", app
+    r = user.call("POST", f"/apps/{app['id']}/actions/scale", json={"instances": 2})
+    assert r.status_code == 200, r.json
+    _until(
+        lambda: (
+            len([i for i in user.app(app["id"])["instance_states"] if i["state"] == "RUNNING"]) == 2
+        ),
+        "two instances running",
+    )
+    assert user.call("DELETE", f"/apps/{app['id']}").status_code == 202
+    _until(lambda: user.call("GET", f"/apps/{app['id']}").status_code == 404, "app deleted")
+
+
+def test_every_activity_run_twice_leaves_every_operation_as_it_would_be(
+    stack: Stack, runs: RunTwice, tmp_path: Path
+) -> None:
+    admin, alice = Neutron(stack, "admin"), Neutron(stack, "alice")
+    made = _networking(admin, alice)
+    cloud = Cloud(stack, alice)
+    _servers_and_volumes(cloud, made["network"]["id"])
+    _tear_down_networking(alice, made)
+    _credentials(stack, alice)
+    _paas(stack, tmp_path)
+
+    # Nothing is left but the external network and the PaaS space's network (kept for the
+    # project's next app, with its subnet and DHCP port); nothing is half-built.
+    with stack.db.session() as s:
+        live = select(func.count()).select_from(Server).where(Server.deleted_at.is_(None))
+        assert s.scalar(live) == 0
+        for model in (VolumeAttachment, FloatingIP, Router, App, Instance):
+            left = [as_dict(row) for row in s.scalars(select(model))]
+            assert left == [], json.dumps(left, default=str)
+        nets = {n.name: n.id for n in s.scalars(select(Network))}
+        assert set(nets) == {"public", "paas-apps"}, nets
+        ports = [(p.network_id, p.device_owner) for p in s.scalars(select(Port))]
+        assert ports == [(nets["paas-apps"], "network:dhcp")], ports
+        assert s.scalar(select(func.count()).select_from(Subnet)) == 2
+        groups = s.scalars(select(SecurityGroup.name)).all()
+        assert set(groups) <= {"default", "paas-apps"}, groups
+        images = s.scalars(select(Image.name).where(Image.deleted_at.is_(None))).all()
+        assert images == [DEFAULT_IMAGE], images
+    assert stack.hypervisor.domains == {}
+
+    missing = every_activity() - set(runs.twice) - set(NOT_REACHED) - SOMETIMES
+    assert not missing, f"activities never run twice here, nor named in NOT_REACHED: {missing}"
+    stale = {name: runs.workflows[name] for name in set(NOT_REACHED) & set(runs.twice)}
+    assert not stale, f"reached after all, take them out of NOT_REACHED: {stale}"

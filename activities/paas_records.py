@@ -227,16 +227,24 @@ class PaasRecords:
 
     @activity.defn
     def log(self, inp: AppLogInput) -> None:
-        """Append lines to the app's log (``STG`` for staging output)."""
-        logstore.append(self.db, inp.app_id, inp.source, inp.lines)
+        """Append lines to the app's log (``STG`` for staging output), once per step."""
+        logstore.append(self.db, inp.app_id, inp.source, inp.lines, step=step_key())
 
     @activity.defn
     def event(self, inp: AppEventInput) -> None:
-        """Record an app event (``nimbus app events``)."""
+        """Record an app event (``nimbus app events``), once per step."""
+        step = step_key()
         with self.db.session() as s:
-            s.add(
-                AppEvent(app_id=inp.app_id, type=inp.type, message=inp.message, details=inp.details)
+            if s.scalars(select(AppEvent.id).where(AppEvent.step == step)).first() is not None:
+                return  # a retry of a step that had already recorded it
+            event = AppEvent(
+                app_id=inp.app_id,
+                type=inp.type,
+                message=inp.message,
+                details=inp.details,
+                step=step,
             )
+            s.add(event)
 
     @activity.defn
     def tail(self, inp: TailInput) -> list[str]:
@@ -386,3 +394,10 @@ def _view(
         bool(offset and offset.started),
         offset.exit_status if offset else None,
     )
+
+
+def step_key() -> str:
+    """The running activity's place in its workflow run: the same on every retry of it,
+    and different for every other step (local activities included)."""
+    info = activity.info()
+    return f"{info.workflow_run_id}/{info.activity_id}"

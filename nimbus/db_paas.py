@@ -134,6 +134,8 @@ class AppEvent(Base):
     type: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: The workflow step that recorded it (run and activity id): a retry adds nothing.
+    step: Mapped[str | None] = mapped_column(String(160), nullable=True, index=True)
 
 
 class LogLine(Base):
@@ -146,6 +148,8 @@ class LogLine(Base):
     #: ``STG``, ``APP/<index>``, ``RTR``, ``API``...
     source: Mapped[str] = mapped_column(String(32))
     line: Mapped[str] = mapped_column(Text)
+    #: The workflow step that wrote it, if one did: a retry of that step adds nothing.
+    step: Mapped[str | None] = mapped_column(String(160), nullable=True, index=True)
 
 
 class LogOffset(Base):

@@ -32,20 +32,33 @@ class Line:
 
 
 def append(
-    db: Database, app_id: str, source: str, lines: Sequence[str], cap: int = DEFAULT_CAP
+    db: Database,
+    app_id: str,
+    source: str,
+    lines: Sequence[str],
+    cap: int = DEFAULT_CAP,
+    step: str | None = None,
 ) -> None:
-    """Add ``lines`` tagged ``source`` to the app's log, trimming it to ``cap`` lines."""
+    """Add ``lines`` tagged ``source`` to the app's log, trimming it to ``cap`` lines. Lines
+    written by a workflow ``step`` are written once: a retry of the step adds none."""
     if not lines:
         return
     with db.session() as s:
-        add_lines(s, app_id, source, lines)
+        if step is not None and s.scalars(select(LogLine.id).where(LogLine.step == step)).first():
+            return
+        add_lines(s, app_id, source, lines, step)
         trim(s, app_id, cap)
 
 
-def add_lines(s: Session, app_id: str, source: str, lines: Sequence[str]) -> None:
+def add_lines(
+    s: Session, app_id: str, source: str, lines: Sequence[str], step: str | None = None
+) -> None:
     """The inserts of ``append``, for a caller that writes more in the same transaction."""
     now = utcnow()
-    s.add_all(LogLine(app_id=app_id, at=now, source=source, line=line[:MAX_LINE]) for line in lines)
+    s.add_all(
+        LogLine(app_id=app_id, at=now, source=source, line=line[:MAX_LINE], step=step)
+        for line in lines
+    )
 
 
 def trim(s: Session, app_id: str, cap: int = DEFAULT_CAP) -> int:

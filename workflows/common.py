@@ -27,6 +27,17 @@ RETRY = RetryPolicy(
     non_retryable_error_types=NON_RETRYABLE,
 )
 
+#: For undoing what a failed operation left behind: a backend that is busy or down now
+#: (an image still held open by a worker that died, Ceph restarting) will not be so for
+#: ever, and giving up would leave the leftovers for good.
+PATIENT = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,
+    non_retryable_error_types=NON_RETRYABLE,
+)
+
 #: How long one attempt of a quick activity may take before Temporal retries it elsewhere.
 #: Short, so that an activity lost with a killed worker is retried promptly.
 QUICK = timedelta(seconds=30)
@@ -40,9 +51,8 @@ def server_workflow_id(server_id: str, operation: str) -> str:
 async def run_activity(fn: Any, arg: Any, queue: str | None = None, **kw: Any) -> Any:
     """Execute one activity method with the house timeouts and retry policy."""
     kw.setdefault("start_to_close_timeout", QUICK)
-    return await workflow.execute_activity_method(
-        fn, arg, task_queue=queue, retry_policy=RETRY, **kw
-    )
+    kw.setdefault("retry_policy", RETRY)
+    return await workflow.execute_activity_method(fn, arg, task_queue=queue, **kw)
 
 
 async def run_local(fn: Any, arg: Any) -> Any:

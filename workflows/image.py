@@ -9,7 +9,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from workflows.common import run_activity, user_error
+from workflows.common import PATIENT, run_activity, user_error
 from workflows.saga import Saga
 
 with workflow.unsafe.imports_passed_through():
@@ -49,7 +49,9 @@ class ImportImage:
         try:
             saga.add(
                 "delete_image_data",
-                lambda: run_activity(ImageActivities.delete_image_data, ref, queue),
+                lambda: run_activity(
+                    ImageActivities.delete_image_data, ref, queue, retry_policy=PATIENT
+                ),
             )
             staged = ImportImageInput(inp.image_id, inp.staging_path, inp.disk_format)
             result: ImportImageResult = await run_activity(
@@ -120,7 +122,9 @@ class CreateServerImage:
             await run_activity(ImageActivities.snapshot_server_disk, snap, queue)
             saga.add(
                 "delete_image_data",
-                lambda: run_activity(ImageActivities.delete_image_data, ref, queue),
+                lambda: run_activity(
+                    ImageActivities.delete_image_data, ref, queue, retry_policy=PATIENT
+                ),
             )
             result: ImportImageResult = await run_activity(
                 ImageActivities.copy_into_image,

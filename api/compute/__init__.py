@@ -43,7 +43,8 @@ def _version_doc() -> dict[str, Any]:
 @bp.get("")
 @bp.get("/")
 def versions() -> tuple[Response, int]:
-    return jsonify({"versions": [_version_doc()]}), 300
+    """Nova's root answers 200 (not 300) with the versions it serves."""
+    return jsonify({"versions": [_version_doc()]}), 200
 
 
 @bp.get("/v2.1")

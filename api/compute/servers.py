@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -84,12 +83,7 @@ def _validated_create(body: dict[str, Any]) -> dict[str, Any]:
             raise InvalidSpec(f"'{key}' is not supported by this cloud yet.")
     root = boot_volume.parse(spec)
     low, high = multi_create.counts(spec)
-    metadata = spec.get("metadata") or {}
-    if not isinstance(metadata, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and len(k) <= 255 and len(v) <= 255
-        for k, v in metadata.items()
-    ):
-        raise InvalidSpec("'metadata' must map strings to strings of at most 255 characters.")
+    metadata = server_metadata.check_metadata(spec.get("metadata") or {})
     networks = parse_networks(spec.get("networks"))
     multi_create.reject_ports_with_many(networks, high)
     return {
@@ -232,8 +226,7 @@ def create_server() -> tuple[Response, int]:
         "links": views.server_links(server.id),
         "OS-DCF:diskConfig": "MANUAL",
         "security_groups": views.server_security_groups(server.id),
-        "adminPass": secrets.token_urlsafe(12),
-    }
+    }  # no adminPass: no password is set in the guest (Nova's enable_instance_password off)
     return jsonify({"server": body}), 202
 
 
@@ -332,4 +325,10 @@ def set_task_state(server_id: str, task: str | None, expect: str | None = None) 
         return previous
 
 
-from api.compute import actions, instance_actions, volume_attachments  # noqa: E402,F401  (routes on bp)
+from api.compute import (  # noqa: E402,F401  (routes on bp)
+    actions,
+    instance_actions,
+    server_metadata,
+    server_security_groups,
+    volume_attachments,
+)

@@ -42,7 +42,8 @@ def versions() -> tuple[Response, int]:
 @bp.get("/v3")
 @bp.get("/v3/")
 def version() -> Response:
-    return jsonify({"version": _version_doc()})
+    """Cinder's version document is a list of one, under ``versions``."""
+    return jsonify({"versions": [_version_doc()]})
 
 
 @bp.before_request

@@ -106,6 +106,9 @@ BODIES: dict[str, Any] = {
     "paas.create_release": {"build_id": "{build_id}"},
     "paas.scale": {"instances": 2},
     "compute.create_keypair": {"keypair": {"name": "x"}},
+    "compute.replace_server_metadata": {"metadata": {"victim-meta-key": "x"}},
+    "compute.merge_server_metadata": {"metadata": {"victim-meta-key": "x"}},
+    "compute.set_server_metadata_item": {"meta": {"victim-meta-key": "x"}},
 }
 
 #: Creates in the caller's own project are allowed; these name the victim's resources, and
@@ -206,6 +209,7 @@ def _finish_server(stack: Stack, token: str, image_id: str, network_id: str) -> 
             "flavorRef": "1",
             "imageRef": image_id,
             "networks": [{"uuid": network_id}],
+            "metadata": {"victim-meta-key": "victim"},
         }
     }
     r = stack.client.post("/compute/v2.1/servers", json=body, headers={"X-Auth-Token": token})
@@ -329,6 +333,7 @@ def build_world(stack: Stack) -> World:
             "application_credential_id": app_cred.json["application_credential"]["id"],
             "project_id": alice.project_id,
             "keypair_name": "victim-key",
+            "key": "victim-meta-key",
             "request_id": request_id,
             **paas,
             **shared,
@@ -479,6 +484,7 @@ def build_ids_for_params() -> list[str]:
         "digest",
         "build_id",
         "keypair_name",
+        "key",
         "request_id",
         *SHARED_OBJECTS,
     ]

@@ -139,3 +139,39 @@ def test_a_network_with_a_server_on_it_cannot_be_deleted(
     refused = neutron.delete(f"networks/{net['id']}")
     assert refused.status_code == 409
     assert refused.json["NeutronError"]["type"] == "NetworkInUse"
+
+
+def test_the_servers_security_groups_in_novas_shape(
+    stack: Stack, neutron: Neutron, net: dict[str, Any]
+) -> None:
+    web = neutron.make("security_group", name="web")
+    ssh = {"direction": "ingress", "protocol": "tcp", "port_range_min": 22, "port_range_max": 22}
+    neutron.make("security_group_rule", security_group_id=web["id"], **ssh)
+    neutron.make(
+        "security_group_rule",
+        security_group_id=web["id"],
+        direction="ingress",
+        protocol="icmp",
+        remote_group_id=web["id"],
+    )
+    server_id = _boot(stack, networks=[{"uuid": net["id"]}], security_groups=[{"name": "web"}])
+    headers = {"X-Auth-Token": stack.token("alice")}
+    url = f"/compute/v2.1/servers/{server_id}/os-security-groups"
+    response = stack.client.get(url, headers=headers)
+    assert response.status_code == 200, response.json
+    (group,) = response.json["security_groups"]
+    assert (group["id"], group["name"], group["tenant_id"]) == (
+        web["id"],
+        "web",
+        neutron.project_id,
+    )
+    rules = sorted(group["rules"], key=lambda r: r["ip_protocol"])  # egress rules are left out
+    assert [(r["ip_protocol"], r["from_port"], r["to_port"]) for r in rules] == [
+        ("icmp", -1, -1),
+        ("tcp", 22, 22),
+    ]
+    assert rules[0]["group"] == {"name": "web", "tenant_id": neutron.project_id}
+    assert rules[1]["ip_range"] == {"cidr": "0.0.0.0/0"} and rules[1]["group"] == {}
+    assert all(r["parent_group_id"] == web["id"] for r in rules)
+    other = {"X-Auth-Token": stack.token("bob")}
+    assert stack.client.get(url, headers=other).status_code == 404

@@ -47,6 +47,7 @@ def test_flavors_detail_has_the_fields_the_cli_reads(stack: Stack) -> None:
 def test_created_server_is_listed_shown_renamed(stack: Stack) -> None:
     response = _create(stack, _good(stack))
     assert response.status_code == 202
+    assert "adminPass" not in response.json["server"]  # no password is set in the guest
     server_id = response.json["server"]["id"]
     stack.finish(server_workflow_id(server_id, "boot"))
     h = _headers(stack)

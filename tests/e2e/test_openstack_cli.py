@@ -38,6 +38,7 @@ def test_server_lifecycle_with_the_openstack_cli(cloud: Cloud) -> None:
     domain = f"{cloud.settings.instance_prefix}{server_id}"
     assert [d.target for d in cloud.hypervisor().disks(domain)][:2] == ["vda", "vdb"]
     _reboot_and_lock(cloud, "vm1")
+    _properties(cloud, "vm1")
     _events_listed(cloud, "vm1")
     assert cloud.openstack("server", "remove", "volume", "vm1", "cold").returncode == 0
     wait_for(lambda: _volume_status(cloud, "cold") == "available", 60, "cold detached")
@@ -83,6 +84,20 @@ def _reboot_and_lock(cloud: Cloud, server: str) -> None:
     assert cloud.openstack_json("server", "show", server)["locked"] is True
     assert cloud.openstack("server", "unlock", server).returncode == 0
     assert cloud.openstack_json("server", "show", server)["locked"] is False
+
+
+def _properties(cloud: Cloud, server: str) -> None:
+    """``server set/unset --property`` go through the server's metadata subresource."""
+    added = cloud.openstack(
+        "server", "set", "--property", "role=web", "--property", "tier=1", server
+    )
+    assert added.returncode == 0, added.stderr
+    assert cloud.openstack_json("server", "show", server)["properties"] == {
+        "role": "web",
+        "tier": "1",
+    }
+    assert cloud.openstack("server", "unset", "--property", "tier", server).returncode == 0
+    assert cloud.openstack_json("server", "show", server)["properties"] == {"role": "web"}
 
 
 def _volume_status(cloud: Cloud, name: str) -> str:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import func, select
+from temporalio.testing import ActivityEnvironment
 
 from activities.paas_logs import LogShipper, parse_exit
+from activities.paas_records import AppEventInput, AppLogInput, PaasRecords
 from nimbus.db import Database
-from nimbus.db_paas import App, Instance, LogOffset
+from nimbus.db_paas import App, AppEvent, Instance, LogOffset
 from paas import logstore
 
 
@@ -88,3 +93,25 @@ def test_exit_lines_parse() -> None:
     assert parse_exit("NIMBUS APP EXITED 137") == 137
     assert parse_exit("NIMBUS APP EXITED") is None
     assert parse_exit("app says NIMBUS APP EXITED 1") is None
+
+
+def _info(activity_id: str) -> Any:
+    return dataclasses.replace(
+        ActivityEnvironment().info, workflow_run_id="run-1", activity_id=activity_id
+    )
+
+
+def test_a_retried_event_or_log_step_records_once(db: Database) -> None:
+    """A step retried after it committed (same run, same activity id) adds nothing; the
+    same words from another step are recorded again."""
+    records = PaasRecords(db)
+    event = AppEventInput("a1", "crash", "instance 0 exited")
+    lines = AppLogInput("a1", "STG", ["Staging failed: no Procfile"])
+    for activity_id in ("7", "7", "8"):
+        env = ActivityEnvironment()
+        env.info = _info(activity_id)
+        env.run(records.event, event)
+        env.run(records.log, lines)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(AppEvent)) == 2
+    assert [x.line for x in logstore.read(db, "a1", after=0)] == [lines.lines[0]] * 2

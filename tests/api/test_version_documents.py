@@ -1,0 +1,26 @@
+"""The compute and volume version documents, as the real services answer them: Nova's
+root is 200 with its versions; Cinder's root is 300 and its version show is a list."""
+
+from __future__ import annotations
+
+from tests.support.stack import Stack
+
+
+def test_compute_root_and_version(stack: Stack) -> None:
+    root = stack.client.get("/compute/")
+    assert root.status_code == 200
+    (doc,) = root.json["versions"]
+    assert doc["id"] == "v2.1" and doc["status"] == "CURRENT"
+    assert doc["min_version"] == "2.1" and doc["version"] == "2.10"
+    assert doc["links"][0]["href"].endswith("/compute/v2.1/")
+    shown = stack.client.get("/compute/v2.1/")
+    assert shown.status_code == 200 and shown.json["version"] == doc
+
+
+def test_volume_root_and_version(stack: Stack) -> None:
+    root = stack.client.get("/volume/")
+    assert root.status_code == 300
+    (doc,) = root.json["versions"]
+    assert doc["id"] == "v3.0" and doc["min_version"] == "3.0"
+    shown = stack.client.get("/volume/v3/")
+    assert shown.status_code == 200 and shown.json == {"versions": [doc]}

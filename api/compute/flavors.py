@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 from sqlalchemy import select
 
 from api import deps
 from api.compute import bp
 from api.context import current
 from api.policy import authorize
+from api.validation import paginate
 from nimbus.db import Flavor
-from nimbus.errors import NotFound
+from nimbus.errors import InvalidSpec, NotFound
 
 
 def flavor_links(flavor_id: str) -> list[dict[str, str]]:
@@ -45,6 +47,25 @@ def _all() -> list[Flavor]:
         return list(s.scalars(select(Flavor).order_by(Flavor.ram, Flavor.id)))
 
 
+def _listed(detail: bool) -> Response:
+    """Nova's flavor list: ``minRam``/``minDisk`` filters, then ``marker``/``limit`` paging
+    with a ``flavors_links`` next link when a page is full."""
+    flavors = _all()
+    for arg, attr in (("minRam", "ram"), ("minDisk", "disk")):
+        value = request.args.get(arg)
+        if value is not None:
+            if not value.isdigit():
+                raise InvalidSpec(f"Invalid {arg} filter [{value}]")
+            flavors = [f for f in flavors if getattr(f, attr) >= int(value)]
+    limit = request.args.get("limit")
+    page = paginate(flavors, [f.id for f in flavors], request.args.get("marker"), limit)
+    body: dict[str, Any] = {"flavors": [_view(f, detail) for f in page]}
+    if limit is not None and page and len(page) == int(limit):
+        query = urlencode({**request.args.to_dict(), "marker": page[-1].id})
+        body["flavors_links"] = [{"rel": "next", "href": f"{request.base_url}?{query}"}]
+    return jsonify(body)
+
+
 def get_flavor(flavor_id: str) -> Flavor:
     with deps.db().session() as s:
         flavor = s.get(Flavor, flavor_id)
@@ -56,13 +77,13 @@ def get_flavor(flavor_id: str) -> Flavor:
 @bp.get("/v2.1/flavors")
 def list_flavors() -> Response:
     authorize(current(), "compute:flavors:list")
-    return jsonify({"flavors": [_view(f, False) for f in _all()]})
+    return _listed(detail=False)
 
 
 @bp.get("/v2.1/flavors/detail")
 def list_flavors_detail() -> Response:
     authorize(current(), "compute:flavors:list")
-    return jsonify({"flavors": [_view(f, True) for f in _all()]})
+    return _listed(detail=True)
 
 
 @bp.get("/v2.1/flavors/<flavor_id>")

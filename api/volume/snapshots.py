@@ -10,7 +10,7 @@ from api.context import RequestContext, current
 from api.lookup import load_owned
 from api.policy import allowed, authorize
 from api.starting import add_and_start
-from api.validation import json_body, optional_str, require_dict, require_str
+from api.validation import json_body, optional_str, paginate, require_dict, require_str
 from api.volume import bp, views
 from api.volume.volumes import load_volume
 from nimbus.db import Volume, VolumeSnapshot
@@ -62,7 +62,11 @@ def _visible(ctx: RequestContext) -> list[VolumeSnapshot]:
 def list_snapshots(project_id: str) -> Response:
     ctx = current()
     authorize(ctx, "volume:list")
-    return jsonify({"snapshots": [views.snapshot(x) for x in _visible(ctx)]})
+    found = _visible(ctx)
+    page = paginate(
+        found, [x.id for x in found], request.args.get("marker"), request.args.get("limit")
+    )
+    return jsonify({"snapshots": [views.snapshot(x) for x in page]})
 
 
 @bp.get("/v3/<project_id>/snapshots/<snapshot_id>")

@@ -37,8 +37,10 @@ def attachments(volume_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def volume(v: Volume) -> dict[str, Any]:
-    return {
+def volume(v: Volume, admin: bool = False) -> dict[str, Any]:
+    """Cinder's volume; the host and migration attributes only for an admin, as Cinder's
+    ``volume_extension:volume_host_attribute`` and ``..._mig_status_attribute`` say."""
+    body = {
         "id": v.id,
         "name": v.name,
         "description": v.description,
@@ -62,6 +64,11 @@ def volume(v: Volume) -> dict[str, Any]:
         "links": _links("volumes", v.project_id, v.id),
         **({"volume_image_metadata": {"image_id": v.image_id}} if v.image_id else {}),
     }
+    if admin:
+        body["os-vol-host-attr:host"] = f"{deps.settings().host_name}@rbd#volumes"
+        body["os-vol-mig-status-attr:migstat"] = None
+        body["os-vol-mig-status-attr:name_id"] = None
+    return body
 
 
 def snapshot(s: VolumeSnapshot) -> dict[str, Any]:
@@ -76,5 +83,6 @@ def snapshot(s: VolumeSnapshot) -> dict[str, Any]:
         "created_at": iso(s.created_at),
         "updated_at": iso(s.updated_at),
         "os-extended-snapshot-attributes:project_id": s.project_id,
+        "os-extended-snapshot-attributes:progress": "100%" if s.status == "available" else "0%",
         "links": _links("snapshots", s.project_id, s.id),
     }

@@ -120,7 +120,12 @@ def create_volume(project_id: str) -> tuple[Response, int]:
         lambda c: starter.create_volume(c, ctx.project_id, volume.id, size, **source),
         {"volumes": 1, "gigabytes": size},
     )
-    return jsonify({"volume": views.volume(volume)}), 202
+    return jsonify({"volume": views.volume(volume, _admin(ctx))}), 202
+
+
+def _admin(ctx: RequestContext) -> bool:
+    """Whether the caller sees Cinder's admin-only volume attributes."""
+    return allowed(ctx, "volume:all_projects")
 
 
 def _visible(ctx: RequestContext) -> list[Volume]:
@@ -148,14 +153,14 @@ def list_volumes(project_id: str) -> Response:
 def list_volumes_detail(project_id: str) -> Response:
     ctx = current()
     authorize(ctx, "volume:list")
-    return jsonify({"volumes": [views.volume(v) for v in _visible(ctx)]})
+    return jsonify({"volumes": [views.volume(v, _admin(ctx)) for v in _visible(ctx)]})
 
 
 @bp.get("/v3/<project_id>/volumes/<volume_id>")
 def show_volume(project_id: str, volume_id: str) -> Response:
     ctx = current()
     authorize(ctx, "volume:show")
-    return jsonify({"volume": views.volume(load_volume(volume_id, ctx))})
+    return jsonify({"volume": views.volume(load_volume(volume_id, ctx), _admin(ctx))})
 
 
 @bp.put("/v3/<project_id>/volumes/<volume_id>")
@@ -176,7 +181,7 @@ def update_volume(project_id: str, volume_id: str) -> Response:
             volume.description = optional_str(spec, "description", "description")
         if "metadata" in spec:
             volume.metadata_ = _metadata(spec)
-    return jsonify({"volume": views.volume(load_volume(volume_id, ctx))})
+    return jsonify({"volume": views.volume(load_volume(volume_id, ctx), _admin(ctx))})
 
 
 @bp.delete("/v3/<project_id>/volumes/<volume_id>")

@@ -44,6 +44,22 @@ def test_flavors_detail_has_the_fields_the_cli_reads(stack: Stack) -> None:
         assert key in tiny
 
 
+def test_flavors_page_and_filter_as_nova_does(stack: Stack) -> None:
+    url, h = "/compute/v2.1/flavors/detail", _headers(stack)
+    every = [f["id"] for f in stack.client.get(url, headers=h).json["flavors"]]
+    assert len(every) >= 3
+    first = stack.client.get(url, query_string={"limit": 2}, headers=h).json
+    assert [f["id"] for f in first["flavors"]] == every[:2]
+    (link,) = first["flavors_links"]
+    assert link["rel"] == "next" and f"marker={every[1]}" in link["href"]
+    rest = stack.client.get(url, query_string={"marker": every[1]}, headers=h).json
+    assert [f["id"] for f in rest["flavors"]] == every[2:] and "flavors_links" not in rest
+    big = stack.client.get(url, query_string={"minRam": 1024}, headers=h).json["flavors"]
+    assert big and all(f["ram"] >= 1024 for f in big) and len(big) < len(every)
+    for bad in ({"marker": "no-such-flavor"}, {"limit": "-1"}, {"minRam": "lots"}):
+        assert stack.client.get(url, query_string=bad, headers=h).status_code == 400
+
+
 def test_created_server_is_listed_shown_renamed(stack: Stack) -> None:
     response = _create(stack, _good(stack))
     assert response.status_code == 202

@@ -237,3 +237,40 @@ def test_a_stopped_server_takes_a_volume_into_its_definition(cinder: Cinder) -> 
     assert cinder.wait(volume_id, "in-use")["attachments"][0]["server_id"] == server_id
     assert any(d.target == "vdb" for d in cinder.stack.hypervisor.disks(f"nimbus-{server_id}"))
     assert cinder.stack.server(server_id).status == "SHUTOFF"  # not started by the attach
+
+
+def test_admin_only_attributes_only_for_admins(stack: Stack, cinder: Cinder) -> None:
+    volume_id = cinder.create(size=1).json["volume"]["id"]
+    mine = cinder.wait(volume_id, "available")
+    admin_only = {
+        "os-vol-host-attr:host",
+        "os-vol-mig-status-attr:migstat",
+        "os-vol-mig-status-attr:name_id",
+    }
+    assert not admin_only & set(mine)
+    assert mine["os-vol-tenant-attr:tenant_id"]  # the owner's attribute, for the owner too
+    admin = Cinder(stack, "admin")
+    url = f"/volume/v3/{admin.base.rsplit('/', 1)[-1]}/volumes/{volume_id}"
+    seen = stack.client.get(url, headers=admin.h).json["volume"]
+    assert admin_only <= set(seen) and seen["os-vol-host-attr:host"].endswith("@rbd#volumes")
+    listed = stack.client.get(
+        f"{admin.base}/volumes/detail", query_string={"all_tenants": "1"}, headers=admin.h
+    ).json["volumes"]
+    assert all(admin_only <= set(v) for v in listed) and listed
+
+
+def test_snapshots_page_with_marker_and_limit(cinder: Cinder) -> None:
+    source = cinder.create(size=1).json["volume"]["id"]
+    cinder.wait(source, "available")
+    url = f"{cinder.base}/snapshots"
+    for name in ("a", "b", "c"):
+        body = {"snapshot": {"volume_id": source, "name": name}}
+        assert cinder.stack.client.post(url, headers=cinder.h, json=body).status_code == 202
+    every = [x["id"] for x in cinder.stack.client.get(url, headers=cinder.h).json["snapshots"]]
+    assert len(every) == 3
+    page = cinder.stack.client.get(url, query_string={"limit": 2}, headers=cinder.h).json
+    assert [x["id"] for x in page["snapshots"]] == every[:2]
+    rest = cinder.stack.client.get(url, query_string={"marker": every[1]}, headers=cinder.h)
+    assert [x["id"] for x in rest.json["snapshots"]] == every[2:]
+    bad = cinder.stack.client.get(url, query_string={"marker": "nope"}, headers=cinder.h)
+    assert bad.status_code == 400

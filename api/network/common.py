@@ -16,6 +16,7 @@ from temporalio.client import Client
 from api import deps, quotas
 from api.context import RequestContext
 from api.errors import Forbidden
+from api.network.bulk import item as bulk_item
 from api.policy import allowed
 from api.validation import json_body, require_dict
 from nimbus.errors import Conflict, InvalidSpec
@@ -34,8 +35,9 @@ def is_admin(ctx: RequestContext) -> bool:
 
 
 def spec_of(kind: str) -> dict[str, Any]:
-    """The ``{kind: {...}}`` object of the request body."""
-    return require_dict(json_body(), kind, kind)
+    """The ``{kind: {...}}`` object of the request body (or the bulk item being made)."""
+    found = bulk_item(kind)
+    return found if found is not None else require_dict(json_body(), kind, kind)
 
 
 def text_field(spec: Mapping[str, Any], key: str, default: str = "", max_len: int = 255) -> str:

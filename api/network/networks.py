@@ -13,6 +13,7 @@ from api.context import RequestContext, current
 from api.network import bp, faults, views
 from api.network.access import find_network, network_scope, require_owner
 from api.network.allocate import free_number
+from api.network.bulk import bulk
 from api.network.common import (
     bool_field,
     fields,
@@ -93,7 +94,13 @@ def _check_extras(spec: dict[str, Any], ctx: RequestContext) -> None:
         raise faults.NotSupported("Disabling port security for a whole network is not supported.")
 
 
+def _undo_network(network_id: str) -> None:
+    """Delete a network a failed bulk create made."""
+    delete_network(network_id)
+
+
 @bp.post("/v2.0/networks")
+@bulk("network", "networks", _undo_network)
 def create_network() -> tuple[Response, int]:
     ctx = current()
     authorize(ctx, "network:networks:create")

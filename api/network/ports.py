@@ -15,6 +15,7 @@ from api.errors import Forbidden
 from api.network import bp, faults, views
 from api.network.access import find_network, find_port, port_scope, require_owner
 from api.network.allocate import add_port, parse_fixed_ips, parse_mac
+from api.network.bulk import bulk
 from api.network.common import (
     bool_field,
     fields,
@@ -103,7 +104,13 @@ def show_port(port_id: str) -> Response:
     return jsonify({"port": fields(show(port_id, ctx))})
 
 
+def _undo_port(port_id: str) -> None:
+    """Delete a port a failed bulk create made."""
+    delete_port(port_id)
+
+
 @bp.post("/v2.0/ports")
+@bulk("port", "ports", _undo_port)
 def create_port() -> tuple[Response, int]:
     ctx = current()
     authorize(ctx, "network:ports:create")

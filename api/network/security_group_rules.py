@@ -11,6 +11,7 @@ from api import deps, quotas
 from api.context import RequestContext, current
 from api.network import bp, faults, views
 from api.network.access import find_group, project_scope
+from api.network.bulk import bulk
 from api.network.common import fields, filtered, listing, realise, spec_of, text_field
 from api.network.security_groups import ensure_default
 from api.policy import authorize
@@ -176,7 +177,13 @@ def _key(r: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def _undo_security_group_rule(security_group_rule_id: str) -> None:
+    """Delete a security group rule a failed bulk create made."""
+    delete_rule(security_group_rule_id)
+
+
 @bp.post("/v2.0/security-group-rules")
+@bulk("security_group_rule", "security_group_rules", _undo_security_group_rule)
 def create_rule() -> tuple[Response, int]:
     ctx = current()
     authorize(ctx, "network:security_group_rules:create")

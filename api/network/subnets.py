@@ -14,6 +14,7 @@ from api.context import RequestContext, current
 from api.network import bp, faults, views
 from api.network.access import find_network, find_subnet, require_owner, subnet_scope
 from api.network.allocate import IpRequest, add_port, choose_ips
+from api.network.bulk import bulk
 from api.network.common import (
     bool_field,
     fields,
@@ -134,7 +135,13 @@ def _dhcp_address(s: Session, network: Network, subnet: Subnet) -> tuple[str, bo
     return port.id, False
 
 
+def _undo_subnet(subnet_id: str) -> None:
+    """Delete a subnet a failed bulk create made."""
+    delete_subnet(subnet_id)
+
+
 @bp.post("/v2.0/subnets")
+@bulk("subnet", "subnets", _undo_subnet)
 def create_subnet() -> tuple[Response, int]:
     ctx = current()
     authorize(ctx, "network:subnets:create")

@@ -207,3 +207,29 @@ def test_subnets_visibility(alice: Neutron, bob: Neutron, admin: Neutron) -> Non
     assert bob.get(f"subnets/{hidden['id']}").status_code == 404
     assert bob.get(f"subnets/{made_for_me['id']}").status_code == 404
     assert [s["id"] for s in bob.get("subnets").json["subnets"]] == [seen["id"]]
+
+
+def test_bulk_create_makes_all_or_none(stack: Stack, alice: Neutron) -> None:
+    made = alice.post("networks", {"networks": [{"name": "b1"}, {"name": "b2"}]})
+    assert made.status_code == 201, made.json
+    assert [n["name"] for n in made.json["networks"]] == ["b1", "b2"]
+    assert all(n["status"] == "ACTIVE" for n in made.json["networks"])
+    net = made.json["networks"][0]["id"]
+    assert alice.subnet(net, "10.7.0.0/24")
+    before = count(stack, Port)
+    ports = alice.post("ports", {"ports": [{"network_id": net}, {"network_id": net}]})
+    assert ports.status_code == 201 and len(ports.json["ports"]) == 2
+    assert count(stack, Port) == (before[0] + 2,)
+    # The second names a network that does not exist: the first is taken back.
+    bad = alice.post("ports", {"ports": [{"network_id": net}, {"network_id": "no-such-net"}]})
+    assert bad.status_code == 404, bad.json
+    assert count(stack, Port) == (before[0] + 2,)
+    group = alice.make("security_group", name="bulk")
+    rules = [
+        {"security_group_id": group["id"], "direction": "ingress", "protocol": "tcp"},
+        {"security_group_id": group["id"], "direction": "ingress", "protocol": "udp"},
+    ]
+    r = alice.post("security-group-rules", {"security_group_rules": rules})
+    assert r.status_code == 201 and len(r.json["security_group_rules"]) == 2
+    for body in ({"networks": []}, {"networks": {}}, {"networks": ["x"]}):
+        assert alice.post("networks", body).status_code == 400

@@ -103,6 +103,35 @@ class ServerRecords:
             )
 
     @activity.defn
+    def plan_rebuild(self, inp: ServerRef) -> BootPlan:
+        """What to build again on the server's host: its (new) image, name and metadata,
+        set by the API with the task ``rebuilding``; ``Conflict`` once that task is gone
+        (the server is being deleted, or the rebuild was replaced)."""
+        with self.db.session() as s:
+            server = s.get(Server, inp.server_id)
+            if server is None or server.deleted_at is not None:
+                raise NotFound(f"server {inp.server_id} not found")
+            if server.task_state != "rebuilding" or not server.host:
+                raise Conflict(f"server {inp.server_id} is not being rebuilt")
+            flavor = s.get(Flavor, server.flavor_id)
+            image = s.get(Image, server.image_id)
+            if flavor is None or image is None or not image.location:
+                raise NotFound("the server's flavor or image no longer exists")
+            return BootPlan(
+                server_id=server.id,
+                host=server.host,
+                vcpus=flavor.vcpus,
+                memory_mib=flavor.ram,
+                disk_gib=flavor.disk,
+                image_location=image.location,
+                name=server.name,
+                project_id=server.project_id,
+                metadata=dict(server.metadata_ or {}),
+                user_data=server.user_data,
+                public_keys=public_keys(server),
+            )
+
+    @activity.defn
     def mark_active(self, inp: MarkActiveInput) -> None:
         """BUILD -> ACTIVE; ``Conflict`` if the server is being deleted meanwhile. A retry
         after this step committed finds the server already ACTIVE, and leaves it so."""
@@ -157,6 +186,7 @@ class ServerRecords:
     def all(self) -> list[Callable[..., Any]]:
         return [
             self.plan_boot,
+            self.plan_rebuild,
             self.mark_active,
             self.mark_error,
             self.plan_delete,

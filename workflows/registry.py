@@ -12,6 +12,7 @@ from workflows.network import NETWORK_WORKFLOWS
 from workflows.router import ROUTER_WORKFLOWS
 from workflows.server import SERVER_WORKFLOWS
 from workflows.server_reboot import RebootServer
+from workflows.server_rebuild import RebuildServer
 from workflows.server_state import ChangeServerState
 from workflows.server_volume import BootVolumeServer
 from workflows.volume import VOLUME_WORKFLOWS
@@ -20,6 +21,7 @@ WORKFLOWS = [
     *SERVER_WORKFLOWS,
     BootVolumeServer,
     RebootServer,
+    RebuildServer,
     ChangeServerState,
     ImportImage,
     DeleteImage,

@@ -109,6 +109,17 @@ class BootServer:
 async def launch(plan: BootPlan, saga: Saga, root_volume_id: str | None = None) -> None:
     """Ports bound -> domain defined and started on its root disk -> running -> ACTIVE;
     each step's undo registered first. Shared by image- and volume-backed boots."""
+    state = await run_on_disk(plan, saga, root_volume_id)
+    await run_activity(
+        ServerRecords.mark_active, MarkActiveInput(plan.server_id, state.power_state)
+    )
+
+
+async def run_on_disk(
+    plan: BootPlan, saga: Saga, root_volume_id: str | None = None
+) -> PowerStateResult:
+    """Ports bound -> domain defined and started on its root disk -> running: a boot's
+    steps before it is recorded ACTIVE (a rebuild's too)."""
     queue, ref = host_queue(plan.host), ServerRef(plan.server_id)
     saga.add("unplug_ports", lambda: unplug_server(plan.server_id, plan.host))
     ports = await plug_server(plan.server_id, plan.host)
@@ -131,9 +142,7 @@ async def launch(plan: BootPlan, saga: Saga, root_volume_id: str | None = None) 
     await run_activity(ComputeActivities.start_domain, domain, queue)
     state = await _wait_running(ref, queue)
     await run_local(ServerPortRecords.activate_ports, ref)
-    await run_activity(
-        ServerRecords.mark_active, MarkActiveInput(plan.server_id, state.power_state)
-    )
+    return state
 
 
 @workflow.defn

@@ -46,6 +46,7 @@ from workflows.server import (
     StopServer,
 )
 from workflows.server_reboot import RebootInput, RebootServer
+from workflows.server_rebuild import RebuildInput, RebuildServer
 from workflows.server_state import ChangeServerState, StateInput
 from workflows.server_volume import BootVolumeServer, VolumeBootInput
 from workflows.volume import (
@@ -151,6 +152,16 @@ async def start_reboot(
     reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE
     return await _start(
         client, RebootServer.run, inp, "reboot", project_id, inp.server_id, reuse, _REPEATED
+    )
+
+
+async def start_rebuild(
+    client: Client, project_id: str, inp: RebuildInput
+) -> WorkflowHandle[Any, Any]:
+    """Start a RebuildServer workflow (a server may be rebuilt again and again)."""
+    reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE
+    return await _start(
+        client, RebuildServer.run, inp, "rebuild", project_id, inp.server_id, reuse, _REPEATED
     )
 
 

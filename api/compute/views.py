@@ -26,6 +26,10 @@ _VM_STATE = {
     "SUSPENDED": "suspended",
     "ERROR": "error",
     "DELETED": "deleted",
+    # Statuses Nova derives from a task on an active server.
+    "REBOOT": "active",
+    "HARD_REBOOT": "active",
+    "REBUILD": "active",
 }
 
 

@@ -166,6 +166,13 @@ def update_port(port_id: str) -> Response:
     authorize(ctx, "network:ports:update")
     spec = spec_of("port")
     check_unsupported(spec)
+    change_port(port_id, spec, ctx)
+    return jsonify({"port": show(port_id, ctx)})
+
+
+def change_port(port_id: str, spec: dict[str, Any], ctx: RequestContext) -> None:
+    """Apply a Neutron port update, and refilter the port on its host if that is needed
+    (the change is undone if that fails)."""
 
     def change(s: Session) -> tuple[dict[str, Any], bool]:
         port = find_port(s, port_id, ctx)
@@ -181,7 +188,6 @@ def update_port(port_id: str) -> Response:
             ),
             lambda: restore(saved),
         )
-    return jsonify({"port": show(port_id, ctx)})
 
 
 @bp.delete("/v2.0/ports/<port_id>")

@@ -175,3 +175,43 @@ def test_the_servers_security_groups_in_novas_shape(
     assert all(r["parent_group_id"] == web["id"] for r in rules)
     other = {"X-Auth-Token": stack.token("bob")}
     assert stack.client.get(url, headers=other).status_code == 404
+
+
+def test_add_and_remove_a_security_group_refilters_the_ports(
+    stack: Stack, neutron: Neutron, net: dict[str, Any]
+) -> None:
+    web = neutron.make("security_group", name="web")
+    rule = {"direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 80}
+    neutron.make("security_group_rule", security_group_id=web["id"], **rule)
+    server_id = _boot(stack, networks=[{"uuid": net["id"]}])
+    (port,) = neutron.get("ports", device_id=server_id).json["ports"]
+    action = f"/compute/v2.1/servers/{server_id}/action"
+    h = {"X-Auth-Token": stack.token("alice")}
+
+    def http_open() -> bool:
+        rules = stack.drivers.network.filters[port["id"]].rules
+        return any(r.direction == "ingress" and r.port_min == 80 for r in rules)
+
+    assert not http_open()
+    added = stack.client.post(action, json={"addSecurityGroup": {"name": "web"}}, headers=h)
+    assert added.status_code == 202, added.json
+    assert http_open()
+    groups = {g["name"] for g in _show(stack, server_id)["server"]["security_groups"]}
+    assert groups == {"default", "web"}
+    again = stack.client.post(action, json={"addSecurityGroup": {"name": "web"}}, headers=h)
+    assert again.status_code == 400
+    removed = stack.client.post(
+        action, json={"removeSecurityGroup": {"name": web["id"]}}, headers=h
+    )
+    assert removed.status_code == 202 and not http_open()
+    assert neutron.get(f"ports/{port['id']}").json["port"]["security_groups"] != [web["id"]]
+    gone = stack.client.post(action, json={"removeSecurityGroup": {"name": "web"}}, headers=h)
+    assert gone.status_code == 400
+    unknown = {"addSecurityGroup": {"name": "no-such-group"}}
+    assert stack.client.post(action, json=unknown, headers=h).status_code == 404
+    body = {"addSecurityGroup": {"name": "web"}}
+    reader = {"X-Auth-Token": stack.token("rita")}
+    assert stack.client.post(action, json=body, headers=reader).status_code == 403
+    other = {"X-Auth-Token": stack.token("bob")}
+    assert stack.client.post(action, json=body, headers=other).status_code == 404
+    assert not http_open()

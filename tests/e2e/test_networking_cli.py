@@ -167,6 +167,20 @@ def test_floating_ip_reaches_the_guest_only_once_tcp_80_is_open(lab: Lab) -> Non
 
     assert _route_dev(fip) == bridge_name(public["id"])  # never the uplink
     assert _http(fip) is None
+    # A group of its own, added to the running server and removed again.
+    assert lab.run("security", "group", "create", "web").returncode == 0
+    web = lab.run(
+        "security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80", "web"
+    )
+    assert web.returncode == 0, web.stderr
+    added = lab.run("server", "add", "security", "group", "a1", "web")
+    assert added.returncode == 0, added.stderr
+    page = wait_for(lambda: _http(fip), 30, "HTTP through the floating IP, group added")
+    assert lab.servers["a1"]["id"] in page
+    removed = lab.run("server", "remove", "security", "group", "a1", "web")
+    assert removed.returncode == 0, removed.stderr
+    wait_for(lambda: _http(fip) is None, 30, "HTTP refused again, group removed")
+    assert lab.run("security", "group", "delete", "web").returncode == 0
     rule = lab.run(
         "security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80", "default"
     )

@@ -39,6 +39,7 @@ def test_server_lifecycle_with_the_openstack_cli(cloud: Cloud) -> None:
     assert [d.target for d in cloud.hypervisor().disks(domain)][:2] == ["vda", "vdb"]
     _reboot_and_lock(cloud, "vm1")
     _properties(cloud, "vm1")
+    _rebuild(cloud, "vm1", server_id)
     _events_listed(cloud, "vm1")
     assert cloud.openstack("server", "remove", "volume", "vm1", "cold").returncode == 0
     wait_for(lambda: _volume_status(cloud, "cold") == "available", 60, "cold detached")
@@ -55,7 +56,8 @@ def _events_listed(cloud: Cloud, server: str) -> None:
     """``server event list`` names every action taken, each with its result."""
     listed = cloud.openstack_json("server", "event", "list", "--long", server)
     actions = [e["Action"] for e in listed]
-    for action in ("create", "stop", "start", "reboot", "pause", "unpause", "suspend", "resume"):
+    for action in ("create", "stop", "start", "reboot", "pause", "unpause", "suspend", "resume",
+                   "rebuild"):  # fmt: skip
         assert action in actions, (action, actions)
     assert {e["Message"] for e in listed} == {None}  # none failed
     shown = cloud.openstack_json("server", "event", "show", server, listed[-1]["Request ID"])
@@ -98,6 +100,20 @@ def _properties(cloud: Cloud, server: str) -> None:
     }
     assert cloud.openstack("server", "unset", "--property", "tier", server).returncode == 0
     assert cloud.openstack_json("server", "show", server)["properties"] == {"role": "web"}
+
+
+def _rebuild(cloud: Cloud, server: str, server_id: str) -> None:
+    """A rebuild boots the same server (id, volume attached) afresh from its image."""
+    rebuilt = cloud.openstack("server", "rebuild", "--image", "nimbus-guest", "--wait", server)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    shown = cloud.openstack_json("server", "show", server)
+    assert (shown["id"], shown["status"]) == (server_id, "ACTIVE")
+
+    def booted() -> bool:
+        result = cloud.openstack("console", "log", "show", server)
+        return result.returncode == 0 and "NIMBUS READY" in result.stdout
+
+    wait_for(booted, 120, "NIMBUS READY after the rebuild")
 
 
 def _volume_status(cloud: Cloud, name: str) -> str:

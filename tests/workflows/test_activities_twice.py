@@ -141,6 +141,7 @@ def _servers_and_volumes(cloud: Cloud, network_id: str) -> None:
         ({"unpause": None}, "ACTIVE"),
         ({"suspend": None}, "SUSPENDED"),
         ({"resume": None}, "ACTIVE"),
+        ({"rebuild": {"imageRef": cloud.stack.image_id(), "name": "rebuilt"}}, "ACTIVE"),
     ]:
         cloud.action(server_id, body, then)
 

@@ -1,0 +1,71 @@
+"""The ``rebuild`` server action (``openstack server rebuild [--image I] [--name N]
+[--property k=v]``): the server is built again from an image on its host, keeping its
+id, ports and addresses. Allowed from ACTIVE, SHUTOFF and ERROR, as in Nova; a
+volume-backed server cannot be rebuilt here (400). ``adminPass`` is taken and ignored, as
+Nova does with instance passwords off: log in with a key pair."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+
+from api import deps
+from api.compute import views
+from api.compute.flavors import get_flavor
+from api.compute.server_metadata import check_metadata
+from api.compute.servers import _check_image, load_server
+from api.context import RequestContext
+from api.policy import authorize
+from api.validation import name_field, ref_id
+from nimbus.db import Server
+from nimbus.errors import Conflict, InvalidSpec
+from workflows import starter
+from workflows.server_rebuild import REBUILDING, RebuildInput
+
+_FROM = ("ACTIVE", "SHUTOFF", "ERROR")
+_FIELDS = {"imageRef", "name", "metadata", "adminPass", "preserve_ephemeral", "OS-DCF:diskConfig"}
+_FIELDS |= {"accessIPv4", "accessIPv6"}
+
+
+def rebuild(server: Server, ctx: RequestContext, args: Any) -> Any:
+    authorize(ctx, "compute:servers:rebuild")
+    if not isinstance(args, dict):
+        raise InvalidSpec("'rebuild' must be an object naming the imageRef.")
+    unknown = set(args) - _FIELDS
+    if unknown:
+        raise InvalidSpec(f"Additional properties are not allowed: {', '.join(sorted(unknown))}.")
+    if args.get("preserve_ephemeral") not in (None, False):
+        raise InvalidSpec("preserve_ephemeral is not supported: servers have no ephemeral disk.")
+    image_id = ref_id(args.get("imageRef"), "imageRef")
+    name = name_field(args) if "name" in args else None
+    metadata = check_metadata(args["metadata"]) if "metadata" in args else None
+    if server.root_volume:
+        raise InvalidSpec(f"Server {server.id} boots from a volume: it cannot be rebuilt.")
+    _check_image(image_id, get_flavor(server.flavor_id), ctx)
+    with deps.db().session() as s:
+        row = s.get(Server, server.id)
+        if row is None or row.status not in _FROM or row.task_state is not None or not row.host:
+            state = f"{row.status}/{row.task_state}" if row else "gone"
+            raise Conflict(f"Cannot 'rebuild' instance {server.id} while it is in vm_state {state}")
+        saved = (row.status, row.image_id, row.name, dict(row.metadata_ or {}))
+        stopped = row.status == "SHUTOFF"
+        row.status, row.task_state, row.image_id = "REBUILD", REBUILDING, image_id
+        row.name = name if name is not None else row.name
+        row.metadata_ = metadata if metadata is not None else row.metadata_
+    inp = RebuildInput(server.id, stopped)
+    try:
+        deps.bridge().run(lambda c: starter.start_rebuild(c, server.project_id, inp))
+    except Exception:
+        _restore(server.id, saved)
+        raise
+    return jsonify({"server": views.detail(load_server(server.id, ctx), ctx)}), 202
+
+
+def _restore(server_id: str, saved: tuple[str, str, str, dict[str, str]]) -> None:
+    """Put back what the request changed, if the rebuild never started."""
+    with deps.db().session() as s:
+        row = s.get(Server, server_id)
+        if row is not None and row.task_state == REBUILDING:
+            row.status, row.image_id, row.name, row.metadata_ = saved
+            row.task_state = None

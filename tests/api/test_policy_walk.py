@@ -202,13 +202,13 @@ class World:
         }
 
 
-def _finish_server(stack: Stack, token: str, image_id: str, network_id: str) -> str:
+def _finish_server(stack: Stack, token: str, image_id: str, port_id: str) -> str:
     body = {
         "server": {
             "name": "victim",
             "flavorRef": "1",
             "imageRef": image_id,
-            "networks": [{"uuid": network_id}],
+            "networks": [{"port": port_id}],  # its interface, for os-interface
             "metadata": {"victim-meta-key": "victim"},
         }
     }
@@ -263,7 +263,7 @@ def build_world(stack: Stack) -> World:
     fip = alice.make("floatingip", floating_network_id=external["id"], port_id=port["id"])
     group = alice.make("security_group", name="victim-sg")
     rule = alice.make("security_group_rule", security_group_id=group["id"], direction="ingress")
-    server_id = _finish_server(stack, h["X-Auth-Token"], stack.image_id(), network["id"])
+    server_id = _finish_server(stack, h["X-Auth-Token"], stack.image_id(), port["id"])
     base = f"/volume/v3/{alice.project_id}"
     volume_id = _volume(stack, base, h, "attached")
     attach = stack.client.post(

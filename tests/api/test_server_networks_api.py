@@ -215,3 +215,29 @@ def test_add_and_remove_a_security_group_refilters_the_ports(
     other = {"X-Auth-Token": stack.token("bob")}
     assert stack.client.post(action, json=body, headers=other).status_code == 404
     assert not http_open()
+
+
+def test_the_servers_interfaces_in_novas_shape(
+    stack: Stack, neutron: Neutron, net: dict[str, Any]
+) -> None:
+    server_id = _boot(stack, networks=[{"uuid": net["id"]}])
+    (port,) = neutron.get("ports", device_id=server_id).json["ports"]
+    h = {"X-Auth-Token": stack.token("alice")}
+    url = f"/compute/v2.1/servers/{server_id}/os-interface"
+    (listed,) = stack.client.get(url, headers=h).json["interfaceAttachments"]
+    assert listed == {
+        "port_id": port["id"],
+        "net_id": net["id"],
+        "mac_addr": port["mac_address"],
+        "port_state": "ACTIVE",
+        "fixed_ips": [
+            {
+                "subnet_id": port["fixed_ips"][0]["subnet_id"],
+                "ip_address": port["fixed_ips"][0]["ip_address"],
+            }
+        ],
+    }
+    shown = stack.client.get(f"{url}/{port['id']}", headers=h)
+    assert shown.json == {"interfaceAttachment": listed}
+    assert stack.client.get(f"{url}/no-such-port", headers=h).status_code == 404
+    assert stack.client.get(url, headers={"X-Auth-Token": stack.token("bob")}).status_code == 404

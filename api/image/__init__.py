@@ -33,4 +33,4 @@ def _authenticate() -> None:
         authenticate(deps.db())
 
 
-from api.image import data, images, schemas  # noqa: E402,F401  (routes register on bp)
+from api.image import data, images, metadefs, schemas  # noqa: E402,F401  (routes register on bp)

@@ -64,4 +64,4 @@ def _microversion(response: Response) -> Response:
     return response
 
 
-from api.volume import quotas, snapshots, volumes  # noqa: E402,F401  (routes register on bp)
+from api.volume import quotas, snapshots, transfers, volumes  # noqa: E402,F401  (routes register on bp)

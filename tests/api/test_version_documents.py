@@ -24,3 +24,19 @@ def test_volume_root_and_version(stack: Stack) -> None:
     assert doc["id"] == "v3.0" and doc["min_version"] == "3.0"
     shown = stack.client.get("/volume/v3/")
     assert shown.status_code == 200 and shown.json == {"versions": [doc]}
+
+
+def test_empty_catalogs_the_dashboards_list(stack: Stack) -> None:
+    """Nimbus has no metadata definitions and no volume transfers; the lists say so in the
+    real services' shapes, and still need a token."""
+    h = {"X-Auth-Token": stack.token("alice")}
+    project = stack.token_info(h["X-Auth-Token"])["project"]["id"]
+    namespaces = stack.client.get("/image/v2/metadefs/namespaces", headers=h)
+    assert namespaces.status_code == 200 and namespaces.json["namespaces"] == []
+    types = stack.client.get("/image/v2/metadefs/resource_types", headers=h)
+    assert types.json == {"resource_types": []}
+    for path in ("os-volume-transfer", "os-volume-transfer/detail", "volume-transfers/detail"):
+        listed = stack.client.get(f"/volume/v3/{project}/{path}", headers=h)
+        assert listed.status_code == 200 and listed.json == {"transfers": []}, path
+    assert stack.client.get("/image/v2/metadefs/namespaces").status_code == 401
+    assert stack.client.get(f"/volume/v3/{project}/os-volume-transfer").status_code == 401

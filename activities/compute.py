@@ -39,6 +39,12 @@ class CreateRootDiskInput:
 
 
 @dataclass(frozen=True)
+class RootSnapshotInput:
+    server_id: str
+    name: str
+
+
+@dataclass(frozen=True)
 class NicInput:
     """A port of the server, plugged in as a NIC: its tap ``tap<id11>`` joins the
     network's bridge ``brq<id11>`` (see ``activities.network.base``)."""
@@ -168,6 +174,21 @@ class ComputeActivities:
         self.store.clone(parent, root_disk_ref(inp.server_id), inp.size_gib * GIB)
 
     @activity.defn
+    def snapshot_root_disk(self, inp: RootSnapshotInput) -> None:
+        """Snapshot the root disk as ``<disk>@<name>``, to roll back to (twice is once)."""
+        self.store.snapshot(root_disk_ref(inp.server_id).at(inp.name))
+
+    @activity.defn
+    def rollback_root_disk(self, inp: RootSnapshotInput) -> None:
+        """Put the root disk back as it was at that snapshot (the domain must be down)."""
+        self.store.rollback(root_disk_ref(inp.server_id).at(inp.name))
+
+    @activity.defn
+    def drop_root_snapshot(self, inp: RootSnapshotInput) -> None:
+        """Remove that snapshot; a missing one is success."""
+        self.store.remove_snapshot(root_disk_ref(inp.server_id).at(inp.name))
+
+    @activity.defn
     def delete_root_disk(self, inp: ServerRef) -> None:
         """Remove the server's root disk; a missing disk is success."""
         self.store.delete(root_disk_ref(inp.server_id))
@@ -267,6 +288,9 @@ class ComputeActivities:
         """Every activity of this class, for a worker to register."""
         return [
             self.create_root_disk,
+            self.snapshot_root_disk,
+            self.rollback_root_disk,
+            self.drop_root_snapshot,
             self.delete_root_disk,
             self.start_domain,
             self.wait_running,

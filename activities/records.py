@@ -107,12 +107,40 @@ class ServerRecords:
         """What to build again on the server's host: its (new) image, name and metadata,
         set by the API with the task ``rebuilding``; ``Conflict`` once that task is gone
         (the server is being deleted, or the rebuild was replaced)."""
+        return self._replan(inp.server_id, ("rebuilding",))
+
+    @activity.defn
+    def plan_resize(self, inp: ServerRef) -> BootPlan:
+        """What to start again on the server's host with its (new, or on a revert its old)
+        flavor, while the API's task ``resize_prep`` or ``resize_reverting`` holds."""
+        return self._replan(inp.server_id, ("resize_prep", "resize_reverting"))
+
+    @activity.defn
+    def revert_flavor(self, inp: ServerRef) -> None:
+        """Give the server back the flavor it was resized from (done already: nothing)."""
         with self.db.session() as s:
             server = s.get(Server, inp.server_id)
+            if server is not None and server.old_flavor_id:
+                server.flavor_id, server.old_flavor_id = server.old_flavor_id, None
+
+    @activity.defn
+    def confirm_resize(self, inp: ServerRef) -> None:
+        """A resize awaiting confirmation is kept: ACTIVE (or SHUTOFF if its domain is
+        off) on the new flavor; anything else is left as it is."""
+        with self.db.session() as s:
+            server = s.get(Server, inp.server_id)
+            if server is None or server.status != "VERIFY_RESIZE":
+                return
+            server.status = "SHUTOFF" if server.power_state == 4 else "ACTIVE"
+            server.old_flavor_id, server.task_state = None, None
+
+    def _replan(self, server_id: str, tasks: tuple[str, ...]) -> BootPlan:
+        with self.db.session() as s:
+            server = s.get(Server, server_id)
             if server is None or server.deleted_at is not None:
-                raise NotFound(f"server {inp.server_id} not found")
-            if server.task_state != "rebuilding" or not server.host:
-                raise Conflict(f"server {inp.server_id} is not being rebuilt")
+                raise NotFound(f"server {server_id} not found")
+            if server.task_state not in tasks or not server.host:
+                raise Conflict(f"server {server_id} is not being {' or '.join(tasks)}")
             flavor = s.get(Flavor, server.flavor_id)
             image = s.get(Image, server.image_id)
             if flavor is None or image is None or not image.location:
@@ -187,6 +215,9 @@ class ServerRecords:
         return [
             self.plan_boot,
             self.plan_rebuild,
+            self.plan_resize,
+            self.revert_flavor,
+            self.confirm_resize,
             self.mark_active,
             self.mark_error,
             self.plan_delete,

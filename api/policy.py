@@ -25,6 +25,7 @@ RULES: dict[str, str] = {
     "compute:keypairs:other_users": ADMIN,
     "compute:servers:reboot": MEMBER,
     "compute:servers:rebuild": MEMBER,
+    "compute:servers:resize": MEMBER,
     "compute:servers:lock": MEMBER,
     "compute:servers:unlock_any": ADMIN,
     "compute:servers:list": READER,

@@ -171,6 +171,8 @@ class Server(Base):
     task_state: Mapped[str | None] = mapped_column(String(32), nullable=True)
     power_state: Mapped[int] = mapped_column(Integer, default=0)
     flavor_id: Mapped[str] = mapped_column(String(64))
+    #: The flavor a resize awaiting confirmation came from (a revert goes back to it).
+    old_flavor_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     image_id: Mapped[str] = mapped_column(String(36))
     host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     fault: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -13,6 +13,7 @@ from workflows.router import ROUTER_WORKFLOWS
 from workflows.server import SERVER_WORKFLOWS
 from workflows.server_reboot import RebootServer
 from workflows.server_rebuild import RebuildServer
+from workflows.server_resize import ConfirmResize, ResizeServer, RevertResize
 from workflows.server_state import ChangeServerState
 from workflows.server_volume import BootVolumeServer
 from workflows.volume import VOLUME_WORKFLOWS
@@ -22,6 +23,9 @@ WORKFLOWS = [
     BootVolumeServer,
     RebootServer,
     RebuildServer,
+    ResizeServer,
+    ConfirmResize,
+    RevertResize,
     ChangeServerState,
     ImportImage,
     DeleteImage,

@@ -47,6 +47,7 @@ from workflows.server import (
 )
 from workflows.server_reboot import RebootInput, RebootServer
 from workflows.server_rebuild import RebuildInput, RebuildServer
+from workflows.server_resize import ConfirmResize, ResizeInput, ResizeServer, RevertResize
 from workflows.server_state import ChangeServerState, StateInput
 from workflows.server_volume import BootVolumeServer, VolumeBootInput
 from workflows.volume import (
@@ -163,6 +164,20 @@ async def start_rebuild(
     return await _start(
         client, RebuildServer.run, inp, "rebuild", project_id, inp.server_id, reuse, _REPEATED
     )
+
+
+async def start_resize(
+    client: Client, project_id: str, operation: str, inp: ResizeInput
+) -> WorkflowHandle[Any, Any]:
+    """Start a resize, or its confirmation or revert (``operation``: ``resize``,
+    ``confirm-resize``, ``revert-resize``)."""
+    run = {
+        "resize": ResizeServer.run,
+        "confirm-resize": ConfirmResize.run,
+        "revert-resize": RevertResize.run,
+    }[operation]
+    reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE
+    return await _start(client, run, inp, operation, project_id, inp.server_id, reuse, _REPEATED)
 
 
 async def start_state_change(

@@ -96,6 +96,11 @@ class BlockStore(Protocol):
         """Create and protect snapshot ``ref.snap``; an existing one is success."""
         ...
 
+    def rollback(self, ref: RbdRef) -> None:
+        """Put the image back as it was at snapshot ``ref.snap``, its size included (the
+        image must not be in use); ``NotFound`` if the snapshot is missing."""
+        ...
+
     def remove_snapshot(self, ref: RbdRef) -> None:
         """Unprotect and remove snapshot ``ref.snap``; missing is success; ``Conflict`` if
         clones still depend on it."""

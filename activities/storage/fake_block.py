@@ -209,6 +209,17 @@ class FakeBlockStore:
                 image.snaps[snap] = dataclasses.replace(image.head, chunks=dict(image.head.chunks))
             image.protected.add(snap)
 
+    def rollback(self, ref: RbdRef) -> None:
+        """See ``BlockStore.rollback``."""
+        self.faults.check("rollback")
+        snap = _snap_of(ref)
+        with self._lock:
+            image = self._image(ref.image())
+            if snap not in image.snaps:
+                raise NotFound(f"no snapshot {ref}")
+            frozen = image.snaps[snap]
+            image.head = dataclasses.replace(frozen, chunks=dict(frozen.chunks))
+
     def remove_snapshot(self, ref: RbdRef) -> None:
         """See ``BlockStore.remove_snapshot``."""
         self.faults.check("remove_snapshot")

@@ -234,6 +234,14 @@ class RbdBlockStore:
             if not image.is_protected_snap(snap):
                 image.protect_snap(snap)
 
+    def rollback(self, ref: RbdRef) -> None:
+        """See ``BlockStore.rollback``."""
+        snap = _snap_of(ref)
+        with self._image(ref.image(), writable=True) as image:
+            if snap not in _snap_names(image):
+                raise NotFound(f"no snapshot {ref}")
+            image.rollback_to_snap(snap)
+
     def remove_snapshot(self, ref: RbdRef) -> None:
         """See ``BlockStore.remove_snapshot``."""
         snap = _snap_of(ref)

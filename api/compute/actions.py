@@ -8,7 +8,14 @@ from typing import Any
 from flask import Response, jsonify
 
 from api import deps
-from api.compute import bp, lock_reboot, rebuild, server_security_groups, state_actions
+from api.compute import (
+    bp,
+    lock_reboot,
+    rebuild,
+    resize,
+    server_security_groups,
+    state_actions,
+)
 from api.compute.flavors import get_flavor
 from api.compute.servers import load_server, set_task_state
 from api.context import RequestContext, current
@@ -124,6 +131,9 @@ _ACTIONS = {
     "unlock": lock_reboot.unlock,
     **{name: state_actions.action(name) for name in ("pause", "unpause", "suspend", "resume")},
     "rebuild": rebuild.rebuild,
+    "resize": resize.resize,
+    "confirmResize": resize.confirm,
+    "revertResize": resize.revert,
     "addSecurityGroup": server_security_groups.add_security_group,
     "removeSecurityGroup": server_security_groups.remove_security_group,
 }

@@ -38,6 +38,10 @@ ACTIONS = {
     "unpause": "unpause",
     "suspend": "suspend",
     "resume": "resume",
+    "rebuild": "rebuild",
+    "resize": "resize",
+    "confirm-resize": "confirmResize",
+    "revert-resize": "revertResize",
 }
 
 _FAILED = {

@@ -30,6 +30,9 @@ _VM_STATE = {
     "REBOOT": "active",
     "HARD_REBOOT": "active",
     "REBUILD": "active",
+    "RESIZE": "active",
+    "VERIFY_RESIZE": "resized",
+    "REVERT_RESIZE": "resized",
 }
 
 

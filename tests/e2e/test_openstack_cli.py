@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import requests
 
@@ -40,6 +42,7 @@ def test_server_lifecycle_with_the_openstack_cli(cloud: Cloud) -> None:
     _reboot_and_lock(cloud, "vm1")
     _properties(cloud, "vm1")
     _rebuild(cloud, "vm1", server_id)
+    _resize(cloud, "vm1")
     _events_listed(cloud, "vm1")
     assert cloud.openstack("server", "remove", "volume", "vm1", "cold").returncode == 0
     wait_for(lambda: _volume_status(cloud, "cold") == "available", 60, "cold detached")
@@ -57,7 +60,7 @@ def _events_listed(cloud: Cloud, server: str) -> None:
     listed = cloud.openstack_json("server", "event", "list", "--long", server)
     actions = [e["Action"] for e in listed]
     for action in ("create", "stop", "start", "reboot", "pause", "unpause", "suspend", "resume",
-                   "rebuild"):  # fmt: skip
+                   "rebuild", "resize", "revertResize", "confirmResize"):  # fmt: skip
         assert action in actions, (action, actions)
     assert {e["Message"] for e in listed} == {None}  # none failed
     shown = cloud.openstack_json("server", "event", "show", server, listed[-1]["Request ID"])
@@ -114,6 +117,25 @@ def _rebuild(cloud: Cloud, server: str, server_id: str) -> None:
         return result.returncode == 0 and "NIMBUS READY" in result.stdout
 
     wait_for(booted, 120, "NIMBUS READY after the rebuild")
+
+
+def _resize(cloud: Cloud, server: str) -> None:
+    """Resize to m1.small and revert, then resize again and confirm."""
+
+    def show() -> dict[str, Any]:
+        return dict(cloud.openstack_json("server", "show", server))
+
+    resized = cloud.openstack("server", "resize", "--flavor", "m1.small", "--wait", server)
+    assert resized.returncode == 0, resized.stderr
+    assert show()["status"] == "VERIFY_RESIZE"
+    assert cloud.openstack("server", "resize", "revert", server).returncode == 0
+    wait_for(lambda: show()["status"] == "ACTIVE", 120, "the resize reverted")
+    assert "m1.tiny" in str(show()["flavor"])
+    resized = cloud.openstack("server", "resize", "--flavor", "m1.small", "--wait", server)
+    assert resized.returncode == 0, resized.stderr
+    assert cloud.openstack("server", "resize", "confirm", server).returncode == 0
+    wait_for(lambda: show()["status"] == "ACTIVE", 120, "the resize confirmed")
+    assert "m1.small" in str(show()["flavor"])
 
 
 def _volume_status(cloud: Cloud, name: str) -> str:

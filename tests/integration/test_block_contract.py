@@ -233,6 +233,24 @@ def test_is_blank_until_written_and_a_clone_is_not(store: Any, new_ref: NewRef, 
     assert not store.is_blank(child)
 
 
+def test_rollback_puts_back_the_data_and_size_of_the_snapshot(
+    store: Any, new_ref: NewRef, tmp_path: Path
+):
+    snap, child = imported(store, new_ref, tmp_path), new_ref(VMS)
+    store.clone(snap, child)
+    before = content(store, child)
+    store.snapshot(child.at("resize"))
+    store.resize(child, 16 * MIB)
+    store.write(child, 12 * MIB, b"written after")
+    store.write(child, 0, b"over the start")
+    store.rollback(child.at("resize"))
+    store.rollback(child.at("resize"))  # twice is the same
+    assert store.size(child) == 8 * MIB and content(store, child) == before
+    store.remove_snapshot(child.at("resize"))
+    with pytest.raises(NotFound):
+        store.rollback(child.at("resize"))
+
+
 def test_clone_of_a_missing_snapshot_is_not_found(store: Any, new_ref: NewRef):
     parent, child = new_ref(IMAGES), new_ref(VMS)
     store.create(parent, MIB)

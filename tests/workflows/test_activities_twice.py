@@ -214,6 +214,17 @@ def _servers_and_volumes(cloud: Cloud, network_id: str) -> None:
     }
     from_volume = cloud.boot("twice-bfv", network_id, **bdm)
     cloud.gone(from_volume)
+
+    # Resize, revert, resize again and confirm (after the image: its copy reads every byte).
+    for body, then in [
+        ({"resize": {"flavorRef": "2"}}, "VERIFY_RESIZE"),
+        ({"revertResize": None}, "ACTIVE"),
+        ({"resize": {"flavorRef": "2"}}, "VERIFY_RESIZE"),
+    ]:
+        cloud.action(server_id, body, then)
+    action = f"/compute/v2.1/servers/{server_id}/action"
+    cloud.call("POST", action, 204, json={"confirmResize": None})
+    _until(lambda: cloud.server(server_id)["status"] == "ACTIVE", "the resize confirmed")
     cloud.gone(server_id)
 
     # An uploaded image, then deleted with the server's image.

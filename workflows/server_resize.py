@@ -1,9 +1,9 @@
 """Resize a server to another flavor on its host, then confirm or revert it, as Nova does
 with ``allow_resize_to_same_host``:
 
-- ResizeServer: domain destroyed -> the root disk snapshotted (``@resize``) -> grown to the
-  new flavor's size -> domain started with the new vCPUs and memory -> running ->
-  VERIFY_RESIZE (powered off again if it was stopped).
+- ResizeServer: domain destroyed -> the root disk snapshotted afresh (``@resize``) ->
+  grown to the new flavor's size -> domain started with the new vCPUs and memory ->
+  running -> VERIFY_RESIZE (powered off again if it was stopped).
 - ConfirmResize: the snapshot dropped -> ACTIVE (or SHUTOFF) on the new flavor.
 - RevertResize: the old flavor back -> domain destroyed -> the disk rolled back to the
   snapshot (its data and size as they were) -> snapshot dropped -> domain started as
@@ -75,6 +75,9 @@ class ResizeServer:
             queue = host_queue(plan.host)
             await run_activity(ComputeActivities.destroy_domain, ref, queue)
             snap = RootSnapshotInput(inp.server_id, SNAPSHOT)
+            # One an earlier resize that failed left behind is stale: a revert must come
+            # back to the disk as it is now.
+            await run_activity(ComputeActivities.drop_root_snapshot, snap, queue)
             await run_activity(ComputeActivities.snapshot_root_disk, snap, queue)
             grow = CreateRootDiskInput(plan.server_id, plan.image_location, plan.disk_gib)
             await run_activity(ComputeActivities.create_root_disk, grow, queue)

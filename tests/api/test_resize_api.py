@@ -124,3 +124,16 @@ def test_what_a_resize_refuses(stack: Stack) -> None:
     stack.finish(server_workflow_id(server_id, "confirm-resize"))
     down = _act(stack, server_id, {"resize": {"flavorRef": "2"}})  # 40 GiB disk down to 20
     assert down.status_code == 400
+
+
+def test_a_snapshot_a_failed_resize_left_is_not_what_a_revert_returns_to(stack: Stack) -> None:
+    server_id = _server(stack)
+    disk = root_disk_ref(server_id)
+    stack.store.write(disk, 0, b"long ago")
+    stack.store.snapshot(disk.at("resize"))  # as a resize that failed would leave it
+    stack.store.write(disk, 0, b"just now")
+    assert _act(stack, server_id, {"resize": {"flavorRef": "2"}}).status_code == 202
+    stack.finish(server_workflow_id(server_id, "resize"))
+    assert _act(stack, server_id, {"revertResize": None}).status_code == 202
+    stack.finish(server_workflow_id(server_id, "revert-resize"))
+    assert b"".join(stack.store.read(disk)).startswith(b"just now")

@@ -44,8 +44,10 @@ NOT_REACHED = {
 
 #: Reached or not depending on timing: a server deleted right after it shows ACTIVE cancels
 #: its boot while the boot still runs its last step a second time, and the boot's cleanup
-#: then records an error on a server being deleted, which changes nothing.
-SOMETIMES = {"mark_error"}
+#: then records an error on a server being deleted, which changes nothing; the host
+#: agent's network resync (SyncHostNetworks) runs when the new worker's first pass finds
+#: the host's data plane behind, which it may or may not do before the test ends.
+SOMETIMES = {"mark_error", "plan_for_host", "network_state"}
 
 
 @pytest.fixture

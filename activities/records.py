@@ -88,19 +88,7 @@ class ServerRecords:
                 raise NotFound("the server's flavor or image no longer exists")
             server.host = server.host or _pick_host(s, flavor.ram)
             server.task_state = "spawning"
-            return BootPlan(
-                server_id=server.id,
-                host=server.host,
-                vcpus=flavor.vcpus,
-                memory_mib=flavor.ram,
-                disk_gib=flavor.disk,
-                image_location=image.location,
-                name=server.name,
-                project_id=server.project_id,
-                metadata=dict(server.metadata_ or {}),
-                user_data=server.user_data,
-                public_keys=public_keys(server),
-            )
+            return boot_plan(server, flavor, image.location)
 
     @activity.defn
     def plan_rebuild(self, inp: ServerRef) -> BootPlan:
@@ -145,19 +133,7 @@ class ServerRecords:
             image = s.get(Image, server.image_id)
             if flavor is None or image is None or not image.location:
                 raise NotFound("the server's flavor or image no longer exists")
-            return BootPlan(
-                server_id=server.id,
-                host=server.host,
-                vcpus=flavor.vcpus,
-                memory_mib=flavor.ram,
-                disk_gib=flavor.disk,
-                image_location=image.location,
-                name=server.name,
-                project_id=server.project_id,
-                metadata=dict(server.metadata_ or {}),
-                user_data=server.user_data,
-                public_keys=public_keys(server),
-            )
+            return boot_plan(server, flavor, image.location)
 
     @activity.defn
     def mark_active(self, inp: MarkActiveInput) -> None:
@@ -224,6 +200,24 @@ class ServerRecords:
             self.mark_deleted,
             self.set_power,
         ]
+
+
+def boot_plan(server: Server, flavor: Flavor, image_location: str) -> BootPlan:
+    """What to build the placed server from: its flavor, root image (``""`` for a volume
+    root) and what its config drive tells the guest."""
+    return BootPlan(
+        server_id=server.id,
+        host=server.host or "",
+        vcpus=flavor.vcpus,
+        memory_mib=flavor.ram,
+        disk_gib=flavor.disk,
+        image_location=image_location,
+        name=server.name,
+        project_id=server.project_id,
+        metadata=dict(server.metadata_ or {}),
+        user_data=server.user_data,
+        public_keys=public_keys(server),
+    )
 
 
 def public_keys(server: Server) -> dict[str, str]:

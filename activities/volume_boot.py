@@ -11,7 +11,7 @@ from sqlalchemy import select
 from temporalio import activity
 
 from activities.compute import ServerRef
-from activities.records import BootPlan, _building, _pick_host, public_keys
+from activities.records import BootPlan, _building, _pick_host, boot_plan
 from nimbus.db import Database, Flavor, Server, Volume, VolumeAttachment
 from nimbus.errors import Conflict, NotFound
 
@@ -46,19 +46,7 @@ class VolumeBootRecords:
                 raise NotFound("the server's flavor no longer exists")
             server.host = server.host or _pick_host(s, flavor.ram)
             server.task_state = "spawning"
-            return BootPlan(
-                server_id=server.id,
-                host=server.host,
-                vcpus=flavor.vcpus,
-                memory_mib=flavor.ram,
-                disk_gib=flavor.disk,
-                image_location="",
-                name=server.name,
-                project_id=server.project_id,
-                metadata=dict(server.metadata_ or {}),
-                user_data=server.user_data,
-                public_keys=public_keys(server),
-            )
+            return boot_plan(server, flavor, "")
 
     @activity.defn
     def attach_root(self, inp: RootVolumeInput) -> None:

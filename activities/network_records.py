@@ -22,6 +22,7 @@ from activities.network.base import (
     DhcpSpec,
     DhcpSubnet,
     FloatingNat,
+    HostRoute,
     NetworkSpec,
     PortFilter,
     RouterPort,
@@ -220,11 +221,22 @@ def dhcp_spec(s: Session, network: Network) -> DhcpSpec | None:
         port_id=port.id,
         mac=port.mac_address,
         addresses=tuple(_cidr_address(ip, sn) for ip, sn in own),
-        subnets=tuple(
-            DhcpSubnet(sn.id, sn.cidr, sn.gateway_ip, tuple(sn.dns_nameservers)) for sn in subnets
-        ),
+        subnets=tuple(_dhcp_subnet(sn) for sn in subnets),
         leases=tuple(leases),
         mtu=network.mtu,
+    )
+
+
+def _dhcp_subnet(subnet: Subnet) -> DhcpSubnet:
+    routes = tuple(
+        HostRoute(route["destination"], route["nexthop"]) for route in subnet.host_routes or []
+    )
+    return DhcpSubnet(
+        subnet.id,
+        subnet.cidr,
+        subnet.gateway_ip,
+        tuple(subnet.dns_nameservers),
+        host_routes=routes,
     )
 
 

@@ -47,3 +47,31 @@ class ApiServer(BaseApplication):
 
     def init(self, parser: Any, opts: Any, args: Any) -> None:
         return None
+
+
+class MetadataServer(ApiServer):
+    """Runs the metadata app (``api.metadata``) on the host's metadata socket, where the
+    networks' metadata proxies send guests' requests. One worker: guests ask a handful of
+    small questions at boot."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.options = {
+            "bind": f"unix:{settings.metadata_socket}",
+            "workers": 1,
+            "threads": 8,
+            "worker_class": "gthread",
+            "timeout": 60,
+            "graceful_timeout": 10,
+            # Only root (the proxies run as root) may connect to the socket.
+            "umask": 0o077,
+            "proc_name": "nimbus-metadata",
+            "accesslog": None,
+            "errorlog": "-",
+        }
+        BaseApplication.__init__(self)
+
+    def load(self) -> Flask:
+        from api.metadata import create_metadata_app
+
+        return create_metadata_app(self.settings)

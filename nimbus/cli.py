@@ -47,6 +47,14 @@ def _api(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def _metadata(settings: Settings, _args: argparse.Namespace) -> int:
+    from api.server import MetadataServer
+
+    settings.metadata_socket.unlink(missing_ok=True)  # left by a metadata service that died
+    MetadataServer(settings).run()
+    return 0
+
+
 def _worker(settings: Settings, _args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
 
@@ -110,6 +118,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="say what runs and where").set_defaults(fn=_status)
     sub.add_parser("api", help="run the API in the foreground").set_defaults(fn=_api)
     sub.add_parser("worker", help="run a worker in the foreground").set_defaults(fn=_worker)
+    sub.add_parser(
+        "metadata", help="run this host's metadata service (169.254.169.254) in the foreground"
+    ).set_defaults(fn=_metadata)
     build = sub.add_parser("build-image", help="build the default guest image")
     build.add_argument("out", nargs="?", help="where to write it")
     build.set_defaults(fn=_build_image)

@@ -125,6 +125,11 @@ class Settings:
         return self.data_dir / "run"
 
     @property
+    def metadata_socket(self) -> Path:
+        """Where this host's metadata service listens for the networks' metadata proxies."""
+        return self.run_dir / "metadata.sock"
+
+    @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
 

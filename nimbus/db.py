@@ -338,6 +338,32 @@ def relax_not_null(engine: Engine) -> list[str]:
     return relaxed
 
 
+def rekey(engine: Engine) -> list[str]:
+    """Give each table the primary key newer code declares (``table`` each), keeping its
+    rows: the new key must already be unique in them. PostgreSQL swaps the constraint in
+    place; SQLite rebuilds the table."""
+    inspector = inspect(engine)
+    rekeyed = []
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = inspector.get_pk_constraint(table.name)
+        wanted = [c.name for c in table.primary_key.columns]
+        if sorted(present["constrained_columns"]) == sorted(wanted):
+            continue
+        if engine.dialect.name == "sqlite":
+            columns = [c["name"] for c in inspector.get_columns(table.name)]
+            _rebuild_sqlite_table(engine, table, columns)
+        else:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {table.name} DROP CONSTRAINT {present['name']}"))
+                conn.execute(
+                    text(f"ALTER TABLE {table.name} ADD PRIMARY KEY ({', '.join(wanted)})")
+                )
+        rekeyed.append(table.name)
+    return rekeyed
+
+
 def _rebuild_sqlite_table(engine: Engine, table: Any, columns: list[str]) -> None:
     old = f"{table.name}__old"
     kept = ", ".join(c for c in columns if c in table.columns)
@@ -366,11 +392,12 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
-        """Create missing tables, then add columns that newer code declares and let declared
-        nullable columns take NULL (changes that lose nothing)."""
+        """Create missing tables, then add columns that newer code declares, let declared
+        nullable columns take NULL and change primary keys (changes that lose nothing)."""
         Base.metadata.create_all(self.engine)
         add_missing_columns(self.engine)
         relax_not_null(self.engine)
+        rekey(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

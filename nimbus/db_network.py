@@ -121,17 +121,16 @@ class Port(_Stamped, Base):
 
 
 class IPAllocation(Base):
-    """One fixed IP of a port, in one subnet; an address is used once per network."""
+    """One fixed IP of a port, in one subnet (a port may hold several of one subnet); an
+    address is used once per network."""
 
     __tablename__ = "ip_allocations"
     port_id: Mapped[str] = mapped_column(
         ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True
     )
-    subnet_id: Mapped[str] = mapped_column(
-        ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True
-    )
+    subnet_id: Mapped[str] = mapped_column(ForeignKey("subnets.id", ondelete="CASCADE"), index=True)
     network_id: Mapped[str] = mapped_column(String(36), index=True)
-    ip_address: Mapped[str] = mapped_column(String(64))
+    ip_address: Mapped[str] = mapped_column(String(64), primary_key=True)
     __table_args__ = (UniqueConstraint("network_id", "ip_address"),)
 
 

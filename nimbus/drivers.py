@@ -88,8 +88,13 @@ def real_object_store(settings: Settings) -> ObjectStoreAdmin:
 def real_network(settings: Settings) -> NetworkDriver:
     """Linux bridges, VXLAN, namespaces, dnsmasq and nftables on this host."""
     from activities.network.linux import LinuxNetworkDriver
+    from activities.network.metadata_proxy import MetadataProxy
 
-    return LinuxNetworkDriver(settings.network_dir, table=settings.nft_table)
+    return LinuxNetworkDriver(
+        settings.network_dir,
+        table=settings.nft_table,
+        metadata=MetadataProxy(settings.metadata_socket),
+    )
 
 
 def real_block_store(settings: Settings) -> BlockStore:

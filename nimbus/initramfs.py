@@ -3,8 +3,9 @@
 What the guest does at boot, all with busybox:
 
 - loads its modules, brings up ``lo`` and runs ``udhcpc`` on each NIC (``eth*``) in the
-  background; ``/etc/udhcpc.script`` sets the address, the MTU (DHCP option 26) and, for
-  ``eth0``, the default route, and prints ``NIMBUS IP <address> <nic>`` on the console;
+  background; ``/etc/udhcpc.script`` sets the address, the MTU (DHCP option 26), the
+  static routes (121: the metadata service at 169.254.169.254) and, for ``eth0``, the
+  default route, and prints ``NIMBUS IP <address> <nic>`` on the console;
 - in the background, ``/bin/nimbus-instance`` mounts the config drive (the ISO labelled
   ``config-2``, an IDE cdrom) at ``/mnt/config``, names the guest after its
   ``meta_data.json``, serves a page naming the server with ``httpd`` on port 80, and runs
@@ -149,7 +150,7 @@ ip link set lo up
 for nic in /sys/class/net/eth*; do
     [ -e "$nic" ] || continue
     ip link set "${{nic##*/}}" up
-    udhcpc -f -i "${{nic##*/}}" -s {DHCP_SCRIPT} -O mtu -A 5 > /dev/null 2>&1 &
+    udhcpc -f -i "${{nic##*/}}" -s {DHCP_SCRIPT} -O mtu -O staticroutes -A 5 > /dev/null 2>&1 &
 done
 {INSTANCE_SCRIPT} < /dev/null > /dev/console 2>&1 &
 echo "{READY_MARKER} $(uname -r)" > /dev/console
@@ -162,7 +163,9 @@ def dhcp_script() -> str:
     """What ``udhcpc`` runs on each lease event, the lease in its environment.
 
     The address is replaced only when it changed, so a renewal cuts no connection; only
-    ``eth0`` sets the default route, so a second NIC cannot take it over.
+    ``eth0`` sets the default route, so a second NIC cannot take it over. Classless static
+    routes (option 121: the metadata service's, the subnet's host routes) replace the
+    router option when present, as RFC 3442 says.
     """
     return f"""#!/bin/sh
 case "$1" in
@@ -177,7 +180,17 @@ bound|renew)
         ip addr add "$ip/$mask" dev "$interface"
         echo "{IP_MARKER} $ip $interface" > /dev/console
     fi
-    if [ "$interface" = eth0 ] && [ -n "$router" ]; then
+    if [ -n "$staticroutes" ]; then
+        set -- $staticroutes
+        while [ $# -ge 2 ]; do
+            if [ "$1" != 0.0.0.0/0 ]; then
+                ip route replace "$1" via "$2" dev "$interface"
+            elif [ "$interface" = eth0 ]; then
+                ip route replace default via "$2" dev "$interface"
+            fi
+            shift 2
+        done
+    elif [ "$interface" = eth0 ] && [ -n "$router" ]; then
         ip route replace default via "${{router%% *}}" dev "$interface"
     fi
     if [ -n "$dns" ]; then

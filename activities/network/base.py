@@ -46,6 +46,11 @@ def tap_name(port_id: str) -> str:
     return f"tap{short(port_id)}"
 
 
+#: Where guests find the metadata service, as on every OpenStack cloud.
+METADATA_IP = "169.254.169.254"
+METADATA_CIDR = f"{METADATA_IP}/32"
+
+
 def dhcp_namespace(network_id: str) -> str:
     return f"qdhcp-{network_id}"
 
@@ -84,6 +89,14 @@ class NetworkSpec:
 
 
 @dataclass(frozen=True)
+class HostRoute:
+    """A route a subnet's DHCP server hands its clients (Neutron's ``host_routes``)."""
+
+    destination: str
+    nexthop: str
+
+
+@dataclass(frozen=True)
 class DhcpSubnet:
     """A subnet dnsmasq serves: static leases only, never a dynamic range."""
 
@@ -92,6 +105,7 @@ class DhcpSubnet:
     gateway_ip: str | None = None
     dns_nameservers: tuple[str, ...] = ()
     lease_seconds: int = 86400
+    host_routes: tuple[HostRoute, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -182,7 +182,7 @@ def sync_addresses(ipr: IPRoute, index: int, wanted: list[Interface]) -> None:
         address = ipaddress.ip_interface(
             f"{message.get_attr('IFA_ADDRESS')}/{message['prefixlen']}"
         )
-        if not address.is_link_local:
+        if not (address.version == 6 and address.is_link_local):  # the kernel's own
             present[address] = message
     for address in set(present) - set(wanted):
         ipr.addr("del", index=index, address=str(address.ip), prefixlen=address.network.prefixlen)

@@ -11,9 +11,16 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 
-from activities.network import devices, dnsmasq, netns
+from activities.network import devices, dnsmasq, metadata_proxy, netns
 from activities.network import dhcp_config as config
-from activities.network.base import DhcpSpec, bridge_name, dhcp_namespace, tap_name
+from activities.network.base import (
+    METADATA_CIDR,
+    DhcpSpec,
+    bridge_name,
+    dhcp_namespace,
+    tap_name,
+)
+from activities.network.metadata_proxy import MetadataProxy, ProxyFiles
 
 
 def dnsmasq_user(state_dir: Path) -> str:
@@ -36,10 +43,13 @@ def _write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def _inside(spec: DhcpSpec, mtu: int) -> None:
-    """In the namespace: the port's device (and no other ``ns-`` device) configured."""
+def _inside(spec: DhcpSpec, mtu: int, metadata: bool) -> None:
+    """In the namespace: the port's device (and no other ``ns-`` device) configured, with
+    the metadata address too when the network has a metadata proxy."""
     wanted = config.device(spec.port_id)
     addresses = [ipaddress.ip_interface(a) for a in spec.addresses]
+    if metadata:
+        addresses.append(ipaddress.ip_interface(METADATA_CIDR))
     with IPRoute() as ipr:
         for name in devices.names(ipr):
             if name.startswith("ns-") and name != wanted:
@@ -47,9 +57,16 @@ def _inside(spec: DhcpSpec, mtu: int) -> None:
         devices.configure(ipr, wanted, spec.mac, mtu, addresses)
 
 
-def ensure(spec: DhcpSpec, files: config.DnsmasqFiles, binary: str, user: str) -> None:
-    """Converge the namespace, the veth and dnsmasq; reload dnsmasq if only its files changed,
-    restart it if its command line changed or it is not running."""
+def ensure(
+    spec: DhcpSpec,
+    files: config.DnsmasqFiles,
+    binary: str,
+    user: str,
+    proxy: MetadataProxy | None = None,
+) -> None:
+    """Converge the namespace, the veth, dnsmasq and (with ``proxy``) the metadata proxy;
+    reload dnsmasq if only its files changed, restart it if its command line changed or it
+    is not running."""
     namespace = dhcp_namespace(spec.network_id)
     netns.create(namespace)
     tap = tap_name(spec.port_id)
@@ -59,11 +76,16 @@ def ensure(spec: DhcpSpec, files: config.DnsmasqFiles, binary: str, user: str) -
         devices.ensure_veth(ipr, tap, config.device(spec.port_id), namespace)
         devices.no_ipv6(tap)
         devices.plug(ipr, tap, int(bridge["index"]), mtu)
-    netns.run_in(namespace, lambda: _inside(spec, mtu))
+    netns.run_in(namespace, lambda: _inside(spec, mtu, proxy is not None))
     files.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    if proxy is not None:
+        metadata_proxy.ensure(namespace, spec.network_id, proxy_files(files), proxy)
+    else:
+        metadata_proxy.stop(proxy_files(files))
     before = files.hosts.read_text() if files.hosts.exists() else ""
     changed = _write_if_changed(files.hosts, config.hosts_file(spec))
-    changed = _write_if_changed(files.opts, config.opts_file(spec)) or changed
+    opts = config.opts_file(spec, metadata=proxy is not None)
+    changed = _write_if_changed(files.opts, opts) or changed
     argv = config.argv(spec, binary, files, user)
     pid = dnsmasq.running_pid(files)
     if pid is not None and (dnsmasq.cmdline(pid) != argv or _dropped(before, files.hosts)):
@@ -75,6 +97,11 @@ def ensure(spec: DhcpSpec, files: config.DnsmasqFiles, binary: str, user: str) -
         dnsmasq.reload(pid)
 
 
+def proxy_files(files: config.DnsmasqFiles) -> ProxyFiles:
+    """The metadata proxy's files, beside dnsmasq's."""
+    return ProxyFiles(files.directory)
+
+
 def _dropped(before: str, hosts: Path) -> bool:
     """Whether a lease left the hosts file. dnsmasq keeps the leases it handed out in memory
     across a reload, and will not give an address leased to a MAC that is gone to the new
@@ -83,8 +110,10 @@ def _dropped(before: str, hosts: Path) -> bool:
 
 
 def delete(network_id: str, files: config.DnsmasqFiles) -> None:
-    """Stop dnsmasq, delete the veth (both ends) and the namespace, remove the files."""
+    """Stop dnsmasq and the metadata proxy, delete the veth (both ends) and the namespace,
+    remove the files."""
     dnsmasq.stop(files)
+    metadata_proxy.stop(proxy_files(files))
     namespace = dhcp_namespace(network_id)
     if netns.exists(namespace):
         netns.run_in(namespace, _delete_ports)
@@ -99,5 +128,10 @@ def _delete_ports() -> None:
                 devices.delete(ipr, name)
 
 
-def running(network_id: str, files: config.DnsmasqFiles) -> bool:
-    return netns.exists(dhcp_namespace(network_id)) and dnsmasq.running_pid(files) is not None
+def running(network_id: str, files: config.DnsmasqFiles, metadata: bool = False) -> bool:
+    """Whether the namespace exists and dnsmasq runs, and the metadata proxy when wanted."""
+    return (
+        netns.exists(dhcp_namespace(network_id))
+        and dnsmasq.running_pid(files) is not None
+        and (not metadata or metadata_proxy.running_pid(proxy_files(files)) is not None)
+    )

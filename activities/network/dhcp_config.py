@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from activities.network.base import DhcpSpec, DhcpSubnet, short
+from activities.network.base import METADATA_CIDR, DhcpSpec, DhcpSubnet, short
 
 _LABEL = re.compile(r"[^a-z0-9-]+")
 
@@ -77,15 +77,42 @@ def tag(subnet: DhcpSubnet) -> str:
     return f"s-{subnet.subnet_id}"
 
 
-def opts_file(spec: DhcpSpec) -> str:
+def opts_file(spec: DhcpSpec, metadata: bool = False) -> str:
     """Options by subnet tag: router (3) and DNS servers (6), each sent empty when unset so
-    dnsmasq does not offer itself, and the MTU (26) for every client."""
+    dnsmasq does not offer itself, classless static routes (121) when there are any, and
+    the MTU (26) for every client."""
     lines = []
-    for subnet, _ in served(spec):
+    for subnet, network in served(spec):
         lines.append(",".join([f"tag:{tag(subnet)}", "3", *filter(None, [subnet.gateway_ip])]))
         lines.append(",".join([f"tag:{tag(subnet)}", "6", *subnet.dns_nameservers]))
+        routes = static_routes(subnet, own_address(spec, network) if metadata else None)
+        if routes:
+            words = [word for route in routes for word in route]
+            lines.append(",".join([f"tag:{tag(subnet)}", "option:classless-static-route", *words]))
     lines.append(f"26,{spec.mtu}")
     return "".join(f"{line}\n" for line in lines)
+
+
+def own_address(spec: DhcpSpec, network: ipaddress.IPv4Network) -> str | None:
+    """The DHCP port's address in ``network``."""
+    for text in spec.addresses:
+        address = ipaddress.ip_interface(text)
+        if address.ip in network:
+            return str(address.ip)
+    return None
+
+
+def static_routes(subnet: DhcpSubnet, metadata_via: str | None) -> list[tuple[str, str]]:
+    """Option 121's ``(destination, next hop)`` pairs: the metadata address through the
+    DHCP port, the subnet's host routes, and then the default route, since a client that
+    gets option 121 ignores option 3 (RFC 3442). Empty when there is nothing to route."""
+    routes = [(METADATA_CIDR, metadata_via)] if metadata_via else []
+    routes += [(route.destination, route.nexthop) for route in subnet.host_routes]
+    if not routes:
+        return []
+    if subnet.gateway_ip and all(dest != "0.0.0.0/0" for dest, _ in routes):
+        routes.append(("0.0.0.0/0", subnet.gateway_ip))
+    return routes
 
 
 def argv(spec: DhcpSpec, binary: str, files: DnsmasqFiles, user: str) -> list[str]:

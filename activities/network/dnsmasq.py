@@ -74,13 +74,17 @@ def stop(files: DnsmasqFiles) -> None:
     """Stop the dnsmasq owning ``files`` (only that pid); nothing running is success."""
     pid = running_pid(files)
     if pid is not None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            _signal(pid, sig)
-            if _gone(pid, STOP_TIMEOUT):
-                break
-        else:
-            raise TimeoutError(f"dnsmasq {pid} does not end")
+        terminate(pid)
     files.pid.unlink(missing_ok=True)
+
+
+def terminate(pid: int) -> None:
+    """End daemon ``pid`` (SIGTERM, then SIGKILL) and wait until it is gone."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        _signal(pid, sig)
+        if _gone(pid, STOP_TIMEOUT):
+            return
+    raise TimeoutError(f"process {pid} does not end")
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:

@@ -29,6 +29,7 @@ from activities.network.dhcp_config import DnsmasqFiles
 from activities.network.errors import translated
 from activities.network.host_tables import FilterEntry, HostTables, NetworkEntry
 from activities.network.locks import KeyedLocks
+from activities.network.metadata_proxy import MetadataProxy
 from activities.network.nft_filter import group_set, ingress_chain, isolation_chain
 from activities.network.records import Records
 from nimbus.errors import NotFound
@@ -52,10 +53,17 @@ class LinuxNetworkDriver:
     """The data plane of this host, recorded under ``state_dir``; ``table`` names its
     nftables tables (two drivers with different tables do not see each other's ports)."""
 
-    def __init__(self, state_dir: Path, table: str = "nimbus", dnsmasq: str = "dnsmasq") -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        table: str = "nimbus",
+        dnsmasq: str = "dnsmasq",
+        metadata: MetadataProxy | None = None,
+    ) -> None:
         self.records = Records(Path(state_dir))
         self.tables = HostTables(table)
         self.dnsmasq = dnsmasq
+        self.metadata = metadata
         self._dnsmasq_user = dhcp.dnsmasq_user(Path(state_dir))
         self._locks = KeyedLocks()
 
@@ -148,7 +156,8 @@ class LinuxNetworkDriver:
             if spec.older_than(int(applied.get("generation", 0))):
                 return  # a newer plan arrived first; this late one would drop its leases
             self.records.write("dhcp", spec.network_id, spec)
-            dhcp.ensure(spec, self._files(spec.network_id), self.dnsmasq, self._dnsmasq_user)
+            files = self._files(spec.network_id)
+            dhcp.ensure(spec, files, self.dnsmasq, self._dnsmasq_user, self.metadata)
 
     def delete_dhcp(self, network_id: str) -> None:
         """See ``NetworkDriver.delete_dhcp``."""
@@ -224,7 +233,11 @@ class LinuxNetworkDriver:
                 networks=frozenset(
                     n for n in ids("networks") if self._network_ok(n, links, zoned, chains)
                 ),
-                dhcp=frozenset(n for n in ids("dhcp") if dhcp.running(n, self._files(n))),
+                dhcp=frozenset(
+                    n
+                    for n in ids("dhcp")
+                    if dhcp.running(n, self._files(n), self.metadata is not None)
+                ),
                 routers=frozenset(r for r in ids("routers") if router_namespace(r) in namespaces),
                 port_filters=frozenset(
                     p for p in ids("filters") if f"inet {ingress_chain(p)}" in chains

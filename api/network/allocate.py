@@ -136,7 +136,7 @@ def choose_ips(
 ) -> list[tuple[str, str]]:
     """``(subnet_id, address)`` pairs for a port: as requested, or (``requests`` None) the
     lowest free address of the first subnet that has one; none on a network without
-    subnets. A port holds at most one address per subnet."""
+    subnets. A port may hold several addresses of one subnet, never one address twice."""
     subnets = _subnets(s, network_id)
     if requests is None:
         for subnet in subnets:
@@ -146,19 +146,22 @@ def choose_ips(
         if subnets:
             raise faults.IpAddressGenerationFailure(network_id)
         return []
-    chosen: dict[str, str] = {}
+    chosen: list[tuple[str, str]] = []
     for req in requests:
         subnet = _resolve(subnets, req, network_id)
-        if subnet.id in chosen:
-            raise InvalidSpec(f"Invalid input for fixed_ips: two addresses in subnet {subnet.id}.")
+        taken = {address for _, address in chosen}
         if req.ip_address is not None:
+            if req.ip_address in taken:
+                raise InvalidSpec(
+                    f"Invalid input for fixed_ips: {req.ip_address} is requested twice."
+                )
             address: str | None = _explicit(s, subnet, req.ip_address)
         else:
-            address = _pick(s, subnet, set(chosen.values()))
+            address = _pick(s, subnet, taken)
         if address is None:
             raise faults.IpAddressGenerationFailure(network_id)
-        chosen[subnet.id] = address
-    return list(chosen.items())
+        chosen.append((subnet.id, address))
+    return chosen
 
 
 def add_port(

@@ -14,6 +14,7 @@ from temporalio.client import Client
 from nimbus import bootstrap
 from nimbus.config import CHECKOUT, Settings, settings_env
 from nimbus.db import Database
+from nimbus.errors import BackendUnavailable
 from nimbus.netbootstrap import PUBLIC_NETWORK, stage_public_network
 from nimbus.services import process, temporal
 from paas.runtime import RUNTIME_IMAGE_NAME
@@ -21,7 +22,7 @@ from workflows import net_starter, starter
 
 #: Started in this order, stopped in the reverse one. The gateway comes last: it
 #: validates Swift tokens against the API.
-ORDER = ("libvirtd", "ceph", "temporal", "worker", "api", "router", "rgw")
+ORDER = ("libvirtd", "ceph", "temporal", "metadata", "worker", "api", "router", "rgw")
 
 
 def _say(message: str) -> None:
@@ -96,7 +97,8 @@ def up(settings: Settings) -> None:
     if settings.own_ceph:
         bootstrap.ensure_rgw_user(db, settings)
     bootstrap.ensure_paas_user(db, settings)
-    _say("worker and API")
+    _say("metadata service, worker and API")
+    _start_python(settings, "metadata")
     _start_python(settings, "worker")
     _start_python(settings, "api")
     logs = settings.log_dir
@@ -104,6 +106,8 @@ def up(settings: Settings) -> None:
         "worker metrics", "127.0.0.1", settings.worker_metrics_port, 60, logs / "worker.log"
     )
     process.wait_for_port("api", settings.api_host, settings.api_port, 60, logs / "api.log")
+    if not process.wait_until(settings.metadata_socket.exists, 60):
+        raise BackendUnavailable(f"the metadata service did not start; see {logs / 'metadata.log'}")
     _start_router(settings)
     _start_gateway(settings)
     _import_default_image(settings, db, image)
@@ -259,6 +263,7 @@ def status(settings: Settings) -> list[ServiceStatus]:
         "libvirtd": settings.libvirt_uri,
         "ceph": settings.ceph_conf_path,
         "temporal": f"{settings.temporal_address} (UI {settings.temporal_ui_url})",
+        "metadata": f"169.254.169.254 in tenant networks, via {settings.metadata_socket}",
         "worker": f"metrics http://127.0.0.1:{settings.worker_metrics_port}/metrics",
         "api": settings.public_url,
         "router": _router_url(settings),

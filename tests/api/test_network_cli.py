@@ -125,3 +125,29 @@ def test_router_gateway_and_floating_ip_with_the_cli(served: Stack) -> None:
     ):
         ok(s, "alice", command)
     assert cli(s, "alice", "router list") == []
+
+
+def test_host_routes_and_several_fixed_ips_from_one_subnet_with_the_cli(served: Stack) -> None:
+    s = served
+    net = cli(s, "alice", "network create private")
+    sub = cli(
+        s,
+        "alice",
+        "subnet create --network private --subnet-range 10.0.0.0/24 "
+        "--host-route destination=10.8.0.0/16,gateway=10.0.0.9 sub",
+    )
+    assert sub["host_routes"] == [{"destination": "10.8.0.0/16", "nexthop": "10.0.0.9"}]
+    port = cli(
+        s,
+        "alice",
+        "port create --network private --fixed-ip subnet=sub,ip-address=10.0.0.10 "
+        "--fixed-ip subnet=sub,ip-address=10.0.0.11 p1",
+    )
+    assert [ip["ip_address"] for ip in port["fixed_ips"]] == ["10.0.0.10", "10.0.0.11"]
+    ok(s, "alice", "subnet set --host-route destination=10.9.0.0/16,gateway=10.0.0.9 sub")
+    routes = cli(s, "alice", "subnet show sub")["host_routes"]
+    assert {r["destination"] for r in routes} == {"10.8.0.0/16", "10.9.0.0/16"}
+    bad = openstack(s, "alice", "subnet set --host-route destination=10.7.0.0/16,gateway=x sub")
+    assert bad.returncode != 0 and "nexthop" in bad.stderr
+    (served_subnet,) = s.drivers.network.dhcp[net["id"]].subnets
+    assert {r.destination for r in served_subnet.host_routes} == {"10.8.0.0/16", "10.9.0.0/16"}

@@ -189,7 +189,7 @@ def test_up_again_is_safe_and_status_shows_services(cloud: Cloud) -> None:
     status = cloud.nimbus("status")
     assert status.returncode == 0
     lines = {line.split()[0]: line for line in status.stdout.splitlines()}
-    for name in ("ceph", "temporal", "worker", "api", "rgw"):
+    for name in ("ceph", "temporal", "metadata", "worker", "api", "rgw"):
         assert "running (pid" in lines[name], status.stdout
     assert "HEALTH_OK" in lines["ceph"]
 

@@ -1,5 +1,6 @@
 """A key pair made with the openstack CLI logs in over SSH: a server on a tenant network
-behind a router, reached at its floating IP once a security group opens tcp/22.
+behind a router, reached at its floating IP once a security group opens tcp/22. Inside,
+the guest asks the metadata service at 169.254.169.254 who it is.
 
 The floating IP is on the test cloud's own host-only external network (its route is
 checked to go through that bridge before any packet is sent)."""
@@ -17,6 +18,9 @@ from nimbus.netbootstrap import PUBLIC_NETWORK
 from tests.support.cloud import Cloud, wait_for
 
 pytestmark = pytest.mark.e2e
+
+METADATA = "http://169.254.169.254"
+META_DATA_JSON = f"{METADATA}/openstack/latest/meta_data.json"
 
 
 def _ok(cloud: Cloud, *args: str) -> None:
@@ -70,7 +74,7 @@ def test_a_new_key_pair_logs_in_to_a_server_over_ssh(cloud: Cloud, tmp_path: Pat
         assert _route_dev(fip) == bridge_name(public["id"])  # never the uplink
 
         def logged_in() -> str:
-            result = _ssh(key, fip, "hostname; cat /mnt/config/openstack/latest/meta_data.json")
+            result = _ssh(key, fip, f"hostname; wget -qO- {META_DATA_JSON}")
             return result.stdout if result.returncode == 0 else ""
 
         try:
@@ -80,7 +84,10 @@ def test_a_new_key_pair_logs_in_to_a_server_over_ssh(cloud: Cloud, tmp_path: Pat
             last = _ssh(key, fip, "true")
             raise AssertionError(f"console:\n{console}\nssh: {last.stderr}") from None
         assert out.splitlines()[0] == "ssh-vm"
-        assert server["id"] in out and '"ssh-key"' in out
+        meta = json.loads(out.splitlines()[1])  # from the metadata service, not the drive
+        assert meta["uuid"] == server["id"] and list(meta["public_keys"]) == ["ssh-key"]
+        ec2 = _ssh(key, fip, f"wget -qO- {METADATA}/latest/meta-data/public-keys/0/openssh-key")
+        assert ec2.stdout.strip() == meta["public_keys"]["ssh-key"].strip()
         other = tmp_path / "other.pem"
         other.write_text(cloud.openstack("keypair", "create", "other-key").stdout)
         other.chmod(0o600)

@@ -4,6 +4,7 @@ bridges the tests make, or goes to the host's address on the test's own external
 
 from __future__ import annotations
 
+import http.server
 import ipaddress
 import itertools
 import json
@@ -11,7 +12,9 @@ import os
 import random
 import signal
 import socket
+import socketserver
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.network import dnsmasq
+from activities.network import dnsmasq, metadata_proxy
 from activities.network.base import (
     DhcpLease,
     DhcpSpec,
@@ -37,6 +40,7 @@ from activities.network.base import (
 )
 from activities.network.dhcp_config import DnsmasqFiles
 from activities.network.linux import LinuxNetworkDriver
+from activities.network.metadata_proxy import ProxyFiles
 from tests.support.network import (
     Guest,
     add_guest,
@@ -113,6 +117,7 @@ def udhcpc(guest: Guest, work: Path) -> dict[str, str]:
     script.write_text(f'#!/bin/sh\n[ "$1" = bound ] && env > {out}\nexit 0\n')
     script.chmod(0o755)
     command = f"ip netns exec {guest.namespace} busybox udhcpc -i eth0 -n -q -t 4 -T 1 -O mtu"
+    command += " -O staticroutes"
     sh(f"{command} -s {script}")
     return dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
 
@@ -132,6 +137,7 @@ def test_a_guest_gets_its_address_mtu_and_router_by_dhcp(driver, make_guest, tmp
     offered = udhcpc(guest, tmp_path)
     assert offered["ip"] == "10.0.0.5" and offered["subnet"] == "255.255.255.0"
     assert offered["mtu"] == "1450" and offered["router"] == "10.0.0.1"
+    assert offered["staticroutes"] == "169.254.169.254/32 10.0.0.2 0.0.0.0/0 10.0.0.1"
     assert "dns" not in offered
 
 
@@ -181,6 +187,92 @@ def test_new_leases_reload_dnsmasq_and_a_dead_one_is_restarted(driver, make_gues
     driver.ensure_dhcp(DhcpSpec(**{**spec.__dict__, "leases": both}))
     assert dnsmasq.running_pid(files) not in (None, pid)
     assert udhcpc(one, tmp_path)["ip"] == "10.0.0.5"
+
+
+# -- metadata proxy ------------------------------------------------------------------------
+
+
+class _Echo(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with its path and headers (names in lower case), as JSON."""
+
+    def do_GET(self) -> None:
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        body = json.dumps({"path": self.path, **headers}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def address_string(self) -> str:
+        return "unix"
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def metadata_service(driver: LinuxNetworkDriver) -> Iterator[None]:
+    """An HTTP server on the driver's metadata socket standing for the metadata service."""
+    assert driver.metadata is not None
+    server = socketserver.ThreadingUnixStreamServer(str(driver.metadata.socket), _Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield
+    server.shutdown()
+    server.server_close()
+    driver.metadata.socket.unlink(missing_ok=True)
+
+
+def metadata_get(guest: Guest, request: str) -> dict[str, str]:
+    """Send a raw HTTP request from the guest to 169.254.169.254:80; the echoed headers."""
+    with guest.socket() as client:
+        client.settimeout(5)
+        client.connect(("169.254.169.254", 80))
+        client.sendall(request.encode())
+        reply = b""
+        while chunk := client.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"200", head
+    return dict(json.loads(body))
+
+
+def test_the_metadata_proxy_vouches_for_the_guests_network_and_address(
+    driver, make_guest, metadata_service
+):
+    net = tenant(driver)
+    guest = make_guest(net, "10.0.0.5/24")
+    driver.ensure_dhcp(
+        DhcpSpec(net.network_id, new_id(), random_mac(), ("10.0.0.2/24",), (SUBNET,))
+    )
+    protect(driver, net, guest, EGRESS)
+    guest.ip_cmd("route add 169.254.169.254/32 via 10.0.0.2")
+    spoofed = (
+        "GET /openstack/latest/meta_data.json HTTP/1.1\r\nHost: 169.254.169.254\r\n"
+        "X-Forwarded-For: 10.0.0.99\r\nX-Nimbus-Network-ID: someone-else\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    seen = metadata_get(guest, spoofed)
+    assert seen["path"] == "/openstack/latest/meta_data.json", seen
+    assert seen["x-forwarded-for"] == "10.0.0.5"
+    assert seen["x-nimbus-network-id"] == net.network_id
+
+
+def test_a_dead_metadata_proxy_is_noticed_and_restarted(driver):
+    net = tenant(driver)
+    spec = DhcpSpec(net.network_id, new_id(), random_mac(), ("10.0.0.2/24",), (SUBNET,))
+    driver.ensure_dhcp(spec)
+    files = ProxyFiles(driver.records.root / "dhcp" / net.network_id)
+    pid = metadata_proxy.running_pid(files)
+    assert pid is not None and net.network_id in driver.state().dhcp
+    os.kill(pid, signal.SIGKILL)
+    while dnsmasq.alive(pid):
+        time.sleep(0.01)
+    assert net.network_id not in driver.state().dhcp
+    driver.ensure_dhcp(replace(spec, generation=1))
+    assert metadata_proxy.running_pid(files) not in (None, pid)
+    driver.delete_dhcp(net.network_id)
+    assert metadata_proxy.running_pid(files) is None
 
 
 # -- (b) overlapping addresses -------------------------------------------------------------
@@ -435,5 +527,6 @@ def test_deleting_everything_leaves_nothing_behind(driver):
         "links": set(),
         "tables": set(),
         "dnsmasq": set(),
+        "haproxy": set(),
     }
     assert driver.state() == type(driver.state())()

@@ -29,6 +29,7 @@ from activities.network.base import (
 )
 from activities.network.fake import FakeNetworkDriver
 from activities.network.linux import LinuxNetworkDriver
+from activities.network.metadata_proxy import MetadataProxy
 from activities.network.nft_filter import group_set
 
 Driver = FakeNetworkDriver | LinuxNetworkDriver
@@ -62,7 +63,8 @@ def linux_driver() -> Iterator[LinuxNetworkDriver]:
         raise RuntimeError("needs root, dnsmasq and nftables: run `make install` as root")
     state = Path(tempfile.mkdtemp(prefix="nimbus-net-"))
     state.chmod(0o755)
-    driver = LinuxNetworkDriver(state / "state", table=f"t{uuid.uuid4().hex[:10]}")
+    proxy = MetadataProxy(state / "metadata.sock")
+    driver = LinuxNetworkDriver(state / "state", table=f"t{uuid.uuid4().hex[:10]}", metadata=proxy)
     try:
         yield driver
     finally:
@@ -237,22 +239,24 @@ def remove_guest(guest: Guest) -> None:
 
 
 def leftovers(fragments: list[str]) -> dict[str, set[str]]:
-    """Namespaces, links, nft tables and live dnsmasq processes whose names hold one of
-    ``fragments`` (ids, table and device names of a test)."""
+    """Namespaces, links, nft tables and live dnsmasq and HAProxy (metadata proxy)
+    processes whose names hold one of ``fragments`` (ids, table and device names of a
+    test)."""
     from activities.network.dnsmasq import alive, cmdline
 
     links = {link["ifname"] for link in json.loads(sh("ip -j link show"))}
     tables = set(sh("nft list tables").splitlines())
-    processes = {
+    commands = [
         " ".join(cmdline(int(pid)))
         for pid in os.listdir("/proc")
-        if pid.isdigit() and alive(int(pid)) and "dnsmasq" in " ".join(cmdline(int(pid)))
-    }
+        if pid.isdigit() and alive(int(pid))
+    ]
     found = {
         "namespaces": netns.names(),
         "links": links,
         "tables": tables,
-        "dnsmasq": processes,
+        "dnsmasq": {command for command in commands if "dnsmasq" in command},
+        "haproxy": {command for command in commands if "haproxy" in command},
     }
     return {
         kind: {x for x in items if any(f in x for f in fragments)} for kind, items in found.items()

@@ -62,3 +62,28 @@ def test_a_column_that_became_nullable_takes_null_and_keeps_its_rows(tmp_path: P
             )
         )
     assert "tokens__old" not in inspect(db.engine).get_table_names()
+
+
+def test_ip_allocations_rekeyed_by_address_keep_their_rows(tmp_path: Path) -> None:
+    """A port may now hold several addresses of one subnet: the key became (port, address)."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = Database(url)
+    db.create_schema()
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE ip_allocations"))
+        conn.execute(
+            text(
+                "CREATE TABLE ip_allocations (port_id VARCHAR(36) NOT NULL,"
+                " subnet_id VARCHAR(36) NOT NULL, network_id VARCHAR(36) NOT NULL,"
+                " ip_address VARCHAR(64) NOT NULL, PRIMARY KEY (port_id, subnet_id),"
+                " UNIQUE (network_id, ip_address))"
+            )
+        )
+        conn.execute(text("INSERT INTO ip_allocations VALUES ('p1', 's1', 'n1', '10.0.0.5')"))
+    db.create_schema()
+    db.create_schema()
+    key = inspect(db.engine).get_pk_constraint("ip_allocations")["constrained_columns"]
+    assert sorted(key) == ["ip_address", "port_id"]
+    with db.engine.begin() as conn:
+        rows = conn.execute(text("SELECT port_id, subnet_id, ip_address FROM ip_allocations"))
+        assert rows.all() == [("p1", "s1", "10.0.0.5")]

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import errno
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from pyroute2.netlink.exceptions import NetlinkError
 
-from activities.network import dhcp_config, nft_filter, nft_nat, validate
+from activities.network import dhcp_config, metadata_proxy, nft_filter, nft_nat, validate
 from activities.network.base import (
     DhcpLease,
     DhcpSpec,
     DhcpSubnet,
     FloatingNat,
+    HostRoute,
     PortFilter,
     RouterPort,
     RouterSpec,
@@ -153,6 +155,38 @@ def test_options_carry_router_dns_and_mtu():
 
 def test_without_gateway_the_router_option_is_sent_empty():
     assert dhcp_config.opts_file(dhcp(gateway=None)).startswith("tag:s-s4,3\n")
+
+
+def test_with_a_metadata_proxy_option_121_routes_it_through_the_dhcp_port_then_default():
+    lines = dhcp_config.opts_file(dhcp(), metadata=True).splitlines()
+    route = "tag:s-s4,option:classless-static-route,169.254.169.254/32,10.0.0.2,0.0.0.0/0,10.0.0.1"
+    assert route in lines and "tag:s-s4,3,10.0.0.1" in lines
+
+
+def test_host_routes_go_in_option_121_and_without_gateway_no_default_route():
+    subnet = replace(
+        dhcp().subnets[0], gateway_ip=None, host_routes=(HostRoute("10.8.0.0/16", "10.0.0.9"),)
+    )
+    spec = replace(dhcp(), subnets=(subnet,))
+    assert dhcp_config.static_routes(subnet, "10.0.0.2") == [
+        ("169.254.169.254/32", "10.0.0.2"),
+        ("10.8.0.0/16", "10.0.0.9"),
+    ]
+    plain = dhcp_config.opts_file(spec).splitlines()
+    assert "tag:s-s4,option:classless-static-route,10.8.0.0/16,10.0.0.9" in plain
+
+
+def test_no_routes_no_option_121():
+    assert "classless" not in dhcp_config.opts_file(dhcp())
+
+
+def test_the_metadata_proxy_stamps_the_network_and_replaces_forwarded_for():
+    text = metadata_proxy.config_text("net-1", Path("/run/m.sock"), Path("/d/pid"))
+    lines = [line.strip() for line in text.splitlines()]
+    assert "bind 169.254.169.254:80" in lines and "server metadata unix@/run/m.sock" in lines
+    stamp = lines.index("http-request set-header X-Nimbus-Network-ID net-1")
+    assert lines.index("http-request del-header X-Nimbus-Network-ID") < stamp
+    assert lines.index("http-request del-header X-Forwarded-For") < lines.index("option forwardfor")
 
 
 def test_dnsmasq_serves_static_ipv4_ranges_and_no_dns():

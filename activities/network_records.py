@@ -452,6 +452,16 @@ class NetworkRecords:
                 delete_port_rows(s, port_id)
 
     @activity.defn
+    def mark_ports_plumbed(self, inp: PortsInput) -> None:
+        """Mark ports ACTIVE once their devices are plumbed (a DHCP port, a router's
+        interfaces and gateway), as Neutron's agents do; missing ports are fine."""
+        with self.db.session() as s:
+            for port_id in inp.port_ids:
+                port = s.get(Port, port_id)
+                if port is not None:
+                    port.status = "ACTIVE"
+
+    @activity.defn
     def unclaim_port(self, inp: PortRef) -> None:
         """Give a port claimed for a router back to its owner (a failed add-interface)."""
         with self.db.session() as s:
@@ -560,6 +570,7 @@ class NetworkRecords:
             self.delete_subnet_rows,
             self.port_plan,
             self.delete_ports,
+            self.mark_ports_plumbed,
             self.unclaim_port,
             self.group_plan,
             self.delete_rule_row,

@@ -22,10 +22,15 @@ with workflow.unsafe.imports_passed_through():
         NetworkPlan,
         NetworkRecords,
         PortPlan,
+        PortsInput,
         RouterPlan,
     )
     from activities.server_ports import BindPortsInput, ServerPortRecords, ServerPorts
     from nimbus.config import host_queue
+
+
+#: Patch: a DHCP port and a router's ports turn ACTIVE once their devices are plumbed.
+PORTS_ACTIVE = "plumbed-ports-active"
 
 
 async def sync_network(network_id: str) -> NetworkPlan:
@@ -52,6 +57,8 @@ async def sync_dhcp(network_id: str) -> None:
         await run_net(NetworkActivities.delete_dhcp, NetworkRef(network_id), queue)
     else:
         await run_net(NetworkActivities.ensure_dhcp, plan.spec, queue)
+        if workflow.patched(PORTS_ACTIVE):
+            await run_local(NetworkRecords.mark_ports_plumbed, PortsInput((plan.spec.port_id,)))
 
 
 async def remove_network(network_id: str) -> None:
@@ -96,6 +103,12 @@ async def sync_router(router_id: str) -> RouterPlan:
     for network in plan.networks:
         await run_net(NetworkActivities.ensure_network, network, queue)
     await run_net(NetworkActivities.ensure_router, plan.spec, queue)
+    if workflow.patched(PORTS_ACTIVE):
+        spec = plan.spec
+        ports = [i.port_id for i in spec.interfaces] + (
+            [spec.gateway.port_id] if spec.gateway else []
+        )
+        await run_local(NetworkRecords.mark_ports_plumbed, PortsInput(tuple(ports)))
     return plan
 
 

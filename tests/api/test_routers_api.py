@@ -78,6 +78,9 @@ def test_interfaces_add_remove_and_router_in_use(
     port = alice.get(f"ports/{info.json['port_id']}").json["port"]
     assert port["device_owner"] == "network:router_interface"
     assert port["fixed_ips"][0]["ip_address"] == "10.0.0.1"
+    assert port["status"] == "ACTIVE"  # plumbed: automation waits for this
+    (dhcp,) = alice.get("ports", device_owner="network:dhcp").json["ports"]
+    assert dhcp["status"] == "ACTIVE" and dhcp["network_id"] == private["network"]
     assert len(alice.stack.drivers.network.routers[router["id"]].interfaces) == 1
     assert _attach(alice, router["id"], subnet_id=private["subnet"]).status_code == 409
     assert alice.delete(f"ports/{port['id']}").status_code == 409

@@ -40,6 +40,15 @@ class InterfacePlan:
 
 
 @dataclass(frozen=True)
+class ReleasePlan:
+    """What releasing a port touches: the host its filter is on, its network and groups,
+    and the routers whose floating IP NAT pointed at it."""
+
+    host: str | None = None
+    ports: ServerPorts = ServerPorts()
+
+
+@dataclass(frozen=True)
 class PlugNicInput:
     server_id: str
     nic: NicInput
@@ -92,13 +101,14 @@ class InterfaceRecords:
                 port.status = "ACTIVE"
 
     @activity.defn
-    def detach_port_floatingips(self, inp: InterfaceRef) -> ServerPorts:
+    def detach_port_floatingips(self, inp: InterfaceRef) -> ReleasePlan:
         """Disassociate the floating IPs of a port made for the server (it is about to be
-        deleted); the routers to resync. A user's own port keeps its floating IPs."""
+        deleted); what the release then touches. A user's own port keeps its floating
+        IPs."""
         with self.db.session() as s:
             port = _port(s, inp)
             if port is None:
-                return ServerPorts()
+                return ReleasePlan()
             routers = set()
             if port.auto_delete:
                 for fip in s.scalars(select(FloatingIP).where(FloatingIP.port_id == port.id)):
@@ -106,7 +116,8 @@ class InterfaceRecords:
                         routers.add(fip.router_id)
                     fip.port_id = fip.fixed_ip_address = fip.router_id = None
                     fip.status = "DOWN"
-            return port_summary(s, [port], tuple(sorted(routers)))
+            summary = port_summary(s, [port], tuple(sorted(routers)))
+            return ReleasePlan(port.binding_host, summary)
 
     @activity.defn
     def release_port(self, inp: InterfaceRef) -> None:

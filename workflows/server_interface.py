@@ -34,8 +34,9 @@ with workflow.unsafe.imports_passed_through():
         InterfaceRecords,
         InterfaceRef,
         PlugNicInput,
+        ReleasePlan,
     )
-    from activities.server_ports import ServerNic, ServerPorts
+    from activities.server_ports import ServerNic
     from nimbus.config import host_queue
 
 #: The driver waits up to 30 s for the guest to release a NIC; one attempt may take longer.
@@ -61,18 +62,18 @@ async def _unplug(server_id: str, plan: InterfacePlan) -> None:
     )
 
 
-async def release(ref: InterfaceRef, host: str | None) -> None:
-    """Hand the port back: floating IP NAT of a port made here, its filter on the host,
-    the row (deleted or unbound), then its DHCP lease and group members."""
-    ports: ServerPorts = await run_local(InterfaceRecords.detach_port_floatingips, ref)
-    for router_id in ports.routers:
+async def release(ref: InterfaceRef) -> None:
+    """Hand the port back: floating IP NAT of a port made here, its filter on the host it
+    is bound to, the row (deleted or unbound), then its DHCP lease and group members."""
+    plan: ReleasePlan = await run_local(InterfaceRecords.detach_port_floatingips, ref)
+    for router_id in plan.ports.routers:
         await sync_router(router_id)
-    if host is not None:
-        await unfilter(ref.port_id, host)
+    if plan.host is not None:
+        await unfilter(ref.port_id, plan.host)
     await run_local(InterfaceRecords.release_port, ref)
-    for network_id in ports.networks:
+    for network_id in plan.ports.networks:
         await sync_dhcp(network_id)
-    await sync_groups(ports.groups)
+    await sync_groups(plan.ports.groups)
 
 
 @workflow.defn
@@ -83,11 +84,9 @@ class AttachInterface:
     async def run(self, inp: InterfaceInput) -> None:
         ref, saga = InterfaceRef(inp.server_id, inp.port_id), Saga()
         try:
-            # Registered before the bind: the port was claimed before this began.
-            host: list[str] = []
-            saga.add("release_port", lambda: release(ref, host[0] if host else None))
+            # Registered before the bind: the API claimed the port before this began.
+            saga.add("release_port", lambda: release(ref))
             plan: InterfacePlan = await run_local(InterfaceRecords.bind_port, ref)
-            host.append(plan.host)
             await self._plumb(plan)
             saga.add("unplug_interface", lambda: _unplug(inp.server_id, plan))
             await run_activity(
@@ -125,7 +124,7 @@ class DetachInterface:
             await _unplug(inp.server_id, plan)
         except STEP_FAILED as exc:
             raise user_error("detach interface failed", exc) from exc
-        await release(ref, plan.host)
+        await release(ref)
 
 
 INTERFACE_WORKFLOWS = [AttachInterface, DetachInterface]

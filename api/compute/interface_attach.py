@@ -194,6 +194,8 @@ def detach_interface(server_id: str, port_id: str) -> tuple[str, int]:
         port = s.get(Port, port_id)
         if port is None or port.device_id != server.id:
             raise NotFound(f"Port {port_id} is not attached to server {server_id}.")
+        if port.status != "ACTIVE":  # its attach (or an earlier detach) still runs
+            raise Conflict(f"Port {port_id} is {port.status}: try again in a moment.")
     check_unlocked(server, ctx)
     check_pluggable(server, "detach_interface")
     inp = InterfaceInput(server.id, port_id)

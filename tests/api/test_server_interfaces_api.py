@@ -170,3 +170,13 @@ def test_server_events_name_the_interface_actions(
     url = f"/compute/v2.1/servers/{nova.server_id}/os-instance-actions"
     actions = [a["action"] for a in stack.client.get(url, headers=nova.h).json["instanceActions"]]
     assert actions[:2] == ["detach_interface", "attach_interface"], actions
+
+
+def test_a_port_still_being_attached_cannot_be_detached(
+    stack: Stack, neutron: Neutron, nova: Nova
+) -> None:
+    (own,) = neutron.get("ports", device_id=nova.server_id).json["ports"]
+    with stack.db.session() as s:
+        s.execute(update(Port).where(Port.id == own["id"]).values(status="BUILD"))
+    assert nova.detach(own["id"]).status_code == 409
+    assert len(nova.macs()) == 1

@@ -8,11 +8,15 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from api import create_app
+from api.bridge import TemporalBridge
 from nimbus.db import Server
 from nimbus.db_network import IPAllocation, Port
+from nimbus.errors import Conflict
 from tests.support.interfaces import Nova
 from tests.support.neutron import Neutron, count
 from tests.support.stack import Stack
+from tests.support.temporal_server import free_port
 
 
 @pytest.fixture
@@ -87,8 +91,6 @@ def test_a_stopped_server_takes_the_nic_into_its_definition(
 def test_a_failed_plug_releases_the_port(
     stack: Stack, neutron: Neutron, net: dict[str, Any], nova: Nova
 ) -> None:
-    from nimbus.errors import Conflict
-
     before = count(stack, Port, IPAllocation)
     stack.hypervisor.fail("attach_interface", Conflict("qemu refused the device"))
     r = nova.attach(net_id=net["id"])
@@ -180,3 +182,20 @@ def test_a_port_still_being_attached_cannot_be_detached(
         s.execute(update(Port).where(Port.id == own["id"]).values(status="BUILD"))
     assert nova.detach(own["id"]).status_code == 409
     assert len(nova.macs()) == 1
+
+
+def test_with_the_engine_down_an_attach_answers_503_and_changes_nothing(
+    stack: Stack, neutron: Neutron, net: dict[str, Any], nova: Nova
+) -> None:
+    mine = neutron.port(net["id"])
+    before = count(stack, Port, IPAllocation)
+    dead = TemporalBridge(f"127.0.0.1:{free_port()}", "default", timeout=10)
+    client = create_app(stack.settings, stack.db, dead).test_client()
+    try:
+        for spec in ({"port_id": mine["id"]}, {"net_id": net["id"]}):
+            body = {"interfaceAttachment": spec}
+            assert client.post(nova.url, json=body, headers=nova.h).status_code == 503
+    finally:
+        dead.close()
+    assert count(stack, Port, IPAllocation) == before
+    assert neutron.get(f"ports/{mine['id']}").json["port"]["device_id"] == ""

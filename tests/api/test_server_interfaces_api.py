@@ -17,6 +17,7 @@ from tests.support.interfaces import Nova
 from tests.support.neutron import Neutron, count
 from tests.support.stack import Stack
 from tests.support.temporal_server import free_port
+from workflows.common import server_workflow_id
 
 
 @pytest.fixture
@@ -199,3 +200,12 @@ def test_with_the_engine_down_an_attach_answers_503_and_changes_nothing(
         dead.close()
     assert count(stack, Port, IPAllocation) == before
     assert neutron.get(f"ports/{mine['id']}").json["port"]["device_id"] == ""
+
+
+def test_an_attached_interface_stays_through_a_rebuild(
+    stack: Stack, net: dict[str, Any], nova: Nova
+) -> None:
+    mac = nova.attach(net_id=net["id"]).json["interfaceAttachment"]["mac_addr"]
+    nova.action({"rebuild": {"imageRef": stack.image_id()}}, "ACTIVE")
+    stack.finish(server_workflow_id(nova.server_id, "rebuild"))
+    assert nova.macs()[1] == mac

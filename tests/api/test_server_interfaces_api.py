@@ -209,3 +209,12 @@ def test_an_attached_interface_stays_through_a_rebuild(
     nova.action({"rebuild": {"imageRef": stack.image_id()}}, "ACTIVE")
     stack.finish(server_workflow_id(nova.server_id, "rebuild"))
     assert nova.macs()[1] == mac
+
+
+def test_no_port_nor_network_takes_the_projects_only_network(
+    stack: Stack, net: dict[str, Any], nova: Nova
+) -> None:
+    r = nova.attach()
+    assert r.status_code == 200, r.json
+    assert r.json["interfaceAttachment"]["net_id"] == net["id"]
+    assert len(nova.macs()) == 2

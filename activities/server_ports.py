@@ -49,7 +49,7 @@ class ServerPorts:
     routers: tuple[str, ...] = ()
 
 
-def _summary(s: Any, ports: list[Port], routers: tuple[str, ...] = ()) -> ServerPorts:
+def port_summary(s: Any, ports: list[Port], routers: tuple[str, ...] = ()) -> ServerPorts:
     nics = []
     for port in ports:
         network = s.get(Network, port.network_id)
@@ -77,7 +77,7 @@ class ServerPortRecords:
             ports = server_ports(s, inp.server_id)
             for port in ports:
                 port.binding_host, port.status = inp.host, "BUILD"
-            return _summary(s, ports)
+            return port_summary(s, ports)
 
     @activity.defn
     def activate_ports(self, inp: ServerRef) -> None:
@@ -99,14 +99,14 @@ class ServerPortRecords:
                     routers.add(fip.router_id)
                 fip.port_id = fip.fixed_ip_address = fip.router_id = None
                 fip.status = "DOWN"
-            return _summary(s, ports, tuple(sorted(routers)))
+            return port_summary(s, ports, tuple(sorted(routers)))
 
     @activity.defn
     def release_ports(self, inp: ServerRef) -> ServerPorts:
         """Delete the ports made for the server; unbind the ones the user brought."""
         with self.db.session() as s:
             ports = server_ports(s, inp.server_id)
-            summary = _summary(s, ports)
+            summary = port_summary(s, ports)
             for port in ports:
                 if port.auto_delete:
                     delete_port_rows(s, port.id)

@@ -40,6 +40,7 @@ RULES: dict[str, str] = {
     "compute:servers:show_host": ADMIN,
     "compute:servers:attach_volume": MEMBER,
     "compute:servers:detach_volume": MEMBER,
+    "compute:servers:interfaces": MEMBER,
     "volume:list": READER,
     "volume:show": READER,
     "volume:create": MEMBER,

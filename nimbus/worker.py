@@ -18,6 +18,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.compute import ComputeActivities
 from activities.image_records import ImageRecords
 from activities.images import ImageActivities
+from activities.interfaces import InterfaceActivities, InterfaceRecords
 from activities.network_host import HostNetworkRecords, HostNetworkState
 from activities.network_ops import NetworkActivities
 from activities.network_records import NetworkRecords
@@ -85,6 +86,7 @@ def build_workers(
             *VolumeBootRecords(db).all(),
             *NetworkRecords(db).all(),
             *ServerPortRecords(db).all(),
+            *InterfaceRecords(db).all(),
             *HostNetworkRecords(db).all(),
             *PaasRecords(db).all(),
             *TemporalOps(client).all(),
@@ -160,6 +162,7 @@ async def run(
         cloud.upload_droplet,
         *ImageActivities(drivers.store).all(),
         *AttachActivities(drivers.hypervisor, settings.instance_prefix).all(),
+        *InterfaceActivities(drivers.hypervisor, settings.instance_prefix).all(),
         *NetworkActivities(drivers.network).all(),
         *(
             StagingActivities(db, settings.paas_dir, drivers.droplets).all()

@@ -11,6 +11,7 @@ from workflows.image import CreateServerImage, DeleteImage, ImportImage
 from workflows.network import NETWORK_WORKFLOWS
 from workflows.router import ROUTER_WORKFLOWS
 from workflows.server import SERVER_WORKFLOWS
+from workflows.server_interface import INTERFACE_WORKFLOWS
 from workflows.server_reboot import RebootServer
 from workflows.server_rebuild import RebuildServer
 from workflows.server_resize import ConfirmResize, ResizeServer, RevertResize
@@ -21,6 +22,7 @@ from workflows.volume import VOLUME_WORKFLOWS
 WORKFLOWS = [
     *SERVER_WORKFLOWS,
     BootVolumeServer,
+    *INTERFACE_WORKFLOWS,
     RebootServer,
     RebuildServer,
     ResizeServer,

@@ -45,6 +45,7 @@ from workflows.server import (
     StartServer,
     StopServer,
 )
+from workflows.server_interface import AttachInterface, DetachInterface, InterfaceInput
 from workflows.server_reboot import RebootInput, RebootServer
 from workflows.server_rebuild import RebuildInput, RebuildServer
 from workflows.server_resize import ConfirmResize, ResizeInput, ResizeServer, RevertResize
@@ -187,6 +188,36 @@ async def start_state_change(
     reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE
     run = ChangeServerState.run
     return await _start(client, run, inp, inp.action, project_id, inp.server_id, reuse, _REPEATED)
+
+
+async def attach_interface(client: Client, project_id: str, inp: InterfaceInput) -> None:
+    """Run (or join) the port's AttachInterface to its end: Nova answers once the NIC is
+    plugged in, with the attachment."""
+    handle = await _start(
+        client,
+        AttachInterface.run,
+        inp,
+        f"attach-interface-{inp.port_id}",
+        project_id,
+        inp.server_id,
+        WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    )
+    await handle.result()
+
+
+async def detach_interface(
+    client: Client, project_id: str, inp: InterfaceInput
+) -> WorkflowHandle[Any, Any]:
+    """Start (or find) the port's DetachInterface."""
+    return await _start(
+        client,
+        DetachInterface.run,
+        inp,
+        f"detach-interface-{inp.port_id}",
+        project_id,
+        inp.server_id,
+        WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    )
 
 
 async def console_output(

@@ -217,3 +217,33 @@ class HypervisorDriver(Protocol):
         ``NotFound`` if there is no such domain.
         """
         ...
+
+    def attach_interface(self, name: str, nic: Nic) -> None:
+        """Plug ``nic`` into the domain: live if it runs (or is paused), and in its
+        definition, so it is still there after a stop and start; a shut off (or suspended)
+        domain only has its definition changed and shows the NIC at its next start.
+
+        Idempotent: a NIC with that MAC already there is success (and one plugged only
+        live or only in the definition is completed). Raises ``Conflict`` if the MAC is
+        plugged into another bridge or the tap name is another NIC's, ``NotFound`` if
+        there is no such domain or (live) the bridge does not exist on the host,
+        ``InvalidSpec`` for a NIC libvirt would refuse.
+        """
+        ...
+
+    def detach_interface(self, name: str, mac: str) -> None:
+        """Unplug the NIC with MAC ``mac`` (live and from the definition).
+
+        Returns only once the guest has released it, so its tap is gone and the port can
+        be plugged elsewhere; a guest that does not let go in time raises
+        ``BackendUnavailable`` (retried). A missing NIC is success; ``NotFound`` if there is
+        no such domain.
+        """
+        ...
+
+    def interfaces(self, name: str) -> list[Nic]:
+        """The domain's NICs in device order, as it runs (as defined if shut off).
+
+        ``NotFound`` if there is no such domain.
+        """
+        ...

@@ -14,10 +14,22 @@ import threading
 from dataclasses import dataclass, field
 
 from activities.faults import Faults
-from activities.hypervisor.base import CephAccess, Disk, DomainSpec, PowerState, is_attached
+from activities.hypervisor.base import (
+    CephAccess,
+    Disk,
+    DomainSpec,
+    Nic,
+    PowerState,
+    is_attached,
+)
 from activities.hypervisor.console import last_lines
 from activities.hypervisor.disk_xml import validate_disk
-from activities.hypervisor.nic_xml import validate_config_drive, validate_nics
+from activities.hypervisor.nic_xml import (
+    is_plugged,
+    validate_config_drive,
+    validate_nic,
+    validate_nics,
+)
 from nimbus.errors import Conflict, NotFound
 
 
@@ -29,9 +41,11 @@ class FakeDomain:
     state: PowerState = PowerState.SHUTDOWN
     console: str = ""
     disks: list[Disk] = field(default_factory=list)
+    nics: list[Nic] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.disks = self.disks or [self.spec.root]
+        self.nics = self.nics or list(self.spec.nics)
 
 
 class FakeHypervisor:
@@ -75,11 +89,14 @@ class FakeHypervisor:
         """
         if domain.state in (PowerState.RUNNING, PowerState.PAUSED):
             return
-        for nic in domain.spec.nics:
-            if self.bridges is not None and nic.bridge not in self.bridges:
-                raise NotFound(f"bridge {nic.bridge} of NIC {nic.device} does not exist")
+        for nic in domain.nics:
+            self._check_bridge(nic)
         domain.state = PowerState.RUNNING
         domain.console = self.BOOT_CONSOLE
+
+    def _check_bridge(self, nic: Nic) -> None:
+        if self.bridges is not None and nic.bridge not in self.bridges:
+            raise NotFound(f"bridge {nic.bridge} of NIC {nic.device} does not exist")
 
     def define_and_start(self, spec: DomainSpec) -> None:
         """See ``HypervisorDriver.define_and_start``."""
@@ -185,3 +202,29 @@ class FakeHypervisor:
         self.faults.check("disks")
         with self._lock:
             return list(self._get(name).disks)
+
+    def attach_interface(self, name: str, nic: Nic) -> None:
+        """See ``HypervisorDriver.attach_interface``: a running or paused guest needs the
+        bridge now (its tap joins it), a shut off one only at its next start."""
+        self.faults.check("attach_interface")
+        validate_nic(nic)
+        with self._lock:
+            domain = self._get(name)
+            if is_plugged(domain.nics, nic):
+                return
+            if domain.state in (PowerState.RUNNING, PowerState.PAUSED):
+                self._check_bridge(nic)
+            domain.nics.append(Nic(nic.mac.lower(), nic.bridge, nic.device, nic.mtu))
+
+    def detach_interface(self, name: str, mac: str) -> None:
+        """See ``HypervisorDriver.detach_interface``."""
+        self.faults.check("detach_interface")
+        with self._lock:
+            domain = self._get(name)
+            domain.nics = [nic for nic in domain.nics if nic.mac.lower() != mac.lower()]
+
+    def interfaces(self, name: str) -> list[Nic]:
+        """See ``HypervisorDriver.interfaces``."""
+        self.faults.check("interfaces")
+        with self._lock:
+            return list(self._get(name).nics)

@@ -44,17 +44,18 @@ def detach(dom: libvirt.virDomain, target: str, timeout: float) -> None:
     """Detach the disk at ``target`` from the definition and, once released, the guest."""
     config = disk_elements(dom.XMLDesc(INACTIVE)).get(target)
     if config is not None:
-        _detach(dom, ET.tostring(config, encoding="unicode"), CONFIG)
+        request_detach(dom, ET.tostring(config, encoding="unicode"), CONFIG)
     live = live_xml(dom)
     element = disk_elements(live).get(target) if live is not None else None
     if element is None:
         return
-    _detach(dom, ET.tostring(element, encoding="unicode"), LIVE)
+    request_detach(dom, ET.tostring(element, encoding="unicode"), LIVE)
     _wait_released(dom, target, timeout)
 
 
-def _detach(dom: libvirt.virDomain, xml: str, flags: int) -> None:
-    """One detach request; a disk gone meanwhile or an unplug already pending is fine."""
+def request_detach(dom: libvirt.virDomain, xml: str, flags: int) -> None:
+    """One detach request (of a disk or a NIC); a device gone meanwhile or an unplug
+    already pending is fine."""
     try:
         dom.detachDeviceFlags(xml, flags)
     except libvirt.libvirtError as exc:

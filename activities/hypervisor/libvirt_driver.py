@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import libvirt
 
-from activities.hypervisor import libvirt_disks
-from activities.hypervisor.base import CephAccess, Disk, DomainSpec, PowerState
+from activities.hypervisor import libvirt_disks, libvirt_nics
+from activities.hypervisor.base import CephAccess, Disk, DomainSpec, Nic, PowerState
 from activities.hypervisor.ceph_secret import ensure_ceph_secret
 from activities.hypervisor.console import last_lines
 from activities.hypervisor.disk_xml import disk_xml, parse_disks
 from activities.hypervisor.domain_xml import console_log_path, domain_xml
-from activities.hypervisor.nic_xml import parse_bridges
+from activities.hypervisor.nic_xml import nic_element, parse_bridges, parse_nics
 from nimbus.errors import BackendUnavailable, Conflict, InvalidSpec, NimbusError, NotFound
 
 T = TypeVar("T")
@@ -388,3 +389,26 @@ class LibvirtDriver:
     def disks(self, name: str) -> list[Disk]:
         """See ``HypervisorDriver.disks``."""
         return parse_disks(self._call(lambda conn: self._get(conn, name).XMLDesc(0)))
+
+    def attach_interface(self, name: str, nic: Nic) -> None:
+        """See ``HypervisorDriver.attach_interface``."""
+        xml = ET.tostring(nic_element(nic), encoding="unicode")
+        self._call(lambda conn: self._attach_interface(self._get(conn, name), nic, xml))
+
+    def _attach_interface(self, dom: libvirt.virDomain, nic: Nic, xml: str) -> None:
+        """Attach where missing; a live attach that failed on a missing bridge says so."""
+        try:
+            libvirt_nics.attach(dom, nic, xml)
+        except libvirt.libvirtError as exc:
+            self._raise_if_bridge_missing([nic.bridge], exc)
+            raise
+
+    def detach_interface(self, name: str, mac: str) -> None:
+        """See ``HypervisorDriver.detach_interface``; waits up to ``detach_timeout`` seconds."""
+        self._call(
+            lambda conn: libvirt_nics.detach(self._get(conn, name), mac, self.detach_timeout)
+        )
+
+    def interfaces(self, name: str) -> list[Nic]:
+        """See ``HypervisorDriver.interfaces``."""
+        return parse_nics(self._call(lambda conn: self._get(conn, name).XMLDesc(0)))

@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 
 from activities.hypervisor.base import Nic
 from activities.hypervisor.disk_xml import sub
-from nimbus.errors import InvalidSpec
+from nimbus.errors import Conflict, InvalidSpec
 
 MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", re.IGNORECASE)
 #: Linux interface names: at most 15 characters; these keep them shell- and XML-safe.
@@ -90,3 +90,44 @@ def parse_bridges(xml: str) -> list[str]:
     """The bridges a domain XML plugs NICs into, in device order."""
     sources = ET.fromstring(xml).findall("./devices/interface[@type='bridge']/source")
     return [source.get("bridge", "") for source in sources]
+
+
+def nic_elements(xml: str) -> dict[str, ET.Element]:
+    """A domain XML's ``<interface>`` elements by their MAC address (lower case)."""
+    found = {}
+    for el in ET.fromstring(xml).findall("./devices/interface"):
+        mac = el.find("mac")
+        if mac is not None and mac.get("address"):
+            found[mac.get("address", "").lower()] = el
+    return found
+
+
+def parse_nics(xml: str) -> list[Nic]:
+    """A domain XML's bridge NICs, in device order."""
+    nics = []
+    for mac, el in nic_elements(xml).items():
+        source, target, mtu = el.find("source"), el.find("target"), el.find("mtu")
+        nics.append(
+            Nic(
+                mac=mac,
+                bridge=source.get("bridge", "") if source is not None else "",
+                device=target.get("dev", "") if target is not None else "",
+                mtu=int(mtu.get("size", "1450")) if mtu is not None else 1450,
+            )
+        )
+    return nics
+
+
+def is_plugged(nics: list[Nic], nic: Nic) -> bool:
+    """Whether ``nic`` is already among ``nics`` (by MAC): the shared attach rule.
+
+    Raises ``Conflict`` if its MAC is there on another bridge, or its tap device name is
+    taken by another MAC: a guest seeing one address twice, or two NICs fighting over a tap.
+    """
+    mac = nic.mac.lower()
+    for other in nics:
+        if other.mac.lower() == mac and other.bridge != nic.bridge:
+            raise Conflict(f"NIC {nic.mac} is already plugged into {other.bridge}")
+        if other.mac.lower() != mac and other.device and other.device == nic.device:
+            raise Conflict(f"tap {nic.device} belongs to NIC {other.mac}")
+    return any(other.mac.lower() == mac for other in nics)

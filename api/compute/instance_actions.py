@@ -52,8 +52,19 @@ _FAILED = {
 }
 
 
+#: Operations whose workflow id names a second resource (``attach-interface-<port id>``).
+PREFIXED_ACTIONS = {
+    "attach-interface-": "attach_interface",
+    "detach-interface-": "detach_interface",
+}
+
+
 def _action_name(execution: WorkflowExecution, server_id: str) -> str | None:
-    return ACTIONS.get(execution.id.removeprefix(f"server-{server_id}-"))
+    operation = execution.id.removeprefix(f"server-{server_id}-")
+    for prefix, action in PREFIXED_ACTIONS.items():
+        if operation.startswith(prefix):
+            return action
+    return ACTIONS.get(operation)
 
 
 async def _executions(client: Client, server_id: str) -> list[WorkflowExecution]:

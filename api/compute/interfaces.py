@@ -17,7 +17,8 @@ from nimbus.db_network import IPAllocation, Port, server_ports
 from nimbus.errors import NotFound
 
 
-def _attachment(s: Any, port: Port) -> dict[str, Any]:
+def attachment(s: Any, port: Port) -> dict[str, Any]:
+    """A port of the server in Nova's ``interfaceAttachment`` shape."""
     ips = s.scalars(select(IPAllocation).where(IPAllocation.port_id == port.id)).all()
     return {
         "port_id": port.id,
@@ -34,7 +35,7 @@ def list_interfaces(server_id: str) -> Response:
     authorize(ctx, "compute:servers:show")
     server = load_server(server_id, ctx)
     with deps.db().session() as s:
-        found = [_attachment(s, p) for p in server_ports(s, server.id)]
+        found = [attachment(s, p) for p in server_ports(s, server.id)]
     return jsonify({"interfaceAttachments": found})
 
 
@@ -46,5 +47,5 @@ def show_interface(server_id: str, port_id: str) -> Response:
     with deps.db().session() as s:
         for port in server_ports(s, server.id):
             if port.id == port_id:
-                return jsonify({"interfaceAttachment": _attachment(s, port)})
+                return jsonify({"interfaceAttachment": attachment(s, port)})
     raise NotFound(f"Port {port_id} is not attached to server {server_id}.")

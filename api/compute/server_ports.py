@@ -57,7 +57,7 @@ def parse_networks(raw: Any) -> list[NicRequest] | str:
     return requests
 
 
-def _auto_network(s: Session, ctx: RequestContext) -> list[NicRequest]:
+def auto_network(s: Session, ctx: RequestContext) -> list[NicRequest]:
     """``auto``: the project's one network (its own or shared, never external)."""
     candidates = s.scalars(
         select(Network.id).where(
@@ -152,7 +152,7 @@ def claim_ports(
 
     def write(s: Session) -> list[str]:
         quotas.lock(s, ctx.project_id)
-        requests = networks if isinstance(networks, list) else _auto_network(s, ctx)
+        requests = networks if isinstance(networks, list) else auto_network(s, ctx)
         quotas.check(s, ctx.project_id, {"port": sum(1 for r in requests if not r.port_id)})
         group_ids = _group_ids(s, groups, ctx) if requests else []
         made = []

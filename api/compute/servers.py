@@ -328,6 +328,7 @@ def set_task_state(server_id: str, task: str | None, expect: str | None = None) 
 from api.compute import (  # noqa: E402,F401  (routes on bp)
     actions,
     instance_actions,
+    interface_attach,
     interfaces,
     server_metadata,
     server_security_groups,

@@ -67,6 +67,7 @@ BODIES: dict[str, Any] = {
     "compute.update_server": {"server": {"name": "renamed"}},
     "compute.server_action": {"os-stop": None},
     "compute.attach_volume": {"volumeAttachment": {"volumeId": "{volume_id}"}},
+    "compute.attach_interface": {"interfaceAttachment": {"port_id": "{port_id}"}},
     "compute.create_server": {
         "server": {"name": "x", "flavorRef": "1", "imageRef": "{image_id}"},
     },

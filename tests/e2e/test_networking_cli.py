@@ -189,6 +189,54 @@ def test_floating_ip_reaches_the_guest_only_once_tcp_80_is_open(lab: Lab) -> Non
     assert lab.servers["a1"]["id"] in page
 
 
+def _domain_xml(lab: Lab, server: str) -> str:
+    import libvirt
+
+    conn = libvirt.open(LIBVIRT_URI)
+    try:
+        name = f"{lab.cloud.settings.instance_prefix}{lab.servers[server]['id']}"
+        return str(conn.lookupByName(name).XMLDesc(0))
+    finally:
+        conn.close()
+
+
+def _server_ports(lab: Lab, server: str) -> dict[str, str]:
+    """The server's ports: MAC address by port id."""
+    return {p["ID"]: p["MAC Address"] for p in lab.os("port", "list", "--server", server)}
+
+
+def test_a_port_and_a_network_plugged_into_a_running_guest_and_out(lab: Lab) -> None:
+    lab.os("network", "create", "net-c")
+    lab.os("subnet", "create", "--network", "net-c", "--subnet-range", "10.1.0.0/24", "sub-c")
+    port = lab.os("port", "create", "--network", "net-c", "extra")
+    added = lab.run("server", "add", "port", "a2", "extra")
+    assert added.returncode == 0, added.stderr
+    added = lab.run("server", "add", "network", "a2", "net-c")
+    assert added.returncode == 0, added.stderr
+    ports = _server_ports(lab, "a2")
+    assert port["id"] in ports and len(ports) == 3
+    addresses = lab.os("server", "show", "a2")["addresses"]
+    assert len(re.findall(r"10\.1\.0\.\d+", json.dumps(addresses))) == 2
+    xml = _domain_xml(lab, "a2")
+    assert all(mac in xml for mac in ports.values())
+    with lab.shell("a2") as a2:
+        seen = a2.run("cat /sys/class/net/*/address")
+    assert all(mac in seen for mac in ports.values()), seen
+
+    removed = lab.run("server", "remove", "port", "a2", "extra")
+    assert removed.returncode == 0, removed.stderr
+    removed = lab.run("server", "remove", "network", "a2", "net-c")
+    assert removed.returncode == 0, removed.stderr
+    wait_for(lambda: len(_server_ports(lab, "a2")) == 1, 60, "both NICs unplugged")
+    assert lab.os("port", "show", "extra")["device_id"] == ""  # the user's port is kept
+    assert lab.os("port", "list", "--network", "net-c", "--device-owner", "compute:nova") == []
+    xml = _domain_xml(lab, "a2")
+    assert port["mac_address"] not in xml
+    for args in (("port", "delete", "extra"), ("subnet", "delete", "sub-c")):
+        assert lab.run(*args).returncode == 0
+    assert lab.run("network", "delete", "net-c").returncode == 0
+
+
 def _devices() -> dict[str, set[str]]:
     links = json.loads(
         subprocess.run(["ip", "-j", "link"], capture_output=True, text=True, check=True).stdout

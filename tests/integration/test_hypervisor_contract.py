@@ -356,3 +356,84 @@ def test_a_saved_domain_is_suspended_until_started_again(
     hotplug.shutdown(spec.name)
     with pytest.raises(Conflict):
         hotplug.save(spec.name)
+
+
+# -- NIC hot-plug --------------------------------------------------------------------------
+
+
+def hot_nic(bridge: str, mac: str = "fa:16:3e:00:00:02") -> Nic:
+    return Nic(mac, bridge, netlab.unique_name("tapt"))
+
+
+def tap_on_bridge(driver: HypervisorDriver, bridge: str, nic: Nic) -> bool:
+    """Whether the NIC's tap is in the bridge; always true off a real host."""
+    return not real_host(driver) or Path(f"/sys/class/net/{bridge}/brif/{nic.device}").exists()
+
+
+def test_attach_interface_twice_plugs_it_once_and_it_survives_a_restart(
+    hotplug: HypervisorDriver, make_spec: SpecFactory, host_bridge: str
+):
+    spec, nic = make_spec(), hot_nic(host_bridge)
+    hotplug.define_and_start(spec)
+    hotplug.attach_interface(spec.name, nic)
+    hotplug.attach_interface(spec.name, nic)
+    assert [n.mac for n in hotplug.interfaces(spec.name)] == [nic.mac]
+    assert tap_on_bridge(hotplug, host_bridge, nic)
+    hotplug.shutdown(spec.name)
+    hotplug.start(spec.name)
+    assert [n.mac for n in hotplug.interfaces(spec.name)] == [nic.mac]
+    assert tap_on_bridge(hotplug, host_bridge, nic)
+
+
+def test_an_interface_attached_while_stopped_is_there_at_the_next_start(
+    hotplug: HypervisorDriver, make_spec: SpecFactory, host_bridge: str
+):
+    spec, nic = make_spec(), hot_nic(host_bridge)
+    hotplug.define_and_start(spec)
+    hotplug.shutdown(spec.name)
+    hotplug.attach_interface(spec.name, nic)
+    assert hotplug.power_state(spec.name) is PowerState.SHUTDOWN
+    assert [n.bridge for n in hotplug.interfaces(spec.name)] == [host_bridge]
+    hotplug.start(spec.name)
+    assert [n.mac for n in hotplug.interfaces(spec.name)] == [nic.mac]
+    assert tap_on_bridge(hotplug, host_bridge, nic)
+
+
+def test_detach_interface_unplugs_it_and_is_idempotent(
+    hotplug: HypervisorDriver, make_spec: SpecFactory, host_bridge: str
+):
+    spec, nic = make_spec(nics=(nic_on(host_bridge),)), hot_nic(host_bridge)
+    hotplug.define_and_start(spec)
+    wait_ready(hotplug, spec.name)
+    hotplug.attach_interface(spec.name, nic)
+    hotplug.detach_interface(spec.name, nic.mac)
+    hotplug.detach_interface(spec.name, nic.mac)
+    assert [n.mac for n in hotplug.interfaces(spec.name)] == [spec.nics[0].mac]
+    assert not real_host(hotplug) or not Path(f"/sys/class/net/{nic.device}").exists()
+    hotplug.shutdown(spec.name)
+    hotplug.start(spec.name)
+    assert [n.mac for n in hotplug.interfaces(spec.name)] == [spec.nics[0].mac]
+
+
+def test_an_interface_on_another_bridge_or_tap_conflicts(
+    hotplug: HypervisorDriver, make_spec: SpecFactory, host_bridge: str
+):
+    spec, nic = make_spec(), hot_nic(host_bridge)
+    hotplug.define_and_start(spec)
+    hotplug.attach_interface(spec.name, nic)
+    with pytest.raises(Conflict):
+        hotplug.attach_interface(spec.name, Nic(nic.mac, f"{host_bridge}x", "tapother"))
+    with pytest.raises(Conflict):
+        hotplug.attach_interface(spec.name, Nic("fa:16:3e:00:00:09", host_bridge, nic.device))
+    assert hotplug.interfaces(spec.name) == [nic]
+
+
+@pytest.mark.parametrize("method", ["attach_interface", "detach_interface", "interfaces"])
+def test_interfaces_of_a_missing_domain_are_not_found(hotplug: HypervisorDriver, method: str):
+    args: dict[str, tuple[object, ...]] = {
+        "attach_interface": (hot_nic("brqmissing"),),
+        "detach_interface": ("fa:16:3e:00:00:02",),
+        "interfaces": (),
+    }
+    with pytest.raises(NotFound):
+        getattr(hotplug, method)(f"{PREFIX}missing-{uuid.uuid4()}", *args[method])

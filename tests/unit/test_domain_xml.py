@@ -10,8 +10,8 @@ import pytest
 from activities.hypervisor.base import Disk, DomainSpec, Nic
 from activities.hypervisor.disk_xml import parse_disks
 from activities.hypervisor.domain_xml import console_log_path, domain_xml
-from activities.hypervisor.nic_xml import parse_bridges
-from nimbus.errors import InvalidSpec
+from activities.hypervisor.nic_xml import is_plugged, parse_bridges, parse_nics
+from nimbus.errors import Conflict, InvalidSpec
 
 SPEC = DomainSpec(
     name="nimbus-1f0c",
@@ -146,3 +146,18 @@ def test_bad_specs_are_invalid(change: dict):
 def test_unknown_domain_type_is_invalid():
     with pytest.raises(InvalidSpec):
         domain_xml(SPEC, "xen")
+
+
+def test_nics_read_back_from_the_xml_as_they_were_plugged() -> None:
+    nics = parse_nics(domain_xml(with_(nics=(ETH0, ETH1))))
+    assert nics == [ETH0, Nic(ETH1.mac.lower(), ETH1.bridge, ETH1.device, ETH1.mtu)]
+
+
+def test_a_nic_is_plugged_by_its_mac_and_never_twice_over() -> None:
+    plugged = [ETH0]
+    assert is_plugged(plugged, Nic(ETH0.mac.upper(), ETH0.bridge, ETH0.device))
+    assert not is_plugged(plugged, ETH1)
+    with pytest.raises(Conflict):
+        is_plugged(plugged, Nic(ETH0.mac, ETH1.bridge, ETH0.device))  # one MAC, two bridges
+    with pytest.raises(Conflict):
+        is_plugged(plugged, Nic(ETH1.mac, ETH1.bridge, ETH0.device))  # one tap, two MACs

@@ -147,6 +147,18 @@ def _servers_and_volumes(cloud: Cloud, network_id: str) -> None:
     ]:
         cloud.action(server_id, body, then)
 
+    # A NIC on the network plugged in, and out again (its port deleted).
+    interfaces = f"/compute/v2.1/servers/{server_id}/os-interface"
+    plugged = cloud.call(
+        "POST", interfaces, 200, json={"interfaceAttachment": {"net_id": network_id}}
+    )
+    port_id = plugged["interfaceAttachment"]["port_id"]
+    cloud.call("DELETE", f"{interfaces}/{port_id}", 202)
+    _until(
+        lambda: len(cloud.call("GET", interfaces, 200)["interfaceAttachments"]) == 1,
+        "the interface detached",
+    )
+
     # An image of the server, then a server from that image.
     create_image = {"createImage": {"name": "snap-of-twice"}}
     r = cloud.stack.client.post(

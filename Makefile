@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml scripts/install-system-packages scripts/link-ceph-pytho
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy nimbus api workflows activities observability paas
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15
 
 test-unit: install
 	$(BIN)/pytest -q tests/unit tests/workflows tests/api

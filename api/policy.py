@@ -38,6 +38,7 @@ RULES: dict[str, str] = {
     "compute:servers:create_image": MEMBER,
     "compute:servers:all_projects": ADMIN,
     "compute:servers:show_host": ADMIN,
+    "compute:servers:show_host_status": ADMIN,
     "compute:servers:attach_volume": MEMBER,
     "compute:servers:detach_volume": MEMBER,
     "volume:list": READER,

@@ -14,9 +14,9 @@ bp = Blueprint("compute", __name__)
 
 MIN_VERSION = "2.1"
 # 2.11 to 2.15 change only os-services, os-virtual-interfaces, server groups and evacuate,
-# none of which Nimbus serves, so each answers here as 2.10 does. 2.16 adds host_status to
-# the server view and is not implemented yet.
-MAX_VERSION = "2.15"
+# none of which Nimbus serves, so each answers here as 2.10 does; 2.16 adds host_status.
+# 2.17 (trigger_crash_dump) is not implemented yet.
+MAX_VERSION = "2.16"
 VERSIONS = VersionRange(
     "compute",
     APIVersion.parse(MIN_VERSION),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 
-from nimbus.db import Server
+from nimbus.db import Host, Server
 from tests.support.stack import Stack
 from workflows.common import server_workflow_id
 
@@ -210,3 +211,34 @@ def test_metrics_count_requests_by_route(stack: Stack) -> None:
     assert (
         'nimbus_api_requests_total{method="GET",route="/compute/v2.1/flavors",status="200"}' in text
     )
+
+
+def test_host_status_at_2_16_is_for_admins_and_follows_the_heartbeat(stack: Stack) -> None:
+    server_id = _create(stack, _good(stack)).json["server"]["id"]
+    stack.finish(server_workflow_id(server_id, "boot"))
+    url = f"/compute/v2.1/servers/{server_id}"
+
+    def shown(user: str, version: str) -> dict[str, Any]:
+        h = {**_headers(stack, user), "OpenStack-API-Version": f"compute {version}"}
+        response = stack.client.get(url, headers=h)
+        assert response.status_code == 200, response.json
+        return dict(response.json["server"])
+
+    assert "host_status" not in shown("admin", "2.15")
+    assert "host_status" not in shown("alice", "2.16")
+    assert shown("admin", "2.16")["host_status"] == "UP"
+    # The live worker keeps heartbeating its own host, so the server moves to hosts it
+    # does not run: one whose agent stopped long ago, then one never registered.
+    with stack.db.session() as s:
+        s.add(Host(name="gone", vcpus=1, memory_mib=1, heartbeat_at=dt.datetime(2000, 1, 1)))
+        server = s.get(Server, server_id)
+        assert server is not None
+        server.host = "gone"
+        s.commit()
+    assert shown("admin", "2.16")["host_status"] == "DOWN"
+    with stack.db.session() as s:
+        server = s.get(Server, server_id)
+        assert server is not None
+        server.host = "never-registered"
+        s.commit()
+    assert shown("admin", "2.16")["host_status"] == "UNKNOWN"

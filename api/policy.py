@@ -35,6 +35,7 @@ RULES: dict[str, str] = {
     "compute:servers:update": MEMBER,
     "compute:servers:delete": MEMBER,
     "compute:servers:power": MEMBER,
+    "compute:servers:crash_dump": MEMBER,
     "compute:servers:create_image": MEMBER,
     "compute:servers:all_projects": ADMIN,
     "compute:servers:show_host": ADMIN,

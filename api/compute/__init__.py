@@ -14,9 +14,10 @@ bp = Blueprint("compute", __name__)
 
 MIN_VERSION = "2.1"
 # 2.11 to 2.15 change only os-services, os-virtual-interfaces, server groups and evacuate,
-# none of which Nimbus serves, so each answers here as 2.10 does; 2.16 adds host_status.
-# 2.17 (trigger_crash_dump) is not implemented yet.
-MAX_VERSION = "2.16"
+# none of which Nimbus serves, so each answers here as 2.10 does; 2.16 adds host_status,
+# 2.17 trigger_crash_dump, and 2.18 (project id optional in URLs) changes nothing here as
+# Nimbus's URLs carry none. 2.19 (server description) is not implemented yet.
+MAX_VERSION = "2.18"
 VERSIONS = VersionRange(
     "compute",
     APIVersion.parse(MIN_VERSION),

@@ -242,3 +242,26 @@ def test_host_status_at_2_16_is_for_admins_and_follows_the_heartbeat(stack: Stac
         server.host = "never-registered"
         s.commit()
     assert shown("admin", "2.16")["host_status"] == "UNKNOWN"
+
+
+def test_trigger_crash_dump_exists_from_2_17_and_changes_nothing(stack: Stack) -> None:
+    server_id = _create(stack, _good(stack)).json["server"]["id"]
+    stack.finish(server_workflow_id(server_id, "boot"))
+    url = f"/compute/v2.1/servers/{server_id}/action"
+
+    def act(body: Any, version: str, user: str = "alice") -> Any:
+        h = {**_headers(stack, user), "OpenStack-API-Version": f"compute {version}"}
+        return stack.client.post(url, json=body, headers=h)
+
+    before = stack.server(server_id)
+    assert before is not None
+    below = act({"trigger_crash_dump": None}, "2.16")
+    assert below.status_code == 400 and "Unsupported action" in below.json["badRequest"]["message"]
+    assert act({"trigger_crash_dump": {"x": 1}}, "2.17").status_code == 400
+    assert act({"trigger_crash_dump": None}, "2.17", user="bob").status_code == 404
+    refused = act({"trigger_crash_dump": None}, "2.17")
+    assert refused.status_code == 400, refused.json
+    assert "Inject NMI is not supported" in refused.json["badRequest"]["message"]
+    after = stack.server(server_id)
+    assert after is not None
+    assert (after.status, after.task_state) == (before.status, before.task_state)

@@ -265,3 +265,48 @@ def test_trigger_crash_dump_exists_from_2_17_and_changes_nothing(stack: Stack) -
     after = stack.server(server_id)
     assert after is not None
     assert (after.status, after.task_state) == (before.status, before.task_state)
+
+
+def test_description_from_2_19_on_create_update_and_show(stack: Stack) -> None:
+    def h(version: str) -> dict[str, str]:
+        return {**_headers(stack), "OpenStack-API-Version": f"compute {version}"}
+
+    servers = "/compute/v2.1/servers"
+    old = stack.client.post(servers, json=_good(stack, description="d"), headers=h("2.18"))
+    assert old.status_code == 400 and _server_count(stack) == 0
+    for bad in ("x" * 256, "tab\there", 5):
+        body = _good(stack, description=bad)
+        assert stack.client.post(servers, json=body, headers=h("2.19")).status_code == 400
+    assert _server_count(stack) == 0
+    plain = stack.client.post(servers, json=_good(stack), headers=h("2.19")).json["server"]["id"]
+    made = stack.client.post(
+        servers, json=_good(stack, name="vm2", description="web"), headers=h("2.19")
+    )
+    assert made.status_code == 202, made.json
+    server_id = made.json["server"]["id"]
+    assert (
+        stack.client.get(f"{servers}/{plain}", headers=h("2.19")).json["server"]["description"]
+        is None
+    )
+    assert (
+        stack.client.get(f"{servers}/{server_id}", headers=h("2.19")).json["server"]["description"]
+        == "web"
+    )
+    assert (
+        "description"
+        not in stack.client.get(f"{servers}/{server_id}", headers=h("2.18")).json["server"]
+    )
+    old_update = {"server": {"description": "db"}}
+    assert (
+        stack.client.put(f"{servers}/{server_id}", json=old_update, headers=h("2.18")).status_code
+        == 400
+    )
+    updated = stack.client.put(f"{servers}/{server_id}", json=old_update, headers=h("2.19"))
+    assert updated.status_code == 200, updated.json
+    assert updated.json["server"]["description"] == "db" and updated.json["server"]["name"] == "vm2"
+    cleared = stack.client.put(
+        f"{servers}/{server_id}", json={"server": {"description": None}}, headers=h("2.19")
+    )
+    assert cleared.json["server"]["description"] is None
+    listed = stack.client.get(f"{servers}/detail", headers=h("2.19")).json["servers"]
+    assert all("description" in x for x in listed)

@@ -78,3 +78,17 @@ def paginate(
             raise InvalidSpec("limit must be a non-negative integer")
         out = out[: int(limit)]
     return out
+
+
+def description_field(body: dict[str, Any], label: str = "description") -> str | None:
+    """Nova's server description (2.19): null, or up to 255 printable characters."""
+    value = body.get(label)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 255:
+        raise InvalidSpec(f"Invalid input for field/attribute {label}: at most 255 characters.")
+    if any(not ch.isprintable() for ch in value):
+        raise InvalidSpec(
+            f"Invalid input for field/attribute {label}: control characters are not allowed."
+        )
+    return value

@@ -170,6 +170,8 @@ class Server(Base):
     status: Mapped[str] = mapped_column(String(16), default="BUILD", index=True)
     task_state: Mapped[str | None] = mapped_column(String(32), nullable=True)
     power_state: Mapped[int] = mapped_column(Integer, default=0)
+    #: Nova's free-text description (2.19); None when never given.
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True, default=None)
     flavor_id: Mapped[str] = mapped_column(String(64))
     #: The flavor a resize awaiting confirmation came from (a revert goes back to it).
     old_flavor_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -16,8 +16,9 @@ from api.compute.flavors import get_flavor
 from api.compute.server_metadata import check_metadata
 from api.compute.servers import _check_image, load_server
 from api.context import RequestContext
+from api.microversion import at_least
 from api.policy import authorize
-from api.validation import name_field, ref_id
+from api.validation import description_field, name_field, ref_id
 from nimbus.db import Server
 from nimbus.errors import Conflict, InvalidSpec
 from workflows import starter
@@ -32,7 +33,7 @@ def rebuild(server: Server, ctx: RequestContext, args: Any) -> Any:
     authorize(ctx, "compute:servers:rebuild")
     if not isinstance(args, dict):
         raise InvalidSpec("'rebuild' must be an object naming the imageRef.")
-    unknown = set(args) - _FIELDS
+    unknown = set(args) - (_FIELDS | {"description"} if at_least("2.19") else _FIELDS)
     if unknown:
         raise InvalidSpec(f"Additional properties are not allowed: {', '.join(sorted(unknown))}.")
     if args.get("preserve_ephemeral") not in (None, False):
@@ -40,6 +41,7 @@ def rebuild(server: Server, ctx: RequestContext, args: Any) -> Any:
     image_id = ref_id(args.get("imageRef"), "imageRef")
     name = name_field(args) if "name" in args else None
     metadata = check_metadata(args["metadata"]) if "metadata" in args else None
+    description = description_field(args)
     if server.root_volume:
         raise InvalidSpec(f"Server {server.id} boots from a volume: it cannot be rebuilt.")
     _check_image(image_id, get_flavor(server.flavor_id), ctx)
@@ -59,6 +61,11 @@ def rebuild(server: Server, ctx: RequestContext, args: Any) -> Any:
     except Exception:
         _restore(server.id, saved)
         raise
+    if "description" in args:
+        with deps.db().session() as s:
+            row = s.get(Server, server.id)
+            if row is not None:
+                row.description = description
     return jsonify({"server": views.detail(load_server(server.id, ctx), ctx)}), 202
 
 

@@ -21,9 +21,17 @@ from api.compute.server_ports import claim_ports, parse_networks, release_claime
 from api.context import RequestContext, current
 from api.image.images import find_visible_image
 from api.lookup import load_owned
+from api.microversion import at_least
 from api.policy import allowed, authorize
 from api.starting import forget
-from api.validation import json_body, name_field, paginate, ref_id, require_dict
+from api.validation import (
+    description_field,
+    json_body,
+    name_field,
+    paginate,
+    ref_id,
+    require_dict,
+)
 from nimbus.db import Flavor, Server
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 from workflows import starter
@@ -86,8 +94,11 @@ def _validated_create(body: dict[str, Any]) -> dict[str, Any]:
     metadata = server_metadata.check_metadata(spec.get("metadata") or {})
     networks = parse_networks(spec.get("networks"))
     multi_create.reject_ports_with_many(networks, high)
+    if "description" in spec and not at_least("2.19"):
+        raise InvalidSpec("Additional properties are not allowed: description.")
     return {
         "name": name_field(spec),
+        "description": description_field(spec),
         "flavor_id": ref_id(spec.get("flavorRef"), "flavorRef"),
         "image_id": "" if root else ref_id(spec.get("imageRef"), "imageRef"),
         "root": root,
@@ -142,6 +153,7 @@ def _insert(
                     project_id=ctx.project_id,
                     user_id=ctx.user_id,
                     name=name,
+                    description=fields["description"],
                     flavor_id=fields["flavor_id"],
                     image_id=fields["image_id"],
                     metadata_=fields["metadata"],
@@ -286,15 +298,23 @@ def update_server(server_id: str) -> Response:
     ctx = current()
     authorize(ctx, "compute:servers:update")
     spec = require_dict(json_body(), "server", "server")
-    unknown = set(spec) - {"name"}
+    updatable = {"name", "description"} if at_least("2.19") else {"name"}
+    unknown = set(spec) - updatable
     if unknown:
-        raise InvalidSpec(f"Only 'name' can be updated, not {', '.join(sorted(unknown))}.")
-    name = name_field(spec)
+        raise InvalidSpec(
+            f"Only {' and '.join(sorted(updatable))} can be updated,"
+            f" not {', '.join(sorted(unknown))}."
+        )
+    name = name_field(spec) if "name" in spec or not at_least("2.19") else None
+    description = description_field(spec)
     load_server(server_id, ctx)
     with deps.db().session() as s:
         server = s.get(Server, server_id)
         assert server is not None
-        server.name = name
+        if name is not None:
+            server.name = name
+        if "description" in spec:
+            server.description = description
     return jsonify({"server": views.detail(load_server(server_id, ctx), ctx)})
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from typing import Any
 
 from sqlalchemy import select
 
+from activities.records import HOST_ALIVE_SECONDS
 from api import deps
 from api.compute.addresses import server_addresses, server_security_groups
 from api.compute.flavors import flavor_links
@@ -14,7 +16,7 @@ from api.context import RequestContext
 from api.microversion import at_least
 from api.policy import allowed
 from api.timefmt import iso
-from nimbus.db import Server, VolumeAttachment
+from nimbus.db import Host, Server, VolumeAttachment, utcnow
 from workflows.server import hostname
 
 #: Nova's vm_state for each status.
@@ -53,6 +55,20 @@ def _host_id(server: Server) -> str:
     if not server.host:
         return ""
     return hashlib.sha224((server.project_id + server.host).encode()).hexdigest()
+
+
+def _host_status(server: Server) -> str:
+    """Nova's host_status (2.16): UP while the host's agent heartbeats, DOWN once it has
+    missed a minute, UNKNOWN for a host never registered, "" for a server on no host.
+    Nimbus cannot disable a host, so MAINTENANCE never appears."""
+    if not server.host:
+        return ""
+    with deps.db().session() as s:
+        host = s.get(Host, server.host)
+    if host is None:
+        return "UNKNOWN"
+    alive_after = utcnow() - dt.timedelta(seconds=HOST_ALIVE_SECONDS)
+    return "UP" if host.heartbeat_at >= alive_after else "DOWN"
 
 
 def _volumes_attached(server_id: str) -> list[dict[str, str]]:
@@ -124,6 +140,10 @@ def detail(server: Server, ctx: RequestContext) -> dict[str, Any]:
             view.update(_extended_attributes(server))
     if at_least("2.9"):
         view["locked"] = bool(server.locked)
+    if at_least("2.19"):
+        view["description"] = server.description
+    if at_least("2.16") and allowed(ctx, "compute:servers:show_host_status"):
+        view["host_status"] = _host_status(server)
     if server.status == "ERROR" and server.fault:
         view["fault"] = server.fault
     return view

@@ -106,3 +106,22 @@ def test_what_a_rebuild_refuses(stack: Stack) -> None:
         assert row is not None
         row.status, row.task_state = "REBUILD", "rebuilding"
     assert _act(stack, server_id, good).status_code == 409
+
+
+def test_rebuild_sets_the_description_from_2_19(stack: Stack) -> None:
+    server_id = _server(stack)
+    url = f"/compute/v2.1/servers/{server_id}/action"
+    body = {"rebuild": {"imageRef": stack.image_id(), "description": "rebuilt"}}
+
+    def h(version: str) -> dict[str, str]:
+        return {**_h(stack), "OpenStack-API-Version": f"compute {version}"}
+
+    assert stack.client.post(url, json=body, headers=h("2.18")).status_code == 400
+    server = stack.server(server_id)
+    assert server is not None and server.status == "ACTIVE" and server.description is None
+    done = stack.client.post(url, json=body, headers=h("2.19"))
+    assert done.status_code == 202, done.json
+    assert done.json["server"]["description"] == "rebuilt"
+    stack.finish(server_workflow_id(server_id, "rebuild"))
+    shown = stack.client.get(f"/compute/v2.1/servers/{server_id}", headers=h("2.19"))
+    assert shown.json["server"]["description"] == "rebuilt"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 
-from nimbus.db import Server
+from nimbus.db import Host, Server
 from tests.support.stack import Stack
 from workflows.common import server_workflow_id
 
@@ -210,3 +211,102 @@ def test_metrics_count_requests_by_route(stack: Stack) -> None:
     assert (
         'nimbus_api_requests_total{method="GET",route="/compute/v2.1/flavors",status="200"}' in text
     )
+
+
+def test_host_status_at_2_16_is_for_admins_and_follows_the_heartbeat(stack: Stack) -> None:
+    server_id = _create(stack, _good(stack)).json["server"]["id"]
+    stack.finish(server_workflow_id(server_id, "boot"))
+    url = f"/compute/v2.1/servers/{server_id}"
+
+    def shown(user: str, version: str) -> dict[str, Any]:
+        h = {**_headers(stack, user), "OpenStack-API-Version": f"compute {version}"}
+        response = stack.client.get(url, headers=h)
+        assert response.status_code == 200, response.json
+        return dict(response.json["server"])
+
+    assert "host_status" not in shown("admin", "2.15")
+    assert "host_status" not in shown("alice", "2.16")
+    assert shown("admin", "2.16")["host_status"] == "UP"
+    # The live worker keeps heartbeating its own host, so the server moves to hosts it
+    # does not run: one whose agent stopped long ago, then one never registered.
+    with stack.db.session() as s:
+        s.add(Host(name="gone", vcpus=1, memory_mib=1, heartbeat_at=dt.datetime(2000, 1, 1)))
+        server = s.get(Server, server_id)
+        assert server is not None
+        server.host = "gone"
+        s.commit()
+    assert shown("admin", "2.16")["host_status"] == "DOWN"
+    with stack.db.session() as s:
+        server = s.get(Server, server_id)
+        assert server is not None
+        server.host = "never-registered"
+        s.commit()
+    assert shown("admin", "2.16")["host_status"] == "UNKNOWN"
+
+
+def test_trigger_crash_dump_exists_from_2_17_and_changes_nothing(stack: Stack) -> None:
+    server_id = _create(stack, _good(stack)).json["server"]["id"]
+    stack.finish(server_workflow_id(server_id, "boot"))
+    url = f"/compute/v2.1/servers/{server_id}/action"
+
+    def act(body: Any, version: str, user: str = "alice") -> Any:
+        h = {**_headers(stack, user), "OpenStack-API-Version": f"compute {version}"}
+        return stack.client.post(url, json=body, headers=h)
+
+    before = stack.server(server_id)
+    assert before is not None
+    below = act({"trigger_crash_dump": None}, "2.16")
+    assert below.status_code == 400 and "Unsupported action" in below.json["badRequest"]["message"]
+    assert act({"trigger_crash_dump": {"x": 1}}, "2.17").status_code == 400
+    assert act({"trigger_crash_dump": None}, "2.17", user="bob").status_code == 404
+    refused = act({"trigger_crash_dump": None}, "2.17")
+    assert refused.status_code == 400, refused.json
+    assert "Inject NMI is not supported" in refused.json["badRequest"]["message"]
+    after = stack.server(server_id)
+    assert after is not None
+    assert (after.status, after.task_state) == (before.status, before.task_state)
+
+
+def test_description_from_2_19_on_create_update_and_show(stack: Stack) -> None:
+    def h(version: str) -> dict[str, str]:
+        return {**_headers(stack), "OpenStack-API-Version": f"compute {version}"}
+
+    servers = "/compute/v2.1/servers"
+    old = stack.client.post(servers, json=_good(stack, description="d"), headers=h("2.18"))
+    assert old.status_code == 400 and _server_count(stack) == 0
+    for bad in ("x" * 256, "tab\there", 5):
+        body = _good(stack, description=bad)
+        assert stack.client.post(servers, json=body, headers=h("2.19")).status_code == 400
+    assert _server_count(stack) == 0
+    plain = stack.client.post(servers, json=_good(stack), headers=h("2.19")).json["server"]["id"]
+    made = stack.client.post(
+        servers, json=_good(stack, name="vm2", description="web"), headers=h("2.19")
+    )
+    assert made.status_code == 202, made.json
+    server_id = made.json["server"]["id"]
+    assert (
+        stack.client.get(f"{servers}/{plain}", headers=h("2.19")).json["server"]["description"]
+        is None
+    )
+    assert (
+        stack.client.get(f"{servers}/{server_id}", headers=h("2.19")).json["server"]["description"]
+        == "web"
+    )
+    assert (
+        "description"
+        not in stack.client.get(f"{servers}/{server_id}", headers=h("2.18")).json["server"]
+    )
+    old_update = {"server": {"description": "db"}}
+    assert (
+        stack.client.put(f"{servers}/{server_id}", json=old_update, headers=h("2.18")).status_code
+        == 400
+    )
+    updated = stack.client.put(f"{servers}/{server_id}", json=old_update, headers=h("2.19"))
+    assert updated.status_code == 200, updated.json
+    assert updated.json["server"]["description"] == "db" and updated.json["server"]["name"] == "vm2"
+    cleared = stack.client.put(
+        f"{servers}/{server_id}", json={"server": {"description": None}}, headers=h("2.19")
+    )
+    assert cleared.json["server"]["description"] is None
+    listed = stack.client.get(f"{servers}/detail", headers=h("2.19")).json["servers"]
+    assert all("description" in x for x in listed)

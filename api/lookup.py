@@ -13,14 +13,20 @@ Row = TypeVar("Row")
 
 
 def load_owned(
-    model: type[Row], row_id: str, ctx: RequestContext, all_projects: str, label: str
+    model: type[Row],
+    row_id: str,
+    ctx: RequestContext,
+    all_projects: str,
+    label: str,
+    deleted: bool = False,
 ) -> Row:
-    """The live row if the caller's project owns it (or ``all_projects`` allows any)."""
+    """The live row (or, with ``deleted``, a deleted one too) if the caller's project owns
+    it (or ``all_projects`` allows any)."""
     with deps.db().session() as s:
         row: Any = s.get(model, row_id)
     if (
         row is None
-        or row.deleted_at is not None
+        or (row.deleted_at is not None and not deleted)
         or (row.project_id != ctx.project_id and not allowed(ctx, all_projects))
     ):
         raise NotFound(f"{label} {row_id} could not be found.")

@@ -172,6 +172,8 @@ class Server(Base):
     power_state: Mapped[int] = mapped_column(Integer, default=0)
     #: Nova's free-text description (2.19); None when never given.
     description: Mapped[str | None] = mapped_column(String(255), nullable=True, default=None)
+    #: Nova's server tags (2.26), in the order they were added; None read as none.
+    tags: Mapped[list[str] | None] = mapped_column(JSON, nullable=True, default=list)
     flavor_id: Mapped[str] = mapped_column(String(64))
     #: The flavor a resize awaiting confirmation came from (a revert goes back to it).
     old_flavor_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

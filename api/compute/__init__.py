@@ -19,7 +19,7 @@ MIN_VERSION = "2.1"
 # Nimbus's URLs carry none; 2.19 adds the server description. 2.20 only lets volumes be
 # attached to shelved servers, and Nimbus cannot shelve. 2.21 (instance actions of deleted
 # servers) onwards is not implemented yet.
-MAX_VERSION = "2.20"
+MAX_VERSION = "2.26"
 VERSIONS = VersionRange(
     "compute",
     APIVersion.parse(MIN_VERSION),

@@ -18,8 +18,9 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from api import deps
 from api.compute import bp
-from api.compute.servers import load_server
-from api.context import current
+from api.context import RequestContext, current
+from api.lookup import load_owned
+from api.microversion import at_least
 from api.policy import allowed, authorize
 from api.timefmt import iso
 from nimbus.db import Server
@@ -116,11 +117,17 @@ async def _events(client: Client, execution: WorkflowExecution) -> list[dict[str
     return list(scheduled.values())
 
 
+def _load(server_id: str, ctx: RequestContext) -> Server:
+    """From 2.21 a deleted server's actions stay readable (its delete among them)."""
+    deleted = at_least("2.21")
+    return load_owned(Server, server_id, ctx, "compute:servers:all_projects", "Instance", deleted)
+
+
 @bp.get("/v2.1/servers/<server_id>/os-instance-actions")
 def list_instance_actions(server_id: str) -> Response:
     ctx = current()
     authorize(ctx, "compute:servers:show")
-    server = load_server(server_id, ctx)
+    server = _load(server_id, ctx)
     found = deps.bridge().run(lambda c: _executions(c, server.id))
     return jsonify({"instanceActions": [_action(server, e) for e in found]})
 
@@ -129,7 +136,7 @@ def list_instance_actions(server_id: str) -> Response:
 def show_instance_action(server_id: str, request_id: str) -> Response:
     ctx = current()
     authorize(ctx, "compute:servers:show")
-    server = load_server(server_id, ctx)
+    server = _load(server_id, ctx)
 
     async def find(client: Client) -> tuple[WorkflowExecution, list[dict[str, Any]]] | None:
         for execution in await _executions(client, server.id):

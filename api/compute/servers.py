@@ -261,7 +261,26 @@ def _visible(ctx: RequestContext) -> list[Server]:
         servers = list(s.scalars(query))
     if args.get("name"):
         servers = [x for x in servers if _name_matches(args["name"], x.name)]
+    if at_least("2.26"):
+        servers = [x for x in servers if _tags_match(args, set(x.tags or []))]
     return paginate(servers, [x.id for x in servers], args.get("marker"), args.get("limit"))
+
+
+#: Nova's tag filters (2.26): each a comma-separated list, tested against a server's tags.
+_TAG_FILTERS: dict[str, Callable[[set[str], set[str]], bool]] = {
+    "tags": lambda wanted, tags: wanted <= tags,
+    "tags-any": lambda wanted, tags: bool(wanted & tags),
+    "not-tags": lambda wanted, tags: not wanted <= tags,
+    "not-tags-any": lambda wanted, tags: not wanted & tags,
+}
+
+
+def _tags_match(args: Any, tags: set[str]) -> bool:
+    for name, test in _TAG_FILTERS.items():
+        value = args.get(name)
+        if value and not test({t for t in value.split(",") if t}, tags):
+            return False
+    return True
 
 
 def _name_matches(pattern: str, name: str) -> bool:
@@ -352,5 +371,6 @@ from api.compute import (  # noqa: E402,F401  (routes on bp)
     interfaces,
     server_metadata,
     server_security_groups,
+    server_tags,
     volume_attachments,
 )

@@ -142,6 +142,8 @@ def detail(server: Server, ctx: RequestContext) -> dict[str, Any]:
         view["locked"] = bool(server.locked)
     if at_least("2.19"):
         view["description"] = server.description
+    if at_least("2.26"):
+        view["tags"] = list(server.tags or [])
     if at_least("2.16") and allowed(ctx, "compute:servers:show_host_status"):
         view["host_status"] = _host_status(server)
     if server.status == "ERROR" and server.fault:

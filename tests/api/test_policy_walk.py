@@ -108,6 +108,7 @@ BODIES: dict[str, Any] = {
     "paas.scale": {"instances": 2},
     "compute.create_keypair": {"keypair": {"name": "x"}},
     "compute.replace_server_metadata": {"metadata": {"victim-meta-key": "x"}},
+    "compute.replace_server_tags": {"tags": ["t1"]},
     "compute.merge_server_metadata": {"metadata": {"victim-meta-key": "x"}},
     "compute.set_server_metadata_item": {"meta": {"victim-meta-key": "x"}},
 }
@@ -306,6 +307,9 @@ def build_world(stack: Stack) -> World:
     actions = stack.client.get(f"/compute/v2.1/servers/{server_id}/os-instance-actions", headers=h)
     assert actions.status_code == 200, actions.json
     request_id = actions.json["instanceActions"][0]["request_id"]
+    tags = f"/compute/v2.1/servers/{server_id}/tags/t1"
+    v226 = {**h, "OpenStack-API-Version": "compute 2.26"}
+    assert stack.client.put(tags, headers=v226).status_code == 201
     key = stack.client.post(
         "/compute/v2.1/os-keypairs", json={"keypair": {"name": "victim-key"}}, headers=h
     )
@@ -427,6 +431,8 @@ def _url(call: Call, world: World, project: str) -> str:
 
 def _send(stack: Stack, call: Call, url: str, token: str | None, world: World) -> Any:
     headers = {"X-Auth-Token": token} if token else {}
+    if url.startswith("/compute/"):
+        headers["OpenStack-API-Version"] = "compute latest"  # routes added by microversions
     body = _fill(BODIES.get(call.endpoint, {}), world)
     if call.endpoint in ("image.upload_image", "paas.upload_package"):
         return stack.client.put(
@@ -537,7 +543,7 @@ def test_a_reader_reads_everything_and_changes_nothing(stack: Stack, world: Worl
         if call.endpoint in USER_OWNED_READS:
             return _status(404)
         if call.method == "GET":
-            return _status(200, 300)
+            return _status(200, 204, 300)  # 204: a tag the server has
         return _status(403)
 
     assert "\n".join(_walk(stack, world, token, world.demo_project, expect)) == ""

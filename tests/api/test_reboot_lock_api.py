@@ -173,3 +173,19 @@ def test_instance_actions_come_from_the_servers_workflows(stack: Stack) -> None:
     assert "qemu refused" in events[0]["traceback"]
     assert stack.client.get(f"{url}/req-nope", headers=_h(stack)).status_code == 404
     assert stack.client.get(url, headers=_h(stack, "bob")).status_code == 404
+
+
+def test_a_deleted_servers_actions_are_readable_from_2_21(stack: Stack) -> None:
+    server_id = _server(stack)
+    assert (
+        stack.client.delete(f"/compute/v2.1/servers/{server_id}", headers=_h(stack)).status_code
+        == 204
+    )
+    stack.finish(server_workflow_id(server_id, "delete"))
+    url = f"/compute/v2.1/servers/{server_id}/os-instance-actions"
+    assert stack.client.get(url, headers=_h(stack)).status_code == 404  # 2.1: gone
+    v221 = {**_h(stack), "OpenStack-API-Version": "compute 2.21"}
+    listed = stack.client.get(url, headers=v221).json["instanceActions"]
+    assert [a["action"] for a in listed] == ["delete", "create"]
+    bob = {**_h(stack, "bob"), "OpenStack-API-Version": "compute 2.21"}
+    assert stack.client.get(url, headers=bob).status_code == 404

@@ -6,6 +6,7 @@ import cli, ok, openstack, served, settings``) and runs commands as the seeded u
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -24,15 +25,9 @@ from tests.support.temporal_server import free_port
 
 
 @pytest.fixture
-def settings(tmp_path: Path, temporal_address: str) -> Settings:
-    host, port = temporal_address.split(":")
-    return Settings(
-        data_dir=tmp_path,
-        temporal_host=host,
-        temporal_port=int(port),
-        host_name="testhost",
-        api_port=free_port(),
-    )
+def settings(settings: Settings) -> Settings:
+    """The suite's settings, with the API on a free port the CLI can reach."""
+    return dataclasses.replace(settings, api_port=free_port())
 
 
 @pytest.fixture

@@ -120,6 +120,8 @@ class VolumeRecords:
                         server_id=inp.server_id,
                         device=inp.device,
                         host=server.host if server else "",
+                        tag=inp.tag,
+                        delete_on_termination=inp.delete_on_termination,
                     )
                 )
             volume = s.get(Volume, inp.volume_id)

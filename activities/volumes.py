@@ -94,6 +94,9 @@ class PlugInput:
     server_id: str
     volume_id: str
     device: str
+    #: What the attachment records (Nova's 2.49 ``tag``, 2.79 ``delete_on_termination``).
+    tag: str | None = None
+    delete_on_termination: bool = False
 
 
 class AttachActivities:

@@ -39,6 +39,7 @@ RULES: dict[str, str] = {
     "compute:servers:create_image": MEMBER,
     "compute:servers:all_projects": ADMIN,
     "compute:servers:show_host": ADMIN,
+    "compute:servers:create:requested_destination": ADMIN,
     "compute:servers:show_host_status": ADMIN,
     "compute:servers:attach_volume": MEMBER,
     "compute:servers:detach_volume": MEMBER,

@@ -254,6 +254,8 @@ class VolumeAttachment(Base):
     #: 0 for a volume-backed server's root disk, which is never detached on its own.
     boot_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
     delete_on_termination: Mapped[bool | None] = mapped_column(default=False)
+    #: The device tag the attach named (Nova's 2.49), shown from 2.70.
+    tag: Mapped[str | None] = mapped_column(String(60), nullable=True)
 
 
 class Quota(Base):

@@ -118,6 +118,9 @@ class Port(_Stamped, Base):
     binding_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     tag: Mapped[int | None] = mapped_column(Integer, unique=True, nullable=True)
     auto_delete: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The server's device tag for this NIC (Nova's 2.32/2.49 ``tag``), set when a server
+    #: claims the port; not part of the Neutron view.
+    device_tag: Mapped[str | None] = mapped_column(String(60), nullable=True)
 
 
 class IPAllocation(Base):

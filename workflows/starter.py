@@ -346,9 +346,9 @@ async def delete_snapshot(client: Client, project_id: str, volume_id: str, snaps
     )
 
 
-async def attach_volume(client: Client, project_id: str, volume_id: str, server_id: str) -> str:
+async def attach_volume(client: Client, project_id: str, arg: AttachVolumeInput) -> str:
     """Run AttachVolume to its end; return the device the volume got."""
-    arg = AttachVolumeInput(volume_id, server_id)
+    volume_id, server_id = arg.volume_id, arg.server_id
     device: str = await _volume_op(
         client,
         AttachVolume.run,

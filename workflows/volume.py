@@ -142,6 +142,8 @@ class DeleteSnapshot:
 class AttachVolumeInput:
     volume_id: str
     server_id: str
+    tag: str | None = None
+    delete_on_termination: bool = False
 
 
 @workflow.defn
@@ -156,7 +158,13 @@ class AttachVolume:
                 VolumeRecords.plan_attach, AttachRef(inp.volume_id, inp.server_id)
             )
             plug, queue = (
-                PlugInput(inp.server_id, inp.volume_id, plan.device),
+                PlugInput(
+                    inp.server_id,
+                    inp.volume_id,
+                    plan.device,
+                    inp.tag,
+                    inp.delete_on_termination,
+                ),
                 host_queue(plan.host),
             )
             saga.add(

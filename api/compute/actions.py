@@ -76,8 +76,8 @@ def _power(on: bool) -> Callable[[Server, RequestContext, Any], tuple[Response, 
 
 def _create_image(server: Server, ctx: RequestContext, args: Any) -> tuple[Response, int]:
     """Nova's createImage: a new private image from the server's disk, made by a workflow;
-    the image is ``saving`` until it is ready. At microversion 2.1 its address comes back
-    in the ``Location`` header."""
+    the image is ``saving`` until it is ready. Until 2.44 its address comes back in the
+    ``Location`` header, from 2.45 its id in the body."""
     authorize(ctx, "compute:servers:create_image")
     spec = args if isinstance(args, dict) else {}
     name = name_field(spec, "name", "createImage.name")
@@ -118,6 +118,8 @@ def _create_image(server: Server, ctx: RequestContext, args: Any) -> tuple[Respo
     add_and_start(
         image, lambda c: starter.create_server_image(c, ctx.project_id, server.id, image.id, host)
     )
+    if at_least("2.45"):
+        return jsonify({"image_id": image.id}), 202
     location = f"{deps.settings().public_url}/image/v2/images/{image.id}"
     return Response(status=202, headers={"Location": location}), 202
 

@@ -16,9 +16,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api import deps, quotas
+from api.compute import create_schema
 from api.context import RequestContext
 from api.image.images import find_visible_image
 from api.lookup import load_owned
+from api.microversion import at_least
+from api.volume.views import VOLUME_TYPE
 from nimbus.db import Flavor, Server, Volume, VolumeSnapshot
 from nimbus.errors import InvalidSpec, NotFound
 from workflows.server_volume import CreateVolumeDataInput, VolumeBootInput
@@ -35,6 +38,8 @@ class RootMapping:
     uuid: str
     size: int | None
     delete_on_termination: bool
+    #: The device tag (2.32, 2.42 on), shown on the attachment from 2.70.
+    tag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,9 @@ def parse(spec: dict[str, Any]) -> RootMapping | None:
     mappings = spec.get("block_device_mapping_v2") or []
     if not isinstance(mappings, list) or not all(isinstance(m, dict) for m in mappings):
         raise InvalidSpec("'block_device_mapping_v2' must be a list of objects.")
+    tags = [create_schema.device_tag(m, create_schema.bdm_tag_allowed()) for m in mappings]
+    for m in mappings:
+        _check_volume_type(m)
     roots = [m for m in mappings if _boot_index(m) == 0]
     if len(roots) != len(mappings) or len(roots) > 1:
         raise InvalidSpec(
@@ -110,7 +118,21 @@ def parse(spec: dict[str, Any]) -> RootMapping | None:
         delete_on_termination=_flag(
             bdm.get("delete_on_termination", False), "delete_on_termination"
         ),
+        tag=tags[mappings.index(bdm)],
     )
+
+
+def _check_volume_type(bdm: dict[str, Any]) -> None:
+    """2.67's ``volume_type`` for a new volume: Nimbus has the one type Cinder lists."""
+    if "volume_type" not in bdm:
+        return
+    if not at_least("2.67"):
+        raise create_schema.unexpected({"volume_type"})
+    kind = bdm["volume_type"]
+    if kind not in (None, VOLUME_TYPE, "__DEFAULT__"):
+        raise InvalidSpec(f"Volume type {kind} could not be found.")
+    if kind is not None and bdm.get("source_type") == "volume":
+        raise InvalidSpec("The volume_type is only for a volume made here, not an existing one.")
 
 
 def check(mapping: RootMapping, ctx: RequestContext, flavor: Flavor, count: int) -> RootPlan:
@@ -187,6 +209,7 @@ def reserve(s: Session, ctx: RequestContext, plan: RootPlan, server: Server) -> 
         "snapshot_id": plan.snapshot_id,
         "source_volume_id": plan.source_volume_id,
         "delete_on_termination": plan.mapping.delete_on_termination,
+        "tag": plan.mapping.tag,
     }
 
 

@@ -9,6 +9,7 @@ with the attachment; a detach is answered at once with 202.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Response, jsonify
@@ -17,12 +18,14 @@ from sqlalchemy.orm import Session
 from api import deps, quotas
 from api.bridge import started_workflows
 from api.compute import bp
+from api.compute.create_schema import device_tag
 from api.compute.interfaces import attachment
 from api.compute.lock_reboot import check_unlocked
 from api.compute.server_ports import auto_network
 from api.compute.servers import load_server
 from api.context import RequestContext, current
 from api.errors import Forbidden
+from api.microversion import at_least
 from api.network import faults
 from api.network.access import find_network, find_port
 from api.network.allocate import IpRequest, add_port
@@ -47,12 +50,24 @@ PLUGGABLE = ("ACTIVE", "PAUSED", "SHUTOFF", "SUSPENDED")
 _KEYS = {"port_id", "net_id", "fixed_ips"}
 
 
-def parse_attach(body: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
-    """``interfaceAttachment`` as Nova's schema takes it: ``(port_id, net_id, fixed_ip)``."""
+@dataclass(frozen=True)
+class AttachRequest:
+    """``interfaceAttachment`` as Nova's schema takes it."""
+
+    port_id: str | None
+    net_id: str | None
+    fixed_ip: str | None
+    #: The device tag (2.49), shown from 2.70.
+    tag: str | None = None
+
+
+def parse_attach(body: dict[str, Any]) -> AttachRequest:
+    """``interfaceAttachment`` as Nova's schema takes it (``tag`` from 2.49)."""
     if set(body) - {"interfaceAttachment"}:
         raise InvalidSpec("Additional properties are not allowed.")
     spec = body.get("interfaceAttachment", {})
-    if not isinstance(spec, dict) or set(spec) - _KEYS:
+    keys = _KEYS | {"tag"} if at_least("2.49") else _KEYS
+    if not isinstance(spec, dict) or set(spec) - keys:
         raise InvalidSpec("Invalid input for field/attribute interfaceAttachment.")
     port_id, net_id = spec.get("port_id"), spec.get("net_id")
     for name, value in (("port_id", port_id), ("net_id", net_id)):
@@ -63,7 +78,7 @@ def parse_attach(body: dict[str, Any]) -> tuple[str | None, str | None, str | No
         raise InvalidSpec("Must not input both network_id and port_id")
     if fixed_ip and not net_id:
         raise InvalidSpec("Must input network_id when request IP address")
-    return port_id, net_id, fixed_ip
+    return AttachRequest(port_id, net_id, fixed_ip, device_tag(spec, True))
 
 
 def _fixed_ip(raw: Any) -> str | None:
@@ -125,21 +140,17 @@ def _make(
     )
 
 
-def claim_interface(
-    server: Server,
-    port_id: str | None,
-    net_id: str | None,
-    fixed_ip: str | None,
-    ctx: RequestContext,
-) -> str:
+def claim_interface(server: Server, asked: AttachRequest, ctx: RequestContext) -> str:
     """Claim the port, or make one on the network, for the server; its id."""
     ensure_default(server.project_id)  # before the quota lock below (see claim_ports)
 
     def write(s: Session) -> str:
         quotas.lock(s, server.project_id)
-        if port_id:
-            return _claim(s, server.id, port_id, ctx).id
-        port = _make(s, server, net_id, fixed_ip, ctx)
+        if asked.port_id:
+            port = _claim(s, server.id, asked.port_id, ctx)
+        else:
+            port = _make(s, server, asked.net_id, asked.fixed_ip, ctx)
+        port.device_tag = asked.tag
         s.flush()
         return port.id
 
@@ -162,11 +173,11 @@ def unclaim(server_id: str, port_id: str) -> None:
 def attach_interface(server_id: str) -> Response:
     ctx = current()
     authorize(ctx, "compute:servers:interfaces")
-    port_id, net_id, fixed_ip = parse_attach(json_body())
+    asked = parse_attach(json_body())
     server = load_server(server_id, ctx)
     check_unlocked(server, ctx)
     check_pluggable(server, "attach_interface")
-    claimed = claim_interface(server, port_id, net_id, fixed_ip, ctx)
+    claimed = claim_interface(server, asked, ctx)
     inp = InterfaceInput(server.id, claimed)
     try:
         deps.bridge().run(

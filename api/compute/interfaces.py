@@ -12,21 +12,26 @@ from api import deps
 from api.compute import bp
 from api.compute.servers import load_server
 from api.context import current
+from api.microversion import at_least
 from api.policy import authorize
 from nimbus.db_network import IPAllocation, Port, server_ports
 from nimbus.errors import NotFound
 
 
 def attachment(s: Any, port: Port) -> dict[str, Any]:
-    """A port of the server in Nova's ``interfaceAttachment`` shape."""
+    """A port of the server in Nova's ``interfaceAttachment`` shape (from 2.70 with the
+    device tag the server's create or the attach named)."""
     ips = s.scalars(select(IPAllocation).where(IPAllocation.port_id == port.id)).all()
-    return {
+    view: dict[str, Any] = {
         "port_id": port.id,
         "net_id": port.network_id,
         "mac_addr": port.mac_address,
         "port_state": port.status,
         "fixed_ips": [{"subnet_id": ip.subnet_id, "ip_address": ip.ip_address} for ip in ips],
     }
+    if at_least("2.70"):
+        view["tag"] = port.device_tag
+    return view
 
 
 @bp.get("/v2.1/servers/<server_id>/os-interface")

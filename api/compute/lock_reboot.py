@@ -8,8 +8,10 @@ from typing import Any
 from flask import Response
 
 from api import deps
+from api.compute.create_schema import unexpected
 from api.compute.servers import set_task_state
 from api.context import RequestContext
+from api.microversion import at_least
 from api.policy import allowed, authorize
 from nimbus.db import Server
 from nimbus.errors import Conflict, InvalidSpec
@@ -68,6 +70,10 @@ def _restore(server_id: str, status: str, task: str) -> None:
 
 def lock(server: Server, ctx: RequestContext, args: Any) -> tuple[Response, int]:
     authorize(ctx, "compute:servers:lock")
+    if args is not None and not isinstance(args, dict):
+        raise InvalidSpec("Invalid input for field/attribute lock: must be null or an object.")
+    if args and (set(args) - {"locked_reason"} or not at_least("2.73")):
+        raise unexpected(set(args) if not at_least("2.73") else set(args) - {"locked_reason"})
     reason = args.get("locked_reason") if isinstance(args, dict) else None
     if reason is not None and (not isinstance(reason, str) or len(reason) > 255):
         raise InvalidSpec("locked_reason must be a string of at most 255 characters.")

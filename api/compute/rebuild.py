@@ -6,15 +6,23 @@ Nova does with instance passwords off: log in with a key pair."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import jsonify
 
 from api import deps
 from api.compute import views
+from api.compute.create_schema import trusted_certificates, unexpected
 from api.compute.flavors import get_flavor
 from api.compute.server_metadata import check_metadata
-from api.compute.servers import _check_image, load_server
+from api.compute.servers import (
+    _check_image,
+    key_data_for,
+    key_name_field,
+    load_server,
+    user_data_field,
+)
 from api.context import RequestContext
 from api.microversion import at_least
 from api.policy import authorize
@@ -29,13 +37,41 @@ _FIELDS = {"imageRef", "name", "metadata", "adminPass", "preserve_ephemeral", "O
 _FIELDS |= {"accessIPv4", "accessIPv6"}
 
 
+#: Rebuild fields that exist from a microversion on (Nova's rebuild schemas).
+_SINCE = {
+    "description": "2.19",
+    "key_name": "2.54",
+    "user_data": "2.57",
+    "trusted_image_certificates": "2.63",
+}
+
+
+def _known() -> set[str]:
+    known = _FIELDS | {key for key, since in _SINCE.items() if at_least(since)}
+    return known if at_least("2.57") else known | {"personality"}
+
+
+def _key(args: dict[str, Any], ctx: RequestContext) -> tuple[str | None, str | None] | None:
+    """2.54's ``key_name``: the caller's key pair to put in the rebuilt guest, or ``None``
+    to rebuild without one; ``None`` (no change) when the request does not name it."""
+    if "key_name" not in args:
+        return None
+    name = key_name_field(args)
+    return name, key_data_for(ctx, name)
+
+
 def rebuild(server: Server, ctx: RequestContext, args: Any) -> Any:
     authorize(ctx, "compute:servers:rebuild")
     if not isinstance(args, dict):
         raise InvalidSpec("'rebuild' must be an object naming the imageRef.")
-    unknown = set(args) - (_FIELDS | {"description"} if at_least("2.19") else _FIELDS)
+    unknown = set(args) - _known()
     if unknown:
-        raise InvalidSpec(f"Additional properties are not allowed: {', '.join(sorted(unknown))}.")
+        raise unexpected(unknown)
+    if args.get("personality") not in (None, []):
+        raise InvalidSpec("'personality' is not supported by this cloud.")
+    trusted_certificates(args)
+    key = _key(args, ctx)
+    user_data = user_data_field(args) if "user_data" in args else server.user_data
     if args.get("preserve_ephemeral") not in (None, False):
         raise InvalidSpec("preserve_ephemeral is not supported: servers have no ephemeral disk.")
     image_id = ref_id(args.get("imageRef"), "imageRef")
@@ -50,11 +86,22 @@ def rebuild(server: Server, ctx: RequestContext, args: Any) -> Any:
         if row is None or row.status not in _FROM or row.task_state is not None or not row.host:
             state = f"{row.status}/{row.task_state}" if row else "gone"
             raise Conflict(f"Cannot 'rebuild' instance {server.id} while it is in vm_state {state}")
-        saved = (row.status, row.image_id, row.name, dict(row.metadata_ or {}))
+        saved = _Saved(
+            row.status,
+            row.image_id,
+            row.name,
+            dict(row.metadata_ or {}),
+            row.key_name,
+            row.key_data,
+            row.user_data,
+        )
         stopped = row.status == "SHUTOFF"
         row.status, row.task_state, row.image_id = "REBUILD", REBUILDING, image_id
         row.name = name if name is not None else row.name
         row.metadata_ = metadata if metadata is not None else row.metadata_
+        if key is not None:
+            row.key_name, row.key_data = key
+        row.user_data = user_data
     inp = RebuildInput(server.id, stopped)
     try:
         deps.bridge().run(lambda c: starter.start_rebuild(c, server.project_id, inp))
@@ -66,13 +113,28 @@ def rebuild(server: Server, ctx: RequestContext, args: Any) -> Any:
             row = s.get(Server, server.id)
             if row is not None:
                 row.description = description
-    return jsonify({"server": views.detail(load_server(server.id, ctx), ctx)}), 202
+    return jsonify({"server": views.full(load_server(server.id, ctx), ctx)}), 202
 
 
-def _restore(server_id: str, saved: tuple[str, str, str, dict[str, str]]) -> None:
+@dataclass(frozen=True)
+class _Saved:
+    """What a rebuild request changes on the row, to put back if it never starts."""
+
+    status: str
+    image_id: str
+    name: str
+    metadata: dict[str, str]
+    key_name: str | None
+    key_data: str | None
+    user_data: str | None
+
+
+def _restore(server_id: str, saved: _Saved) -> None:
     """Put back what the request changed, if the rebuild never started."""
     with deps.db().session() as s:
         row = s.get(Server, server_id)
         if row is not None and row.task_state == REBUILDING:
-            row.status, row.image_id, row.name, row.metadata_ = saved
+            row.status, row.image_id, row.name = saved.status, saved.image_id, saved.name
+            row.metadata_, row.user_data = saved.metadata, saved.user_data
+            row.key_name, row.key_data = saved.key_name, saved.key_data
             row.task_state = None

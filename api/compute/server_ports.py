@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import deps, quotas
+from api.compute import create_schema
 from api.context import RequestContext
 from api.network.access import find_group, find_network, find_port
 from api.network.allocate import IpRequest, add_port
@@ -32,6 +33,8 @@ class NicRequest:
     network_id: str | None = None
     port_id: str | None = None
     fixed_ip: str | None = None
+    #: The device tag (2.32), that the os-interface views show from 2.70.
+    tag: str | None = None
 
 
 def parse_networks(raw: Any) -> list[NicRequest] | str:
@@ -45,15 +48,23 @@ def parse_networks(raw: Any) -> list[NicRequest] | str:
         raise InvalidSpec("'networks' must be a list of objects, 'auto' or 'none'.")
     requests = []
     for item in raw:
+        extra = set(item) - {"uuid", "port", "fixed_ip", "tag"}
+        if extra:
+            raise create_schema.unexpected(extra)
+        tag = create_schema.device_tag(item, create_schema.network_tag_allowed())
         port, network = item.get("port"), item.get("uuid")
         fixed_ip = item.get("fixed_ip")
         if bool(port) == bool(network):
             raise InvalidSpec("Each entry of 'networks' needs exactly one of 'uuid' and 'port'.")
+        if not isinstance(network or port, str):
+            raise InvalidSpec("Invalid input for field/attribute uuid or port: not a string.")
+        if network:
+            create_schema.strict_uuid(network, "uuid")
         if fixed_ip is not None:
             if port:
                 raise InvalidSpec("'fixed_ip' goes with 'uuid', not with 'port'.")
             fixed_ip = str(ipam.parse_ip(fixed_ip, "fixed_ip"))
-        requests.append(NicRequest(network, port, fixed_ip))
+        requests.append(NicRequest(network, port, fixed_ip, tag))
     return requests
 
 
@@ -139,6 +150,17 @@ def _claimed_port(s: Session, req: NicRequest, server_id: str, ctx: RequestConte
     return port
 
 
+def _auto_requests(s: Session, networks: str, ctx: RequestContext) -> list[NicRequest]:
+    """``auto`` (2.37): the project's one usable network. Nimbus has no auto-allocated
+    topology to make one, so with none to use it answers as Nova does without one."""
+    found = auto_network(s, ctx)
+    if not found and networks == "auto":
+        raise InvalidSpec(
+            f"Unable to automatically allocate a network for project {ctx.project_id}"
+        )
+    return found
+
+
 def claim_ports(
     server_id: str, networks: list[NicRequest] | str, groups: Any, ctx: RequestContext
 ) -> list[str]:
@@ -152,7 +174,7 @@ def claim_ports(
 
     def write(s: Session) -> list[str]:
         quotas.lock(s, ctx.project_id)
-        requests = networks if isinstance(networks, list) else auto_network(s, ctx)
+        requests = networks if isinstance(networks, list) else _auto_requests(s, networks, ctx)
         quotas.check(s, ctx.project_id, {"port": sum(1 for r in requests if not r.port_id)})
         group_ids = _group_ids(s, groups, ctx) if requests else []
         made = []
@@ -161,6 +183,7 @@ def claim_ports(
                 port = _claimed_port(s, req, server_id, ctx)
             else:
                 port = _network_port(s, req, server_id, group_ids, ctx)
+            port.device_tag = req.tag
             made.append(port.id)
         s.flush()
         return made

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
 
 from api import deps
-from api.compute import boot_volume, bp, multi_create, views
+from api.compute import boot_volume, bp, create_schema, list_query, multi_create, views
 from api.compute.flavors import get_flavor
 from api.compute.keypairs import find_keypair
 from api.compute.server_ports import claim_ports, parse_networks, release_claimed
@@ -36,7 +36,8 @@ from nimbus.db import Flavor, Server
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 from workflows import starter
 
-#: Nova's create fields that Nimbus does not offer yet: refused clearly, never ignored.
+#: Nova's create fields that Nimbus does not offer: refused clearly, never ignored
+#: (``personality``, file injection, is gone from the API itself from 2.57).
 _UNSUPPORTED = (
     "block_device_mapping",
     "personality",
@@ -51,7 +52,7 @@ def load_server(server_id: str, ctx: RequestContext) -> Server:
     return load_owned(Server, server_id, ctx, "compute:servers:all_projects", "Instance")
 
 
-def _user_data(spec: dict[str, Any]) -> str | None:
+def user_data_field(spec: dict[str, Any]) -> str | None:
     """The user data, base64 as Nova takes it; 400 if it is not base64 or too long."""
     value = spec.get("user_data")
     if value in (None, ""):
@@ -65,7 +66,7 @@ def _user_data(spec: dict[str, Any]) -> str | None:
     return value
 
 
-def _key_name(spec: dict[str, Any]) -> str | None:
+def key_name_field(spec: dict[str, Any]) -> str | None:
     value = spec.get("key_name")
     if value in (None, ""):
         return None
@@ -74,7 +75,7 @@ def _key_name(spec: dict[str, Any]) -> str | None:
     return value
 
 
-def _key_data(ctx: RequestContext, name: str | None) -> str | None:
+def key_data_for(ctx: RequestContext, name: str | None) -> str | None:
     """The public key of the caller's key pair ``name``; 400 if it has none by that name."""
     if name is None:
         return None
@@ -84,18 +85,18 @@ def _key_data(ctx: RequestContext, name: str | None) -> str | None:
     return key.public_key
 
 
-def _validated_create(body: dict[str, Any]) -> dict[str, Any]:
+def _validated_create(body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
     spec = require_dict(body, "server", "server")
+    create_schema.check_keys(body, spec)
     for key in _UNSUPPORTED:
         if spec.get(key) not in (None, "", [], False):
-            raise InvalidSpec(f"'{key}' is not supported by this cloud yet.")
+            raise InvalidSpec(f"'{key}' is not supported by this cloud.")
+    create_schema.trusted_certificates(spec)
     root = boot_volume.parse(spec)
     low, high = multi_create.counts(spec)
     metadata = server_metadata.check_metadata(spec.get("metadata") or {})
     networks = parse_networks(spec.get("networks"))
     multi_create.reject_ports_with_many(networks, high)
-    if "description" in spec and not at_least("2.19"):
-        raise InvalidSpec("Additional properties are not allowed: description.")
     return {
         "name": name_field(spec),
         "description": description_field(spec),
@@ -103,12 +104,14 @@ def _validated_create(body: dict[str, Any]) -> dict[str, Any]:
         "image_id": "" if root else ref_id(spec.get("imageRef"), "imageRef"),
         "root": root,
         "metadata": metadata,
-        "user_data": _user_data(spec),
+        "user_data": user_data_field(spec),
         "networks": networks,
         "security_groups": spec.get("security_groups"),
-        "key_name": _key_name(spec),
+        "key_name": key_name_field(spec),
         "counts": (low, high),
         "return_reservation_id": spec.get("return_reservation_id") in (True, "True", "true"),
+        "tags": server_tags.check_tags(spec["tags"]) if "tags" in spec else [],
+        "host": create_schema.requested_host(spec, ctx),
     }
 
 
@@ -162,6 +165,8 @@ def _insert(
                     key_data=fields["key_data"],
                     idempotency_key=key if i == 0 else None,
                     reservation_id=reservation,
+                    tags=fields["tags"],
+                    host=fields["host"],
                     status="BUILD",
                     task_state="scheduling",
                 )
@@ -216,7 +221,7 @@ def _check_image(image_id: str, flavor: Flavor, ctx: RequestContext) -> None:
 def create_server() -> tuple[Response, int]:
     ctx = current()
     authorize(ctx, "compute:servers:create")
-    fields = _validated_create(json_body())
+    fields = _validated_create(json_body(), ctx)
     try:
         flavor = get_flavor(fields["flavor_id"])
     except NotFound as exc:
@@ -226,7 +231,7 @@ def create_server() -> tuple[Response, int]:
         root = None
     else:
         root = boot_volume.check(fields["root"], ctx, flavor, fields["counts"][1])
-    fields["key_data"] = _key_data(ctx, fields["key_name"])
+    fields["key_data"] = key_data_for(ctx, fields["key_name"])
     key = request.headers.get("Idempotency-Key")
     servers, created = _insert(ctx, fields, flavor, key, root)
     _start(ctx, fields, servers, created)
@@ -243,9 +248,14 @@ def create_server() -> tuple[Response, int]:
 
 
 def _visible(ctx: RequestContext) -> list[Server]:
-    """The servers a list shows, filtered as Nova filters (unknown filters are ignored)."""
+    """The servers a list shows, filtered as Nova filters (see ``list_query``)."""
     args = request.args
-    query = select(Server).where(Server.deleted_at.is_(None)).order_by(Server.created_at.desc())
+    wanted = list_query.parse(args, allowed(ctx, "compute:servers:all_projects"))
+    if wanted.nothing:
+        return []
+    query = select(Server).order_by(Server.created_at.desc())
+    if not wanted.with_deleted:
+        query = query.where(Server.deleted_at.is_(None))
     flag = args.get("all_tenants", args.get("all_projects"))
     if flag is not None and flag.lower() not in ("0", "false", "no", "off"):
         authorize(ctx, "compute:servers:all_projects")
@@ -253,8 +263,16 @@ def _visible(ctx: RequestContext) -> list[Server]:
         query = query.where(Server.project_id == ctx.project_id)
     if args.get("project_id") or args.get("tenant_id"):
         query = query.where(Server.project_id == (args.get("project_id") or args.get("tenant_id")))
-    if args.get("status"):
-        query = query.where(Server.status == args["status"].upper())
+    if wanted.statuses is not None and wanted.statuses != {"DELETED"}:
+        query = query.where(Server.status.in_(wanted.statuses))
+    if wanted.statuses == {"DELETED"}:
+        query = query.where(Server.deleted_at.is_not(None))
+    if wanted.since is not None:
+        query = query.where(Server.updated_at >= wanted.since)
+    if wanted.before is not None:
+        query = query.where(Server.updated_at <= wanted.before)
+    if wanted.locked is not None:
+        query = query.where(Server.locked.is_(True) if wanted.locked else ~Server.locked.is_(True))
     if args.get("reservation_id"):
         query = query.where(Server.reservation_id == args["reservation_id"])
     with deps.db().session() as s:
@@ -309,7 +327,7 @@ def list_servers_detail() -> Response:
 def show_server(server_id: str) -> Response:
     ctx = current()
     authorize(ctx, "compute:servers:show")
-    return jsonify({"server": views.detail(load_server(server_id, ctx), ctx)})
+    return jsonify({"server": views.full(load_server(server_id, ctx), ctx)})
 
 
 @bp.put("/v2.1/servers/<server_id>")
@@ -334,7 +352,7 @@ def update_server(server_id: str) -> Response:
             server.name = name
         if "description" in spec:
             server.description = description
-    return jsonify({"server": views.detail(load_server(server_id, ctx), ctx)})
+    return jsonify({"server": views.full(load_server(server_id, ctx), ctx)})
 
 
 @bp.delete("/v2.1/servers/<server_id>")

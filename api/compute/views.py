@@ -16,7 +16,7 @@ from api.context import RequestContext
 from api.microversion import at_least
 from api.policy import allowed
 from api.timefmt import iso
-from nimbus.db import Host, Server, VolumeAttachment, utcnow
+from nimbus.db import Flavor, Host, Server, VolumeAttachment, utcnow
 from workflows.server import hostname
 
 #: Nova's vm_state for each status.
@@ -99,6 +99,33 @@ def _extended_attributes(server: Server) -> dict[str, Any]:
     }
 
 
+def _flavor(server: Server) -> dict[str, Any]:
+    """The flavor by reference, or from 2.47 its details as the server was built with."""
+    if not at_least("2.47"):
+        return {"id": server.flavor_id, "links": flavor_links(server.flavor_id)}
+    with deps.db().session() as s:
+        flavor = s.get(Flavor, server.flavor_id)
+    if flavor is None:
+        return {"original_name": server.flavor_id}
+    return {
+        "vcpus": flavor.vcpus,
+        "ram": flavor.ram,
+        "disk": flavor.disk,
+        "ephemeral": flavor.ephemeral,
+        "swap": flavor.swap or 0,
+        "original_name": flavor.name,
+    }
+
+
+def full(server: Server, ctx: RequestContext) -> dict[str, Any]:
+    """One server as show, update and rebuild answer: the detail view and, from 2.71, the
+    server groups it is in (Nimbus has no server groups, so none)."""
+    view = detail(server, ctx)
+    if at_least("2.71"):
+        view["server_groups"] = []
+    return view
+
+
 def brief(server: Server) -> dict[str, Any]:
     return {"id": server.id, "name": server.name, "links": server_links(server.id)}
 
@@ -113,7 +140,7 @@ def detail(server: Server, ctx: RequestContext) -> dict[str, Any]:
         "metadata": server.metadata_ or {},
         "hostId": _host_id(server),
         "image": _image(server),
-        "flavor": {"id": server.flavor_id, "links": flavor_links(server.flavor_id)},
+        "flavor": _flavor(server),
         "created": iso(server.created_at),
         "updated": iso(server.updated_at),
         "addresses": server_addresses(server.id),
@@ -144,6 +171,10 @@ def detail(server: Server, ctx: RequestContext) -> dict[str, Any]:
         view["description"] = server.description
     if at_least("2.26"):
         view["tags"] = list(server.tags or [])
+    if at_least("2.63"):
+        view["trusted_image_certificates"] = None  # Nimbus verifies no image signatures
+    if at_least("2.73"):
+        view["locked_reason"] = server.locked_reason if server.locked else None
     if at_least("2.16") and allowed(ctx, "compute:servers:show_host_status"):
         view["host_status"] = _host_status(server)
     if server.status == "ERROR" and server.fault:

@@ -32,6 +32,14 @@ class ServerRef:
 
 
 @dataclass(frozen=True)
+class AttachedVolume:
+    """A volume attached to a server, at its device (``/dev/vdb``)."""
+
+    volume_id: str
+    device: str
+
+
+@dataclass(frozen=True)
 class CreateRootDiskInput:
     server_id: str
     image_location: str
@@ -84,6 +92,18 @@ class StartDomainInput:
     config_drive: ConfigDriveInput | None = None
     #: A volume-backed server boots from this Cinder volume instead of its own disk.
     root_volume_id: str | None = None
+    #: The volumes attached to the server, defined with its domain.
+    volumes: tuple[AttachedVolume, ...] = ()
+
+
+def volume_disk(volume_id: str, device: str) -> Disk:
+    """A volume as the guest sees it: its id as the serial, at its device."""
+    return Disk(
+        target=device.removeprefix("/dev/"),
+        kind="rbd",
+        source=str(volume_ref(volume_id)),
+        serial=volume_id[:20],
+    )
 
 
 def _root_disk(inp: StartDomainInput) -> Disk:
@@ -213,6 +233,7 @@ class ComputeActivities:
             nics=tuple(nic.nic() for nic in inp.nics),
             config_drive=str(iso) if iso else None,
             app_log=str(folder / "app.log"),
+            volumes=tuple(volume_disk(v.volume_id, v.device) for v in inp.volumes),
         )
         self.hypervisor.define_and_start(spec)
 

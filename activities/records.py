@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 from temporalio import activity
 
-from activities.compute import ServerRef
-from nimbus.db import Database, Flavor, Host, Image, Server, utcnow
+from activities.compute import AttachedVolume, ServerRef
+from nimbus.db import Database, Flavor, Host, Image, Server, VolumeAttachment, utcnow
 from nimbus.errors import Conflict, NotFound
 
 #: A host whose worker has not reported for this long is not given new servers.
@@ -36,6 +36,8 @@ class BootPlan:
     metadata: dict[str, str] = field(default_factory=dict)
     user_data: str | None = None
     public_keys: dict[str, str] = field(default_factory=dict)
+    #: Volumes attached to the server, that a domain defined again must keep.
+    volumes: tuple[AttachedVolume, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,21 @@ def boot_plan(server: Server, flavor: Flavor, image_location: str) -> BootPlan:
         metadata=dict(server.metadata_ or {}),
         user_data=server.user_data,
         public_keys=public_keys(server),
+        volumes=_attached_volumes(server),
     )
+
+
+def _attached_volumes(server: Server) -> tuple[AttachedVolume, ...]:
+    """The server's attached volumes besides a root volume, by device."""
+    s = object_session(server)
+    if s is None:
+        return ()
+    rows = s.scalars(
+        select(VolumeAttachment)
+        .where(VolumeAttachment.server_id == server.id)
+        .order_by(VolumeAttachment.device)
+    ).all()
+    return tuple(AttachedVolume(r.volume_id, r.device) for r in rows if r.boot_index != 0)
 
 
 def public_keys(server: Server) -> dict[str, str]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from temporalio import activity
 
+from activities.compute import volume_disk
 from activities.hypervisor.base import Disk, HypervisorDriver
 from activities.storage.block import GIB, BlockStore, image_ref, volume_ref
 
@@ -109,13 +110,7 @@ class AttachActivities:
     @staticmethod
     def disk(inp: PlugInput) -> Disk:
         """The volume as the guest sees it: its id as the serial, at the planned device."""
-        target = inp.device.removeprefix("/dev/")
-        return Disk(
-            target=target,
-            kind="rbd",
-            source=str(volume_ref(inp.volume_id)),
-            serial=inp.volume_id[:20],
-        )
+        return volume_disk(inp.volume_id, inp.device)
 
     @activity.defn
     def plug_volume(self, inp: PlugInput) -> None:

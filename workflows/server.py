@@ -138,6 +138,7 @@ async def run_on_disk(
             public_keys=plan.public_keys,
         ),
         root_volume_id=root_volume_id,
+        volumes=plan.volumes,
     )
     await run_activity(ComputeActivities.start_domain, domain, queue)
     state = await _wait_running(ref, queue)

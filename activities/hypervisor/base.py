@@ -111,6 +111,8 @@ class DomainSpec:
         app_log: file the second serial port (the guest's ``ttyS1``) is written to,
             appending, or ``None`` for no second port; an app instance writes its app's
             output there (``paas.launch``).
+        volumes: the volumes attached to the server (``vdb`` on), defined with the
+            domain, so a domain defined again (rebuild, resize) keeps them.
     """
 
     name: str
@@ -122,6 +124,7 @@ class DomainSpec:
     nics: tuple[Nic, ...] = ()
     config_drive: str | None = None
     app_log: str | None = None
+    volumes: tuple[Disk, ...] = ()
 
 
 class HypervisorDriver(Protocol):

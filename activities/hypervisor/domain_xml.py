@@ -42,6 +42,11 @@ def validate(spec: DomainSpec, domain_type: str, ceph: CephAccess | None = None)
     if not spec.name:
         raise InvalidSpec("a domain needs a name")
     validate_disk(spec.root, ceph)
+    for volume in spec.volumes:
+        validate_disk(volume, ceph)
+    targets = [spec.root.target, *(v.target for v in spec.volumes)]
+    if len(set(targets)) != len(targets):
+        raise InvalidSpec(f"two disks share a target: {targets}")
     if not spec.console_log.startswith("/"):
         raise InvalidSpec("the console log path must be absolute")
     if spec.app_log is not None and not spec.app_log.startswith("/"):
@@ -60,9 +65,12 @@ def _features(domain: ET.Element, domain_type: str) -> None:
 
 
 def _devices(domain: ET.Element, spec: DomainSpec, ceph: CephAccess | None) -> None:
-    """Root disk on virtio, the config drive, NICs, serial console to a pty and the log."""
+    """Root disk and attached volumes on virtio, the config drive, NICs, serial console to
+    a pty and the log."""
     devices = sub(domain, "devices")
     devices.append(disk_element(spec.root, ceph))
+    for volume in spec.volumes:
+        devices.append(disk_element(volume, ceph))
     if spec.config_drive is not None:
         devices.append(config_drive_element(spec.config_drive))
     for nic in spec.nics:

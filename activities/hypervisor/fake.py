@@ -44,7 +44,7 @@ class FakeDomain:
     nics: list[Nic] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.disks = self.disks or [self.spec.root]
+        self.disks = self.disks or [self.spec.root, *self.spec.volumes]
         self.nics = self.nics or list(self.spec.nics)
 
 
@@ -102,6 +102,8 @@ class FakeHypervisor:
         """See ``HypervisorDriver.define_and_start``."""
         self.faults.check("define_and_start")
         validate_disk(spec.root, self.ceph)
+        for volume in spec.volumes:
+            validate_disk(volume, self.ceph)
         validate_nics(spec.nics)
         validate_config_drive(spec.config_drive)
         with self._lock:

@@ -274,3 +274,30 @@ def test_snapshots_page_with_marker_and_limit(cinder: Cinder) -> None:
     assert [x["id"] for x in rest.json["snapshots"]] == every[2:]
     bad = cinder.stack.client.get(url, query_string={"marker": "nope"}, headers=cinder.h)
     assert bad.status_code == 400
+
+
+def test_attached_volumes_stay_through_rebuild_resize_and_revert(cinder: Cinder) -> None:
+    """A rebuild or a resize defines the domain again: the attached volume is in the new
+    definition, at the device its attachment records, each time."""
+    server_id = cinder.server()
+    volume_id = cinder.create(size=1).json["volume"]["id"]
+    cinder.wait(volume_id, "available")
+    assert cinder.attach(server_id, volume_id).status_code == 200
+    url = f"/compute/v2.1/servers/{server_id}/action"
+
+    def data_disks() -> list[tuple[str, str | None]]:
+        disks = cinder.stack.hypervisor.disks(f"nimbus-{server_id}")
+        return [(d.target, d.serial) for d in disks if d.target != "vda"]
+
+    expected = [("vdb", volume_id[:20])]
+    assert data_disks() == expected
+    for body, operation in (
+        ({"rebuild": {"imageRef": cinder.stack.image_id()}}, "rebuild"),
+        ({"resize": {"flavorRef": "3"}}, "resize"),
+        ({"revertResize": None}, "revert-resize"),
+    ):
+        r = cinder.stack.client.post(url, json=body, headers=cinder.h)
+        assert r.status_code == 202, r.json
+        cinder.stack.finish(server_workflow_id(server_id, operation))
+        assert data_disks() == expected, operation
+    assert cinder.show(volume_id).json["volume"]["status"] == "in-use"

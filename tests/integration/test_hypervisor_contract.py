@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -187,6 +188,19 @@ def test_disks_lists_the_root(driver: HypervisorDriver, make_spec: SpecFactory):
     spec = make_spec()
     driver.define_and_start(spec)
     assert driver.disks(spec.name) == [spec.root]
+
+
+def test_volumes_in_the_spec_are_defined_with_the_domain(
+    hotplug: HypervisorDriver, make_spec: SpecFactory, volume: Callable[[str], Disk]
+):
+    """A domain defined again (rebuild, resize) gets its attached volumes in its spec."""
+    vdb, vdc = volume("vdb"), volume("vdc")
+    spec = dataclasses.replace(make_spec(), volumes=(vdb, vdc))
+    hotplug.define_and_start(spec)
+    assert hotplug.disks(spec.name) == [spec.root, vdb, vdc]
+    wait_ready(hotplug, spec.name)
+    hotplug.detach_disk(spec.name, "vdc")
+    assert hotplug.disks(spec.name) == [spec.root, vdb]
 
 
 def test_attach_disk_twice_attaches_it_once(

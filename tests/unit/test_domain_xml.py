@@ -56,6 +56,18 @@ def test_root_disk_is_virtio_with_the_spec_format():
     assert disk.find("target").attrib == {"dev": "vda", "bus": "virtio"}
 
 
+def test_attached_volumes_are_virtio_disks_after_the_root():
+    volumes = (Disk("vdb", "file", "/v/b", serial="vol-b"), Disk("vdc", "file", "/v/c"))
+    disks = parse(with_(volumes=volumes)).findall("devices/disk[@device='disk']")
+    assert [d.find("target").get("dev") for d in disks] == ["vda", "vdb", "vdc"]
+    assert disks[1].findtext("serial") == "vol-b" and disks[2].find("source").get("file") == "/v/c"
+    assert [d.target for d in parse_disks(domain_xml(with_(volumes=volumes)))] == [
+        "vda",
+        "vdb",
+        "vdc",
+    ]
+
+
 def test_serial_console_is_logged_to_the_console_log():
     root = parse()
     assert root.find("devices/serial/log").get("file") == SPEC.console_log
@@ -136,6 +148,9 @@ def test_names_are_escaped():
         {"nics": (ETH0, Nic("fa:16:3e:00:00:09", "br0", ETH0.device))},
         {"config_drive": "config.iso"},
         {"app_log": "app.log"},
+        {"volumes": (Disk("vda", "file", "/v"),)},
+        {"volumes": (Disk("vdb", "file", "/v"), Disk("vdb", "file", "/w"))},
+        {"volumes": (Disk("vdb", "file", "relative"),)},
     ],
 )
 def test_bad_specs_are_invalid(change: dict):

@@ -38,6 +38,8 @@ class BootPlan:
     public_keys: dict[str, str] = field(default_factory=dict)
     #: Volumes attached to the server, that a domain defined again must keep.
     volumes: tuple[AttachedVolume, ...] = ()
+    #: A volume-backed server's root volume.
+    root_volume_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ class ServerRecords:
             if server.task_state not in tasks or not server.host:
                 raise Conflict(f"server {server_id} is not being {' or '.join(tasks)}")
             flavor = s.get(Flavor, server.flavor_id)
+            if server.root_volume and flavor is not None:
+                return boot_plan(server, flavor, "")  # its root is its volume
             image = s.get(Image, server.image_id)
             if flavor is None or image is None or not image.location:
                 raise NotFound("the server's flavor or image no longer exists")
@@ -220,6 +224,7 @@ def boot_plan(server: Server, flavor: Flavor, image_location: str) -> BootPlan:
         user_data=server.user_data,
         public_keys=public_keys(server),
         volumes=_attached_volumes(server),
+        root_volume_id=(server.root_volume or {}).get("volume_id"),
     )
 
 

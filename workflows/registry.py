@@ -17,6 +17,11 @@ from workflows.server_rebuild import RebuildServer
 from workflows.server_resize import ConfirmResize, ResizeServer, RevertResize
 from workflows.server_state import ChangeServerState
 from workflows.server_volume import BootVolumeServer
+from workflows.server_volume_actions import (
+    RebuildVolumeServer,
+    ResizeVolumeServer,
+    RevertVolumeResize,
+)
 from workflows.volume import VOLUME_WORKFLOWS
 
 WORKFLOWS = [
@@ -28,6 +33,9 @@ WORKFLOWS = [
     ResizeServer,
     ConfirmResize,
     RevertResize,
+    RebuildVolumeServer,
+    ResizeVolumeServer,
+    RevertVolumeResize,
     ChangeServerState,
     ImportImage,
     DeleteImage,

@@ -60,7 +60,7 @@ async def _start_again(plan: BootPlan, stopped: bool) -> tuple[str, int]:
     return "ACTIVE", state.power_state
 
 
-async def _failed(server_id: str, what: str, exc: BaseException) -> ApplicationError:
+async def mark_failed(server_id: str, what: str, exc: BaseException) -> ApplicationError:
     await run_activity(ServerRecords.mark_error, MarkErrorInput(server_id, reason(exc)))
     return ApplicationError(f"{what} failed: {reason(exc)}", non_retryable=True)
 
@@ -83,7 +83,7 @@ class ResizeServer:
             await run_activity(ComputeActivities.create_root_disk, grow, queue)
             _, power = await _start_again(plan, inp.stopped)
         except STEP_FAILED as exc:
-            raise await _failed(inp.server_id, "resize", exc) from exc
+            raise await mark_failed(inp.server_id, "resize", exc) from exc
         done = SetPowerInput(inp.server_id, "VERIFY_RESIZE", power, task_state=RESIZING)
         await run_activity(ServerRecords.set_power, done)
 
@@ -100,7 +100,7 @@ class ConfirmResize:
                 queue = host_queue(where.host)
                 await run_activity(ComputeActivities.drop_root_snapshot, snap, queue)
         except STEP_FAILED as exc:
-            raise await _failed(inp.server_id, "confirming the resize", exc) from exc
+            raise await mark_failed(inp.server_id, "confirming the resize", exc) from exc
         await run_activity(ServerRecords.confirm_resize, ref)
 
 
@@ -119,6 +119,6 @@ class RevertResize:
             await run_activity(ComputeActivities.drop_root_snapshot, snap, queue)
             status, power = await _start_again(plan, inp.stopped)
         except STEP_FAILED as exc:
-            raise await _failed(inp.server_id, "reverting the resize", exc) from exc
+            raise await mark_failed(inp.server_id, "reverting the resize", exc) from exc
         done = SetPowerInput(inp.server_id, status, power, task_state=REVERTING)
         await run_activity(ServerRecords.set_power, done)

@@ -51,6 +51,11 @@ from workflows.server_rebuild import RebuildInput, RebuildServer
 from workflows.server_resize import ConfirmResize, ResizeInput, ResizeServer, RevertResize
 from workflows.server_state import ChangeServerState, StateInput
 from workflows.server_volume import BootVolumeServer, VolumeBootInput
+from workflows.server_volume_actions import (
+    RebuildVolumeServer,
+    ResizeVolumeServer,
+    RevertVolumeResize,
+)
 from workflows.volume import (
     AttachVolume,
     AttachVolumeInput,
@@ -158,24 +163,28 @@ async def start_reboot(
 
 
 async def start_rebuild(
-    client: Client, project_id: str, inp: RebuildInput
+    client: Client, project_id: str, inp: RebuildInput, volume_backed: bool = False
 ) -> WorkflowHandle[Any, Any]:
-    """Start a RebuildServer workflow (a server may be rebuilt again and again)."""
+    """Start a RebuildServer workflow, or RebuildVolumeServer for a volume-backed server
+    (a server may be rebuilt again and again)."""
     reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE
-    return await _start(
-        client, RebuildServer.run, inp, "rebuild", project_id, inp.server_id, reuse, _REPEATED
-    )
+    run = RebuildVolumeServer.run if volume_backed else RebuildServer.run
+    return await _start(client, run, inp, "rebuild", project_id, inp.server_id, reuse, _REPEATED)
 
 
 async def start_resize(
-    client: Client, project_id: str, operation: str, inp: ResizeInput
+    client: Client,
+    project_id: str,
+    operation: str,
+    inp: ResizeInput,
+    volume_backed: bool = False,
 ) -> WorkflowHandle[Any, Any]:
     """Start a resize, or its confirmation or revert (``operation``: ``resize``,
-    ``confirm-resize``, ``revert-resize``)."""
+    ``confirm-resize``, ``revert-resize``); a volume-backed server's keep its volume."""
     run = {
-        "resize": ResizeServer.run,
+        "resize": ResizeVolumeServer.run if volume_backed else ResizeServer.run,
         "confirm-resize": ConfirmResize.run,
-        "revert-resize": RevertResize.run,
+        "revert-resize": RevertVolumeResize.run if volume_backed else RevertResize.run,
     }[operation]
     reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE
     return await _start(client, run, inp, operation, project_id, inp.server_id, reuse, _REPEATED)

@@ -1,8 +1,10 @@
 """The ``rebuild`` server action (``openstack server rebuild [--image I] [--name N]
 [--property k=v]``): the server is built again from an image on its host, keeping its
-id, ports and addresses. Allowed from ACTIVE, SHUTOFF and ERROR, as in Nova; a
-volume-backed server cannot be rebuilt here (400). ``adminPass`` is taken and ignored, as
-Nova does with instance passwords off: log in with a key pair."""
+id, ports and addresses. Allowed from ACTIVE, SHUTOFF and ERROR, as in Nova. A
+volume-backed server keeps its root volume as it is and is rebuilt only with the image
+that volume came from (Nova before 2.93). ``adminPass`` is taken and ignored, as Nova does
+with instance passwords off: log in with a key pair. From 2.54 ``key_name`` and from 2.57
+``user_data`` are set anew."""
 
 from __future__ import annotations
 
@@ -24,11 +26,12 @@ from api.compute.servers import (
     user_data_field,
 )
 from api.context import RequestContext
+from api.image.images import find_visible_image
 from api.microversion import at_least
 from api.policy import authorize
 from api.validation import description_field, name_field, ref_id
-from nimbus.db import Server
-from nimbus.errors import Conflict, InvalidSpec
+from nimbus.db import Server, Volume
+from nimbus.errors import Conflict, InvalidSpec, NotFound
 from workflows import starter
 from workflows.server_rebuild import REBUILDING, RebuildInput
 
@@ -79,8 +82,9 @@ def rebuild(server: Server, ctx: RequestContext, args: Any) -> Any:
     metadata = check_metadata(args["metadata"]) if "metadata" in args else None
     description = description_field(args)
     if server.root_volume:
-        raise InvalidSpec(f"Server {server.id} boots from a volume: it cannot be rebuilt.")
-    _check_image(image_id, get_flavor(server.flavor_id), ctx)
+        _check_same_image(server, image_id, ctx)
+    else:
+        _check_image(image_id, get_flavor(server.flavor_id), ctx)
     with deps.db().session() as s:
         row = s.get(Server, server.id)
         if row is None or row.status not in _FROM or row.task_state is not None or not row.host:
@@ -96,15 +100,16 @@ def rebuild(server: Server, ctx: RequestContext, args: Any) -> Any:
             row.user_data,
         )
         stopped = row.status == "SHUTOFF"
-        row.status, row.task_state, row.image_id = "REBUILD", REBUILDING, image_id
+        row.status, row.task_state = "REBUILD", REBUILDING
+        row.image_id = row.image_id if row.root_volume else image_id
         row.name = name if name is not None else row.name
         row.metadata_ = metadata if metadata is not None else row.metadata_
         if key is not None:
             row.key_name, row.key_data = key
         row.user_data = user_data
-    inp = RebuildInput(server.id, stopped)
+    inp, on_volume = RebuildInput(server.id, stopped), bool(server.root_volume)
     try:
-        deps.bridge().run(lambda c: starter.start_rebuild(c, server.project_id, inp))
+        deps.bridge().run(lambda c: starter.start_rebuild(c, server.project_id, inp, on_volume))
     except Exception:
         _restore(server.id, saved)
         raise
@@ -114,6 +119,24 @@ def rebuild(server: Server, ctx: RequestContext, args: Any) -> Any:
             if row is not None:
                 row.description = description
     return jsonify({"server": views.full(load_server(server.id, ctx), ctx)}), 202
+
+
+def _check_same_image(server: Server, image_id: str, ctx: RequestContext) -> None:
+    """A volume-backed server is rebuilt on its root volume as it is (Nova before 2.93
+    re-images no volume), so only with the image that volume was made from."""
+    try:
+        find_visible_image(image_id, ctx)
+    except NotFound as exc:
+        raise InvalidSpec(str(exc)) from exc
+    root = server.root_volume or {}
+    with deps.db().session() as s:
+        volume = s.get(Volume, root.get("volume_id"))
+        origin = volume.image_id if volume is not None else None
+    if origin != image_id:
+        raise InvalidSpec(
+            f"Image {image_id} is unacceptable: Unable to rebuild with a different image for a"
+            " volume-backed server."
+        )
 
 
 @dataclass(frozen=True)

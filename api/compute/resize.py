@@ -5,8 +5,9 @@ server's own host as Nova's ``allow_resize_to_same_host`` does.
 A resize needs another flavor whose disk is not smaller (400), quota for the extra vCPUs
 and memory (403), and an ACTIVE or SHUTOFF server with no task (409); it ends in
 VERIFY_RESIZE. Confirming keeps the new flavor (204); reverting goes back to the old one,
-the disk rolled back to how it was at the resize (202). Volume-backed servers cannot be
-resized here (400)."""
+the disk rolled back to how it was at the resize (202). A volume-backed server's root
+volume keeps its size and data through all three: only its vCPUs and memory change, and
+the flavor's disk does not count."""
 
 from __future__ import annotations
 
@@ -41,9 +42,8 @@ def resize(server: Server, ctx: RequestContext, args: Any) -> tuple[Response, in
     old = get_flavor(server.flavor_id)
     if new.id == old.id:
         raise InvalidSpec("When resizing, instances must change flavor!")
-    if server.root_volume:
-        raise InvalidSpec(f"Server {server.id} boots from a volume: it cannot be resized.")
-    if new.disk < old.disk:
+    on_volume = bool(server.root_volume)  # its root keeps its size: the flavor's disk is moot
+    if new.disk < old.disk and not on_volume:
         raise InvalidSpec("Resize to smaller disk flavor is not allowed.")
     grow = {"cores": max(0, new.vcpus - old.vcpus), "ram": max(0, new.ram - old.ram)}
     with deps.db().session() as s:
@@ -57,7 +57,9 @@ def resize(server: Server, ctx: RequestContext, args: Any) -> tuple[Response, in
         row.status, row.task_state = "RESIZE", RESIZING
     inp = ResizeInput(server.id, stopped)
     try:
-        deps.bridge().run(lambda c: starter.start_resize(c, server.project_id, "resize", inp))
+        deps.bridge().run(
+            lambda c: starter.start_resize(c, server.project_id, "resize", inp, on_volume)
+        )
     except Exception:
         _undo(server.id, RESIZING, previous, back_to=old.id)
         raise
@@ -80,10 +82,10 @@ def revert(server: Server, ctx: RequestContext, args: Any) -> tuple[Response, in
         if row is None or row.status != "VERIFY_RESIZE" or row.task_state is not None:
             raise Conflict(f"Cannot 'revertResize' instance {server.id} now.")
         row.status, row.task_state = "REVERT_RESIZE", REVERTING
-    inp = ResizeInput(server.id, server.power_state == 4)
+    inp, on_volume = ResizeInput(server.id, server.power_state == 4), bool(server.root_volume)
     try:
         deps.bridge().run(
-            lambda c: starter.start_resize(c, server.project_id, "revert-resize", inp)
+            lambda c: starter.start_resize(c, server.project_id, "revert-resize", inp, on_volume)
         )
     except Exception:
         _undo(server.id, REVERTING, "VERIFY_RESIZE")

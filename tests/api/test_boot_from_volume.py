@@ -176,3 +176,62 @@ def test_bad_mappings_are_400_and_change_nothing(nova: Nova) -> None:
     )
     assert many.status_code == 400 and nova.volume(again)["status"] == "available"
     assert _counts(nova.stack) == (before[0], before[1] + 1)
+
+
+def test_a_volume_backed_server_is_rebuilt_and_resized_on_its_volume(nova: Nova) -> None:
+    """As Nova before 2.93: a rebuild with the volume's own image keeps the volume's data
+    (a different image is refused); a resize changes vCPUs and memory, never the volume;
+    a revert brings the old flavor back on the same volume."""
+    stack = nova.stack
+    booted = nova.boot(_from_image(stack), flavorRef="2")
+    assert booted.status_code == 202, booted.json
+    server_id = str(booted.json["server"]["id"])
+    stack.finish(server_workflow_id(server_id, "boot"))
+    volume_id = nova.root_volume_id(server_id)
+    stack.store.write(volume_ref(volume_id), 0, b"the user's data")
+    url = f"/compute/v2.1/servers/{server_id}/action"
+
+    def act(body: dict[str, Any]) -> Any:
+        return stack.client.post(url, json=body, headers=nova.h)
+
+    other = stack.client.post(
+        "/image/v2/images",
+        json={"name": "other", "disk_format": "raw", "container_format": "bare"},
+        headers=nova.h,
+    ).json["id"]
+    refused = act({"rebuild": {"imageRef": other}})
+    assert refused.status_code == 400 and "different image" in str(refused.json)
+    rebuilt = act({"rebuild": {"imageRef": stack.image_id(), "name": "again"}})
+    assert rebuilt.status_code == 202, rebuilt.json
+    stack.finish(server_workflow_id(server_id, "rebuild"))
+    shown = nova.show(server_id)
+    assert (shown["status"], shown["name"], shown["image"]) == ("ACTIVE", "again", "")
+
+    def root_and_data() -> tuple[str, bytes]:
+        root = stack.hypervisor.disks(f"nimbus-{server_id}")[0]
+        return root.source, b"".join(stack.store.read(volume_ref(volume_id)))[:15]
+
+    assert root_and_data() == (str(volume_ref(volume_id)), b"the user's data")
+
+    def memory() -> int:
+        return stack.hypervisor.domains[f"nimbus-{server_id}"].spec.memory_mib
+
+    # m1.tiny's disk is smaller than m1.small's: that counts for no volume-backed server.
+    assert act({"resize": {"flavorRef": "1"}}).status_code == 202
+    stack.finish(server_workflow_id(server_id, "resize"))
+    shown = nova.show(server_id)
+    assert shown["status"] == "VERIFY_RESIZE" and shown["flavor"]["id"] == "1"
+    assert memory() == 512
+    assert root_and_data() == (str(volume_ref(volume_id)), b"the user's data")
+    assert act({"revertResize": None}).status_code == 202
+    stack.finish(server_workflow_id(server_id, "revert-resize"))
+    shown = nova.show(server_id)
+    assert shown["status"] == "ACTIVE" and shown["flavor"]["id"] == "2" and memory() == 2048
+    assert root_and_data() == (str(volume_ref(volume_id)), b"the user's data")
+    assert act({"resize": {"flavorRef": "1"}}).status_code == 202
+    stack.finish(server_workflow_id(server_id, "resize"))
+    assert act({"confirmResize": None}).status_code == 204
+    stack.finish(server_workflow_id(server_id, "confirm-resize"))
+    shown = nova.show(server_id)
+    assert shown["status"] == "ACTIVE" and shown["flavor"]["id"] == "1" and memory() == 512
+    assert nova.volume(volume_id)["status"] == "in-use"

@@ -43,6 +43,15 @@ class BootPlan:
 
 
 @dataclass(frozen=True)
+class LockInput:
+    server_id: str
+    locked: bool
+    reason: str | None = None
+    #: ``admin`` or ``owner``: who may unlock it.
+    locked_by: str | None = None
+
+
+@dataclass(frozen=True)
 class MarkActiveInput:
     server_id: str
     power_state: int
@@ -193,8 +202,23 @@ class ServerRecords:
             server.status, server.task_state = inp.status, None
             server.power_state = inp.power_state
 
+    @activity.defn
+    def set_lock(self, inp: LockInput) -> None:
+        """Lock the server (kept as it is if already locked: the first reason and locker
+        stay) or unlock it; safe to run again."""
+        with self.db.session() as s:
+            server = s.get(Server, inp.server_id)
+            if server is None or server.deleted_at is not None:
+                raise NotFound(f"Instance {inp.server_id} could not be found.")
+            if not inp.locked:
+                server.locked, server.locked_reason, server.locked_by = False, None, None
+            elif not server.locked:
+                server.locked, server.locked_reason = True, inp.reason
+                server.locked_by = inp.locked_by
+
     def all(self) -> list[Callable[..., Any]]:
         return [
+            self.set_lock,
             self.plan_boot,
             self.plan_rebuild,
             self.plan_resize,

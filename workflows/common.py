@@ -16,7 +16,10 @@ from nimbus.errors import NON_RETRYABLE
 PROJECT = SearchAttributeKey.for_keyword("NimbusProject")
 RESOURCE_TYPE = SearchAttributeKey.for_keyword("NimbusResourceType")
 RESOURCE_ID = SearchAttributeKey.for_keyword("NimbusResourceId")
-SEARCH_ATTRIBUTES = [PROJECT, RESOURCE_TYPE, RESOURCE_ID]
+#: The server an operation on another resource acts for (a volume attach, a server
+#: image), so the server's instance actions find it.
+SERVER_ID = SearchAttributeKey.for_keyword("NimbusServerId")
+SEARCH_ATTRIBUTES = [PROJECT, RESOURCE_TYPE, RESOURCE_ID, SERVER_ID]
 
 #: Backend hiccups are retried with backoff; typed request errors are not.
 RETRY = RetryPolicy(

@@ -12,6 +12,7 @@ from workflows.network import NETWORK_WORKFLOWS
 from workflows.router import ROUTER_WORKFLOWS
 from workflows.server import SERVER_WORKFLOWS
 from workflows.server_interface import INTERFACE_WORKFLOWS
+from workflows.server_lock import LockServer
 from workflows.server_reboot import RebootServer
 from workflows.server_rebuild import RebuildServer
 from workflows.server_resize import ConfirmResize, ResizeServer, RevertResize
@@ -36,6 +37,7 @@ WORKFLOWS = [
     RebuildVolumeServer,
     ResizeVolumeServer,
     RevertVolumeResize,
+    LockServer,
     ChangeServerState,
     ImportImage,
     DeleteImage,

@@ -18,6 +18,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.records import LockInput
 from activities.volumes import (
     CreateVolumeDataInput,
     ExtendVolumeDataInput,
@@ -25,7 +26,7 @@ from activities.volumes import (
     VolumeRef,
 )
 from nimbus.config import CONTROL_QUEUE
-from workflows.common import PROJECT, RESOURCE_ID, RESOURCE_TYPE, server_workflow_id
+from workflows.common import PROJECT, RESOURCE_ID, RESOURCE_TYPE, SERVER_ID, server_workflow_id
 from workflows.hostsync import SyncHostInput, SyncHostNetworks
 from workflows.image import (
     CreateServerImage,
@@ -46,6 +47,7 @@ from workflows.server import (
     StopServer,
 )
 from workflows.server_interface import AttachInterface, DetachInterface, InterfaceInput
+from workflows.server_lock import LockServer
 from workflows.server_reboot import RebootInput, RebootServer
 from workflows.server_rebuild import RebuildInput, RebuildServer
 from workflows.server_resize import ConfirmResize, ResizeInput, ResizeServer, RevertResize
@@ -68,14 +70,17 @@ from workflows.volume import (
 )
 
 
-def _attributes(project_id: str, resource_id: str, kind: str = "server") -> TypedSearchAttributes:
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(PROJECT, project_id),
-            SearchAttributePair(RESOURCE_TYPE, kind),
-            SearchAttributePair(RESOURCE_ID, resource_id),
-        ]
-    )
+def _attributes(
+    project_id: str, resource_id: str, kind: str = "server", server_id: str | None = None
+) -> TypedSearchAttributes:
+    pairs: list[SearchAttributePair[str]] = [
+        SearchAttributePair(PROJECT, project_id),
+        SearchAttributePair(RESOURCE_TYPE, kind),
+        SearchAttributePair(RESOURCE_ID, resource_id),
+    ]
+    if server_id is not None:
+        pairs.append(SearchAttributePair(SERVER_ID, server_id))
+    return TypedSearchAttributes(pairs)
 
 
 async def _start(
@@ -282,8 +287,10 @@ async def _volume_op(
     resource_id: str,
     kind: str = "volume",
     wait: bool = False,
+    server_id: str | None = None,
 ) -> Any:
-    """Start (or find) a volume workflow; with ``wait``, run it to its end."""
+    """Start (or find) a volume workflow; with ``wait``, run it to its end. One done for
+    a server (an attach, a detach, a server image) names it, as an instance action."""
     start = client.execute_workflow if wait else client.start_workflow
     return await start(
         run,
@@ -292,7 +299,7 @@ async def _volume_op(
         task_queue=CONTROL_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        search_attributes=_attributes(project_id, resource_id, kind),
+        search_attributes=_attributes(project_id, resource_id, kind, server_id),
     )
 
 
@@ -366,11 +373,12 @@ async def attach_volume(client: Client, project_id: str, arg: AttachVolumeInput)
         project_id,
         volume_id,
         wait=True,
+        server_id=server_id,
     )
     return device
 
 
-async def detach_volume(client: Client, project_id: str, volume_id: str) -> Any:
+async def detach_volume(client: Client, project_id: str, volume_id: str, server_id: str) -> Any:
     return await _volume_op(
         client,
         DetachVolume.run,
@@ -378,6 +386,7 @@ async def detach_volume(client: Client, project_id: str, volume_id: str) -> Any:
         f"volume-{volume_id}-detach",
         project_id,
         volume_id,
+        server_id=server_id,
     )
 
 
@@ -394,7 +403,16 @@ async def create_server_image(
         project_id,
         image_id,
         "image",
+        server_id=server_id,
     )
+
+
+async def set_lock(client: Client, project_id: str, inp: LockInput) -> None:
+    """Run LockServer (``lock`` or ``unlock``) to its end: Nova answers once it holds."""
+    reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE
+    operation = "lock" if inp.locked else "unlock"
+    handle = await _start(client, LockServer.run, inp, operation, project_id, inp.server_id, reuse)
+    await handle.result()
 
 
 async def sync_host_networks(client: Client, host: str) -> WorkflowHandle[Any, Any]:

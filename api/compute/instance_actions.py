@@ -25,7 +25,7 @@ from api.policy import allowed, authorize
 from api.timefmt import iso
 from nimbus.db import Server
 from nimbus.errors import NotFound
-from workflows.common import RESOURCE_ID, RESOURCE_TYPE
+from workflows.common import RESOURCE_ID, RESOURCE_TYPE, SERVER_ID
 
 #: Workflow id suffix (``server-<id>-<operation>``) -> Nova's action name; reads such
 #: as console output are not actions.
@@ -43,6 +43,15 @@ ACTIONS = {
     "resize": "resize",
     "confirm-resize": "confirmResize",
     "revert-resize": "revertResize",
+    "lock": "lock",
+    "unlock": "unlock",
+}
+
+#: Workflows of another resource done for the server (found by ``NimbusServerId``).
+TYPED_ACTIONS = {
+    "AttachVolume": "attach_volume",
+    "DetachVolume": "detach_volume",
+    "CreateServerImage": "createImage",
 }
 
 _FAILED = {
@@ -61,6 +70,8 @@ PREFIXED_ACTIONS = {
 
 
 def _action_name(execution: WorkflowExecution, server_id: str) -> str | None:
+    if execution.workflow_type in TYPED_ACTIONS:
+        return TYPED_ACTIONS[execution.workflow_type]
     operation = execution.id.removeprefix(f"server-{server_id}-")
     for prefix, action in PREFIXED_ACTIONS.items():
         if operation.startswith(prefix):
@@ -69,7 +80,10 @@ def _action_name(execution: WorkflowExecution, server_id: str) -> str | None:
 
 
 async def _executions(client: Client, server_id: str) -> list[WorkflowExecution]:
-    query = f"{RESOURCE_TYPE.name} = 'server' AND {RESOURCE_ID.name} = '{server_id}'"
+    query = (
+        f"({RESOURCE_TYPE.name} = 'server' AND {RESOURCE_ID.name} = '{server_id}')"
+        f" OR {SERVER_ID.name} = '{server_id}'"
+    )
     found = [e async for e in client.list_workflows(query)]
     return sorted(
         (e for e in found if _action_name(e, server_id)),

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Response
 
+from activities.records import LockInput
 from api import deps
 from api.compute.create_schema import unexpected
 from api.compute.servers import set_task_state
@@ -77,11 +78,9 @@ def lock(server: Server, ctx: RequestContext, args: Any) -> tuple[Response, int]
     reason = args.get("locked_reason") if isinstance(args, dict) else None
     if reason is not None and (not isinstance(reason, str) or len(reason) > 255):
         raise InvalidSpec("locked_reason must be a string of at most 255 characters.")
-    with deps.db().session() as s:
-        row = s.get(Server, server.id)
-        if row is not None and not row.locked:
-            row.locked, row.locked_reason = True, reason
-            row.locked_by = "admin" if allowed(ctx, "compute:servers:unlock_any") else "owner"
+    by = "admin" if allowed(ctx, "compute:servers:unlock_any") else "owner"
+    inp = LockInput(server.id, True, reason, by)
+    deps.bridge().run(lambda c: starter.set_lock(c, server.project_id, inp))
     return Response(status=202), 202
 
 
@@ -89,8 +88,6 @@ def unlock(server: Server, ctx: RequestContext, _args: Any) -> tuple[Response, i
     authorize(ctx, "compute:servers:lock")
     if server.locked_by == "admin" and not allowed(ctx, "compute:servers:unlock_any"):
         raise Conflict(f"Instance {server.id} was locked by an admin: only an admin unlocks it")
-    with deps.db().session() as s:
-        row = s.get(Server, server.id)
-        if row is not None:
-            row.locked, row.locked_reason, row.locked_by = False, None, None
+    inp = LockInput(server.id, False)
+    deps.bridge().run(lambda c: starter.set_lock(c, server.project_id, inp))
     return Response(status=202), 202

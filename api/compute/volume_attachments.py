@@ -144,7 +144,7 @@ def detach_volume(server_id: str, volume_id: str) -> tuple[str, int]:
     if not transition(volume_id, ("in-use",), "detaching"):
         raise Conflict(f"Volume {volume_id} is busy: try again in a moment.")
     try:
-        deps.bridge().run(lambda c: starter.detach_volume(c, ctx.project_id, volume_id))
+        deps.bridge().run(lambda c: starter.detach_volume(c, ctx.project_id, volume_id, server_id))
     except Exception:
         transition(volume_id, ("detaching",), "in-use")
         raise

@@ -7,9 +7,12 @@ import base64
 from typing import Any
 
 from nimbus.db import Image, Server
+from tests.support.cli_local import cli, ok, served, settings
 from tests.support.neutron import Neutron
 from tests.support.stack import Stack
 from workflows.common import server_workflow_id
+
+__all__ = ["served", "settings"]  # fixtures, used by name
 
 SERVERS = "/compute/v2.1/servers"
 
@@ -282,3 +285,45 @@ def test_rebuild_sets_key_and_user_data_from_their_versions(stack: Stack) -> Non
     stack.finish(server_workflow_id(server_id, "rebuild"))
     row = stack.server(server_id)
     assert row is not None and row.key_name is None and row.key_data is None
+
+
+def test_the_cli_pinned_at_2_79(served: Stack) -> None:
+    """The unmodified CLI at 2.79: create with a tag and no network, lock with a reason,
+    a volume attached with a tag and delete_on_termination, a server image (2.45's body),
+    and the events of it all."""
+    s = served
+    v = "--os-compute-api-version 2.79"
+    made = cli(
+        s,
+        "alice",
+        f"{v} server create --flavor m1.tiny --image {s.image_id()} --no-network --tag web vm79",
+    )
+    server_id = made["id"]
+    s.finish(server_workflow_id(server_id, "boot"))
+    shown = cli(s, "alice", f"{v} server show vm79")
+    assert shown["status"] == "ACTIVE" and shown["tags"] == ["web"]
+    assert "m1.tiny" in str(shown["flavor"])
+    ok(s, "alice", f"{v} server lock --reason maintenance vm79")
+    shown = cli(s, "alice", f"{v} server show vm79")
+    assert shown["locked"] is True and shown["locked_reason"] == "maintenance"
+    assert [x["ID"] for x in cli(s, "alice", f"{v} server list --locked")] == [server_id]
+    ok(s, "alice", f"{v} server unlock vm79")
+    volume_id = cli(s, "alice", "volume create --size 1 v79")["id"]
+    s.finish(f"volume-{volume_id}-create")
+    ok(s, "alice", f"{v} server add volume --tag disk --enable-delete-on-termination vm79 v79")
+    (attached,) = cli(s, "alice", f"{v} server volume list vm79")
+    assert attached["Tag"] == "disk" and attached["Delete On Termination?"] is True
+    image = cli(s, "alice", f"{v} server image create --name snap79 vm79")
+    s.finish(f"image-{image['id']}-from-server")
+    assert cli(s, "alice", f"image show {image['id']}")["status"] == "active"
+    ok(s, "alice", f"{v} server remove volume vm79 v79")
+    s.finish(f"volume-{volume_id}-detach")
+    events = cli(s, "alice", f"{v} server event list vm79")
+    assert {e["Action"] for e in events} == {
+        "create",
+        "lock",
+        "unlock",
+        "attach_volume",
+        "createImage",
+        "detach_volume",
+    }

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
 
 from nimbus.config import Settings
 from nimbus.services import process
@@ -36,12 +44,36 @@ def argv(settings: Settings) -> list[str]:
 
 
 def start(settings: Settings) -> int:
-    """Start the server unless it runs; wait for its frontend and UI ports."""
+    """Start the server unless it runs; wait for its frontend and UI ports; register the
+    search attributes it lacks (a server started by an older Nimbus has fewer)."""
     pid = process.start(NAME, argv(settings), settings.run_dir, settings.log_dir)
     log = settings.log_dir / f"{NAME}.log"
     process.wait_for_port(NAME, settings.temporal_host, settings.temporal_port, 60, log)
     process.wait_for_port("temporal ui", settings.temporal_host, settings.temporal_ui_port, 30, log)
+    asyncio.run(register_search_attributes(settings))
     return pid
+
+
+async def register_search_attributes(settings: Settings) -> list[str]:
+    """Add the search attributes Nimbus uses that the namespace lacks; their names."""
+    client = await Client.connect(
+        f"{settings.temporal_host}:{settings.temporal_port}",
+        namespace=settings.temporal_namespace,
+    )
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=settings.temporal_namespace)
+    )
+    missing = [k.name for k in SEARCH_ATTRIBUTES if k.name not in listed.custom_attributes]
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=settings.temporal_namespace,
+                search_attributes={
+                    name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in missing
+                },
+            )
+        )
+    return missing
 
 
 def stop(settings: Settings) -> bool:

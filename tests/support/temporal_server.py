@@ -20,8 +20,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def temporal_dev_server(log: Path) -> Iterator[str]:
-    """Run ``temporal server start-dev --headless``; yield its address; stop it."""
+def temporal_dev_server(log: Path, attributes: bool = True) -> Iterator[str]:
+    """Run ``temporal server start-dev --headless``; yield its address; stop it. Without
+    ``attributes`` it knows none of Nimbus's search attributes."""
     port = free_port()
     argv = [
         str(temporal_binary()),
@@ -35,7 +36,7 @@ def temporal_dev_server(log: Path) -> Iterator[str]:
         "--log-level",
         "error",
     ]
-    for key in SEARCH_ATTRIBUTES:
+    for key in SEARCH_ATTRIBUTES if attributes else []:
         argv += ["--search-attribute", f"{key.name}=Keyword"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)

@@ -52,6 +52,7 @@ RULES: dict[str, str] = {
     "volume:force_delete": ADMIN,
     "volume:message_delete": MEMBER,
     "volume:attach": MEMBER,
+    "volume:revert": MEMBER,
     "volume:snapshot": MEMBER,
     "volume:all_projects": ADMIN,
     "volume:types": READER,

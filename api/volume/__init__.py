@@ -19,8 +19,8 @@ MIN_VERSION = "3.0"
 # group), 3.12/3.36 /volumes/summary, 3.13 ``group_id`` and 3.14 ``group_snapshot_id`` in
 # details (always null), 3.15 ETags on volume metadata, 3.21 admins' ``provider_id``, 3.22
 # snapshot ``metadata`` filter, 3.23 ``force`` on delete (admins only), 3.27/3.44/3.54
-# /attachments (reads; writes refused, see attachments.py), 3.34 ``key~`` filters, 3.41
-# snapshot ``user_id``, 3.45 ``count``, 3.48
+# /attachments (reads; writes refused, see attachments.py), 3.34 ``key~`` filters, 3.40
+# revert to the latest snapshot, 3.41 snapshot ``user_id``, 3.45 ``count``, 3.48
 # ``shared_targets``/``service_uuid``, 3.52 volume type ``extra_specs`` filter, 3.53
 # strict volume create/update bodies, 3.59 transfer paging (the list is always empty).
 # Nothing changes, as Nimbus does not serve the resource: 3.1 (os-volume_upload_image),
@@ -30,9 +30,9 @@ MIN_VERSION = "3.0"
 # (backups), 3.28, 3.35 (pools), 3.39 (limits are the caller's project's), 3.46 (no image
 # names a volume snapshot), 3.50 (multiattach volumes are refused), 3.55/3.57 (no volume
 # is ever transferred). 3.30 (snapshot sort by name) and 3.31/3.33 (configured filters):
-# Nimbus lists newest first and ignores unknown filters at every version. 3.40 (revert to
-# a snapshot) and 3.42 (extend an in-use volume) are not done yet: the actions answer 400
-# and 409 as before.
+# Nimbus lists newest first and ignores unknown filters at every version. 3.42 (extend an
+# in-use volume) is not done: the hypervisor driver cannot grow a plugged disk yet, so an
+# in-use volume's extend is still 409.
 VERSION = "3.59"
 VERSIONS = VersionRange("volume", APIVersion.parse(MIN_VERSION), APIVersion.parse(VERSION))
 

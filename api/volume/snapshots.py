@@ -92,6 +92,8 @@ def delete_snapshot(project_id: str, snapshot_id: str) -> tuple[str, int]:
     ctx = current()
     authorize(ctx, "volume:snapshot")
     snap = _load(snapshot_id, ctx)
+    if snap.status == "restoring":
+        raise Conflict(f"Snapshot {snapshot_id} is restoring its volume: wait until it is done.")
     with deps.db().session() as s:
         users = s.scalars(
             select(Volume.id).where(Volume.snapshot_id == snapshot_id, Volume.deleted_at.is_(None))

@@ -53,6 +53,8 @@ RULES: dict[str, str] = {
     "volume:message_delete": MEMBER,
     "volume:attach": MEMBER,
     "volume:revert": MEMBER,
+    "volume:transfer": MEMBER,
+    "volume:transfer_accept": MEMBER,
     "volume:snapshot": MEMBER,
     "volume:all_projects": ADMIN,
     "volume:types": READER,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, String
+from sqlalchemy import Boolean, DateTime, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from nimbus.db import Base, new_id, utcnow
@@ -80,3 +80,22 @@ def record_failure(
     )
     s.add(message)
     return message
+
+
+class VolumeTransfer(Base):
+    """An offer to hand a volume (and, unless ``no_snapshots``, its snapshots) to whichever
+    project accepts it with the auth key; only the key's salted hash is kept. Accepted or
+    cancelled, the row is soft-deleted and keeps its history (Cinder's 3.57 fields)."""
+
+    __tablename__ = "volume_transfers"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    volume_id: Mapped[str] = mapped_column(String(36), index=True)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    salt: Mapped[str] = mapped_column(String(32))
+    crypt_hash: Mapped[str] = mapped_column(String(128))
+    no_snapshots: Mapped[bool] = mapped_column(Boolean, default=False)
+    destination_project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True, index=True)

@@ -83,6 +83,8 @@ BODIES: dict[str, Any] = {
     },
     "volume.update_attachment": {"attachment": {"connector": {"host": "h"}}},
     "volume.attachment_action": {"os-complete": {}},
+    "volume.create_transfer": {"transfer": {"volume_id": "{volume_id}"}},
+    "volume.accept_transfer": {"accept": {"auth_key": "not-the-key"}},
     "volume.merge_volume_metadata": {"metadata": {"victim-meta-key": "x"}},
     "volume.replace_volume_metadata": {"metadata": {"victim-meta-key": "x"}},
     "volume.set_volume_metadata_item": {"meta": {"victim-meta-key": "x"}},
@@ -129,6 +131,9 @@ OTHER_CREATES = {
     "volume.create_volume": 404,
     "volume.create_snapshot": 404,
     "volume.create_attachment": 404,
+    "volume.create_transfer": 404,
+    # Any project may accept a transfer it was given the key of: a wrong key is 400.
+    "volume.accept_transfer": 400,
     "network.create_subnet": 404,
     "network.create_port": 404,
     "network.create_floatingip": 404,
@@ -354,6 +359,7 @@ def build_world(stack: Stack) -> World:
             "request_id": request_id,
             "message_id": message,
             "attachment_id": _attachment_of(stack, volume_id),
+            "transfer_id": _transfer(stack, base, h),
             **paas,
             **shared,
         },
@@ -368,6 +374,14 @@ def record_message(stack: Stack, project_id: str, volume_id: str) -> str:
         message = record_failure(s, "VOLUME", volume_id, project_id, "extending", None)
         assert message is not None
     return message.id
+
+
+def _transfer(stack: Stack, base: str, h: dict[str, str]) -> str:
+    """Demo's offer of a volume of its own to whoever has the key."""
+    body = {"transfer": {"volume_id": _volume(stack, base, h, "offered")}}
+    r = stack.client.post(f"{base}/volume-transfers", json=body, headers=h)
+    assert r.status_code == 202, r.json
+    return str(r.json["transfer"]["id"])
 
 
 def _attachment_of(stack: Stack, volume_id: str) -> str:
@@ -525,6 +539,7 @@ def build_ids_for_params() -> list[str]:
         "request_id",
         "message_id",
         "attachment_id",
+        "transfer_id",
         *SHARED_OBJECTS,
     ]
 

@@ -12,6 +12,7 @@ from temporalio import activity
 from activities.compute import ServerRef
 from activities.volumes import PlugInput, VolumeRef
 from nimbus.db import Database, Server, Volume, VolumeAttachment, VolumeSnapshot, utcnow
+from nimbus.db_volume import record_failure
 from nimbus.errors import Conflict, NotFound
 
 #: Devices a volume may take; vda is the root disk.
@@ -50,6 +51,11 @@ class AttachRef:
     server_id: str
 
 
+def _request_id() -> str | None:
+    """The workflow that ran the failed operation: where its history is in Temporal's UI."""
+    return activity.info().workflow_id if activity.in_activity() else None
+
+
 class VolumeRecords:
     """Activities over the volume, snapshot and attachment rows."""
 
@@ -58,11 +64,17 @@ class VolumeRecords:
 
     @activity.defn
     def set_volume_status(self, inp: VolumeStatusInput) -> None:
-        """Move a live volume to a status (and size); a deleted one is left alone."""
+        """Move a live volume to a status (and size); a deleted one is left alone. A fault
+        that ends an operation (create, extend, attach, detach) leaves a user message, in
+        the same transaction: a second run finds the status already moved and adds none."""
         with self.db.session() as s:
             volume = s.get(Volume, inp.volume_id)
             if volume is None or volume.deleted_at is not None:
                 return
+            if inp.fault is not None and volume.status != inp.status:
+                record_failure(
+                    s, "VOLUME", volume.id, volume.project_id, volume.status, _request_id()
+                )
             volume.status, volume.fault = inp.status, inp.fault
             if inp.size_gib is not None:
                 volume.size = inp.size_gib
@@ -76,10 +88,15 @@ class VolumeRecords:
 
     @activity.defn
     def set_snapshot_status(self, inp: SnapshotStatusInput) -> None:
+        """Move a live snapshot to a status; a failed create leaves a user message once."""
         with self.db.session() as s:
             snap = s.get(VolumeSnapshot, inp.snapshot_id)
             if snap is None or snap.deleted_at is not None:
                 return
+            if inp.status == "error" and snap.status != "error":
+                record_failure(
+                    s, "VOLUME_SNAPSHOT", snap.id, snap.project_id, snap.status, _request_id()
+                )
             snap.status = inp.status
             if inp.status == "deleted":
                 snap.deleted_at = utcnow()

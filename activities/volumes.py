@@ -80,6 +80,12 @@ class VolumeActivities:
         """Remove the snapshot; ``Conflict`` while volumes cloned from it exist."""
         self.store.remove_snapshot(snapshot_ref_of(inp.volume_id, inp.snapshot_id))
 
+    @activity.defn
+    def revert_volume_data(self, inp: SnapshotRef) -> None:
+        """Put the volume back as it was at the snapshot, its size included (RBD rollback;
+        a second run is the same rollback); ``NotFound`` if the snapshot is missing."""
+        self.store.rollback(snapshot_ref_of(inp.volume_id, inp.snapshot_id))
+
     def all(self) -> list[Callable[..., Any]]:
         return [
             self.create_volume_data,
@@ -87,6 +93,7 @@ class VolumeActivities:
             self.extend_volume_data,
             self.create_snapshot_data,
             self.delete_snapshot_data,
+            self.revert_volume_data,
         ]
 
 

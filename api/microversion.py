@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from flask import g, request
 
-from nimbus.errors import NimbusError
+from nimbus.errors import NimbusError, NotFound
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)$")
 
@@ -97,3 +97,9 @@ def at_least(text: str) -> bool:
     """Whether this request runs at version ``text`` or later (False when none was bound)."""
     found = getattr(g, "api_version", None)
     return isinstance(found, APIVersion) and found >= APIVersion.parse(text)
+
+
+def require(text: str) -> None:
+    """404, as Nova and Cinder answer, for a route this request's version does not have."""
+    if not at_least(text):
+        raise NotFound("The resource could not be found.")

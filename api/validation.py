@@ -92,3 +92,16 @@ def description_field(body: dict[str, Any], label: str = "description") -> str |
             f"Invalid input for field/attribute {label}: control characters are not allowed."
         )
     return value
+
+
+def string_map(value: Any, label: str = "metadata") -> dict[str, str]:
+    """A map of 1-to-255-character keys to strings of at most 255 characters: Nova's and
+    Cinder's metadata."""
+    if not isinstance(value, dict):
+        raise InvalidSpec(f"'{label}' must be an object mapping keys to strings.")
+    for key, item in value.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= 255:
+            raise InvalidSpec(f"'{label}' keys must be strings of 1 to 255 characters.")
+        if not isinstance(item, str) or len(item) > 255:
+            raise InvalidSpec(f"'{label}' values must be strings of at most 255 characters.")
+    return dict(value)

@@ -412,5 +412,12 @@ class Database:
             yield session
 
 
-# Registers the audit, EC2 credentials, networking and PaaS tables.
-from nimbus import db_audit, db_compute, db_credentials, db_network, db_paas  # noqa: E402,F401
+# Registers the audit, EC2 credentials, networking, PaaS and volume message tables.
+from nimbus import (  # noqa: E402,F401
+    db_audit,
+    db_compute,
+    db_credentials,
+    db_network,
+    db_paas,
+    db_volume,
+)

@@ -67,6 +67,7 @@ from workflows.volume import (
     DeleteVolume,
     DetachVolume,
     ExtendVolume,
+    RevertVolume,
 )
 
 
@@ -333,6 +334,18 @@ async def extend_volume(client: Client, project_id: str, volume_id: str, size_gi
     arg = ExtendVolumeDataInput(volume_id, size_gib)
     return await _volume_op(
         client, ExtendVolume.run, arg, f"volume-{volume_id}-extend", project_id, volume_id
+    )
+
+
+async def revert_volume(client: Client, project_id: str, volume_id: str, snapshot_id: str) -> Any:
+    """Start (or find) the volume's revert to its latest snapshot."""
+    return await _volume_op(
+        client,
+        RevertVolume.run,
+        SnapshotRef(volume_id, snapshot_id),
+        f"volume-{volume_id}-revert",
+        project_id,
+        volume_id,
     )
 
 

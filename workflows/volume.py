@@ -1,4 +1,4 @@
-"""Volume workflows: create, extend, delete, snapshots, attach and detach."""
+"""Volume workflows: create, extend, delete, snapshots, revert, attach and detach."""
 
 from __future__ import annotations
 
@@ -138,6 +138,26 @@ class DeleteSnapshot:
         )
 
 
+@workflow.defn
+class RevertVolume:
+    """Roll the volume back to its latest snapshot -> both available; on failure the
+    volume is error (a rollback may have stopped half-way), the snapshot available."""
+
+    @workflow.run
+    async def run(self, inp: SnapshotRef) -> None:
+        available = SnapshotStatusInput(inp.snapshot_id, "available")
+        try:
+            await run_activity(VolumeActivities.revert_volume_data, inp)
+        except _Failure as exc:
+            await run_activity(VolumeRecords.set_snapshot_status, available)
+            await run_activity(
+                VolumeRecords.set_volume_status, _status(inp.volume_id, "error", reason(exc))
+            )
+            raise user_error("volume revert failed", exc) from exc
+        await run_activity(VolumeRecords.set_snapshot_status, available)
+        await run_activity(VolumeRecords.set_volume_status, _status(inp.volume_id, "available"))
+
+
 @dataclass(frozen=True)
 class AttachVolumeInput:
     volume_id: str
@@ -215,6 +235,7 @@ VOLUME_WORKFLOWS = [
     DeleteVolume,
     CreateSnapshot,
     DeleteSnapshot,
+    RevertVolume,
     AttachVolume,
     DetachVolume,
 ]

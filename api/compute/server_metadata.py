@@ -20,7 +20,7 @@ from api.compute.servers import load_server
 from api.context import current
 from api.errors import Forbidden
 from api.policy import authorize
-from api.validation import json_body, require_dict
+from api.validation import json_body, require_dict, string_map
 from nimbus.db import Server
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 
@@ -32,15 +32,9 @@ _CHANGEABLE = {"ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED", "ERROR"}
 
 def check_metadata(value: Any, label: str = "metadata") -> dict[str, str]:
     """A map of 1-to-255-character keys to strings of at most 255 characters."""
-    if not isinstance(value, dict):
-        raise InvalidSpec(f"'{label}' must be an object mapping keys to strings.")
-    for key, item in value.items():
-        if not isinstance(key, str) or not 1 <= len(key) <= 255:
-            raise InvalidSpec(f"'{label}' keys must be strings of 1 to 255 characters.")
-        if not isinstance(item, str) or len(item) > 255:
-            raise InvalidSpec(f"'{label}' values must be strings of at most 255 characters.")
-    check_count(len(value))
-    return dict(value)
+    checked = string_map(value, label)
+    check_count(len(checked))
+    return checked
 
 
 def check_count(count: int) -> None:

@@ -8,10 +8,12 @@ from sqlalchemy import select
 from api import deps
 from api.context import RequestContext, current
 from api.lookup import load_owned
+from api.microversion import at_least
 from api.policy import allowed, authorize
 from api.starting import add_and_start
-from api.validation import json_body, optional_str, paginate, require_dict, require_str
+from api.validation import json_body, optional_str, require_dict, require_str
 from api.volume import bp, views
+from api.volume.filters import Match, dict_arg, listing, page, subset, text_matches
 from api.volume.volumes import load_volume
 from nimbus.db import Volume, VolumeSnapshot
 from nimbus.errors import Conflict
@@ -50,11 +52,23 @@ def _visible(ctx: RequestContext) -> list[VolumeSnapshot]:
     query = select(VolumeSnapshot).where(VolumeSnapshot.deleted_at.is_(None))
     if not (request.args.get("all_tenants") and allowed(ctx, "volume:all_projects")):
         query = query.where(VolumeSnapshot.project_id == ctx.project_id)
-    for key in ("name", "status", "volume_id"):
-        if request.args.get(key):
-            query = query.where(getattr(VolumeSnapshot, key) == request.args[key])
     with deps.db().session() as s:
         return list(s.scalars(query.order_by(VolumeSnapshot.created_at.desc())))
+
+
+def _matches() -> list[Match]:
+    """Name, status and volume filters; 3.22's ``metadata`` filter matches nothing but an
+    empty dict, as snapshots carry no metadata here."""
+    fields = {
+        "name": lambda x: x.name,
+        "status": lambda x: x.status,
+        "volume_id": lambda x: x.volume_id,
+    }
+    out = text_matches(fields)
+    metadata = dict_arg("metadata") if at_least("3.22") else None
+    if metadata:
+        out.append(lambda x: subset(metadata, {}))
+    return out
 
 
 @bp.get("/v3/<project_id>/snapshots")
@@ -62,11 +76,8 @@ def _visible(ctx: RequestContext) -> list[VolumeSnapshot]:
 def list_snapshots(project_id: str) -> Response:
     ctx = current()
     authorize(ctx, "volume:list")
-    found = _visible(ctx)
-    page = paginate(
-        found, [x.id for x in found], request.args.get("marker"), request.args.get("limit")
-    )
-    return jsonify({"snapshots": [views.snapshot(x) for x in page]})
+    found, total = page(_visible(ctx), _matches())
+    return jsonify(listing("snapshots", [views.snapshot(x) for x in found], total))
 
 
 @bp.get("/v3/<project_id>/snapshots/<snapshot_id>")
@@ -81,6 +92,8 @@ def delete_snapshot(project_id: str, snapshot_id: str) -> tuple[str, int]:
     ctx = current()
     authorize(ctx, "volume:snapshot")
     snap = _load(snapshot_id, ctx)
+    if snap.status == "restoring":
+        raise Conflict(f"Snapshot {snapshot_id} is restoring its volume: wait until it is done.")
     with deps.db().session() as s:
         users = s.scalars(
             select(Volume.id).where(Volume.snapshot_id == snapshot_id, Volume.deleted_at.is_(None))

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import select
 
 from api import deps
+from api.microversion import at_least
 from api.timefmt import iso
 from nimbus.db import Volume, VolumeAttachment, VolumeSnapshot
+from nimbus.db_volume import VolumeMessage
 
 VOLUME_TYPE = "ceph"
 
 
-def _links(kind: str, project_id: str, item_id: str) -> list[dict[str, str]]:
+def links(kind: str, project_id: str, item_id: str) -> list[dict[str, str]]:
     base = f"{deps.settings().public_url}/volume/v3/{project_id}/{kind}/{item_id}"
     return [{"rel": "self", "href": base}]
 
@@ -40,7 +43,7 @@ def attachments(volume_id: str) -> list[dict[str, Any]]:
 def volume(v: Volume, admin: bool = False) -> dict[str, Any]:
     """Cinder's volume; the host and migration attributes only for an admin, as Cinder's
     ``volume_extension:volume_host_attribute`` and ``..._mig_status_attribute`` say."""
-    body = {
+    body: dict[str, Any] = {
         "id": v.id,
         "name": v.name,
         "description": v.description,
@@ -61,18 +64,40 @@ def volume(v: Volume, admin: bool = False) -> dict[str, Any]:
         "consistencygroup_id": None,
         "created_at": iso(v.created_at),
         "updated_at": iso(v.updated_at),
-        "links": _links("volumes", v.project_id, v.id),
+        "links": links("volumes", v.project_id, v.id),
         **({"volume_image_metadata": {"image_id": v.image_id}} if v.image_id else {}),
     }
     if admin:
         body["os-vol-host-attr:host"] = f"{deps.settings().host_name}@rbd#volumes"
         body["os-vol-mig-status-attr:migstat"] = None
         body["os-vol-mig-status-attr:name_id"] = None
-    return body
+    return body | _versioned(admin)
+
+
+def _versioned(admin: bool) -> dict[str, Any]:
+    """The detail fields later microversions add: 3.13 ``group_id`` (no volume is in a
+    group), 3.21 an admin's ``provider_id`` (Cinder's RBD driver sets none either), 3.48
+    ``shared_targets`` (RBD needs no host lock) and ``service_uuid``, the volume service's."""
+    extra: dict[str, Any] = {}
+    if at_least("3.13"):
+        extra["group_id"] = None
+    if admin and at_least("3.21"):
+        extra["provider_id"] = None
+    if at_least("3.48"):
+        extra["shared_targets"] = False
+        extra["service_uuid"] = service_uuid()
+    return extra
+
+
+def service_uuid() -> str:
+    """A stable id for this cloud's one volume service, derived from its host name."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"nimbus-volume:{deps.settings().host_name}"))
 
 
 def snapshot(s: VolumeSnapshot) -> dict[str, Any]:
-    return {
+    """Cinder's snapshot; 3.14 adds ``group_snapshot_id`` (never in a group here), 3.41
+    the creating user."""
+    body: dict[str, Any] = {
         "id": s.id,
         "name": s.name,
         "description": s.description,
@@ -84,5 +109,26 @@ def snapshot(s: VolumeSnapshot) -> dict[str, Any]:
         "updated_at": iso(s.updated_at),
         "os-extended-snapshot-attributes:project_id": s.project_id,
         "os-extended-snapshot-attributes:progress": "100%" if s.status == "available" else "0%",
-        "links": _links("snapshots", s.project_id, s.id),
+        "links": links("snapshots", s.project_id, s.id),
+    }
+    if at_least("3.14"):
+        body["group_snapshot_id"] = None
+    if at_least("3.41"):
+        body["user_id"] = s.user_id
+    return body
+
+
+def message(m: VolumeMessage) -> dict[str, Any]:
+    """Cinder's user message (3.3)."""
+    return {
+        "id": m.id,
+        "event_id": m.event_id,
+        "user_message": m.user_message,
+        "message_level": m.message_level,
+        "resource_type": m.resource_type,
+        "resource_uuid": m.resource_uuid,
+        "created_at": iso(m.created_at),
+        "guaranteed_until": iso(m.expires_at),
+        "request_id": m.request_id,
+        "links": links("messages", m.project_id, m.id),
     }

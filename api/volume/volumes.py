@@ -6,17 +6,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify
 from sqlalchemy import select, update
 
 from api import deps
 from api.context import RequestContext, current
 from api.image.images import find_visible_image
 from api.lookup import load_owned
+from api.microversion import at_least
 from api.policy import allowed, authorize
 from api.starting import add_and_start
-from api.validation import json_body, optional_str, paginate, require_dict
+from api.validation import json_body, optional_str, require_dict, string_map
 from api.volume import bp, views
+from api.volume.filters import bool_arg, dict_arg, subset
 from nimbus.db import Volume, VolumeSnapshot
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 from workflows import starter
@@ -60,8 +62,9 @@ def _source(spec: dict[str, Any], ctx: RequestContext) -> tuple[dict[str, Any], 
     if spec.get("snapshot_id"):
         snap = _snapshot(str(spec["snapshot_id"]), ctx)
         return {"snapshot_id": snap.id, "source_volume_id": snap.volume_id}, snap.size
-    if spec.get("imageRef"):
-        image = find_visible_image(str(spec["imageRef"]), ctx)
+    image_ref = spec.get("imageRef") or spec.get("image_id")
+    if image_ref:
+        image = find_visible_image(str(image_ref), ctx)
         if image.status != "active":
             raise InvalidSpec(f"Image {image.id} is not active.")
         least = max(image.min_disk, math.ceil((image.virtual_size or 0) / GIB))
@@ -76,6 +79,63 @@ def _snapshot(snapshot_id: str, ctx: RequestContext) -> VolumeSnapshot:
     return snap
 
 
+#: The keys of Cinder's volume create body; 3.13 adds ``group_id``, 3.47 ``backup_id``.
+_CREATE_KEYS = {
+    "name",
+    "description",
+    "display_name",
+    "display_description",
+    "volume_type",
+    "metadata",
+    "snapshot_id",
+    "source_volid",
+    "consistencygroup_id",
+    "size",
+    "availability_zone",
+    "multiattach",
+    "image_id",
+    "imageRef",
+}
+_UPDATE_KEYS = {"name", "description", "metadata", "display_name", "display_description"}
+
+
+def _unexpected(found: set[str], allowed: set[str], label: str) -> None:
+    """400 naming the keys a body may not have (jsonschema's words, as Cinder answers)."""
+    extra = sorted(found - allowed)
+    if extra:
+        raise InvalidSpec(
+            f"Invalid input for field/attribute {label}. Additional properties are not"
+            f" allowed ({', '.join(repr(k) for k in extra)} {'was' if len(extra) == 1 else 'were'}"
+            " unexpected)"
+        )
+
+
+def _create_spec() -> dict[str, Any]:
+    """The ``volume`` of a create body; from 3.53 no key beyond the documented ones."""
+    body = json_body()
+    spec = require_dict(body, "volume", "volume")
+    if at_least("3.53"):
+        _unexpected(set(body), {"volume", "OS-SCH-HNT:scheduler_hints"}, "body")
+        allowed = _CREATE_KEYS | {"group_id", "backup_id"}
+        _unexpected(set(spec), allowed, "volume")
+    if at_least("3.13") and spec.get("group_id"):
+        raise NotFound(f"Group {spec['group_id']} could not be found.")
+    return spec
+
+
+def _update_spec() -> dict[str, Any]:
+    """The ``volume`` of an update body: only name, description and metadata; from 3.53
+    at least one of them."""
+    spec = require_dict(json_body(), "volume", "volume")
+    _unexpected(set(spec), _UPDATE_KEYS, "volume")
+    if at_least("3.53") and not spec:
+        raise InvalidSpec(
+            "Invalid input for field/attribute volume: one of name, description,"
+            " display_name, display_description or metadata is required."
+        )
+    return spec
+
+
 def _check_type(spec: dict[str, Any]) -> None:
     kind = spec.get("volume_type")
     if kind not in (None, "", views.VOLUME_TYPE, "__DEFAULT__"):
@@ -85,20 +145,14 @@ def _check_type(spec: dict[str, Any]) -> None:
 
 
 def _metadata(spec: dict[str, Any]) -> dict[str, str]:
-    metadata = spec.get("metadata") or {}
-    if not isinstance(metadata, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and len(k) <= 255 and len(v) <= 255
-        for k, v in metadata.items()
-    ):
-        raise InvalidSpec("'metadata' must map strings to strings of at most 255 characters.")
-    return metadata
+    return string_map(spec.get("metadata") or {})
 
 
 @bp.post("/v3/<project_id>/volumes")
 def create_volume(project_id: str) -> tuple[Response, int]:
     ctx = current()
     authorize(ctx, "volume:create")
-    spec = require_dict(json_body(), "volume", "volume")
+    spec = _create_spec()
     _check_type(spec)
     source, least = _source(spec, ctx)
     size = size_field(spec["size"]) if spec.get("size") is not None else least
@@ -108,8 +162,10 @@ def create_volume(project_id: str) -> tuple[Response, int]:
         project_id=ctx.project_id,
         user_id=ctx.user_id,
         size=size,
-        name=optional_str(spec, "name", "name"),
-        description=optional_str(spec, "description", "description"),
+        name=optional_str(spec, "name" if "name" in spec else "display_name", "name"),
+        description=optional_str(
+            spec, "description" if "description" in spec else "display_description", "description"
+        ),
         metadata_=_metadata(spec),
         status="creating",
         image_id=source.get("image_id"),
@@ -128,34 +184,6 @@ def _admin(ctx: RequestContext) -> bool:
     return allowed(ctx, "volume:all_projects")
 
 
-def _visible(ctx: RequestContext) -> list[Volume]:
-    query = select(Volume).where(Volume.deleted_at.is_(None)).order_by(Volume.created_at.desc())
-    if not (request.args.get("all_tenants") and allowed(ctx, "volume:all_projects")):
-        query = query.where(Volume.project_id == ctx.project_id)
-    for key in ("name", "status"):
-        if request.args.get(key):
-            query = query.where(getattr(Volume, key) == request.args[key])
-    with deps.db().session() as s:
-        volumes = list(s.scalars(query))
-    ids = [v.id for v in volumes]
-    return paginate(volumes, ids, request.args.get("marker"), request.args.get("limit"))
-
-
-@bp.get("/v3/<project_id>/volumes")
-def list_volumes(project_id: str) -> Response:
-    ctx = current()
-    authorize(ctx, "volume:list")
-    brief = [{"id": v.id, "name": v.name, "links": views.volume(v)["links"]} for v in _visible(ctx)]
-    return jsonify({"volumes": brief})
-
-
-@bp.get("/v3/<project_id>/volumes/detail")
-def list_volumes_detail(project_id: str) -> Response:
-    ctx = current()
-    authorize(ctx, "volume:list")
-    return jsonify({"volumes": [views.volume(v, _admin(ctx)) for v in _visible(ctx)]})
-
-
 @bp.get("/v3/<project_id>/volumes/<volume_id>")
 def show_volume(project_id: str, volume_id: str) -> Response:
     ctx = current()
@@ -167,18 +195,16 @@ def show_volume(project_id: str, volume_id: str) -> Response:
 def update_volume(project_id: str, volume_id: str) -> Response:
     ctx = current()
     authorize(ctx, "volume:update")
-    spec = require_dict(json_body(), "volume", "volume")
-    unknown = set(spec) - {"name", "description", "metadata", "display_name", "display_description"}
-    if unknown:
-        raise InvalidSpec(f"Cannot update {', '.join(sorted(unknown))}.")
+    spec = _update_spec()
     load_volume(volume_id, ctx)
     with deps.db().session() as s:
         volume = s.get(Volume, volume_id)
         assert volume is not None
         if "name" in spec or "display_name" in spec:
             volume.name = optional_str(spec, "name" if "name" in spec else "display_name", "name")
-        if "description" in spec:
-            volume.description = optional_str(spec, "description", "description")
+        if "description" in spec or "display_description" in spec:
+            key = "description" if "description" in spec else "display_description"
+            volume.description = optional_str(spec, key, "description")
         if "metadata" in spec:
             volume.metadata_ = _metadata(spec)
     return jsonify({"volume": views.volume(load_volume(volume_id, ctx), _admin(ctx))})
@@ -189,6 +215,11 @@ def delete_volume(project_id: str, volume_id: str) -> tuple[str, int]:
     ctx = current()
     authorize(ctx, "volume:delete")
     volume = load_volume(volume_id, ctx)
+    if at_least("3.23") and bool_arg("force"):
+        # Cinder's force skips the status check; here every status it would skip means an
+        # operation's workflow still owns the volume (or a server has it), and deleting
+        # under it would leave data behind, so force only asks for an admin.
+        authorize(ctx, "volume:force_delete")
     with deps.db().session() as s:
         snaps = s.scalars(
             select(VolumeSnapshot.id).where(
@@ -210,31 +241,6 @@ def delete_volume(project_id: str, volume_id: str) -> tuple[str, int]:
     return "", 202
 
 
-@bp.post("/v3/<project_id>/volumes/<volume_id>/action")
-def volume_action(project_id: str, volume_id: str) -> tuple[str, int]:
-    ctx = current()
-    body = json_body()
-    if set(body) != {"os-extend"}:
-        raise InvalidSpec(f"Unsupported volume action: {', '.join(body)}. Supported: os-extend.")
-    authorize(ctx, "volume:extend")
-    volume = load_volume(volume_id, ctx)
-    new_size = size_field(require_dict(body, "os-extend", "os-extend").get("new_size"), "new_size")
-    if new_size <= volume.size:
-        raise InvalidSpec(f"New size {new_size} must be greater than the current {volume.size}.")
-    if not transition(volume_id, ("available",), "extending"):
-        raise Conflict(
-            f"Volume {volume_id} is {volume.status}: only an available volume can be extended."
-        )
-    try:
-        deps.bridge().run(
-            lambda c: starter.extend_volume(c, volume.project_id, volume_id, new_size)
-        )
-    except Exception:
-        transition(volume_id, ("extending",), "available")
-        raise
-    return "", 202
-
-
 _TYPE = {
     "id": "ceph",
     "name": views.VOLUME_TYPE,
@@ -246,8 +252,11 @@ _TYPE = {
 
 @bp.get("/v3/<project_id>/types")
 def list_types(project_id: str) -> Response:
+    """The one type; from 3.52 filtered by ``extra_specs``."""
     authorize(current(), "volume:types")
-    return jsonify({"volume_types": [_TYPE]})
+    wanted = dict_arg("extra_specs") if at_least("3.52") else None
+    specs: Any = _TYPE["extra_specs"]
+    return jsonify({"volume_types": [_TYPE] if subset(wanted or {}, specs) else []})
 
 
 @bp.get("/v3/<project_id>/types/<type_id>")

@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from nimbus.db import Base
+from nimbus.db import Base, VolumeAttachment
 from nimbus.db_paas import Build
+from nimbus.db_volume import record_failure
 from tests.support.neutron import Neutron
 from tests.support.paas import STATIC_SITE, package_bytes
 from tests.support.stack import Stack
@@ -77,6 +78,16 @@ BODIES: dict[str, Any] = {
     "volume.volume_action": {"os-extend": {"new_size": 5}},
     "volume.create_volume": {"volume": {"size": 1, "snapshot_id": "{snapshot_id}"}},
     "volume.create_snapshot": {"snapshot": {"volume_id": "{snapshot_volume_id}"}},
+    "volume.create_attachment": {
+        "attachment": {"volume_uuid": "{volume_id}", "instance_uuid": "{server_id}"}
+    },
+    "volume.update_attachment": {"attachment": {"connector": {"host": "h"}}},
+    "volume.attachment_action": {"os-complete": {}},
+    "volume.create_transfer": {"transfer": {"volume_id": "{volume_id}"}},
+    "volume.accept_transfer": {"accept": {"auth_key": "not-the-key"}},
+    "volume.merge_volume_metadata": {"metadata": {"victim-meta-key": "x"}},
+    "volume.replace_volume_metadata": {"metadata": {"victim-meta-key": "x"}},
+    "volume.set_volume_metadata_item": {"meta": {"victim-meta-key": "x"}},
     "network.update_network": {"network": {"name": "renamed"}},
     "network.update_subnet": {"subnet": {"name": "renamed"}},
     "network.update_port": {"port": {"name": "renamed"}},
@@ -119,6 +130,10 @@ OTHER_CREATES = {
     "compute.create_server": 400,
     "volume.create_volume": 404,
     "volume.create_snapshot": 404,
+    "volume.create_attachment": 404,
+    "volume.create_transfer": 404,
+    # Any project may accept a transfer it was given the key of: a wrong key is 400.
+    "volume.accept_transfer": 400,
     "network.create_subnet": 404,
     "network.create_port": 404,
     "network.create_floatingip": 404,
@@ -222,7 +237,8 @@ def _finish_server(stack: Stack, token: str, image_id: str, port_id: str) -> str
 
 
 def _volume(stack: Stack, base: str, h: dict[str, str], name: str) -> str:
-    r = stack.client.post(f"{base}/volumes", json={"volume": {"size": 1, "name": name}}, headers=h)
+    spec = {"size": 1, "name": name, "metadata": {"victim-meta-key": "victim"}}
+    r = stack.client.post(f"{base}/volumes", json={"volume": spec}, headers=h)
     assert r.status_code == 202, r.json
     volume_id = str(r.json["volume"]["id"])
     _wait(stack, f"{base}/volumes/{volume_id}", h, "volume", "available")
@@ -283,6 +299,7 @@ def build_world(stack: Stack) -> World:
     snapshot_id = str(snap.json["snapshot"]["id"])
     _wait(stack, f"{base}/snapshots/{snapshot_id}", h, "snapshot", "available")
     user_id = str(stack.token_info(h["X-Auth-Token"])["user"]["id"])
+    message = record_message(stack, alice.project_id, volume_id)
     ec2 = stack.client.post(
         f"/identity/v3/users/{user_id}/credentials/OS-EC2",
         json={"tenant_id": alice.project_id},
@@ -340,12 +357,37 @@ def build_world(stack: Stack) -> World:
             "keypair_name": "victim-key",
             "key": "victim-meta-key",
             "request_id": request_id,
+            "message_id": message,
+            "attachment_id": _attachment_of(stack, volume_id),
+            "transfer_id": _transfer(stack, base, h),
             **paas,
             **shared,
         },
         demo_project=alice.project_id,
         other_project=other.project_id,
     )
+
+
+def record_message(stack: Stack, project_id: str, volume_id: str) -> str:
+    """A user message of demo's, as a failed volume operation leaves one."""
+    with stack.db.session() as s:
+        message = record_failure(s, "VOLUME", volume_id, project_id, "extending", None)
+        assert message is not None
+    return message.id
+
+
+def _transfer(stack: Stack, base: str, h: dict[str, str]) -> str:
+    """Demo's offer of a volume of its own to whoever has the key."""
+    body = {"transfer": {"volume_id": _volume(stack, base, h, "offered")}}
+    r = stack.client.post(f"{base}/volume-transfers", json=body, headers=h)
+    assert r.status_code == 202, r.json
+    return str(r.json["transfer"]["id"])
+
+
+def _attachment_of(stack: Stack, volume_id: str) -> str:
+    with stack.db.session() as s:
+        row = s.scalars(select(VolumeAttachment).where(VolumeAttachment.volume_id == volume_id))
+        return row.one().id
 
 
 def _paas_app(stack: Stack, h: dict[str, str]) -> dict[str, str]:
@@ -433,6 +475,8 @@ def _send(stack: Stack, call: Call, url: str, token: str | None, world: World) -
     headers = {"X-Auth-Token": token} if token else {}
     if url.startswith("/compute/"):
         headers["OpenStack-API-Version"] = "compute latest"  # routes added by microversions
+    if url.startswith("/volume/"):
+        headers["OpenStack-API-Version"] = "volume latest"
     body = _fill(BODIES.get(call.endpoint, {}), world)
     if call.endpoint in ("image.upload_image", "paas.upload_package"):
         return stack.client.put(
@@ -493,6 +537,9 @@ def build_ids_for_params() -> list[str]:
         "keypair_name",
         "key",
         "request_id",
+        "message_id",
+        "attachment_id",
+        "transfer_id",
         *SHARED_OBJECTS,
     ]
 

@@ -39,7 +39,7 @@ def test_volume_root_and_version(stack: Stack) -> None:
     root = stack.client.get("/volume/")
     assert root.status_code == 300
     (doc,) = root.json["versions"]
-    assert doc["id"] == "v3.0" and doc["min_version"] == "3.0"
+    assert doc["id"] == "v3.0" and doc["min_version"] == "3.0" and doc["version"] == "3.59"
     shown = stack.client.get("/volume/v3/")
     assert shown.status_code == 200 and shown.json == {"versions": [doc]}
 

@@ -9,45 +9,9 @@ import pytest
 
 from activities.storage.block import volume_ref
 from nimbus.errors import Conflict
+from tests.support.cinder import Cinder
 from tests.support.stack import Stack
 from workflows.common import server_workflow_id
-
-
-class Cinder:
-    def __init__(self, stack: Stack, user: str = "alice") -> None:
-        self.stack = stack
-        self.h = {"X-Auth-Token": stack.token(user)}
-        project_id = stack.token_info(self.h["X-Auth-Token"])["project"]["id"]
-        self.base = f"/volume/v3/{project_id}"
-
-    def create(self, **spec: Any) -> Any:
-        return self.stack.client.post(f"{self.base}/volumes", json={"volume": spec}, headers=self.h)
-
-    def show(self, volume_id: str) -> Any:
-        return self.stack.client.get(f"{self.base}/volumes/{volume_id}", headers=self.h)
-
-    def wait(self, volume_id: str, status: str, timeout: float = 20) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            volume = self.show(volume_id).json["volume"]
-            if volume["status"] == status:
-                return dict(volume)
-            time.sleep(0.05)
-        raise AssertionError(f"volume {volume_id} never became {status}: {volume}")
-
-    def server(self) -> str:
-        body = {"server": {"name": "vm", "flavorRef": "1", "imageRef": self.stack.image_id()}}
-        r = self.stack.client.post("/compute/v2.1/servers", json=body, headers=self.h)
-        server_id = str(r.json["server"]["id"])
-        self.stack.finish(server_workflow_id(server_id, "boot"))
-        return server_id
-
-    def attach(self, server_id: str, volume_id: str) -> Any:
-        return self.stack.client.post(
-            f"/compute/v2.1/servers/{server_id}/os-volume_attachments",
-            json={"volumeAttachment": {"volumeId": volume_id, "device": None}},
-            headers=self.h,
-        )
 
 
 @pytest.fixture

@@ -87,3 +87,20 @@ def test_ip_allocations_rekeyed_by_address_keep_their_rows(tmp_path: Path) -> No
     with db.engine.begin() as conn:
         rows = conn.execute(text("SELECT port_id, subnet_id, ip_address FROM ip_allocations"))
         assert rows.all() == [("p1", "s1", "10.0.0.5")]
+
+
+def test_an_old_database_gains_the_volume_messages_and_transfers_tables(tmp_path: Path) -> None:
+    """Cinder's user messages and transfers came later: an old data directory gets their
+    tables, and its volumes keep their rows."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    with create_engine(url).begin() as conn:
+        conn.execute(text("CREATE TABLE volumes (id VARCHAR(36) PRIMARY KEY, size INTEGER)"))
+        conn.execute(text("INSERT INTO volumes (id, size) VALUES ('v1', 3)"))
+    db = Database(url)
+    db.create_schema()
+    columns = {c["name"] for c in inspect(db.engine).get_columns("volume_messages")}
+    assert {"resource_uuid", "event_id", "expires_at"} <= columns
+    columns = {c["name"] for c in inspect(db.engine).get_columns("volume_transfers")}
+    assert {"crypt_hash", "no_snapshots", "accepted"} <= columns
+    with db.engine.begin() as conn:
+        assert conn.execute(text("SELECT size FROM volumes")).scalar() == 3

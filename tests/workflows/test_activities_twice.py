@@ -171,7 +171,7 @@ def _servers_and_volumes(cloud: Cloud, network_id: str) -> None:
         "the server's image active",
     )
 
-    # Volumes: create, extend, attach, detach, snapshot, a volume from it, delete.
+    # Volumes: create, extend, attach, detach, snapshot, revert, a volume from it, delete.
     vol = cloud.call("POST", f"{cloud.volumes}/volumes", 202, json={"volume": {"size": 1}})
     volume_id = vol["volume"]["id"]
     cloud.volume(volume_id, "available")
@@ -194,6 +194,13 @@ def _servers_and_volumes(cloud: Cloud, network_id: str) -> None:
         ),
         "snapshot available",
     )
+    revert = cloud.stack.client.post(
+        f"{cloud.volumes}/volumes/{volume_id}/action",
+        json={"revert": {"snapshot_id": snap["id"]}},
+        headers={**cloud.h, "OpenStack-API-Version": "volume 3.40"},
+    )
+    assert revert.status_code == 202, revert.json
+    cloud.volume(volume_id, "available")
     from_snap = {"volume": {"size": 2, "snapshot_id": snap["id"]}}
     copy_id = cloud.call("POST", f"{cloud.volumes}/volumes", 202, json=from_snap)["volume"]["id"]
     cloud.volume(copy_id, "available")

@@ -17,6 +17,7 @@ from temporalio import activity
 
 from activities.compute import AttachedVolume, ServerRef
 from nimbus.db import Database, Flavor, Host, Image, Server, VolumeAttachment, utcnow
+from nimbus.db_compute import flavor_value, join_server_flavors, server_flavor
 from nimbus.errors import Conflict, NotFound
 
 #: A host whose worker has not reported for this long is not given new servers.
@@ -95,7 +96,7 @@ class ServerRecords:
         """
         with self.db.session() as s:
             server = _building(s.get(Server, inp.server_id), inp.server_id)
-            flavor = s.get(Flavor, server.flavor_id)
+            flavor = server_flavor(s, server.id, server.flavor_id)
             image = s.get(Image, server.image_id)
             if flavor is None or image is None or not image.location:
                 raise NotFound("the server's flavor or image no longer exists")
@@ -142,7 +143,7 @@ class ServerRecords:
                 raise NotFound(f"server {server_id} not found")
             if server.task_state not in tasks or not server.host:
                 raise Conflict(f"server {server_id} is not being {' or '.join(tasks)}")
-            flavor = s.get(Flavor, server.flavor_id)
+            flavor = server_flavor(s, server.id, server.flavor_id)
             if server.root_volume and flavor is not None:
                 return boot_plan(server, flavor, "")  # its root is its volume
             image = s.get(Image, server.image_id)
@@ -310,11 +311,8 @@ def _pick_host(s: Session, ram_mib: int) -> str:
 
 
 def _ram_used(s: Session) -> dict[str, int]:
-    rows = s.execute(
-        select(Server.host, Flavor.ram)
-        .join(Flavor, Flavor.id == Server.flavor_id)
-        .where(Server.deleted_at.is_(None), Server.host.is_not(None))
-    ).all()
+    query = join_server_flavors(select(Server.host, flavor_value("ram")).select_from(Server))
+    rows = s.execute(query.where(Server.deleted_at.is_(None), Server.host.is_not(None))).all()
     used: dict[str, int] = {}
     for host, ram in rows:
         if host is not None:

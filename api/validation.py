@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from flask import request
 
+from api import deps
 from nimbus.errors import InvalidSpec
 
 
@@ -80,13 +82,39 @@ def paginate(
     return out
 
 
-def description_field(body: dict[str, Any], label: str = "description") -> str | None:
-    """Nova's server description (2.19): null, or up to 255 printable characters."""
+def next_links(page_length: int, last: str | None) -> list[dict[str, str]]:
+    """Nova's ``<collection>_links``: a next link (this query with ``marker`` moved to the
+    page's last item) when the page is as long as ``limit`` asked; else none."""
+    limit = request.args.get("limit")
+    if limit is None or not limit.isdigit() or int(limit) != page_length or last is None:
+        return []
+    query = urlencode({**request.args.to_dict(), "marker": last})
+    href = f"{deps.settings().public_url}{request.path}?{query}"
+    return [{"rel": "next", "href": href}]
+
+
+def check_query(allowed: set[str]) -> None:
+    """Nova's query schemas from 2.75: a parameter it does not take is a 400."""
+    unknown = sorted(set(request.args) - allowed)
+    if unknown:
+        raise InvalidSpec(
+            "Invalid input for query parameters: additional properties are not allowed"
+            f" ({', '.join(repr(u) for u in unknown)} were unexpected)"
+        )
+
+
+def description_field(
+    body: dict[str, Any], label: str = "description", max_len: int = 255
+) -> str | None:
+    """Nova's descriptions: null, or printable characters, at most 255 for a server's
+    (2.19) and 65535 for a flavor's (2.55)."""
     value = body.get(label)
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > 255:
-        raise InvalidSpec(f"Invalid input for field/attribute {label}: at most 255 characters.")
+    if not isinstance(value, str) or len(value) > max_len:
+        raise InvalidSpec(
+            f"Invalid input for field/attribute {label}: at most {max_len} characters."
+        )
     if any(not ch.isprintable() for ch in value):
         raise InvalidSpec(
             f"Invalid input for field/attribute {label}: control characters are not allowed."

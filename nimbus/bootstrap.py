@@ -113,10 +113,13 @@ def ensure_user(
 
 
 def ensure_flavors(db: Database) -> None:
+    """The classic flavors, on a first run only (no flavor yet): one an admin deleted
+    stays deleted."""
     with db.session() as s:
+        if s.scalars(select(Flavor.id)).first() is not None:
+            return
         for fid, name, vcpus, ram, disk in FLAVORS:
-            if s.get(Flavor, fid) is None:
-                s.add(Flavor(id=fid, name=name, vcpus=vcpus, ram=ram, disk=disk))
+            s.add(Flavor(id=fid, name=name, vcpus=vcpus, ram=ram, disk=disk))
 
 
 def _stage(source: Path, staged: Path) -> tuple[int, str, str]:

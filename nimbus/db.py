@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -113,6 +114,9 @@ class Token(Base):
 
 
 class Flavor(Base):
+    """Nova's flavor. Its extra specs, the projects that may use a private one and the
+    copies live servers keep once it is deleted are in ``db_compute``."""
+
     __tablename__ = "flavors"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
@@ -122,6 +126,10 @@ class Flavor(Base):
     ephemeral: Mapped[int] = mapped_column(Integer, default=0)
     swap: Mapped[int] = mapped_column(Integer, default=0)
     is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Nova's free-text description (2.55); None when never given.
+    description: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
+    #: Nova's network bandwidth factor: shown, never applied; None reads as 1.0.
+    rxtx_factor: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
 
 
 class Image(Base):

@@ -1,18 +1,38 @@
-"""Compute tables beside the servers: the key pairs of each user (Nova's ``key_pairs``).
+"""Compute tables beside the servers: the key pairs of each user (Nova's ``key_pairs``),
+and what hangs off a flavor (extra specs, the projects of a private flavor, the copies
+servers keep of a deleted one).
 
 A key pair belongs to a user, not a project, and changes no infrastructure: the public
 key is copied onto each server created with it (``servers.key_data``), so deleting the
-key pair later leaves running servers as they are, as in Nova.
+key pair later leaves running servers as they are, as in Nova. A flavor may be deleted
+while servers use it, as in Nova: each live server that names it keeps a copy, so its
+reboots, resizes and quota usage go on as before.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ColumnElement,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    Select,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from nimbus.db import Base, utcnow
+from nimbus.db import Base, Flavor, Server, utcnow
 
 
 class KeyPair(Base):
@@ -26,3 +46,109 @@ class KeyPair(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+
+class FlavorExtraSpec(Base):
+    """One extra spec of a flavor (Nova's ``flavor_extra_specs``): a row per key, so two
+    admins setting different keys at once both keep theirs."""
+
+    __tablename__ = "flavor_extra_specs"
+    flavor_id: Mapped[str] = mapped_column(
+        ForeignKey("flavors.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class FlavorProject(Base):
+    """A project allowed to see and use a private flavor (Nova's ``flavor_projects``)."""
+
+    __tablename__ = "flavor_projects"
+    flavor_id: Mapped[str] = mapped_column(
+        ForeignKey("flavors.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ServerFlavor(Base):
+    """A live server's copy of a flavor it names (as ``flavor_id`` or ``old_flavor_id``),
+    made when that flavor is deleted: Nova keeps such a copy in every instance."""
+
+    __tablename__ = "server_flavors"
+    server_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    flavor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    vcpus: Mapped[int] = mapped_column(Integer)
+    ram: Mapped[int] = mapped_column(Integer)
+    disk: Mapped[int] = mapped_column(Integer)
+    ephemeral: Mapped[int] = mapped_column(Integer, default=0)
+    swap: Mapped[int] = mapped_column(Integer, default=0)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    rxtx_factor: Mapped[float | None] = mapped_column(Float, nullable=True)
+    extra_specs: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+
+
+_COPIED = (
+    "name",
+    "vcpus",
+    "ram",
+    "disk",
+    "ephemeral",
+    "swap",
+    "is_public",
+    "description",
+    "rxtx_factor",
+)
+
+
+def extra_specs_of(s: Session, flavor_id: str) -> dict[str, str]:
+    """A flavor's extra specs, by key."""
+    rows = s.scalars(select(FlavorExtraSpec).where(FlavorExtraSpec.flavor_id == flavor_id))
+    return {row.key: row.value for row in rows}
+
+
+def keep_server_copies(s: Session, flavor: Flavor) -> int:
+    """Give every live server naming ``flavor`` its own copy (before the flavor goes);
+    returns how many servers got one. A server that has one already keeps it."""
+    names = or_(Server.flavor_id == flavor.id, Server.old_flavor_id == flavor.id)
+    servers = s.scalars(select(Server.id).where(names, Server.deleted_at.is_(None)))
+    fields: dict[str, Any] = {name: getattr(flavor, name) for name in _COPIED}
+    specs = extra_specs_of(s, flavor.id)
+    made = 0
+    for server_id in servers:
+        if s.get(ServerFlavor, (server_id, flavor.id)) is None:
+            s.add(ServerFlavor(server_id=server_id, flavor_id=flavor.id, extra_specs=specs,
+                               **fields))  # fmt: skip
+            made += 1
+    return made
+
+
+def forget_copy(s: Session, server_id: str, flavor_id: str) -> None:
+    """A server takes the live flavor ``flavor_id`` (a resize to it): an older copy of a
+    deleted flavor that had the same id no longer describes it."""
+    copy = s.get(ServerFlavor, (server_id, flavor_id))
+    if copy is not None:
+        s.delete(copy)
+
+
+def join_server_flavors(query: Select[Any]) -> Select[Any]:
+    """Join a query over servers to each server's flavor: to its copy where it has one
+    (``flavor_value`` then reads it first), and to the flavor otherwise."""
+    own_copy = (ServerFlavor.server_id == Server.id) & (ServerFlavor.flavor_id == Server.flavor_id)
+    return query.outerjoin(ServerFlavor, own_copy).outerjoin(Flavor, Flavor.id == Server.flavor_id)
+
+
+def flavor_value(name: str) -> ColumnElement[Any]:
+    """A column of a server's flavor in a query made by ``join_server_flavors``."""
+    return func.coalesce(getattr(ServerFlavor, name), getattr(Flavor, name))
+
+
+def server_flavor(s: Session, server_id: str, flavor_id: str) -> Flavor | None:
+    """The flavor a server was built or resized with: its copy once that flavor was
+    deleted (even if a new flavor took the same id since), else the flavor itself. A
+    copy comes back as a detached ``Flavor`` that is never added to a session."""
+    copy = s.get(ServerFlavor, (server_id, flavor_id))
+    if copy is None:
+        return s.get(Flavor, flavor_id)
+    return Flavor(id=flavor_id, **{name: getattr(copy, name) for name in _COPIED})

@@ -26,7 +26,8 @@ from sqlalchemy import ColumnElement, Select, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from nimbus.db import Flavor, Quota, QuotaLock, Server, Volume, VolumeSnapshot
+from nimbus.db import Quota, QuotaLock, Server, Volume, VolumeSnapshot
+from nimbus.db_compute import flavor_value, join_server_flavors
 from nimbus.db_network import (
     FloatingIP,
     Network,
@@ -62,17 +63,13 @@ def _live_servers(project_id: str) -> ColumnElement[bool]:
     return (Server.project_id == project_id) & Server.deleted_at.is_(None)
 
 
-def _flavor_sum(column: InstrumentedAttribute[int]) -> Counter:
-    """Sum a flavor column over the project's live servers (cores, ram)."""
+def _flavor_sum(name: str) -> Counter:
+    """Sum a flavor column over the project's live servers (cores, ram), from a server's
+    copy of its flavor where that flavor was deleted."""
 
     def count(s: Session, project_id: str) -> int:
-        query = (
-            select(func.sum(column))
-            .select_from(Server)
-            .join(Flavor, Flavor.id == Server.flavor_id)
-            .where(_live_servers(project_id))
-        )
-        return _scalar(s, query)
+        query = select(func.sum(flavor_value(name))).select_from(Server)
+        return _scalar(s, join_server_flavors(query).where(_live_servers(project_id)))
 
     return count
 
@@ -111,8 +108,8 @@ def _rows(model: Any) -> Counter:
 #: How each resource's usage is counted from the rows that hold it.
 COUNTERS: dict[str, Counter] = {
     "instances": _instances,
-    "cores": _flavor_sum(Flavor.vcpus),
-    "ram": _flavor_sum(Flavor.ram),
+    "cores": _flavor_sum("vcpus"),
+    "ram": _flavor_sum("ram"),
     "volumes": _soft_deleted(Volume, func.count()),
     "gigabytes": _gigabytes,
     "snapshots": _soft_deleted(VolumeSnapshot, func.count()),

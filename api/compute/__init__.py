@@ -87,4 +87,12 @@ def _microversion(response: Response) -> Response:
     return response
 
 
-from api.compute import flavors, keypairs, quotas, servers  # noqa: E402,F401  (routes register on bp)
+from api.compute import (  # noqa: E402,F401  (routes register on bp)
+    flavor_access,
+    flavor_extra_specs,
+    flavor_manage,
+    flavors,
+    keypairs,
+    quotas,
+    servers,
+)

@@ -16,11 +16,12 @@ from typing import Any
 from flask import Response
 
 from api import deps, quotas
-from api.compute.flavors import get_flavor
+from api.compute.flavors import flavor_of_server, get_flavor
 from api.context import RequestContext
 from api.policy import authorize
 from api.validation import ref_id
 from nimbus.db import Server
+from nimbus.db_compute import forget_copy
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 from workflows import starter
 from workflows.server_resize import RESIZING, REVERTING, ResizeInput
@@ -39,7 +40,7 @@ def resize(server: Server, ctx: RequestContext, args: Any) -> tuple[Response, in
         new = get_flavor(ref_id(args.get("flavorRef"), "flavorRef"))
     except NotFound as exc:
         raise InvalidSpec(str(exc)) from exc
-    old = get_flavor(server.flavor_id)
+    old = flavor_of_server(server)
     if new.id == old.id:
         raise InvalidSpec("When resizing, instances must change flavor!")
     on_volume = bool(server.root_volume)  # its root keeps its size: the flavor's disk is moot
@@ -54,6 +55,7 @@ def resize(server: Server, ctx: RequestContext, args: Any) -> tuple[Response, in
             raise Conflict(f"Cannot 'resize' instance {server.id} while it is in vm_state {state}")
         stopped, previous = row.status == "SHUTOFF", row.status
         row.old_flavor_id, row.flavor_id = row.flavor_id, new.id
+        forget_copy(s, server.id, new.id)
         row.status, row.task_state = "RESIZE", RESIZING
     inp = ResizeInput(server.id, stopped)
     try:

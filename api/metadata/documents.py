@@ -91,7 +91,7 @@ def ec2_tree(s: Session, asker: Asker) -> Tree:
         "hostname": name,
         "instance-action": "none",
         "instance-id": f"i-{server.id[:8]}",
-        "instance-type": flavor_name(s, server.flavor_id),
+        "instance-type": flavor_name(s, server),
         "local-hostname": name,
         "local-ipv4": asker.fixed_ip,
         "placement": {"availability-zone": "nova"},

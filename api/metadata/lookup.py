@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nimbus.db import Flavor, Server
+from nimbus.db import Server
+from nimbus.db_compute import server_flavor
 from nimbus.db_network import FloatingIP, IPAllocation, Network, Port, SecurityGroup
 
 
@@ -66,6 +67,7 @@ def group_names(s: Session, port: Port) -> list[str]:
     return sorted(names)
 
 
-def flavor_name(s: Session, flavor_id: str) -> str:
-    flavor = s.get(Flavor, flavor_id)
+def flavor_name(s: Session, server: Server) -> str:
+    """The name of the server's flavor (of its own copy once the flavor was deleted)."""
+    flavor = server_flavor(s, server.id, server.flavor_id)
     return flavor.name if flavor is not None else ""

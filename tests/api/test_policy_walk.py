@@ -52,7 +52,13 @@ PUBLIC = {
 OWN_TESTS = {"identity.validate_token", "identity.revoke_token", "static"}
 
 #: Path parameters that name no resource of the victim (shared or public objects).
-SHARED_PARAMS = {"flavor_id": "1", "alias": "router", "type_id": "ceph", "action": "restart"}
+SHARED_PARAMS = {
+    "flavor_id": "1",
+    "spec_key": "hw:cpu_policy",
+    "alias": "router",
+    "type_id": "ceph",
+    "action": "restart",
+}
 
 #: Identity's objects that are everyone's (in every token's catalog, or the built-in roles).
 SHARED_OBJECTS = ("domain_id", "role_id", "service_id", "endpoint_id", "region_id")
@@ -150,6 +156,10 @@ USER_OWNED_READS = {"compute.show_keypair"}
 
 #: Routes only an admin may call (403, as OpenStack answers, not 404).
 ADMIN_ONLY = {"audit.list_events", "network.list_quotas"}
+ADMIN_ONLY |= {"compute.create_flavor", "compute.update_flavor", "compute.delete_flavor"}
+ADMIN_ONLY |= {"compute.create_flavor_extra_specs", "compute.update_flavor_extra_spec"}
+ADMIN_ONLY |= {"compute.delete_flavor_extra_spec", "compute.list_flavor_access"}
+ADMIN_ONLY |= {"compute.flavor_action"}
 
 #: Identity routes any user may call about itself and its own token.
 IDENTITY_OWN = {
@@ -313,6 +323,12 @@ def build_world(stack: Stack) -> World:
     )
     assert app_cred.status_code == 201, app_cred.json
     admin_h = admin.h
+    spec = stack.client.post(
+        f"/compute/v2.1/flavors/{SHARED_PARAMS['flavor_id']}/os-extra_specs",
+        json={"extra_specs": {SHARED_PARAMS["spec_key"]: "shared"}},
+        headers=admin_h,
+    )
+    assert spec.status_code == 200, spec.json
     shared = {
         "domain_id": "default",
         "role_id": _first(stack, "/identity/v3/roles?name=member", "roles", admin_h),

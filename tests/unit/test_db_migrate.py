@@ -104,3 +104,25 @@ def test_an_old_database_gains_the_volume_messages_and_transfers_tables(tmp_path
     assert {"crypt_hash", "no_snapshots", "accepted"} <= columns
     with db.engine.begin() as conn:
         assert conn.execute(text("SELECT size FROM volumes")).scalar() == 3
+
+
+def test_flavors_of_an_old_database_gain_description_and_rxtx_factor(tmp_path: Path) -> None:
+    """Flavors took a description (2.55) and a stored rxtx_factor: old rows read as none."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    with create_engine(url).begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TABLE flavors (id VARCHAR(64) PRIMARY KEY, name VARCHAR(255) UNIQUE,"
+                " vcpus INTEGER NOT NULL, ram INTEGER NOT NULL, disk INTEGER NOT NULL,"
+                " ephemeral INTEGER NOT NULL, swap INTEGER NOT NULL, is_public BOOLEAN NOT NULL)"
+            )
+        )
+        conn.execute(text("INSERT INTO flavors VALUES ('1', 'm1.tiny', 1, 512, 1, 0, 0, 1)"))
+    db = Database(url)
+    db.create_schema()
+    db.create_schema()
+    tables = inspect(db.engine).get_table_names()
+    assert {"flavor_extra_specs", "flavor_projects", "server_flavors"} <= set(tables)
+    with db.engine.begin() as conn:
+        row = conn.execute(text("SELECT name, description, rxtx_factor FROM flavors")).one()
+    assert tuple(row) == ("m1.tiny", None, None)

@@ -2,8 +2,9 @@
 
 Shapes by microversion: ``type`` from 2.2 (and create answers 201, delete 204, where 2.1
 answered 200 and 202); an admin names another user with ``user_id`` from 2.10;
-``limit``/``marker`` page the list from 2.35. Key pairs change no infrastructure, so they
-are plain database writes, as in Nova.
+``limit``/``marker`` page the list from 2.35, with a ``keypairs_links`` next link when a
+page is full; from 2.75 unknown query parameters are refused. Key pairs change no
+infrastructure, so they are plain database writes, as in Nova.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from api.context import RequestContext, current
 from api.microversion import at_least
 from api.policy import authorize
 from api.timefmt import iso
-from api.validation import json_body, paginate, require_dict
+from api.validation import check_query, json_body, next_links, paginate, require_dict
 from nimbus.db_compute import KeyPair
 from nimbus.errors import Conflict, InvalidSpec, NotFound, QuotaExceeded
 from nimbus.sshkeys import fingerprint, generate
@@ -39,6 +40,13 @@ def _owner(ctx: RequestContext, asked: Any) -> str:
         return ctx.user_id
     authorize(ctx, "compute:keypairs:other_users")
     return str(asked)
+
+
+def _queried_owner(ctx: RequestContext, *also: str) -> str:
+    """``_owner`` from the query, which from 2.75 holds ``user_id`` and ``also`` only."""
+    if at_least("2.75"):
+        check_query({"user_id", *also})
+    return _owner(ctx, request.args.get("user_id"))
 
 
 def _brief(key: KeyPair) -> dict[str, Any]:
@@ -78,22 +86,27 @@ def _load(user_id: str, name: str) -> KeyPair:
 def list_keypairs() -> Response:
     ctx = current()
     authorize(ctx, "compute:keypairs:list")
-    owner = _owner(ctx, request.args.get("user_id"))
+    owner = _queried_owner(ctx, "limit", "marker")
     with deps.db().session() as s:
         keys = list(
             s.scalars(select(KeyPair).where(KeyPair.user_id == owner).order_by(KeyPair.name))
         )
-    if at_least("2.35"):
-        keys = paginate(keys, [k.name for k in keys], request.args.get("marker"),
-                        request.args.get("limit"))  # fmt: skip
-    return jsonify({"keypairs": [{"keypair": _brief(k)} for k in keys]})
+    if not at_least("2.35"):
+        return jsonify({"keypairs": [{"keypair": _brief(k)} for k in keys]})
+    keys = paginate(keys, [k.name for k in keys], request.args.get("marker"),
+                    request.args.get("limit"))  # fmt: skip
+    body: dict[str, Any] = {"keypairs": [{"keypair": _brief(k)} for k in keys]}
+    links = next_links(len(keys), keys[-1].name if keys else None)
+    if links:
+        body["keypairs_links"] = links
+    return jsonify(body)
 
 
 @bp.get("/v2.1/os-keypairs/<keypair_name>")
 def show_keypair(keypair_name: str) -> Response:
     ctx = current()
     authorize(ctx, "compute:keypairs:show")
-    owner = _owner(ctx, request.args.get("user_id"))
+    owner = _queried_owner(ctx)
     return jsonify({"keypair": _detail(_load(owner, keypair_name))})
 
 
@@ -141,7 +154,7 @@ def create_keypair() -> tuple[Response, int]:
 def delete_keypair(keypair_name: str) -> tuple[str, int]:
     ctx = current()
     authorize(ctx, "compute:keypairs:delete")
-    key = _load(_owner(ctx, request.args.get("user_id")), keypair_name)
+    key = _load(_queried_owner(ctx), keypair_name)
     with deps.db().session() as s:
         row = s.get(KeyPair, key.id)
         if row is not None:

@@ -101,3 +101,31 @@ def test_a_server_keeps_its_key_and_an_unknown_key_is_400(stack: Stack) -> None:
         assert row is not None and row.key_data == IMPORTED
     other = stack.client.post("/compute/v2.1/servers", json=ok, headers=_h(stack, "bob"))
     assert other.status_code == 400  # bob has no key pair called boot
+
+
+def test_from_2_35_the_list_pages_by_name_with_a_next_link(stack: Stack) -> None:
+    for name in ("c", "a", "b"):
+        _create(stack, name=name, public_key=IMPORTED)
+    h = _h(stack, **{"OpenStack-API-Version": "compute 2.35"})
+    first = stack.client.get(f"{KEYS}?limit=2", headers=h).json
+    assert [k["keypair"]["name"] for k in first["keypairs"]] == ["a", "b"]
+    (link,) = first["keypairs_links"]
+    assert link["rel"] == "next" and link["href"].endswith("/os-keypairs?limit=2&marker=b")
+    rest = stack.client.get(f"{KEYS}?limit=2&marker=b", headers=h).json
+    assert [k["keypair"]["name"] for k in rest["keypairs"]] == ["c"]
+    assert "keypairs_links" not in rest
+    whole = stack.client.get(f"{KEYS}?limit=2", headers=_h(stack)).json  # 2.1: no paging
+    assert len(whole["keypairs"]) == 3 and "keypairs_links" not in whole
+
+
+def test_bad_paging_is_400_and_unknown_parameters_too_from_2_75(stack: Stack) -> None:
+    _create(stack, name="a", public_key=IMPORTED)
+    v235 = _h(stack, **{"OpenStack-API-Version": "compute 2.35"})
+    v275 = _h(stack, **{"OpenStack-API-Version": "compute 2.75"})
+    for query in ("limit=-1", "limit=x", "marker=missing"):
+        assert stack.client.get(f"{KEYS}?{query}", headers=v235).status_code == 400, query
+    assert stack.client.get(f"{KEYS}?colour=red", headers=v235).status_code == 200
+    assert stack.client.get(f"{KEYS}?colour=red", headers=v275).status_code == 400
+    assert stack.client.get(f"{KEYS}/a?colour=red", headers=v275).status_code == 400
+    assert stack.client.delete(f"{KEYS}/a?colour=red", headers=v275).status_code == 400
+    assert stack.client.get(f"{KEYS}/a", headers=v275).status_code == 200

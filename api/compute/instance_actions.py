@@ -3,16 +3,23 @@ operations' own workflows: every workflow started for a server carries its id as
 attribute, so its actions are a visibility query and each action's events are the
 activities in that workflow's history. Nothing is stored twice.
 
-An action's ``request_id`` is ``req-<run id>`` of its workflow run. Events (one per
-activity: name, start, finish, result) are shown to admins, as Nova shows them before
-microversion 2.51; a failed event's traceback is the activity's error message.
+An action's ``request_id`` is ``req-<run id>`` of its workflow run, its ``updated_at``
+(2.58) when the run closed (or started, while it runs). Events (one per activity: name,
+start, finish, result) are shown to admins, and from 2.51 to the server's readers too,
+without the ``traceback`` (the activity's error message). From 2.58 the list pages with
+``limit``/``marker`` and filters on ``changes-since`` (and from 2.66 ``changes-before``);
+from 2.62 each event has a ``hostId``, and for admins the ``host`` its activity ran on:
+the hypervisor host of a host-bound activity, else the machine of the worker that ran it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
@@ -22,9 +29,10 @@ from api.context import RequestContext, current
 from api.lookup import load_owned
 from api.microversion import at_least
 from api.policy import allowed, authorize
-from api.timefmt import iso
+from api.timefmt import iso, parse_iso
+from api.validation import check_query, next_links
 from nimbus.db import Server
-from nimbus.errors import NotFound
+from nimbus.errors import InvalidSpec, NotFound
 from workflows.common import RESOURCE_ID, RESOURCE_TYPE, SERVER_ID
 
 #: Workflow id suffix (``server-<id>-<operation>``) -> Nova's action name; reads such
@@ -92,8 +100,14 @@ async def _executions(client: Client, server_id: str) -> list[WorkflowExecution]
     )
 
 
+def _updated(execution: WorkflowExecution) -> dt.datetime:
+    """When the run closed (or started), to the second: as shown, so filters agree."""
+    when = execution.close_time or execution.start_time
+    return when.astimezone(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
 def _action(server: Server, execution: WorkflowExecution) -> dict[str, Any]:
-    return {
+    view = {
         "action": _action_name(execution, server.id),
         "instance_uuid": server.id,
         "request_id": f"req-{execution.run_id}",
@@ -102,10 +116,25 @@ def _action(server: Server, execution: WorkflowExecution) -> dict[str, Any]:
         "start_time": iso(execution.start_time.replace(tzinfo=None)),
         "message": "Error" if execution.status in _FAILED else None,
     }
+    if at_least("2.58"):
+        view["updated_at"] = iso(_updated(execution))
+    return view
+
+
+def host_id(project_id: str, host: str | None) -> str:
+    """Nova's hostId: a hash of project and host, so tenants can tell co-location apart
+    without learning host names ("" without a host)."""
+    return hashlib.sha224((project_id + host).encode()).hexdigest() if host else ""
+
+
+def _ran_on(queue: str) -> str | None:
+    """The hypervisor host of a host-bound activity's task queue (``host-<name>``)."""
+    return queue.removeprefix("host-") if queue.startswith("host-") else None
 
 
 async def _events(client: Client, execution: WorkflowExecution) -> list[dict[str, Any]]:
-    """One event per activity of the run: scheduled -> started -> completed or failed."""
+    """One event per activity of the run: scheduled -> started -> completed or failed,
+    with the host it ran on."""
     history = await client.get_workflow_handle(
         execution.id, run_id=execution.run_id
     ).fetch_history()
@@ -113,22 +142,38 @@ async def _events(client: Client, execution: WorkflowExecution) -> list[dict[str
     for event in history.events:
         when = iso(event.event_time.ToDatetime())
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            attributes = event.activity_task_scheduled_event_attributes
             scheduled[event.event_id] = {
-                "event": name,
+                "event": attributes.activity_type.name,
                 "start_time": when,
                 "finish_time": None,
                 "result": None,
                 "traceback": None,
+                "host": _ran_on(attributes.task_queue.name),
             }
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            started = event.activity_task_started_event_attributes
+            begun = scheduled[started.scheduled_event_id]
+            begun["host"] = begun["host"] or started.identity.rpartition("@")[2] or None
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             done = scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
             done.update(finish_time=when, result="Success")
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
-            attributes = event.activity_task_failed_event_attributes
-            failed = scheduled[attributes.scheduled_event_id]
-            failed.update(finish_time=when, result="Error", traceback=attributes.failure.message)
+            failure = event.activity_task_failed_event_attributes
+            failed = scheduled[failure.scheduled_event_id]
+            failed.update(finish_time=when, result="Error", traceback=failure.failure.message)
     return list(scheduled.values())
+
+
+def _event_view(event: dict[str, Any], project_id: str, admin: bool) -> dict[str, Any]:
+    """What the caller sees of an event: admins the traceback and (2.62) the host; from
+    2.62 everyone the hostId."""
+    view = {k: v for k, v in event.items() if k != "host" and (admin or k != "traceback")}
+    if at_least("2.62"):
+        if admin:
+            view["host"] = event["host"] or ""
+        view["hostId"] = host_id(project_id, event["host"])
+    return view
 
 
 def _load(server_id: str, ctx: RequestContext) -> Server:
@@ -137,13 +182,67 @@ def _load(server_id: str, ctx: RequestContext) -> Server:
     return load_owned(Server, server_id, ctx, "compute:servers:all_projects", "Instance", deleted)
 
 
+@dataclass(frozen=True)
+class _Page:
+    """2.58's paging and time filters of the action list (all None below 2.58)."""
+
+    limit: int | None = None
+    marker: str | None = None
+    since: dt.datetime | None = None
+    before: dt.datetime | None = None
+
+    @classmethod
+    def from_query(cls) -> _Page:
+        if not at_least("2.58"):
+            return cls()
+        check_query({"limit", "marker", "changes-since"} | _before_param())
+        args = request.args
+        limit = args.get("limit")
+        if limit is not None and not (limit.isascii() and limit.isdigit()):
+            raise InvalidSpec(f"Invalid input for query parameters limit. Value: {limit}.")
+        since, before = args.get("changes-since"), args.get("changes-before")
+        page = cls(
+            int(limit) if limit is not None else None,
+            args.get("marker"),
+            parse_iso(since, "changes-since") if since is not None else None,
+            parse_iso(before, "changes-before") if before is not None else None,
+        )
+        if page.since and page.before and page.before < page.since:
+            raise InvalidSpec(
+                "The value of changes-since must be less than or equal to changes-before."
+            )
+        return page
+
+    def select(self, found: list[WorkflowExecution]) -> list[WorkflowExecution]:
+        """After the marker (newest first, as listed), within the times, at most limit."""
+        if self.marker is not None:
+            ids = [f"req-{e.run_id}" for e in found]
+            if self.marker not in ids:
+                raise InvalidSpec(f"Marker {self.marker} could not be found.")
+            found = found[ids.index(self.marker) + 1 :]
+        if self.since is not None:
+            found = [e for e in found if _updated(e) >= self.since]
+        if self.before is not None:
+            found = [e for e in found if _updated(e) <= self.before]
+        return found if self.limit is None else found[: self.limit]
+
+
+def _before_param() -> set[str]:
+    return {"changes-before"} if at_least("2.66") else set()
+
+
 @bp.get("/v2.1/servers/<server_id>/os-instance-actions")
 def list_instance_actions(server_id: str) -> Response:
     ctx = current()
     authorize(ctx, "compute:servers:show")
     server = _load(server_id, ctx)
-    found = deps.bridge().run(lambda c: _executions(c, server.id))
-    return jsonify({"instanceActions": [_action(server, e) for e in found]})
+    page = _Page.from_query()
+    found = page.select(deps.bridge().run(lambda c: _executions(c, server.id)))
+    body: dict[str, Any] = {"instanceActions": [_action(server, e) for e in found]}
+    links = next_links(len(found), f"req-{found[-1].run_id}" if found else None)
+    if links and at_least("2.58"):
+        body["links"] = links
+    return jsonify(body)
 
 
 @bp.get("/v2.1/servers/<server_id>/os-instance-actions/<request_id>")
@@ -162,6 +261,7 @@ def show_instance_action(server_id: str, request_id: str) -> Response:
     if found is None:
         raise NotFound(f"Action for request_id {request_id} on instance {server_id} not found")
     view = _action(server, found[0])
-    if allowed(ctx, "compute:servers:show_host"):
-        view["events"] = found[1]
+    admin = allowed(ctx, "compute:servers:show_host")
+    if admin or at_least("2.51"):
+        view["events"] = [_event_view(e, server.project_id, admin) for e in found[1]]
     return jsonify({"instanceAction": view})

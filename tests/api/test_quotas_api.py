@@ -315,3 +315,61 @@ def test_concurrent_network_creates_stop_exactly_at_the_quota(
     assert sorted(codes) == [201] * 5 + [409] * 25
     with stack.db.session() as s:
         assert s.query(Network).filter_by(project_id=alice.project_id).count() == 5
+
+
+def _pinned(caller: Caller, path: str, version: str) -> Any:
+    headers = {**caller.h, "OpenStack-API-Version": f"compute {version}"}
+    return caller.stack.client.get(path, headers=headers)
+
+
+NETWORK_QUOTAS = {"fixed_ips", "floating_ips", "security_groups", "security_group_rules"}
+PERSONALITY = {"injected_files", "injected_file_content_bytes", "injected_file_path_bytes"}
+
+
+@pytest.mark.parametrize("suffix", ["", "/detail", "/defaults"])
+def test_quota_sets_drop_network_keys_at_2_36_and_personality_at_2_57(
+    alice: Caller, suffix: str
+) -> None:
+    path = f"{NOVA}/os-quota-sets/{alice.project_id}{suffix}"
+    keys = {v: set(_pinned(alice, path, v).json["quota_set"]) for v in ("2.35", "2.36", "2.57")}
+    assert keys["2.35"] >= NETWORK_QUOTAS | PERSONALITY
+    assert keys["2.36"] == keys["2.35"] - NETWORK_QUOTAS
+    assert keys["2.57"] == keys["2.36"] - PERSONALITY
+    assert {"instances", "cores", "ram", "key_pairs", "metadata_items"} <= keys["2.57"]
+
+
+def test_limits_drop_fields_as_novas_view_does_per_version(alice: Caller) -> None:
+    def names(version: str) -> set[str]:
+        return set(_pinned(alice, f"{NOVA}/limits", version).json["limits"]["absolute"])
+
+    network = {
+        "maxTotalFloatingIps",
+        "maxSecurityGroups",
+        "maxSecurityGroupRules",
+        "totalFloatingIpsUsed",
+        "totalSecurityGroupsUsed",
+    }
+    assert network | {"maxImageMeta", "maxPersonality", "maxPersonalitySize"} <= names("2.35")
+    assert names("2.36") == names("2.35") - network
+    assert names("2.39") == names("2.36") - {"maxImageMeta"}
+    assert names("2.57") == names("2.39") - {"maxPersonality", "maxPersonalitySize"}
+    assert names("2.57") == {
+        "maxServerMeta",
+        "maxTotalKeypairs",
+        "maxServerGroups",
+        "maxServerGroupMembers",
+        "maxTotalInstances",
+        "maxTotalCores",
+        "maxTotalRAMSize",
+        "totalInstancesUsed",
+        "totalCoresUsed",
+        "totalRAMUsed",
+        "totalServerGroupsUsed",
+    }
+
+
+def test_unknown_quota_and_limit_parameters_are_400_from_2_75(alice: Caller) -> None:
+    for path in (f"{NOVA}/limits", f"{NOVA}/os-quota-sets/{alice.project_id}"):
+        assert _pinned(alice, f"{path}?colour=red", "2.74").status_code == 200
+        assert _pinned(alice, f"{path}?colour=red", "2.75").status_code == 400
+    assert _pinned(alice, f"{NOVA}/limits?tenant_id={alice.project_id}", "2.75").status_code == 200

@@ -94,5 +94,6 @@ from api.compute import (  # noqa: E402,F401  (routes register on bp)
     flavors,
     keypairs,
     quotas,
+    server_topology,
     servers,
 )

@@ -132,6 +132,13 @@ def forget_copy(s: Session, server_id: str, flavor_id: str) -> None:
         s.delete(copy)
 
 
+def server_extra_specs(s: Session, server_id: str, flavor_id: str) -> dict[str, str]:
+    """The extra specs of the flavor a server runs with (of its copy, like
+    ``server_flavor``): what Nova embeds in a server's flavor from 2.47."""
+    copy = s.get(ServerFlavor, (server_id, flavor_id))
+    return dict(copy.extra_specs or {}) if copy is not None else extra_specs_of(s, flavor_id)
+
+
 def join_server_flavors(query: Select[Any]) -> Select[Any]:
     """Join a query over servers to each server's flavor: to its copy where it has one
     (``flavor_value`` then reads it first), and to the flavor otherwise."""

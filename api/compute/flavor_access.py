@@ -43,7 +43,9 @@ def _tenant(body: dict[str, Any]) -> tuple[str, str]:
     action = next(iter(body))
     args = body[action]
     tenant = args.get("tenant") if isinstance(args, dict) else None
-    if set(args or {}) != {"tenant"} or not isinstance(tenant, str) or not 0 < len(tenant) <= 255:
+    if not isinstance(args, dict) or set(args) != {"tenant"}:
+        tenant = None
+    if not isinstance(tenant, str) or not 0 < len(tenant) <= 255:
         raise InvalidSpec(f"Invalid input for field/attribute {action}: 'tenant' is required.")
     return action, tenant
 

@@ -19,7 +19,7 @@ from api.validation import json_body
 from nimbus.db_compute import FlavorExtraSpec, extra_specs_of
 from nimbus.errors import InvalidSpec, NotFound
 
-_KEY = re.compile(r"^[a-zA-Z0-9-_:. ]{1,255}$")
+_KEY = re.compile(r"[a-zA-Z0-9-_:. ]{1,255}")
 
 
 def _specs(specs: Any) -> dict[str, str]:
@@ -29,7 +29,7 @@ def _specs(specs: Any) -> dict[str, str]:
         raise InvalidSpec("Invalid input for field/attribute extra_specs: not an object.")
     checked = {}
     for key, value in specs.items():
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):
             raise InvalidSpec(f"Invalid input for field/attribute extra_specs. Key: {key!r}.")
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise InvalidSpec(f"Invalid input for field/attribute {key}: not a string.")

@@ -29,7 +29,7 @@ from nimbus.errors import Conflict, InvalidSpec, NotFound
 
 MAX_INT = 0x7FFFFFFF
 MAX_FLOAT = 3.40282e38
-_ID = re.compile(r"^(?! )[a-zA-Z0-9. _-]+(?<! )$")
+_ID = re.compile(r"(?! )[a-zA-Z0-9. _-]+(?<! )")
 _FIELDS = {
     "name",
     "id",
@@ -79,7 +79,7 @@ def _flavor_id(value: Any) -> str:
         return str(uuid.uuid4())
     if type(value) in (int, float):
         return str(value)
-    if not isinstance(value, str) or len(value) > 255 or not _ID.match(value):
+    if not isinstance(value, str) or len(value) > 255 or not _ID.fullmatch(value):
         raise InvalidSpec(
             f"Invalid input for field/attribute id. Value: {value}. Letters, digits,"
             " '.', '_', '-' and inner spaces only, 1 to 255 of them."

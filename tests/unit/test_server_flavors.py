@@ -11,7 +11,13 @@ from sqlalchemy.orm import Session
 
 from nimbus import bootstrap, quota
 from nimbus.db import Database, Flavor, Server, utcnow
-from nimbus.db_compute import ServerFlavor, keep_server_copies, server_flavor
+from nimbus.db_compute import (
+    FlavorExtraSpec,
+    ServerFlavor,
+    keep_server_copies,
+    server_extra_specs,
+    server_flavor,
+)
 
 
 @pytest.fixture
@@ -42,6 +48,7 @@ def _delete_flavor(db: Database, flavor_id: str) -> int:
 
 def test_live_servers_naming_a_flavor_keep_a_copy_of_it(db: Database) -> None:
     with db.session() as s:
+        s.add(FlavorExtraSpec(flavor_id="3", key="hw:cpu_policy", value="shared"))
         running = _server(s, "3")
         resizing = _server(s, "1", old="3")
         _server(s, "3", deleted=True)
@@ -53,6 +60,8 @@ def test_live_servers_naming_a_flavor_keep_a_copy_of_it(db: Database) -> None:
         kept = server_flavor(s, running, "3")
         assert kept is not None and (kept.name, kept.vcpus, kept.ram) == ("m1.medium", 2, 4096)
         assert server_flavor(s, running, "no-such") is None
+        assert server_extra_specs(s, running, "3") == {"hw:cpu_policy": "shared"}
+        assert s.scalars(select(FlavorExtraSpec)).all() == []  # went with the flavor
 
 
 def test_quota_usage_counts_a_deleted_flavor_from_the_copies(db: Database) -> None:

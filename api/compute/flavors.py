@@ -48,6 +48,7 @@ _FALSE = {"0", "f", "false", "off", "n", "no"}
 
 
 def flavor_links(flavor_id: str) -> list[dict[str, str]]:
+    """Nova's self and bookmark links of a flavor."""
     base = deps.settings().public_url + "/compute"
     return [
         {"rel": "self", "href": f"{base}/v2.1/flavors/{flavor_id}"},
@@ -56,6 +57,7 @@ def flavor_links(flavor_id: str) -> list[dict[str, str]]:
 
 
 def brief_view(f: Flavor) -> dict[str, Any]:
+    """A flavor in the brief list: id, name, links, and from 2.55 its description."""
     view: dict[str, Any] = {"id": f.id, "name": f.name, "links": flavor_links(f.id)}
     if at_least("2.55"):
         view["description"] = f.description

@@ -12,7 +12,8 @@ from temporalio import activity
 
 from activities.compute import ServerRef
 from activities.records import BootPlan, _building, _pick_host, boot_plan
-from nimbus.db import Database, Flavor, Server, Volume, VolumeAttachment
+from nimbus.db import Database, Server, Volume, VolumeAttachment
+from nimbus.db_compute import server_flavor
 from nimbus.errors import Conflict, NotFound
 
 #: The root disk's device, as on an image-backed server.
@@ -41,7 +42,7 @@ class VolumeBootRecords:
         """Place the server as ``plan_boot`` does; its root is a volume, not an image."""
         with self.db.session() as s:
             server = _building(s.get(Server, inp.server_id), inp.server_id)
-            flavor = s.get(Flavor, server.flavor_id)
+            flavor = server_flavor(s, server.id, server.flavor_id)
             if flavor is None:
                 raise NotFound("the server's flavor no longer exists")
             server.host = server.host or _pick_host(s, flavor.ram)

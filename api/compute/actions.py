@@ -16,7 +16,7 @@ from api.compute import (
     server_security_groups,
     state_actions,
 )
-from api.compute.flavors import get_flavor
+from api.compute.flavors import flavor_of_server
 from api.compute.servers import load_server, set_task_state
 from api.context import RequestContext, current
 from api.microversion import at_least
@@ -96,7 +96,7 @@ def _create_image(server: Server, ctx: RequestContext, args: Any) -> tuple[Respo
             f"Cannot 'createImage' instance {server.id}: it is volume-backed; snapshot"
             " its root volume with the block storage API instead."
         )
-    flavor = get_flavor(server.flavor_id)
+    flavor = flavor_of_server(server)
     properties = {
         **metadata,
         "image_type": "snapshot",

@@ -15,7 +15,6 @@ the hypervisor host of a host-bound activity, else the machine of the worker tha
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +24,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from api import deps
 from api.compute import bp
+from api.compute.views import host_id
 from api.context import RequestContext, current
 from api.lookup import load_owned
 from api.microversion import at_least
@@ -119,12 +119,6 @@ def _action(server: Server, execution: WorkflowExecution) -> dict[str, Any]:
     if at_least("2.58"):
         view["updated_at"] = iso(_updated(execution))
     return view
-
-
-def host_id(project_id: str, host: str | None) -> str:
-    """Nova's hostId: a hash of project and host, so tenants can tell co-location apart
-    without learning host names ("" without a host)."""
-    return hashlib.sha224((project_id + host).encode()).hexdigest() if host else ""
 
 
 def _ran_on(queue: str) -> str | None:

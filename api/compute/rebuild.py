@@ -16,7 +16,7 @@ from flask import jsonify
 from api import deps
 from api.compute import views
 from api.compute.create_schema import trusted_certificates, unexpected
-from api.compute.flavors import get_flavor
+from api.compute.flavors import flavor_of_server
 from api.compute.server_metadata import check_metadata
 from api.compute.servers import (
     _check_image,
@@ -84,7 +84,7 @@ def rebuild(server: Server, ctx: RequestContext, args: Any) -> Any:
     if server.root_volume:
         _check_same_image(server, image_id, ctx)
     else:
-        _check_image(image_id, get_flavor(server.flavor_id), ctx)
+        _check_image(image_id, flavor_of_server(server), ctx)
     with deps.db().session() as s:
         row = s.get(Server, server.id)
         if row is None or row.status not in _FROM or row.task_state is not None or not row.host:

@@ -16,7 +16,8 @@ from api.context import RequestContext
 from api.microversion import at_least
 from api.policy import allowed
 from api.timefmt import iso
-from nimbus.db import Flavor, Host, Server, VolumeAttachment, utcnow
+from nimbus.db import Host, Server, VolumeAttachment, utcnow
+from nimbus.db_compute import server_extra_specs, server_flavor
 from workflows.server import hostname
 
 #: Nova's vm_state for each status.
@@ -50,11 +51,10 @@ def _image_links(image_id: str) -> list[dict[str, str]]:
     return [{"rel": "bookmark", "href": f"{deps.settings().public_url}/compute/images/{image_id}"}]
 
 
-def _host_id(server: Server) -> str:
-    """Nova's hostId: a hash of project and host, so tenants can tell co-location apart."""
-    if not server.host:
-        return ""
-    return hashlib.sha224((server.project_id + server.host).encode()).hexdigest()
+def host_id(project_id: str, host: str | None) -> str:
+    """Nova's hostId: a hash of project and host, so tenants can tell co-location apart
+    without learning host names ("" without a host)."""
+    return hashlib.sha224((project_id + host).encode()).hexdigest() if host else ""
 
 
 def _host_status(server: Server) -> str:
@@ -104,10 +104,12 @@ def _flavor(server: Server) -> dict[str, Any]:
     if not at_least("2.47"):
         return {"id": server.flavor_id, "links": flavor_links(server.flavor_id)}
     with deps.db().session() as s:
-        flavor = s.get(Flavor, server.flavor_id)
-    if flavor is None:
+        flavor = server_flavor(s, server.id, server.flavor_id)
+        extra_specs = server_extra_specs(s, server.id, server.flavor_id)
+    if flavor is None:  # only if its flavor went before copies were kept
         return {"original_name": server.flavor_id}
     return {
+        "extra_specs": extra_specs,
         "vcpus": flavor.vcpus,
         "ram": flavor.ram,
         "disk": flavor.disk,
@@ -138,7 +140,7 @@ def detail(server: Server, ctx: RequestContext) -> dict[str, Any]:
         "tenant_id": server.project_id,
         "user_id": server.user_id,
         "metadata": server.metadata_ or {},
-        "hostId": _host_id(server),
+        "hostId": host_id(server.project_id, server.host),
         "image": _image(server),
         "flavor": _flavor(server),
         "created": iso(server.created_at),

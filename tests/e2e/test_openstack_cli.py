@@ -43,6 +43,8 @@ def test_server_lifecycle_with_the_openstack_cli(cloud: Cloud) -> None:
     _properties(cloud, "vm1")
     _rebuild(cloud, "vm1", server_id)
     _resize(cloud, "vm1")
+    # The rebuild and the resizes defined the domain again: the volume is still in it.
+    assert [d.target for d in cloud.hypervisor().disks(domain)][:2] == ["vda", "vdb"]
     _events_listed(cloud, "vm1")
     assert cloud.openstack("server", "remove", "volume", "vm1", "cold").returncode == 0
     wait_for(lambda: _volume_status(cloud, "cold") == "available", 60, "cold detached")
@@ -60,7 +62,8 @@ def _events_listed(cloud: Cloud, server: str) -> None:
     listed = cloud.openstack_json("server", "event", "list", "--long", server)
     actions = [e["Action"] for e in listed]
     for action in ("create", "stop", "start", "reboot", "pause", "unpause", "suspend", "resume",
-                   "rebuild", "resize", "revertResize", "confirmResize"):  # fmt: skip
+                   "lock", "unlock", "attach_volume", "rebuild", "resize", "revertResize",
+                   "confirmResize"):  # fmt: skip
         assert action in actions, (action, actions)
     assert {e["Message"] for e in listed} == {None}  # none failed
     shown = cloud.openstack_json("server", "event", "show", server, listed[-1]["Request ID"])

@@ -28,7 +28,15 @@ def test_uploaded_image_boots_as_a_copy_on_write_clone(cloud: Cloud, guest_image
     assert created["status"] == "active"
     image_id = created["id"]
     server = cloud.openstack_json(
-        "server", "create", "--flavor", "m1.tiny", "--image", "img", "--wait", "vm-img"
+        "server",
+        "create",
+        "--flavor",
+        "m1.tiny",
+        "--image",
+        "img",
+        "--no-network",
+        "--wait",
+        "vm-img",
     )
     assert server["status"] == "ACTIVE"
     store = cloud.block_store()

@@ -33,7 +33,15 @@ def _wait_ready(cloud: Cloud, server: str) -> None:
 def test_data_on_a_volume_follows_it_from_one_server_to_another(cloud: Cloud) -> None:
     for name in ("vm-a", "vm-b"):
         created = cloud.openstack_json(
-            "server", "create", "--flavor", "m1.tiny", "--image", "nimbus-guest", "--wait", name
+            "server",
+            "create",
+            "--flavor",
+            "m1.tiny",
+            "--image",
+            "nimbus-guest",
+            "--no-network",
+            "--wait",
+            name,
         )
         assert created["status"] == "ACTIVE"
     assert cloud.openstack_json("volume", "create", "--size", "1", "data")["size"] == 1
@@ -74,7 +82,7 @@ def test_servers_boot_from_volumes_made_or_given(cloud: Cloud) -> None:
     along."""
     created = cloud.openstack_json(
         "server", "create", "--flavor", "m1.tiny", "--image", "nimbus-guest",
-        "--boot-from-volume", "1", "--wait", "bfv-1",
+        "--boot-from-volume", "1", "--no-network", "--wait", "bfv-1",
     )  # fmt: skip
     assert created["status"] == "ACTIVE"
     root = cloud.openstack_json("server", "show", "bfv-1")["volumes_attached"][0]["id"]
@@ -86,7 +94,15 @@ def test_servers_boot_from_volumes_made_or_given(cloud: Cloud) -> None:
     wait_for(lambda: _status(cloud, root) == "available", 60, "root volume kept")
 
     again = cloud.openstack_json(
-        "server", "create", "--flavor", "m1.tiny", "--volume", root, "--wait", "bfv-2"
+        "server",
+        "create",
+        "--flavor",
+        "m1.tiny",
+        "--volume",
+        root,
+        "--no-network",
+        "--wait",
+        "bfv-2",
     )
     assert again["status"] == "ACTIVE"
     _wait_ready(cloud, "bfv-2")
@@ -96,7 +112,8 @@ def test_servers_boot_from_volumes_made_or_given(cloud: Cloud) -> None:
 
     doomed = cloud.openstack_json(
         "server", "create", "--flavor", "m1.tiny", "--image", "nimbus-guest",
-        "--boot-from-volume", "1", "--delete-on-termination", "--wait", "bfv-3",
+        "--boot-from-volume", "1", "--delete-on-termination", "--no-network",
+        "--wait", "bfv-3",
     )  # fmt: skip
     doomed_root = cloud.openstack_json("server", "show", "bfv-3")["volumes_attached"][0]["id"]
     assert doomed["status"] == "ACTIVE"

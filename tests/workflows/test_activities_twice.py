@@ -246,6 +246,10 @@ def _servers_and_volumes(cloud: Cloud, network_id: str) -> None:
     action = f"/compute/v2.1/servers/{server_id}/action"
     cloud.call("POST", action, 204, json={"confirmResize": None})
     _until(lambda: cloud.server(server_id)["status"] == "ACTIVE", "the resize confirmed")
+    for body, locked in (({"lock": None}, True), ({"unlock": None}, False)):
+        cloud.call("POST", action, 202, json=body)
+        row = cloud.stack.server(server_id)
+        assert row is not None and row.locked is locked
     cloud.gone(server_id)
 
     # An uploaded image, then deleted with the server's image.

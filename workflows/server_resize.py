@@ -50,9 +50,12 @@ class ResizeInput:
     stopped: bool = False
 
 
-async def _start_again(plan: BootPlan, stopped: bool) -> tuple[str, int]:
-    """Start the domain on its disk with the plan's flavor; the status it ends in."""
-    state = await run_on_disk(plan, Saga())
+async def start_again(
+    plan: BootPlan, stopped: bool, root_volume_id: str | None = None
+) -> tuple[str, int]:
+    """Start the domain on its disk (or root volume) with the plan's flavor, powered off
+    again if it was stopped; the status it ends in."""
+    state = await run_on_disk(plan, Saga(), root_volume_id)
     if stopped:
         ref = ServerRef(plan.server_id)
         await run_activity(ComputeActivities.stop_domain, ref, host_queue(plan.host))
@@ -81,7 +84,7 @@ class ResizeServer:
             await run_activity(ComputeActivities.snapshot_root_disk, snap, queue)
             grow = CreateRootDiskInput(plan.server_id, plan.image_location, plan.disk_gib)
             await run_activity(ComputeActivities.create_root_disk, grow, queue)
-            _, power = await _start_again(plan, inp.stopped)
+            _, power = await start_again(plan, inp.stopped)
         except STEP_FAILED as exc:
             raise await mark_failed(inp.server_id, "resize", exc) from exc
         done = SetPowerInput(inp.server_id, "VERIFY_RESIZE", power, task_state=RESIZING)
@@ -117,7 +120,7 @@ class RevertResize:
             snap = RootSnapshotInput(inp.server_id, SNAPSHOT)
             await run_activity(ComputeActivities.rollback_root_disk, snap, queue)
             await run_activity(ComputeActivities.drop_root_snapshot, snap, queue)
-            status, power = await _start_again(plan, inp.stopped)
+            status, power = await start_again(plan, inp.stopped)
         except STEP_FAILED as exc:
             raise await mark_failed(inp.server_id, "reverting the resize", exc) from exc
         done = SetPowerInput(inp.server_id, status, power, task_state=REVERTING)

@@ -18,10 +18,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from workflows.common import STEP_FAILED, run_activity
-from workflows.saga import Saga
-from workflows.server import run_on_disk
 from workflows.server_rebuild import REBUILDING, RebuildInput
-from workflows.server_resize import RESIZING, REVERTING, ResizeInput, mark_failed
+from workflows.server_resize import RESIZING, REVERTING, ResizeInput, mark_failed, start_again
 
 with workflow.unsafe.imports_passed_through():
     from activities.compute import ComputeActivities, ServerRef
@@ -35,11 +33,7 @@ async def _again_on_volume(plan: BootPlan, stopped: bool) -> tuple[str, int]:
     if plan.root_volume_id is None:
         raise ApplicationError(f"server {plan.server_id} has no root volume", non_retryable=True)
     await run_activity(ComputeActivities.destroy_domain, ref, queue)
-    state = await run_on_disk(plan, Saga(), plan.root_volume_id)
-    if stopped:
-        await run_activity(ComputeActivities.stop_domain, ref, queue)
-        return "SHUTOFF", 4
-    return "ACTIVE", state.power_state
+    return await start_again(plan, stopped, plan.root_volume_id)
 
 
 @workflow.defn

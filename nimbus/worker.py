@@ -51,11 +51,13 @@ log = logging.getLogger(__name__)
 _PASSTHROUGH = ("observability", "prometheus_client", "nimbus", "activities")
 
 
+#: What the sandbox lets workflows import, and which modules it shares with the worker.
+SANDBOX_RESTRICTIONS = SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
+
+
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox every worker (and the replay tests) runs workflows in."""
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
-    )
+    return SandboxedWorkflowRunner(restrictions=SANDBOX_RESTRICTIONS)
 
 
 async def connect(settings: Settings) -> Client:
@@ -71,9 +73,10 @@ def build_workers(
     host_queue: str,
     executor: ThreadPoolExecutor,
     extra_interceptors: Sequence[Interceptor] = (),
+    runner: SandboxedWorkflowRunner | None = None,
 ) -> list[Worker]:
     """One worker for workflows and host-independent activities, one for this host."""
-    runner = workflow_runner()
+    runner = runner or workflow_runner()
     interceptors = [MetricsInterceptor(), *extra_interceptors]
     control = Worker(
         client,
@@ -145,8 +148,10 @@ async def run(
     drivers: HostDrivers,
     stop: asyncio.Event,
     interceptors: Sequence[Interceptor] = (),
+    runner: SandboxedWorkflowRunner | None = None,
 ) -> None:
-    """Run the workers and the host agent until ``stop`` is set."""
+    """Run the workers and the host agent until ``stop`` is set; ``runner`` is the
+    workflow sandbox (``workflow_runner()`` unless given)."""
     client = await connect(settings)
     db = Database(settings.db_url)
     compute = ComputeActivities(
@@ -186,6 +191,7 @@ async def run(
             settings.host_queue,
             executor,
             interceptors,
+            runner,
         )
         workers += router_worker(client, drivers, executor, interceptors)
         tasks = [asyncio.create_task(w.run()) for w in workers]

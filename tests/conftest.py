@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from argon2 import PasswordHasher
 
 from activities.hypervisor.base import CephAccess
 from activities.hypervisor.fake import FakeHypervisor
 from activities.network.fake import FakeNetworkDriver
 from activities.objectstore.fake import FakeObjectStoreAdmin
 from activities.storage.fake_block import FakeBlockStore
+from nimbus import passwords
 from nimbus.config import Settings
 from nimbus.drivers import HostDrivers
 from nimbus.exit import exit_now
@@ -32,6 +34,11 @@ if TYPE_CHECKING:
 
 
 _exit_status = 0
+
+#: Real argon2id at its lowest cost for the users every stack seeds and logs in: at the
+#: cloud's cost, hashing and checking them took minutes of the suite. tests/unit/
+#: test_passwords.py shows the cloud itself hashes at the strong cost.
+passwords.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

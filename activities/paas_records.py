@@ -20,6 +20,7 @@ from nimbus.db_paas import (
     AppEvent,
     AppRoute,
     Build,
+    Deployment,
     Instance,
     LogOffset,
     Release,
@@ -158,6 +159,23 @@ class RecordAppInput:
     release_id: str | None = None
     deployment: str | None = None
     deployment_error: str | None = None
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """A deployment's row, whole: written again at each change of its state."""
+
+    deployment_id: str
+    app_id: str
+    release_id: str
+    revision: int
+    previous_release_id: str | None
+    strategy: str
+    max_in_flight: int
+    instance_steps: list[int]
+    step: int
+    state: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -336,6 +354,19 @@ class PaasRecords:
                 app.deployment_error = inp.deployment_error
 
     @activity.defn
+    def record_deployment(self, inp: DeploymentRecord) -> None:
+        """Make the deployment's row say exactly ``inp`` (made the first time)."""
+        with self.db.session() as s:
+            row = s.get(Deployment, inp.deployment_id)
+            if row is None:
+                row = Deployment(id=inp.deployment_id, app_id=inp.app_id)
+                s.add(row)
+            row.release_id, row.revision = inp.release_id, inp.revision
+            row.previous_release_id, row.strategy = inp.previous_release_id, inp.strategy
+            row.max_in_flight, row.instance_steps = inp.max_in_flight, list(inp.instance_steps)
+            row.step, row.state, row.reason = inp.step, inp.state, inp.reason
+
+    @activity.defn
     def leftovers(self, inp: AppRef) -> Leftovers:
         """The servers of the app's recorded instances and its droplet images."""
         with self.db.session() as s:
@@ -354,7 +385,7 @@ class PaasRecords:
                 s.scalars(select(Instance.server_id).where(Instance.app_id == inp.app_id))
             )
             s.execute(delete(LogOffset).where(LogOffset.server_id.in_([x for x in servers if x])))
-            for model in (Instance, AppRoute, Release, Build):
+            for model in (Instance, AppRoute, Deployment, Release, Build):
                 s.execute(delete(model).where(model.app_id == inp.app_id))
             s.execute(delete(AppEvent).where(AppEvent.app_id == inp.app_id))
             logstore.forget(s, inp.app_id)
@@ -374,6 +405,7 @@ class PaasRecords:
             self.observe,
             self.record_instances,
             self.record_app,
+            self.record_deployment,
         ]
 
 

@@ -92,6 +92,8 @@ class Settings:
     paas_backoff_cap: float = 960.0
     #: How long a running instance's health check may fail before it is replaced.
     paas_liveness_grace: float = 10.0
+    #: How long an instance taken out of the router keeps serving its requests in flight.
+    paas_drain_seconds: float = 5.0
     #: Default quota of every resource (see ``QUOTA_DEFAULTS``).
     quota_defaults: dict[str, int] = field(default_factory=lambda: dict(QUOTA_DEFAULTS))
 
@@ -233,6 +235,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "NIMBUS_PAAS_BACKOFF_FIRST": ("paas_backoff_first", float),
     "NIMBUS_PAAS_BACKOFF_CAP": ("paas_backoff_cap", float),
     "NIMBUS_PAAS_LIVENESS_GRACE": ("paas_liveness_grace", float),
+    "NIMBUS_PAAS_DRAIN": ("paas_drain_seconds", float),
 }
 
 

@@ -110,6 +110,30 @@ class Release(Base):
     __table_args__ = (UniqueConstraint("app_id", "version"),)
 
 
+class Deployment(Base):
+    """One change of an app's release, as its supervisor runs it: the strategy, how far it
+    got, and how it ended (DEPLOYING, PAUSED, DEPLOYED, FAILED or CANCELED, with why)."""
+
+    __tablename__ = "paas_deployments"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    app_id: Mapped[str] = mapped_column(String(36), index=True)
+    release_id: Mapped[str] = mapped_column(String(36))
+    #: The release's version: the revision a rollback names.
+    revision: Mapped[int] = mapped_column(Integer)
+    #: What a failed or cancelled deployment returns to (``None``: nothing ran before).
+    previous_release_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    strategy: Mapped[str] = mapped_column(String(16))
+    max_in_flight: Mapped[int] = mapped_column(Integer, default=1)
+    #: Canary: the share of instances (percent) each step runs before it pauses.
+    instance_steps: Mapped[list[int]] = mapped_column(JSON, default=list)
+    #: Which of ``instance_steps`` the deployment is at.
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
 class Instance(Base):
     """One running copy of an app: a server, as its supervisor last recorded it."""
 

@@ -1,5 +1,6 @@
 """``nimbus app ...``: push, apps, show, scale, logs, env, set-env, unset-env, restart,
-stop, start, delete, events; in the way of ``cf push``.
+stop, start, delete, events, deployments, continue-deployment, cancel-deployment,
+revisions, rollback; in the way of ``cf push``.
 
 Every command talks to ``/paas/v1`` with the credentials of the openstack CLI
 (``clouds.yaml`` and ``OS_CLOUD``). Long work shows its progress as it happens: staging
@@ -111,20 +112,66 @@ def _print_logs(client: AppClient, app_id: str, after: int, source: str | None =
     return int(body["last"])
 
 
+#: Where a deployment stops for the user: it ended, or a canary step waits for a word.
+SETTLED = ("DEPLOYED", "FAILED", "CANCELED", "PAUSED")
+
+
 def _wait_deployed(client: AppClient, app: dict[str, Any]) -> dict[str, Any]:
-    """Print each instance's state as it changes until the deployment ends."""
+    """Print each instance's state as it changes until the deployment ends or pauses."""
     deadline = time.monotonic() + app["health_check"]["timeout"] + BOOT_GRACE_SECONDS
-    shown: dict[int, str] = {}
+    versions = {r["id"]: r["version"] for r in _releases(client, app["id"])}
+    shown: dict[str, str] = {}
     while time.monotonic() < deadline:
         app = client.json("GET", f"/apps/{app['id']}")["app"]
         for inst in app["instance_states"]:
-            if shown.get(inst["index"]) != inst["state"]:
-                shown[inst["index"]] = inst["state"]
-                say(f"   instance {inst['index']}: {inst['state']}")
-        if app["deployment"]["state"] in ("DEPLOYED", "FAILED"):
+            if shown.get(inst["id"]) != inst["state"]:
+                shown[inst["id"]] = inst["state"]
+                if inst["release_id"] not in versions:
+                    versions = {r["id"]: r["version"] for r in _releases(client, app["id"])}
+                version = versions.get(inst["release_id"], "?")
+                say(f"   instance {inst['index']} (v{version}): {inst['state']}")
+        if app["deployment"]["state"] in SETTLED:
             return app
         time.sleep(POLL_SECONDS)
     raise ClientError("gave up waiting for the app's instances (the deployment goes on)")
+
+
+def _releases(client: AppClient, app_id: str) -> list[dict[str, Any]]:
+    return list(client.json("GET", f"/apps/{app_id}/releases")["releases"])
+
+
+def _outcome(client: AppClient, app: dict[str, Any]) -> int:
+    """Say how the deployment ended (or where it paused); 1 if it failed or was cancelled."""
+    state, name = app["deployment"]["state"], app["name"]
+    if state == "PAUSED":
+        say(
+            f"\nDeployment paused with part of the traffic on the new release: "
+            f"`nimbus app continue-deployment {name}` goes on, "
+            f"`nimbus app cancel-deployment {name}` goes back."
+        )
+        return 0
+    if state in ("FAILED", "CANCELED"):
+        error = app["deployment"]["error"]
+        back = [r for r in _releases(client, app["id"]) if r["id"] == app["release_id"]]
+        if app["state"] == "STARTED" and back:
+            raise ClientError(
+                f"the deployment {'failed' if state == 'FAILED' else 'was cancelled'}: "
+                f"{error}\nrelease v{back[0]['version']} still serves"
+            )
+        raise ClientError(f"the app did not start: {error}")
+    say(f"\nApp {name} is running: {', '.join(app['urls'])}")
+    return 0
+
+
+def _strategy(args: argparse.Namespace) -> dict[str, Any]:
+    """The deployment fields of a release or rollback request."""
+    body: dict[str, Any] = {"strategy": args.strategy, "max_in_flight": args.max_in_flight}
+    if args.instance_steps:
+        try:
+            body["instance_steps"] = [int(p) for p in args.instance_steps.split(",")]
+        except ValueError as exc:
+            raise ClientError("--instance-steps takes percentages: 20,50 for instance") from exc
+    return body
 
 
 def push(args: argparse.Namespace) -> int:
@@ -145,13 +192,65 @@ def push(args: argparse.Namespace) -> int:
     if build["state"] != "STAGED":
         raise ClientError(f"staging failed in step {build['error_step']}: {build['error']}")
     say(f"Staged: {build['buildpack']} buildpack, start command: {build['command']}")
-    done = client.json("POST", f"/apps/{app['id']}/releases", json={"build_id": build["id"]})
-    say(f"Release v{done['release']['version']}: starting {done['app']['instances']} instance(s)")
-    app = _wait_deployed(client, done["app"])
-    if app["deployment"]["state"] == "FAILED":
-        raise ClientError(f"the app did not start: {app['deployment']['error']}")
-    say(f"\nApp {name} is running: {', '.join(app['urls'])}")
+    body = {"build_id": build["id"], **_strategy(args)}
+    done = client.json("POST", f"/apps/{app['id']}/releases", json=body)
+    say(
+        f"Release v{done['release']['version']}: {args.strategy} deployment on "
+        f"{done['app']['instances']} instance(s)"
+    )
+    if args.no_wait:
+        return 0
+    return _outcome(client, _wait_deployed(client, done["app"]))
+
+
+def deployments(args: argparse.Namespace) -> int:
+    client = _client(args)
+    app = client.app(args.name)
+    rows = client.json("GET", f"/apps/{app['id']}/deployments")["deployments"]
+    say(f"{'created':<21} {'revision':<9} {'strategy':<9} {'state':<9} reason")
+    for d in rows:
+        reason = (d["reason"] or "").splitlines()[0] if d["reason"] else ""
+        say(
+            f"{d['created_at']:<21} v{d['revision']:<8} {d['strategy']:<9} {d['state']:<9} {reason}"
+        )
     return 0
+
+
+def _deployment_action(action: str) -> Callable[[argparse.Namespace], int]:
+    def act(args: argparse.Namespace) -> int:
+        client = _client(args)
+        app = client.app(args.name)
+        done = client.json("POST", f"/apps/{app['id']}/actions/{action}", json={})
+        say(f"Deployment of {args.name}: {action.split('-')[0]}ed")
+        if args.no_wait:
+            return 0
+        return _outcome(client, _wait_deployed(client, done["app"]))
+
+    return act
+
+
+def revisions(args: argparse.Namespace) -> int:
+    client = _client(args)
+    app = client.app(args.name)
+    say(f"{'revision':<9} {'created':<21} description")
+    for r in _releases(client, app["id"]):
+        mark = "  (current)" if r["id"] == app["release_id"] else ""
+        say(f"v{r['version']:<8} {r['created_at']:<21} {r['description']}{mark}")
+    return 0
+
+
+def rollback(args: argparse.Namespace) -> int:
+    client = _client(args)
+    app = client.app(args.name)
+    body = {"revision": args.revision, **_strategy(args)}
+    done = client.json("POST", f"/apps/{app['id']}/actions/rollback", json=body)
+    say(
+        f"Rolling {args.name} back to revision {args.revision} as release "
+        f"v{done['release']['version']} (no staging)"
+    )
+    if args.no_wait:
+        return 0
+    return _outcome(client, _wait_deployed(client, done["app"]))
 
 
 # -- the other commands -----------------------------------------------------------------
@@ -299,6 +398,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("path", nargs="?", default=".")
     p.add_argument("-f", "--manifest", help="manifest file (default: PATH/manifest.yml)")
     p.add_argument("--name", help="the app's name (default: the manifest's, else the folder's)")
+    _strategy_options(p)
     p.set_defaults(app_fn=push)
     cmds.add_parser("apps", help="list the project's apps").set_defaults(app_fn=apps)
     for name, fn, text in (
@@ -341,6 +441,44 @@ def add_commands(sub: Any) -> None:
     c.add_argument("name")
     c.add_argument("--limit", type=int, default=50)
     c.set_defaults(app_fn=events)
+    c = cmds.add_parser("deployments", help="the app's deployments and how each ended")
+    c.add_argument("name")
+    c.set_defaults(app_fn=deployments)
+    for action, text in (
+        ("continue-deployment", "go on from a paused canary step"),
+        ("cancel-deployment", "stop the deployment: back to the release before it"),
+    ):
+        c = cmds.add_parser(action, help=text)
+        c.add_argument("name")
+        c.add_argument("--no-wait", action="store_true")
+        c.set_defaults(app_fn=_deployment_action(action))
+    c = cmds.add_parser("revisions", help="the app's releases, by revision")
+    c.add_argument("name")
+    c.set_defaults(app_fn=revisions)
+    c = cmds.add_parser("rollback", help="deploy an earlier revision again (no staging)")
+    c.add_argument("name")
+    c.add_argument("--revision", type=int, required=True)
+    _strategy_options(c)
+    c.set_defaults(app_fn=rollback)
+
+
+def _strategy_options(p: Any) -> None:
+    p.add_argument(
+        "--strategy",
+        choices=("rolling", "canary", "recreate"),
+        default="rolling",
+        help="rolling (default): new instances replace old ones as they get healthy; "
+        "canary: the same, pausing after each --instance-steps step; "
+        "recreate: every instance at once",
+    )
+    p.add_argument(
+        "--max-in-flight", type=int, default=1, help="new instances starting at a time (1)"
+    )
+    p.add_argument(
+        "--instance-steps",
+        help="canary: percent of the instances each step runs, e.g. 20,50 (default: one)",
+    )
+    p.add_argument("--no-wait", action="store_true", help="return once the deployment began")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,13 +6,24 @@ guest said of the app) and the router's health checks. It starts missing instanc
 through the compute API (BootServer underneath), replaces crashed ones with Cloud
 Foundry's backoff, routes an instance only once its health check passed, and records
 instances, events and the deployment's outcome for the API. Users change it with updates
-(deploy, scale, stop, start, restart, delete) and read it with the ``state`` query; it
-continues as new when its history grows long.
+(deploy, scale, stop, start, restart, delete, continue_deployment, cancel_deployment) and
+read it with the ``state`` query; it continues as new when its history grows long.
+
+Deployments (from the ``deployment-strategies`` patch on): ``recreate`` replaces every
+instance at once; ``rolling`` starts new instances ``max_in_flight`` at a time and drains
+an old one out of the router each time a new one is healthy, so as many instances serve
+as were asked for throughout; ``canary`` does the same but pauses after each of its
+``instance_steps`` (percent of the instances) until ``continue_deployment``. A deployment
+that fails (a new instance crashes or never gets healthy) or is cancelled returns the app
+to the release it ran before: the old instances never stopped serving, and any drained
+ones are started again. Instances leave the router drained (no new requests, the ones in
+flight finish) before their servers are deleted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -35,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         AppEventInput,
         AppPlan,
         AppRef,
+        DeploymentRecord,
         InstanceRecord,
         ObserveInput,
         ObserveResult,
@@ -60,7 +72,17 @@ with workflow.unsafe.imports_passed_through():
     from paas.launch import LaunchSpec, launch_script
 
 STARTING, RUNNING = "STARTING", "RUNNING"
+#: An instance out of the router's rotation, finishing its requests before it is deleted.
+DRAINING = "DRAINING"
 DEPLOYING, DEPLOYED, FAILED = "DEPLOYING", "DEPLOYED", "FAILED"
+PAUSED, CANCELED = "PAUSED", "CANCELED"
+#: A deployment in these states is the app's active one: no second one starts meanwhile.
+ACTIVE = (DEPLOYING, PAUSED)
+STRATEGIES = ("rolling", "canary", "recreate")
+#: The patch that brought deployment strategies; runs begun before it keep the old steps.
+STRATEGIES_PATCH = "deployment-strategies"
+#: How long a drained instance keeps its server, for the requests it still serves.
+DRAIN_SECONDS = 5.0
 #: Server statuses that mean the instance is gone or its guest stopped.
 DEAD = ("DELETED", "DELETING", "ERROR", "SHUTOFF")
 #: Lines of the instance's output kept with a crash event or a failed deployment.
@@ -92,6 +114,16 @@ class InstanceState:
     app_started_at: float = 0.0
     #: Since when the router has seen a running instance's check fail (0: it passes).
     down_since: float = 0.0
+    #: The router's slot for it (-1: its index, as before deployment strategies): during a
+    #: rolling deployment an old and a new instance of one index are both members.
+    router_slot: int = -1
+    #: A DRAINING instance's server is deleted after this time.
+    drain_until: float = 0.0
+
+    @property
+    def member(self) -> int:
+        """Its member number on the router."""
+        return self.router_slot if self.router_slot >= 0 else self.index
 
 
 @dataclass
@@ -117,6 +149,22 @@ class SupervisorState:
     instances: list[InstanceState] = field(default_factory=list)
     slots: list[SlotState] = field(default_factory=list)
     deleting: bool = False
+    #: The deployment under way or last run (its ``paas_deployments`` row), and how.
+    deployment_id: str = ""
+    strategy: str = "recreate"
+    max_in_flight: int = 1
+    instance_steps: list[int] = field(default_factory=list)
+    step: int = 0
+    #: What a failed or cancelled deployment returns to: the release that ran, and the
+    #: generation of its instances (``None``: nothing ran; a failure stops the app).
+    previous: ReleasePlan | None = None
+    previous_generation: int = 0
+    #: The highest generation used: a rollback reuses an old one, the next deploy does not.
+    top_generation: int = 0
+    #: The deployment's own release, revision and previous release, for its row.
+    deployment_release: str = ""
+    deployment_revision: int = 0
+    deployment_previous: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,12 +175,17 @@ class SupervisorInput:
     tick_seconds: float = 2.0
     state: SupervisorState | None = None
     liveness_grace: float = LIVENESS_GRACE_SECONDS
+    drain_seconds: float = DRAIN_SECONDS
 
 
 @dataclass(frozen=True)
 class DeployInput:
     release_id: str
     instances: int
+    strategy: str = "recreate"
+    max_in_flight: int = 1
+    #: Canary only: percent of the instances each step runs before it pauses.
+    instance_steps: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -147,6 +200,7 @@ class Ack:
     deployment: str
     wanted: int
     started: bool
+    deployment_id: str = ""
 
 
 def supervisor_id(app_id: str) -> str:
@@ -157,6 +211,32 @@ def _health_failed(plan: ReleasePlan) -> bool:
     return plan.health_type != "process"
 
 
+def canary_targets(steps: list[int], wanted: int) -> list[int]:
+    """How many new instances each canary step runs before it pauses (at least one,
+    fewer than ``wanted``); no steps is one step of one instance."""
+    counts = [max(1, math.ceil(p * wanted / 100)) for p in (steps or [0])]
+    return sorted({c for c in counts if c < wanted})
+
+
+def check_deployment(strategy: str, max_in_flight: int, steps: list[int]) -> None:
+    """Refuse a strategy, max in flight or instance steps Nimbus cannot run."""
+    if strategy not in STRATEGIES:
+        raise ApplicationError(
+            f"strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}",
+            type="InvalidSpec",
+        )
+    if not 1 <= max_in_flight <= MAX_INSTANCES:
+        raise ApplicationError(
+            f"max in flight must be from 1 to {MAX_INSTANCES}", type="InvalidSpec"
+        )
+    if steps and strategy != "canary":
+        raise ApplicationError("instance steps are for the canary strategy", type="InvalidSpec")
+    if any(not 1 <= p <= 100 for p in steps) or steps != sorted(set(steps)):
+        raise ApplicationError(
+            "instance steps must be rising percentages from 1 to 100", type="InvalidSpec"
+        )
+
+
 @workflow.defn
 class AppSupervisor:
     @workflow.init
@@ -165,6 +245,8 @@ class AppSupervisor:
         self.backoff = inp.backoff
         self.tick = inp.tick_seconds
         self.grace = inp.liveness_grace
+        self.drain = inp.drain_seconds
+        self._strategies: bool | None = None
         self._lock = asyncio.Lock()
         self._wake = False
         self._ticks = 0
@@ -200,6 +282,18 @@ class AppSupervisor:
     def state(self) -> SupervisorState:
         return self.st
 
+    def _new(self) -> bool:
+        """Whether this run has deployment strategies (``workflow.patched``, asked once:
+        a run begun before them keeps the old steps until it continues as new)."""
+        if self._strategies is None:
+            self._strategies = workflow.patched(STRATEGIES_PATCH)
+        return self._strategies
+
+    def _rolling_out(self) -> bool:
+        """A rolling or canary deployment is replacing the instances of ``previous``."""
+        st = self.st
+        return st.strategy != "recreate" and st.previous is not None and st.deployment in ACTIVE
+
     # -- updates -------------------------------------------------------------------------
 
     @workflow.update
@@ -212,20 +306,77 @@ class AppSupervisor:
             app: AppPlan = await run_local(PaasRecords.app_plan, AppRef(self.st.app_id))
             self.st.name, self.st.hostnames = app.name, app.hostnames
             self.st.space = await ensure_space(self.st.project_id)
+            new = self._new()
+            if new:
+                self._begin(inp, plan)
+            else:
+                self.st.generation += 1
             self.st.release, self.st.wanted, self.st.started = plan, inp.instances, True
-            self.st.generation += 1
             await self._ensure_route()
             await self._set_deployment(DEPLOYING)
+            how = f" ({inp.strategy})" if new else ""
             await self._event(
-                "app.deploy", f"deploying release v{plan.version} on {inp.instances} instance(s)"
+                "app.deploy",
+                f"deploying release v{plan.version} on {inp.instances} instance(s){how}",
             )
         return self._wakeup()
+
+    def _begin(self, inp: DeployInput, plan: ReleasePlan) -> None:
+        """A new deployment: what it returns to if it fails, and how it rolls out."""
+        st = self.st
+        serving = any(i.state == RUNNING and i.generation == st.generation for i in st.instances)
+        st.previous = st.release if st.started and serving else None
+        st.previous_generation = st.generation
+        st.top_generation = max(st.top_generation, st.generation) + 1
+        st.generation = st.top_generation
+        st.deployment_id = str(workflow.uuid4())
+        st.deployment_release, st.deployment_revision = plan.release_id, plan.version
+        st.deployment_previous = st.previous.release_id if st.previous else None
+        st.strategy, st.max_in_flight = inp.strategy, inp.max_in_flight
+        st.instance_steps, st.step = list(inp.instance_steps), 0
 
     @deploy.validator
     def _check_deploy(self, inp: DeployInput) -> None:
         _check_count(inp.instances)
         if self.st.deleting:
             raise ApplicationError("the app is being deleted", type="Conflict")
+        check_deployment(inp.strategy, inp.max_in_flight, inp.instance_steps)
+        self._check_idle()
+
+    def _check_idle(self) -> None:
+        """One deployment at a time: a rolling or canary one must end first."""
+        if self._rolling_out():
+            raise ApplicationError(
+                f"deployment {self.st.deployment_id} is {self.st.deployment.lower()}: "
+                "continue or cancel it first",
+                type="Conflict",
+            )
+
+    @workflow.update
+    async def continue_deployment(self) -> Ack:
+        """Go on to the next canary step (after the last, every instance is replaced)."""
+        async with self._lock:
+            self.st.step += 1
+            await self._set_deployment(DEPLOYING)
+            await self._event("app.deployment_continued", "deployment continued")
+        return self._wakeup()
+
+    @continue_deployment.validator
+    def _check_continue(self) -> None:
+        if not (self._rolling_out() and self.st.deployment == PAUSED):
+            raise ApplicationError("no deployment of the app is paused", type="Conflict")
+
+    @workflow.update
+    async def cancel_deployment(self) -> Ack:
+        """Stop the deployment and return to the release that ran before it."""
+        async with self._lock:
+            await self._roll_back(CANCELED, "cancelled by a user")
+        return self._wakeup()
+
+    @cancel_deployment.validator
+    def _check_cancel(self) -> None:
+        if not self._rolling_out():
+            raise ApplicationError("no deployment of the app is in progress", type="Conflict")
 
     @workflow.update
     async def scale(self, inp: ScaleInput) -> Ack:
@@ -251,11 +402,15 @@ class AppSupervisor:
             await self._event("app.stop", "stopped")
         return self._wakeup()
 
+    @stop.validator
+    def _check_stop(self) -> None:
+        self._check_idle()
+
     @workflow.update
     async def start(self) -> Ack:
         """Start the app's instances again (its current release)."""
         async with self._lock:
-            self.st.started = True
+            self.st.started, self.st.deployment_id = True, ""
             await self._set_deployment(DEPLOYING)
             await self._event("app.start", "started")
         return self._wakeup()
@@ -269,7 +424,13 @@ class AppSupervisor:
     async def restart(self) -> Ack:
         """Replace every instance with a new one of the same release."""
         async with self._lock:
-            self.st.started, self.st.generation = True, self.st.generation + 1
+            self.st.started, self.st.deployment_id = True, ""
+            if self._new():
+                self.st.previous = None
+                self.st.top_generation = max(self.st.top_generation, self.st.generation) + 1
+                self.st.generation = self.st.top_generation
+            else:
+                self.st.generation += 1
             await self._set_deployment(DEPLOYING)
             await self._event("app.restart", "restarting every instance")
         return self._wakeup()
@@ -277,6 +438,7 @@ class AppSupervisor:
     @restart.validator
     def _check_restart(self) -> None:
         self._check_start()
+        self._check_idle()
 
     @workflow.update
     async def delete(self) -> Ack:
@@ -292,7 +454,7 @@ class AppSupervisor:
         return self._ack()
 
     def _ack(self) -> Ack:
-        return Ack(self.st.deployment, self.st.wanted, self.st.started)
+        return Ack(self.st.deployment, self.st.wanted, self.st.started, self.st.deployment_id)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -305,8 +467,12 @@ class AppSupervisor:
             health = await self._health()
             views = {v.server_id: v for v in seen.servers}
             for inst in list(self.st.instances):
-                await self._judge(inst, views[inst.server_id], health, now)
-        await self._converge(workflow.now().timestamp())
+                if inst.state != DRAINING and inst in self.st.instances:
+                    await self._judge(inst, views[inst.server_id], health, now)
+        if self._new():
+            await self._converge_deployments(workflow.now().timestamp())
+        else:
+            await self._converge(workflow.now().timestamp())
         await self._publish()
 
     async def _health(self) -> HealthResult:
@@ -353,7 +519,7 @@ class AppSupervisor:
     ) -> None:
         """Replace a running instance whose check has failed for a while; forget its
         crashes once it has been healthy long enough."""
-        if not (_health_failed(plan) and health.of(inst.index) == "DOWN"):
+        if not (_health_failed(plan) and health.of(inst.member) == "DOWN"):
             inst.down_since = 0.0
             if now - inst.running_since > self.backoff.reset_seconds:
                 self._slot(inst.index).crashes = 0
@@ -370,24 +536,22 @@ class AppSupervisor:
         if not _health_failed(plan):
             return view.started
         member = self._members is not None and any(
-            m.index == inst.index and m.address == inst.address for m in self._members
+            m.index == inst.member and m.address == inst.address for m in self._members
         )
-        return member and health.of(inst.index) == "UP"
+        return member and health.of(inst.member) == "UP"
 
     async def _crash(self, inst: InstanceState, why: str, status: int | None) -> None:
         lines = await self._last_lines(inst)
         details = {"index": inst.index, "reason": why, "exit_status": status, "last_lines": lines}
         await self._event("app.crash", f"instance {inst.index} crashed: {why}", details)
         await self._remove(inst)
-        if self.st.deployment == DEPLOYING and inst.generation == self.st.generation:
-            self.st.started = False
+        if self.st.deployment in ACTIVE and inst.generation == self.st.generation:
             tail = "\n".join(lines)
-            await self._set_deployment(
+            await self._roll_back(
                 FAILED,
                 f"instance {inst.index} crashed: {why}"
                 + (f"\nlast output:\n{tail}" if tail else ""),
             )
-            await run_local(PaasRecords.record_app, RecordAppInput(self.st.app_id, state="STOPPED"))
             return
         slot = self._slot(inst.index)
         slot.crashes += 1
@@ -443,6 +607,96 @@ class AppSupervisor:
             await self._set_deployment(DEPLOYED)
             await self._event("app.deployed", f"all {wanted} instance(s) are running")
 
+    async def _roll_back(self, state: str, why: str) -> None:
+        """End the active deployment as ``state`` (FAILED or CANCELED): back to the release
+        that ran before it, whose instances kept serving; with none, the app stops."""
+        st = self.st
+        if st.previous is None:
+            st.started = False
+            await self._set_deployment(state, why)
+            await run_local(PaasRecords.record_app, RecordAppInput(st.app_id, state="STOPPED"))
+            return
+        st.release, st.generation, st.previous = st.previous, st.previous_generation, None
+        await self._ensure_route()
+        await self._set_deployment(state, why)
+        await self._event(
+            "app.rolled_back", f"back on release v{st.release.version}: the deployment {why}"
+        )
+
+    async def _converge_deployments(self, now: float) -> None:
+        """``_converge`` with deployment strategies: drained removals, and a rolling or
+        canary deployment that keeps the old instances until new ones replace them."""
+        st = self.st
+        wanted = st.wanted if st.started and st.release and not st.deleting else 0
+        for inst in [i for i in st.instances if i.state == DRAINING]:
+            if now >= inst.drain_until or not wanted:
+                await self._finish(inst)
+        current = [i for i in st.instances if i.state != DRAINING and i.generation == st.generation]
+        old = [i for i in st.instances if i.state != DRAINING and i.generation != st.generation]
+        for inst in current:
+            if inst.index >= wanted:
+                await self._drain(inst, now)
+        new = [i for i in current if i.index < wanted]
+        target, room = wanted, wanted
+        # Unless the strategy is recreate, instances of another release (an old one being
+        # replaced, or a cancelled deployment's) go only as the release's own ones run:
+        # not-yet-running ones first, so as many instances serve as were asked for.
+        if st.strategy != "recreate" and wanted and old:
+            running = sum(i.state == RUNNING for i in new)
+            extra = len(old) - max(0, wanted - running)
+            for inst in sorted(old, key=lambda i: (i.state == RUNNING, -i.index))[:extra]:
+                await self._drain(inst, now)
+            room = st.max_in_flight - sum(i.state == STARTING for i in new)
+        else:
+            for inst in old:
+                await self._drain(inst, now)
+        steps = canary_targets(st.instance_steps, wanted) if st.strategy == "canary" else []
+        if self._rolling_out() and st.step < len(steps):
+            target = steps[st.step]
+            running = sum(i.state == RUNNING for i in new)
+            if running >= target and st.deployment == DEPLOYING:
+                await self._publish()
+                await self._set_deployment(PAUSED)
+                await self._event(
+                    "app.deployment_paused",
+                    f"{running} of {wanted} instance(s) run release "
+                    f"v{st.deployment_revision}: continue or cancel the deployment",
+                )
+        for index in range(target):
+            if room <= 0:
+                break
+            if not any(i.index == index for i in new) and now >= self._slot(index).restart_at:
+                await self._start(index, now)
+                room -= 1
+        running_new = [
+            i for i in st.instances if i.state == RUNNING and i.generation == st.generation
+        ]
+        old_left = any(i.generation != st.generation and i.state != DRAINING for i in st.instances)
+        if (
+            st.deployment == DEPLOYING
+            and st.started
+            and len(running_new) == wanted
+            and not old_left
+        ):
+            await self._publish()  # routed and recorded before readers see the outcome
+            st.previous = None
+            await self._set_deployment(DEPLOYED)
+            await self._event("app.deployed", f"all {wanted} instance(s) are running")
+
+    async def _drain(self, inst: InstanceState, now: float) -> None:
+        """Out of the router's rotation now; its server goes once its requests are done
+        (at once if the app is stopping: nothing should reach it any more)."""
+        if not self.st.started or self.st.deleting:
+            await self._finish(inst)
+            return
+        inst.state, inst.drain_until = DRAINING, now + self.drain
+
+    async def _finish(self, inst: InstanceState) -> None:
+        """Keep the instance's last output, then remove it and delete its server."""
+        if inst.host:
+            await self._last_lines(inst)
+        await self._remove(inst)
+
     async def _start(self, index: int, now: float) -> None:
         st, plan = self.st, self.st.release
         assert plan is not None and st.space is not None
@@ -467,7 +721,13 @@ class AppSupervisor:
             return
         st.instances.append(
             InstanceState(
-                instance_id, index, st.generation, plan.release_id, made.server_id, started_at=now
+                instance_id,
+                index,
+                st.generation,
+                plan.release_id,
+                made.server_id,
+                started_at=now,
+                router_slot=self._free_member() if self._new() else -1,
             )
         )
         await self._record_instances()
@@ -475,16 +735,19 @@ class AppSupervisor:
     async def _refused(self, index: int, why: str) -> None:
         """An instance could not even be created (quota, a vanished image...)."""
         await self._event("app.start_failed", f"instance {index} could not be created: {why}")
-        if self.st.deployment == DEPLOYING:
-            self.st.started = False
-            await self._set_deployment(FAILED, f"instance {index} could not be created: {why}")
-            await run_local(PaasRecords.record_app, RecordAppInput(self.st.app_id, state="STOPPED"))
+        if self.st.deployment in ACTIVE:
+            await self._roll_back(FAILED, f"instance {index} could not be created: {why}")
         else:
             self._slot(index).restart_at = workflow.now().timestamp() + self.backoff.first_seconds
 
+    def _free_member(self) -> int:
+        """The lowest router member number no instance holds."""
+        taken = {i.member for i in self.st.instances}
+        return next(n for n in range(len(taken) + 1) if n not in taken)
+
     async def _publish(self) -> None:
         members = [
-            MemberInput(i.index, i.address, i.state == RUNNING)
+            MemberInput(i.member, i.address, i.state == RUNNING)
             for i in self.st.instances
             if i.address
         ]
@@ -504,7 +767,7 @@ class AppSupervisor:
                 i.index,
                 i.release_id,
                 i.server_id,
-                i.state,
+                "STOPPING" if i.state == DRAINING else i.state,
                 i.address or None,
                 self._slot(i.index).crashes,
             )
@@ -544,6 +807,23 @@ class AppSupervisor:
                 error or None,
             ),
         )
+        if st.deployment_id:
+            await run_local(
+                PaasRecords.record_deployment,
+                DeploymentRecord(
+                    st.deployment_id,
+                    st.app_id,
+                    st.deployment_release,
+                    st.deployment_revision,
+                    st.deployment_previous,
+                    st.strategy,
+                    st.max_in_flight,
+                    list(st.instance_steps),
+                    st.step,
+                    state,
+                    error or None,
+                ),
+            )
         if state == FAILED:
             await self._event("app.deploy_failed", error)
 

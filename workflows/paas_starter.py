@@ -6,6 +6,7 @@ reused, so a retried request finds the operation already running.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -68,6 +69,7 @@ def supervisor_input(settings: Settings, project_id: str, app_id: str) -> Superv
         backoff,
         settings.paas_tick_seconds,
         liveness_grace=settings.paas_liveness_grace,
+        drain_seconds=settings.paas_drain_seconds,
     )
 
 
@@ -94,8 +96,9 @@ def _typed(exc: WorkflowUpdateFailedError) -> NimbusError:
 
 
 async def update(client: Client, inp: SupervisorInput, name: str, arg: Any = None) -> Ack:
-    """Send an update (``deploy``, ``scale``, ``stop``, ``start``, ``restart``) to the
-    app's supervisor, starting it if needed; a refusal becomes Conflict or InvalidSpec."""
+    """Send an update (``deploy``, ``scale``, ``stop``, ``start``, ``restart``,
+    ``continue_deployment``, ``cancel_deployment``) to the app's supervisor, starting it if
+    needed; a refusal becomes Conflict or InvalidSpec."""
     handle = await supervisor(client, inp)
     args = [] if arg is None else [arg]
     try:
@@ -105,8 +108,26 @@ async def update(client: Client, inp: SupervisorInput, name: str, arg: Any = Non
     return result
 
 
-async def deploy(client: Client, inp: SupervisorInput, release_id: str, instances: int) -> Ack:
-    return await update(client, inp, "deploy", DeployInput(release_id, instances))
+async def deploy(
+    client: Client,
+    inp: SupervisorInput,
+    release_id: str,
+    instances: int,
+    how: Strategy | None = None,
+) -> Ack:
+    """Deploy the release on ``instances`` instances, rolled out as ``how`` says."""
+    how = how or Strategy()
+    args = DeployInput(release_id, instances, how.strategy, how.max_in_flight, list(how.steps))
+    return await update(client, inp, "deploy", args)
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How a deployment rolls out (``nimbus app push --strategy ...``)."""
+
+    strategy: str = "rolling"
+    max_in_flight: int = 1
+    steps: tuple[int, ...] = ()
 
 
 async def scale(client: Client, inp: SupervisorInput, instances: int) -> Ack:

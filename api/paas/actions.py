@@ -106,8 +106,9 @@ def _redeploy(app: App, release: Release) -> None:
         build = s.get(Build, release.build_id)
     assert build is not None
     fresh = new_release(app, build, "restart with changed settings")
+    how = paas_starter.Strategy("recreate")  # a restart replaces every instance at once
     deps.bridge().run(
-        lambda c: paas_starter.deploy(c, supervisor_input(app), fresh.id, app.instances),
+        lambda c: paas_starter.deploy(c, supervisor_input(app), fresh.id, app.instances, how),
         UPDATE_SECONDS,
     )
 

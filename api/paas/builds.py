@@ -10,6 +10,7 @@ from api import deps
 from api.context import current
 from api.paas import bp, views
 from api.paas.apps import load_app, render
+from api.paas.deployments import refuse_while_deploying, strategy_args
 from api.paas.packages import find_package
 from api.policy import authorize
 from api.starting import forget
@@ -97,8 +98,9 @@ def show_build(app_id: str, build_id: str) -> Response:
     return jsonify({"build": views.build_view(_load_build(load_app(app_id, ctx), build_id))})
 
 
-def new_release(app: App, build: Build, description: str) -> Release:
-    """Fix the build and the app's current settings into the next release version."""
+def new_release(app: App, build: Build, description: str, like: Release | None = None) -> Release:
+    """Fix the build and the app's current settings (or, for a rollback, the settings of
+    the release ``like``) into the next release version."""
     with deps.db().session() as s:
         last = s.scalar(select(func.max(Release.version)).where(Release.app_id == app.id)) or 0
         release = Release(
@@ -108,12 +110,12 @@ def new_release(app: App, build: Build, description: str) -> Release:
             build_id=build.id,
             droplet_image_id=build.droplet_image_id or "",
             runtime=build.runtime or "python",
-            command=app.command or build.command or "",
-            env=dict(app.env),
-            memory_mib=app.memory_mib,
-            health_type=app.health_type,
-            health_endpoint=app.health_endpoint,
-            timeout=app.timeout,
+            command=like.command if like else app.command or build.command or "",
+            env=dict(like.env if like else app.env),
+            memory_mib=like.memory_mib if like else app.memory_mib,
+            health_type=like.health_type if like else app.health_type,
+            health_endpoint=like.health_endpoint if like else app.health_endpoint,
+            timeout=like.timeout if like else app.timeout,
             description=description,
         )
         s.add(release)
@@ -122,8 +124,10 @@ def new_release(app: App, build: Build, description: str) -> Release:
 
 @bp.post("/v1/apps/<app_id>/releases")
 def create_release(app_id: str) -> tuple[Response, int]:
-    """Release a staged build with the app's current settings and deploy it (201); the
-    app's ``deployment`` then says when every instance runs, or why it failed."""
+    """Release a staged build with the app's current settings and deploy it (201), rolled
+    out as ``strategy`` (rolling, canary, recreate), ``max_in_flight`` and, for a canary,
+    ``instance_steps`` say; the app's ``deployment`` then says when every instance runs,
+    or why it failed and what serves instead."""
     ctx = current()
     authorize(ctx, "paas:apps:push")
     app = load_app(app_id, ctx)
@@ -131,12 +135,14 @@ def create_release(app_id: str) -> tuple[Response, int]:
     build = _load_build(app, require_str(body, "build_id", "build_id", 36))
     if build.state != "STAGED":
         raise Conflict(f"Build {build.id} is {build.state}, not STAGED.")
+    how = strategy_args(body)
+    refuse_while_deploying(app)
     check_quota(app, app.instances, app.memory_mib)
     release = new_release(app, build, optional_str(body, "description", "description") or "push")
     # The release stays if this fails: a deploy the supervisor accepted goes on even when
     # this request gave up waiting (its worker died, say), and a release is only a record.
     deps.bridge().run(
-        lambda c: paas_starter.deploy(c, supervisor_input(app), release.id, app.instances)
+        lambda c: paas_starter.deploy(c, supervisor_input(app), release.id, app.instances, how)
     )
     return jsonify({"release": views.release_view(release), "app": render(app.id)}), 201
 

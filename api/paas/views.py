@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from nimbus.db_paas import App, AppEvent, Build, Instance, Release
+from nimbus.db_paas import App, AppEvent, Build, Deployment, Instance, Release
 
 
 def iso(t: dt.datetime | None) -> str | None:
@@ -90,6 +90,24 @@ def release_view(r: Release) -> dict[str, Any]:
         },
         "description": r.description,
         "created_at": iso(r.created_at),
+    }
+
+
+def deployment_view(d: Deployment) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "app_id": d.app_id,
+        "release_id": d.release_id,
+        "revision": d.revision,
+        "previous_release_id": d.previous_release_id,
+        "strategy": d.strategy,
+        "max_in_flight": d.max_in_flight,
+        "instance_steps": list(d.instance_steps or []),
+        "step": d.step,
+        "state": d.state,
+        "reason": d.reason,
+        "created_at": iso(d.created_at),
+        "updated_at": iso(d.updated_at),
     }
 
 

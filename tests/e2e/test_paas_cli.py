@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 
 from nimbus.config import CHECKOUT
+from paas.requestloop import RequestLoop
 from paas.router.haproxy import HaproxyRouter
 from tests.support.cloud import LIBVIRT_URI, Cloud, wait_for
 from tests.support.guest import GuestShell
@@ -184,3 +187,31 @@ def test_an_app_that_never_gets_healthy_fails_and_leaves_nothing_running(
     text = result.stdout + result.stderr
     assert "health check did not pass within 15 s" in text and "not listening" in text, text
     wait_for(lambda: servers(pushed, "never-healthy") == [], 120, "its instance deleted")
+
+
+def test_a_rolling_deploy_drops_no_request(pushed: Cloud, tmp_path: Path) -> None:
+    """A new version of the Flask sample, on two instances, rolled out while a steady
+    request loop runs through the router: every request answered 200, none refused or cut,
+    and the answers switch from the old greeting to the new one."""
+    folder = tmp_path / "flask-app"
+    shutil.copytree(SAMPLES / "flask-app", folder)
+    manifest = (folder / "manifest.yml").read_text()
+    manifest = manifest.replace("instances: 1", "instances: 2").replace("Hello", "Howdy")
+    (folder / "manifest.yml").write_text(manifest)
+    ok(app(pushed, "scale", FLASK, "-i", "2"))
+    host = f"{FLASK}.apps.localhost:{pushed.settings.router_port}"
+    router = ("127.0.0.1", pushed.settings.router_port)
+    with RequestLoop(router, host, interval=0.05) as loop:
+        time.sleep(1)
+        out = ok(app(pushed, "push", str(folder), "--strategy", "rolling", "--max-in-flight", "2"))
+        time.sleep(1)
+    result = loop.result
+    assert result.failures == 0, (result.statuses, result.errors[:5])
+    assert result.versions == ["Hello", "Howdy"], result.versions
+    assert result.sequence[-1] == "Howdy" and result.requests > 100
+    assert "rolling deployment on 2 instance(s)" in out and "is running" in out
+    info = show(pushed, FLASK)
+    assert [i["state"] for i in info["instance_states"]] == ["RUNNING", "RUNNING"]
+    deployments = ok(app(pushed, "deployments", FLASK)).splitlines()
+    assert "rolling" in deployments[1] and "DEPLOYED" in deployments[1], deployments
+    wait_for(lambda: len(servers(pushed, "flask-sample")) == 2, 120, "the old servers deleted")

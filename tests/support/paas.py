@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import tarfile
 import threading
 import time
@@ -57,6 +58,7 @@ def paas_stack(
         paas_backoff_first=1.0,
         paas_backoff_cap=2.0,
         paas_liveness_grace=1.0,
+        paas_drain_seconds=0.3,
     )
     drivers = HostDrivers(
         FakeHypervisor(ceph=ceph),
@@ -78,10 +80,17 @@ def paas_stack(
 
 async def end_supervisors(client: Any) -> None:
     """Terminate every running app supervisor: they never end by themselves, and the next
-    test's worker (same Temporal server, same queues) would pick them up."""
+    test's worker (same Temporal server, same queues) would pick them up. When histories
+    are being recorded (scripts/record-histories), the first running supervisor's history
+    is kept as ``AppSupervisor-running.json``: supervisors rarely end, so this is the
+    history an upgrade meets."""
     query = 'WorkflowType="AppSupervisor" AND ExecutionStatus="Running"'
+    record_to = os.environ.get("NIMBUS_RECORD_HISTORIES")
     async for wf in client.list_workflows(query):
-        await client.get_workflow_handle(wf.id, run_id=wf.run_id).terminate("test ended")
+        handle = client.get_workflow_handle(wf.id, run_id=wf.run_id)
+        if record_to and not (path := Path(record_to) / "AppSupervisor-running.json").exists():
+            path.write_text((await handle.fetch_history()).to_json())
+        await handle.terminate("test ended")
 
 
 def package_bytes(files: dict[str, str]) -> bytes:

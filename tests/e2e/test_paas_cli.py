@@ -78,7 +78,7 @@ def test_push_a_static_site(pushed: Cloud) -> None:
     out = ok(app(pushed, "push", str(SAMPLES / "static-site")))
     url = f"http://{STATIC}.apps.localhost:{pushed.settings.router_port}/"
     assert out.rstrip().endswith(url), out
-    assert "-----> " in out and "instance 0: RUNNING" in out
+    assert "-----> " in out and "instance 0 (v1): RUNNING" in out
     status, body = get(pushed, f"{STATIC}.apps.localhost")
     assert status == 200 and "A static site served by Nimbus" in body
 
@@ -211,7 +211,9 @@ def test_a_rolling_deploy_drops_no_request(pushed: Cloud, tmp_path: Path) -> Non
     assert result.sequence[-1] == "Howdy" and result.requests > 100
     assert "rolling deployment on 2 instance(s)" in out and "is running" in out
     info = show(pushed, FLASK)
-    assert [i["state"] for i in info["instance_states"]] == ["RUNNING", "RUNNING"]
+    serving = [i for i in info["instance_states"] if i["state"] != "STOPPING"]  # not drained
+    assert [i["state"] for i in serving] == ["RUNNING", "RUNNING"]
+    assert {i["release_id"] for i in serving} == {info["release_id"]}
     deployments = ok(app(pushed, "deployments", FLASK)).splitlines()
     assert "rolling" in deployments[1] and "DEPLOYED" in deployments[1], deployments
     wait_for(lambda: len(servers(pushed, "flask-sample")) == 2, 120, "the old servers deleted")

@@ -1,6 +1,8 @@
-"""The worker SIGKILLed right after a step of staging, push or scale did its work (before
-Temporal heard of it): once a worker runs again, every operation completes and nothing is
-orphaned: no server, droplet image or router entry without its app, no app stuck.
+"""The worker SIGKILLed right after a step of staging, push, scale or a rolling deploy did
+its work (before Temporal heard of it): once a worker runs again, every operation completes
+and nothing is orphaned: no server, droplet image or router entry without its app, no app
+stuck. Through a rolling deploy a request loop runs against the app the whole time, and
+sees no failed request: the router keeps serving while the worker is dead.
 
 CI runs a sample of the steps; ``NIMBUS_CRASH_MATRIX=full`` runs every one.
 """
@@ -22,6 +24,7 @@ from sqlalchemy import select
 
 from nimbus.db import Database, Image
 from nimbus.db_paas import Build
+from paas.requestloop import RequestLoop
 from paas.router.haproxy import HaproxyRouter
 from tests.support.cloud import Cloud, wait_for
 from tests.support.paas_worker import PausingWorker
@@ -42,6 +45,10 @@ FULL = [
     ("ensure_route", "push"),
     ("set_members", "push"),
     ("create_instance", "scale"),
+    ("create_instance", "rolling"),
+    ("set_members", "rolling"),
+    ("delete_server", "rolling"),
+    ("record_deployment", "rolling"),
 ]
 STEPS = FULL if os.environ.get("NIMBUS_CRASH_MATRIX") == "full" else SAMPLE
 SITE = b"<h1>crash test</h1>\n"
@@ -58,16 +65,17 @@ class Paas:
     def app(self, app_id: str) -> dict[str, Any]:
         return dict(self.call("GET", f"/apps/{app_id}").json()["app"])
 
-    def create(self, name: str) -> str:
-        r = self.call("POST", "/apps", json={"app": {"name": name, "memory": "64M"}})
+    def create(self, name: str, instances: int = 1) -> str:
+        body = {"app": {"name": name, "memory": "64M", "instances": instances}}
+        r = self.call("POST", "/apps", json=body)
         assert r.status_code == 201, r.text
         return str(r.json()["app"]["id"])
 
-    def upload(self, name: str) -> str:
+    def upload(self, name: str, version: str = "") -> str:
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w:gz") as tar:
             info = tarfile.TarInfo("index.html")
-            body = SITE + name.encode()
+            body = version.encode() + SITE + name.encode()
             info.size = len(body)
             tar.addfile(info, io.BytesIO(body))
         data = buf.getvalue()
@@ -90,9 +98,10 @@ class Paas:
         wait_for(lambda: state() != "STAGING", 300, "staging to end", interval=1)
         assert state() == "STAGED"
 
-    def release(self, app_id: str, build_id: str) -> None:
+    def release(self, app_id: str, build_id: str, strategy: str = "rolling") -> None:
         """Deploy; the request may give up (503) while the worker is dead: that is fine."""
-        r = self.call("POST", f"/apps/{app_id}/releases", json={"build_id": build_id})
+        body = {"build_id": build_id, "strategy": strategy}
+        r = self.call("POST", f"/apps/{app_id}/releases", json=body)
         assert r.status_code in (201, 503), r.text
 
     def deployed(self, app_id: str, count: int) -> dict[str, Any]:
@@ -149,8 +158,8 @@ def assert_consistent(paas: Paas, app: dict[str, Any]) -> None:
             ).all()
             assert len(images) == (1 if build.state == "STAGED" else 0), build.id
     router = HaproxyRouter(cloud.settings.paas_dir / "router")
-    indices = sorted(i["index"] for i in app["instance_states"])
-    assert sorted(router.member_health(app["id"])) == indices
+    health = router.member_health(app["id"])
+    assert sorted(health.values()) == ["UP"] * len(app["instance_states"]), health
     assert get(cloud, f"{app['name']}.apps.localhost") == 200
 
 
@@ -192,8 +201,9 @@ def test_the_worker_killed_after_a_step_leaves_nothing_half_done(
 ) -> None:
     paas = Paas(cloud)
     name = f"crash-{step.replace('_', '-')}-{operation}"[:40]
-    app_id = paas.create(name)
-    sha = paas.upload(name)
+    if operation != "rolling":
+        app_id = paas.create(name)
+        sha = paas.upload(name)
     if operation == "push":
         ids: dict[str, str] = {}
 
@@ -204,6 +214,22 @@ def test_the_worker_killed_after_a_step_leaves_nothing_half_done(
 
         crash_at(cloud, step, push)
         wanted = 1
+    elif operation == "rolling":
+        wanted = 2
+        app_id = paas.create(name, instances=wanted)
+        first = paas.build(app_id, paas.upload(name, "v1"))
+        paas.staged(app_id, first)
+        paas.release(app_id, first)
+        paas.deployed(app_id, wanted)
+        second = paas.build(app_id, paas.upload(name, "v2"))
+        paas.staged(app_id, second)
+        router = ("127.0.0.1", cloud.settings.router_port)
+        with RequestLoop(router, f"{name}.apps.localhost", interval=0.1) as loop:
+            crash_at(cloud, step, lambda: paas.release(app_id, second))
+            app = paas.deployed(app_id, wanted)
+        assert loop.result.failures == 0, (loop.result.statuses, loop.result.errors[:5])
+        assert loop.result.versions == ["v1<h1>crash", "v2<h1>crash"], loop.result.versions
+        assert {i["release_id"] for i in app["instance_states"]} == {app["release_id"]}
     else:
         build = paas.build(app_id, sha)
         paas.staged(app_id, build)

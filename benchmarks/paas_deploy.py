@@ -84,6 +84,12 @@ class Deployer:
         self._deployed()
         return time.monotonic() - began
 
+    def delete(self) -> None:
+        """Delete the app and wait until it is gone: no guest outlives the cloud."""
+        self.api.call("DELETE", f"/paas/v1/apps/{self.app_id}")
+        path = f"/paas/v1/apps/{self.app_id}"
+        wait(lambda: self.api.call("GET", path).status_code == 404, 300, interval=0.5)
+
     def _deployed(self) -> None:
         def done() -> bool:
             app = self._json("GET", f"/apps/{self.app_id}")["app"]
@@ -118,6 +124,7 @@ def main() -> int:
                 seconds = action()
                 time.sleep(1)
             runs.append((label, seconds, loop.result))
+        deployer.delete()
     print(f"\nFlask sample on 2 instances (TCG); first push {first:.1f}s; a GET every 50 ms")
     print(f"{'':<26} {'deploy':>8} {'requests':>9} {'failures':>9}   versions seen")
     for label, seconds, result in runs:

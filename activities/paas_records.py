@@ -143,6 +143,8 @@ class InstanceRecord:
     state: str
     address: str | None = None
     crashes: int = 0
+    responses: dict[str, int] | None = None
+    response_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,8 @@ class RecordAppInput:
     release_id: str | None = None
     deployment: str | None = None
     deployment_error: str | None = None
+    responses: dict[str, int] | None = None
+    request_rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -337,6 +341,8 @@ class PaasRecords:
                         state=r.state,
                         address=r.address,
                         crashes=r.crashes,
+                        responses=r.responses,
+                        response_ms=r.response_ms,
                     )
                 )
 
@@ -347,7 +353,14 @@ class PaasRecords:
             app = s.get(App, inp.app_id)
             if app is None:
                 return
-            for key in ("state", "instances", "release_id", "deployment"):
+            for key in (
+                "state",
+                "instances",
+                "release_id",
+                "deployment",
+                "responses",
+                "request_rate",
+            ):
                 if getattr(inp, key) is not None:
                     setattr(app, key, getattr(inp, key))
             if inp.deployment is not None:

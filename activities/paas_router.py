@@ -45,6 +45,21 @@ class RouterAppRef:
 
 
 @dataclass(frozen=True)
+class MemberCounts:
+    """One member's responses by status class, as the router counted them since its
+    process started, and its recent average response time."""
+
+    member: int
+    responses: dict[str, int]
+    response_ms: int
+
+
+@dataclass(frozen=True)
+class StatsResult:
+    members: list[MemberCounts]
+
+
+@dataclass(frozen=True)
 class HealthResult:
     #: ``[index, "UP" | "DOWN"]`` for each member.
     states: list[tuple[int, str]]
@@ -79,9 +94,20 @@ class RouterActivities:
         return HealthResult(sorted(states.items()))
 
     @activity.defn
+    def stats(self, inp: RouterAppRef) -> StatsResult:
+        """Each member's response counts (read-only)."""
+        counts = self.router.stats(inp.app_id)
+        return StatsResult(
+            [
+                MemberCounts(index, dict(s.responses), s.response_ms)
+                for index, s in sorted(counts.items())
+            ]
+        )
+
+    @activity.defn
     def remove_route(self, inp: RouterAppRef) -> None:
         """Take the app off the router; an app it does not hold is fine."""
         self.router.remove_app(inp.app_id)
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.ensure_route, self.set_members, self.health, self.remove_route]
+        return [self.ensure_route, self.set_members, self.health, self.stats, self.remove_route]

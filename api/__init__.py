@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from prometheus_client import CollectorRegistry
 
 from activities.storage.block import BlockStore
 from api import audit, errors
@@ -11,6 +12,7 @@ from nimbus.config import Settings
 from nimbus.db import Database
 from nimbus.drivers import real_block_store
 from observability.flask import instrument
+from observability.paas import PaasCollector
 
 
 def create_app(
@@ -35,7 +37,9 @@ def create_app(
         "block_store": block_store or real_block_store(settings),
     }
     errors.register(app)
-    instrument(app)
+    apps = CollectorRegistry(auto_describe=False)
+    apps.register(PaasCollector(app.extensions["nimbus"]["db"]))
+    instrument(app, apps)
     audit.register(app)
     app.register_blueprint(audit.bp, url_prefix="/audit")
     app.register_blueprint(identity.bp, url_prefix="/identity")

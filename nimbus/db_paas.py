@@ -12,7 +12,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nimbus.db import Base, new_id, utcnow
@@ -43,6 +53,13 @@ class App(Base):
     deployment_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: Log lines removed to keep the app's log within its bound.
     log_dropped: Mapped[int] = mapped_column(Integer, default=0)
+    #: Autoscaling policy (``min``, ``max``, ``requests_per_second`` per instance,
+    #: ``cooldown`` seconds), or ``None``.
+    autoscaling: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: Responses by status class the router gave for the app, all instances ever, and
+    #: its request rate at the supervisor's last look (requests per second).
+    responses: Mapped[dict[str, int] | None] = mapped_column(JSON, nullable=True)
+    request_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     __table_args__ = (UniqueConstraint("project_id", "name"),)
@@ -148,6 +165,10 @@ class Instance(Base):
     address: Mapped[str | None] = mapped_column(String(64), nullable=True)
     crashes: Mapped[int] = mapped_column(Integer, default=0)
     since: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: Responses by status class the router gave for this instance, and its recent
+    #: average response time in milliseconds.
+    responses: Mapped[dict[str, int] | None] = mapped_column(JSON, nullable=True)
+    response_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class AppEvent(Base):

@@ -6,15 +6,16 @@ import logging
 import time
 
 from flask import Flask, Response, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from observability import metrics
 
 log = logging.getLogger("nimbus.api.access")
 
 
-def instrument(app: Flask) -> None:
-    """Count and time every request by route template; serve ``/metrics``."""
+def instrument(app: Flask, registry: CollectorRegistry | None = None) -> None:
+    """Count and time every request by route template; serve ``/metrics``: the process's
+    own metrics, then those of ``registry`` (collected at each scrape)."""
 
     @app.before_request
     def _start() -> None:
@@ -38,4 +39,5 @@ def instrument(app: Flask) -> None:
 
     @app.get("/metrics")
     def _metrics() -> Response:
-        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+        extra = generate_latest(registry) if registry is not None else b""
+        return Response(generate_latest() + extra, mimetype=CONTENT_TYPE_LATEST)

@@ -1,6 +1,6 @@
 """``nimbus app ...``: push, apps, show, scale, logs, env, set-env, unset-env, restart,
 stop, start, delete, events, deployments, continue-deployment, cancel-deployment,
-revisions, rollback; in the way of ``cf push``.
+revisions, rollback, autoscale; in the way of ``cf push``.
 
 Every command talks to ``/paas/v1`` with the credentials of the openstack CLI
 (``clouds.yaml`` and ``OS_CLOUD``). Long work shows its progress as it happens: staging
@@ -277,9 +277,57 @@ def show(args: argparse.Namespace) -> int:
     say(f"deployment:  {dep['state'] or '-'}" + (f"  ({dep['error']})" if dep["error"] else ""))
     health = app["health_check"]
     say(f"health:      {health['type']} {health['endpoint'] if health['type'] == 'http' else ''}")
+    metrics = app["metrics"]
+    rate = metrics["request_rate"]
+    say(
+        f"requests:    {_classes(metrics['responses'])}"
+        + (f"  ({rate:.1f}/s)" if rate is not None else "")
+    )
+    scaling = app["autoscaling"]
+    if scaling:
+        say(
+            f"autoscaling: {scaling['min_instances']}-{scaling['max_instances']} instances at "
+            f"{scaling['requests_per_second']:g} requests/s each, "
+            f"cooldown {scaling['cooldown']:g} s"
+        )
     for inst in app["instance_states"]:
         address = inst["address"] or "-"
-        say(f"  #{inst['index']}  {inst['state']:<9} {address:<15} since {inst['since']}")
+        took = f"{inst['response_ms']} ms" if inst["response_ms"] else "-"
+        say(
+            f"  #{inst['index']}  {inst['state']:<9} {address:<15} since {inst['since']}  "
+            f"restarts {inst['crashes']}  {_classes(inst['responses'])}  avg {took}"
+        )
+    return 0
+
+
+def _classes(responses: dict[str, int]) -> str:
+    """``12 (2xx 11, 5xx 1)``: requests, then each status class that has any."""
+    total = sum(responses.values())
+    parts = ", ".join(f"{c} {n}" for c, n in sorted(responses.items()) if n)
+    return f"{total}" + (f" ({parts})" if parts else "")
+
+
+def autoscale(args: argparse.Namespace) -> int:
+    client = _client(args)
+    app = client.app(args.name)
+    path = f"/apps/{app['id']}/autoscaling"
+    if args.off:
+        client.json("DELETE", path)
+        say(f"Autoscaling of {args.name} off: it keeps {app['instances']} instance(s)")
+        return 0
+    if args.min is None or args.max is None or args.rps is None:
+        raise ClientError("autoscale takes --min, --max and --rps (or --off)")
+    policy = {
+        "min_instances": args.min,
+        "max_instances": args.max,
+        "requests_per_second": args.rps,
+        "cooldown": args.cooldown,
+    }
+    client.json("PUT", path, json={"autoscaling": policy})
+    say(
+        f"Autoscaling {args.name}: {args.min} to {args.max} instance(s), {args.rps:g} requests/s "
+        f"each, at most one change per {args.cooldown:g} s (`nimbus app events` says why)"
+    )
     return 0
 
 
@@ -452,6 +500,14 @@ def add_commands(sub: Any) -> None:
         c.add_argument("name")
         c.add_argument("--no-wait", action="store_true")
         c.set_defaults(app_fn=_deployment_action(action))
+    c = cmds.add_parser("autoscale", help="scale on the request rate the router measures")
+    c.add_argument("name")
+    c.add_argument("--min", type=int, help="fewest instances")
+    c.add_argument("--max", type=int, help="most instances")
+    c.add_argument("--rps", type=float, help="requests per second each instance should get")
+    c.add_argument("--cooldown", type=float, default=60.0, help="seconds between changes (60)")
+    c.add_argument("--off", action="store_true", help="stop autoscaling")
+    c.set_defaults(app_fn=autoscale)
     c = cmds.add_parser("revisions", help="the app's releases, by revision")
     c.add_argument("name")
     c.set_defaults(app_fn=revisions)

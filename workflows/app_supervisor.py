@@ -18,6 +18,12 @@ that fails (a new instance crashes or never gets healthy) or is cancelled return
 to the release it ran before: the old instances never stopped serving, and any drained
 ones are started again. Instances leave the router drained (no new requests, the ones in
 flight finish) before their servers are deleted.
+
+Metrics and autoscaling (from the ``app-metrics`` patch on): every few ticks the supervisor
+reads the router's counts of each instance's responses, keeps running totals that survive
+a router restart and an instance's replacement, and records them with the request rate;
+an app with an autoscaling policy is scaled within its bounds to the instance count its
+request rate needs, at most once per cooldown, each decision an event with its reason.
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
         RouteInput,
         RouterActivities,
         RouterAppRef,
+        StatsResult,
     )
     from nimbus.config import host_queue
     from paas.launch import LaunchSpec, launch_script
@@ -83,6 +90,10 @@ STRATEGIES = ("rolling", "canary", "recreate")
 STRATEGIES_PATCH = "deployment-strategies"
 #: How long a drained instance keeps its server, for the requests it still serves.
 DRAIN_SECONDS = 5.0
+#: The patch that brought app metrics and autoscaling.
+METRICS_PATCH = "app-metrics"
+#: The router's counts are read every this many ticks.
+MEASURE_TICKS = 5
 #: Server statuses that mean the instance is gone or its guest stopped.
 DEAD = ("DELETED", "DELETING", "ERROR", "SHUTOFF")
 #: Lines of the instance's output kept with a crash event or a failed deployment.
@@ -119,11 +130,32 @@ class InstanceState:
     router_slot: int = -1
     #: A DRAINING instance's server is deleted after this time.
     drain_until: float = 0.0
+    #: Responses by status class: the router's own count at the last look (it restarts
+    #: from zero with the router), and the instance's running total.
+    router_counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    response_ms: int = 0
 
     @property
     def member(self) -> int:
         """Its member number on the router."""
         return self.router_slot if self.router_slot >= 0 else self.index
+
+
+@dataclass(frozen=True)
+class AutoscalePolicy:
+    """Keep from ``min_instances`` to ``max_instances``, enough that each gets about
+    ``requests_per_second``; change the count at most once per ``cooldown`` seconds."""
+
+    min_instances: int
+    max_instances: int
+    requests_per_second: float
+    cooldown: float = 60.0
+
+
+@dataclass(frozen=True)
+class AutoscaleInput:
+    policy: AutoscalePolicy | None = None
 
 
 @dataclass
@@ -165,6 +197,12 @@ class SupervisorState:
     deployment_release: str = ""
     deployment_revision: int = 0
     deployment_previous: str | None = None
+    #: Responses by status class, all instances ever; the request rate at the last look.
+    app_counts: dict[str, int] = field(default_factory=dict)
+    measured_at: float = 0.0
+    request_rate: float = 0.0
+    autoscaling: AutoscalePolicy | None = None
+    scaled_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -247,6 +285,7 @@ class AppSupervisor:
         self.grace = inp.liveness_grace
         self.drain = inp.drain_seconds
         self._strategies: bool | None = None
+        self._measuring: bool | None = None
         self._lock = asyncio.Lock()
         self._wake = False
         self._ticks = 0
@@ -288,6 +327,12 @@ class AppSupervisor:
         if self._strategies is None:
             self._strategies = workflow.patched(STRATEGIES_PATCH)
         return self._strategies
+
+    def _metrics(self) -> bool:
+        """Whether this run reads the router's counts (``workflow.patched``, asked once)."""
+        if self._measuring is None:
+            self._measuring = workflow.patched(METRICS_PATCH)
+        return self._measuring
 
     def _rolling_out(self) -> bool:
         """A rolling or canary deployment is replacing the instances of ``previous``."""
@@ -394,6 +439,31 @@ class AppSupervisor:
         _check_count(inp.instances)
 
     @workflow.update
+    async def autoscale(self, inp: AutoscaleInput) -> Ack:
+        """Set the app's autoscaling policy (``None``: off, the count stays as it is)."""
+        async with self._lock:
+            self.st.autoscaling = inp.policy
+            p = inp.policy
+            await self._event(
+                "app.autoscaling",
+                "autoscaling off"
+                if p is None
+                else f"autoscaling from {p.min_instances} to {p.max_instances} instance(s) at "
+                f"{p.requests_per_second:g} requests/s each, cooldown {p.cooldown:g} s",
+            )
+        return self._wakeup()
+
+    @autoscale.validator
+    def _check_autoscale(self, inp: AutoscaleInput) -> None:
+        p = inp.policy
+        if p is not None and not (
+            1 <= p.min_instances <= p.max_instances <= MAX_INSTANCES
+            and p.requests_per_second > 0
+            and p.cooldown >= 0
+        ):
+            raise ApplicationError("an impossible autoscaling policy", type="InvalidSpec")
+
+    @workflow.update
     async def stop(self) -> Ack:
         """Stop every instance; the app keeps its release and instance count."""
         async with self._lock:
@@ -469,11 +539,65 @@ class AppSupervisor:
             for inst in list(self.st.instances):
                 if inst.state != DRAINING and inst in self.st.instances:
                     await self._judge(inst, views[inst.server_id], health, now)
+        if self.st.instances and self._ticks % MEASURE_TICKS == 0 and self._metrics():
+            await self._measure(now)
         if self._new():
             await self._converge_deployments(workflow.now().timestamp())
         else:
             await self._converge(workflow.now().timestamp())
         await self._publish()
+
+    async def _measure(self, now: float) -> None:
+        """Add what the router counted since the last look to each instance's and the
+        app's totals, then autoscale on the request rate."""
+        st = self.st
+        try:
+            seen: StatsResult = await run_activity(
+                RouterActivities.stats, RouterAppRef(st.app_id), ROUTER_QUEUE
+            )
+        except STEP_FAILED:
+            return  # the router cannot tell now: the next look counts it
+        members = {m.member: m for m in seen.members}
+        served = 0
+        for inst in st.instances:
+            m = members.get(inst.member)
+            if m is None:
+                continue
+            for cls, n in m.responses.items():
+                last = inst.router_counts.get(cls, 0)
+                more = n - last if n >= last else n  # the router restarted and counts anew
+                inst.counts[cls] = inst.counts.get(cls, 0) + more
+                st.app_counts[cls] = st.app_counts.get(cls, 0) + more
+                served += more
+            inst.router_counts, inst.response_ms = dict(m.responses), m.response_ms
+        if st.measured_at and now > st.measured_at:
+            st.request_rate = served / (now - st.measured_at)
+        st.measured_at = now
+        await run_local(
+            PaasRecords.record_app,
+            RecordAppInput(
+                st.app_id, responses=dict(st.app_counts), request_rate=round(st.request_rate, 3)
+            ),
+        )
+        await self._autoscale(now)
+
+    async def _autoscale(self, now: float) -> None:
+        st, p = self.st, self.st.autoscaling
+        if p is None or not st.started or st.deleting or not st.release or self._rolling_out():
+            return
+        need = math.ceil(st.request_rate / p.requests_per_second)
+        wanted = min(p.max_instances, max(p.min_instances, need))
+        if wanted == st.wanted or (st.scaled_at and now - st.scaled_at < p.cooldown):
+            return
+        before, st.wanted, st.scaled_at = st.wanted, wanted, now
+        await run_local(PaasRecords.record_app, RecordAppInput(st.app_id, instances=wanted))
+        await self._event(
+            "app.autoscale",
+            f"scaled from {before} to {wanted} instance(s): {st.request_rate:.1f} requests/s "
+            f"for {p.requests_per_second:g} per instance, within {p.min_instances} to "
+            f"{p.max_instances}",
+            {"from": before, "to": wanted, "request_rate": round(st.request_rate, 3)},
+        )
 
     async def _health(self) -> HealthResult:
         if self.st.release is None or not _health_failed(self.st.release):
@@ -770,6 +894,8 @@ class AppSupervisor:
                 "STOPPING" if i.state == DRAINING else i.state,
                 i.address or None,
                 self._slot(i.index).crashes,
+                dict(i.counts) or None,
+                i.response_ms or None,
             )
             for i in self.st.instances
         ]

@@ -32,4 +32,11 @@ def _authenticate() -> None:
         authenticate(deps.db())
 
 
-from api.paas import actions, apps, builds, deployments, packages  # noqa: E402,F401  (routes register on bp)
+from api.paas import (  # noqa: E402,F401  (routes register on bp)
+    actions,
+    apps,
+    autoscaling,
+    builds,
+    deployments,
+    packages,
+)

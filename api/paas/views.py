@@ -36,6 +36,11 @@ def app_view(
         "running_instances": sum(1 for i in instances if i.state == "RUNNING"),
         "instance_states": [instance_view(i) for i in sorted(instances, key=lambda i: i.index)],
         "log_dropped": app.log_dropped,
+        "metrics": {
+            "responses": dict(app.responses or {}),
+            "request_rate": app.request_rate,
+        },
+        "autoscaling": app.autoscaling,
         "created_at": iso(app.created_at),
         "updated_at": iso(app.updated_at),
     }
@@ -51,6 +56,8 @@ def instance_view(i: Instance) -> dict[str, Any]:
         "release_id": i.release_id,
         "crashes": i.crashes,
         "since": iso(i.since),
+        "responses": dict(i.responses or {}),
+        "response_ms": i.response_ms,
     }
 
 

@@ -44,6 +44,24 @@ class Member:
     routed: bool
 
 
+#: The classes the router counts responses in.
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "other")
+
+
+@dataclass(frozen=True)
+class MemberStats:
+    """What the router counted for one member since its process started (a reload starts
+    the counts again): responses by status class, and the average response time of the
+    last 1024 responses in milliseconds."""
+
+    responses: dict[str, int] = field(default_factory=dict)
+    response_ms: int = 0
+
+    @property
+    def requests(self) -> int:
+        return sum(self.responses.values())
+
+
 def backend_name(app_id: str) -> str:
     """The router's name for an app's pool of instances."""
     return f"app-{app_id}"
@@ -70,6 +88,11 @@ class Router(Protocol):
 
     def remove_app(self, app_id: str) -> None:
         """Remove the app's backend and host names; a missing app is success."""
+        ...
+
+    def stats(self, app_id: str) -> dict[int, MemberStats]:
+        """Each current member's counts by index. ``NotFound`` for an unknown app;
+        ``BackendUnavailable`` if the router cannot tell right now."""
         ...
 
     def routes(self) -> dict[str, AppRoute]:

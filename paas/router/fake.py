@@ -12,7 +12,7 @@ import threading
 from activities.faults import Faults
 from nimbus.errors import Conflict, NotFound
 from paas.router import validate
-from paas.router.base import AppRoute, Member
+from paas.router.base import AppRoute, Member, MemberStats
 
 
 class FakeRouter:
@@ -22,6 +22,8 @@ class FakeRouter:
         self.apps: dict[str, AppRoute] = {}
         self.members: dict[str, dict[int, Member]] = {}
         self.health: dict[str, dict[int, str]] = {}
+        #: What ``stats`` reports, by app and member; tests set it.
+        self.counts: dict[str, dict[int, MemberStats]] = {}
         self.faults = Faults()
         self._lock = threading.RLock()
 
@@ -64,6 +66,19 @@ class FakeRouter:
                 index: "UP" if route.health.type == "process" else told.get(index, "UP")
                 for index in self.members[app_id]
             }
+
+    def count(self, app_id: str, index: int, stats: MemberStats) -> None:
+        """What the next ``stats`` reports for one member."""
+        with self._lock:
+            self.counts.setdefault(app_id, {})[index] = stats
+
+    def stats(self, app_id: str) -> dict[int, MemberStats]:
+        """See ``Router.stats``: what ``count`` said, nothing counted otherwise."""
+        self.faults.check("stats")
+        with self._lock:
+            self._require(app_id)
+            told = self.counts.get(app_id, {})
+            return {index: told.get(index, MemberStats({})) for index in self.members[app_id]}
 
     def remove_app(self, app_id: str) -> None:
         """See ``Router.remove_app``."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nimbus.errors import BackendUnavailable, Conflict, NotFound
 from paas.router import state, validate
-from paas.router.base import AppRoute, Member, backend_name
+from paas.router.base import AppRoute, Member, MemberStats, backend_name
 from paas.router.haproxy_conf import (
     RouterPaths,
     namespace_exists,
@@ -88,6 +88,15 @@ class HaproxyRouter:
             self._sync_map(current)
             for name in self.runtime.servers(backend_name(app_id)) or {}:
                 self.runtime.run(f"set server {backend_name(app_id)}/{name} state maint")
+
+    def stats(self, app_id: str) -> dict[int, MemberStats]:
+        """See ``Router.stats``."""
+        app = _require(state.load(self.paths.state), app_id)
+        slots = self.runtime.stats(backend_name(app_id))
+        if slots is None:
+            raise BackendUnavailable(f"HAProxy has no backend for app {app_id} yet")
+        empty = MemberStats({})
+        return {m.index: slots.get(slot_name(m.index), empty) for m in app.members}
 
     def routes(self) -> dict[str, AppRoute]:
         """See ``Router.routes`` (what the router's saved state holds)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nimbus.errors import BackendUnavailable
+from paas.router.base import STATUS_CLASSES, MemberStats
 
 #: Answers of commands that did nothing.
 _FAILURES = ("No such", "Can't find", "Unknown", "unknown", "Require", "Invalid")
@@ -83,11 +84,37 @@ class Runtime:
         rows = [line.split() for line in answer.splitlines()[1:] if line and line[0] != "#"]
         return {row[3]: _server(row) for row in rows}
 
+    def stats(self, backend: str) -> dict[str, MemberStats] | None:
+        """Each server slot's response counts (``show stat``), or ``None`` if HAProxy
+        has no such backend."""
+        lines = self.run("show stat").splitlines()
+        if not lines or not lines[0].startswith("# "):
+            raise BackendUnavailable(f"HAProxy at {self.path} answered no statistics")
+        columns = lines[0][2:].split(",")
+        found, slots = False, {}
+        for line in lines[1:]:
+            row = dict(zip(columns, line.split(","), strict=False))
+            if row.get("pxname") != backend:
+                continue
+            found = True
+            if row.get("svname") in ("FRONTEND", "BACKEND"):
+                continue
+            responses = {c: _int(row.get(f"hrsp_{c}")) for c in STATUS_CLASSES}
+            slots[row["svname"]] = MemberStats(responses, _int(row.get("rtime")))
+        return slots if found else None
+
     def map_entries(self, map_file: Path) -> dict[str, str]:
         """The host map HAProxy holds in memory: host name -> backend."""
         answer = self.run(f"show map {map_file}")
         entries = (line.split() for line in answer.splitlines() if line.strip())
         return {fields[1]: fields[2] for fields in entries if len(fields) == 3}
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
 
 
 def _read_all(sock: socket.socket) -> str:

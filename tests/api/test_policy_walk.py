@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ import pytest
 from sqlalchemy import select
 
 from nimbus.db import Base, VolumeAttachment
-from nimbus.db_paas import Build
+from nimbus.db_paas import Build, Deployment
 from nimbus.db_volume import record_failure
 from tests.support.neutron import Neutron
 from tests.support.paas import STATIC_SITE, package_bytes
@@ -123,6 +124,10 @@ BODIES: dict[str, Any] = {
     "paas.create_build": {"package": "{digest}"},
     "paas.create_release": {"build_id": "{build_id}"},
     "paas.scale": {"instances": 2},
+    "paas.rollback": {"revision": 1},
+    "paas.set_autoscaling": {
+        "autoscaling": {"min_instances": 1, "max_instances": 2, "requests_per_second": 5}
+    },
     "compute.create_keypair": {"keypair": {"name": "x"}},
     "compute.replace_server_metadata": {"metadata": {"victim-meta-key": "x"}},
     "compute.replace_server_tags": {"tags": ["t1"]},
@@ -423,9 +428,23 @@ def _paas_app(stack: Stack, h: dict[str, str]) -> dict[str, str]:
         host=stack.settings.host_name,
         state="FAILED",
     )
+    deployment = Deployment(
+        id=str(uuid.uuid4()),
+        app_id=app.json["app"]["id"],
+        release_id=str(uuid.uuid4()),
+        revision=1,
+        strategy="rolling",
+        state="FAILED",
+    )
     with stack.db.session() as s:
         s.add(build)
-    return {"app_id": app.json["app"]["id"], "digest": sha, "build_id": build.id}
+        s.add(deployment)
+    return {
+        "app_id": app.json["app"]["id"],
+        "digest": sha,
+        "build_id": build.id,
+        "deployment_id": deployment.id,
+    }
 
 
 def _first(stack: Stack, path: str, key: str, h: dict[str, str]) -> str:
@@ -550,6 +569,7 @@ def build_ids_for_params() -> list[str]:
         "app_id",
         "digest",
         "build_id",
+        "deployment_id",
         "keypair_name",
         "key",
         "request_id",

@@ -151,3 +151,13 @@ def test_changing_the_check_keeps_the_members(lab: Lab) -> None:
     lab.router.set_members(app.app_id, (Member(0, DOWN_ADDRESS, True),))
     lab.router.ensure_app(route(lab, *app.hostnames, app_id=app.app_id, check="port"))
     assert lab.health_becomes(app.app_id, {0: "DOWN"}) == {0: "DOWN"}
+
+
+def test_stats_of_members_that_served_nothing_are_zero(lab: Lab) -> None:
+    app = route(lab)
+    lab.router.ensure_app(app)
+    lab.router.set_members(app.app_id, (Member(0, UP_ADDRESS, False), Member(3, UP_ADDRESS, False)))
+    stats = lab.router.stats(app.app_id)
+    assert sorted(stats) == [0, 3] and all(s.requests == 0 for s in stats.values())
+    with pytest.raises(NotFound):
+        lab.router.stats(str(uuid.uuid4()))

@@ -190,3 +190,18 @@ def test_an_app_whose_namespace_vanished_does_not_stop_the_others(
     made.ensure_app(AppRoute(str(uuid.uuid4()), ("c.apps.localhost",), 80))
     assert get(port, HOST) == (200, "s0")
     assert get(port, "b.apps.localhost")[0] == 404
+
+
+def test_the_router_counts_each_members_responses(
+    router: tuple[HaproxyRouter, int], servers: Backends
+) -> None:
+    made, port = router
+    made.set_members(APP, members(servers, {0: True, 1: True}))
+    settle(made, {0: "UP", 1: "UP"})
+    before = made.stats(APP)
+    answered = names(port, 20)
+    after = made.stats(APP)
+    assert set(after) == {0, 1}
+    counted = {i: after[i].requests - before[i].requests for i in after}
+    assert counted == {0: answered["s0"], 1: answered["s1"]}  # health checks are not counted
+    assert all(after[i].responses["2xx"] == after[i].requests for i in after)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from nimbus.config import CHECKOUT
 from paas.requestloop import RequestLoop
@@ -217,3 +218,15 @@ def test_a_rolling_deploy_drops_no_request(pushed: Cloud, tmp_path: Path) -> Non
     deployments = ok(app(pushed, "deployments", FLASK)).splitlines()
     assert "rolling" in deployments[1] and "DEPLOYED" in deployments[1], deployments
     wait_for(lambda: len(servers(pushed, "flask-sample")) == 2, 120, "the old servers deleted")
+    # The router counted the loop's requests (those of a reload's old process since the
+    # last look are not seen): the supervisor's totals show them, in `nimbus app show` and
+    # on the API's /metrics.
+    wait_for(
+        lambda: show(pushed, FLASK)["metrics"]["responses"].get("2xx", 0) > 0,
+        60,
+        "the router's counts recorded",
+        interval=2,
+    )
+    assert "requests:" in ok(app(pushed, "show", FLASK))
+    scrape = requests.get(f"{pushed.settings.public_url}/metrics", timeout=10).text
+    assert f'nimbus_app_responses_total{{app="{FLASK}"' in scrape

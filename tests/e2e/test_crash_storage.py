@@ -123,6 +123,7 @@ def test_kill_during_attach_and_during_detach(cloud: Cloud) -> None:
     api.call("DELETE", f"{api.volumes}/{volume_id}")
 
 
+@pytest.mark.long
 def test_kill_during_image_upload(cloud: Cloud) -> None:
     api = Api(cloud)
     data = os.urandom(256 << 20)

@@ -13,7 +13,7 @@ from nimbus.services.libvirtd import LibvirtdHandle
 from nimbus.services.rgw import gateway_pid
 from tests.support.cloud import Cloud, start_cloud, stop_cloud, wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ def _wait_ready(cloud: Cloud, server: str) -> None:
     wait_for(ready, 120, f"{server} to boot")
 
 
+@pytest.mark.long
 def test_data_on_a_volume_follows_it_from_one_server_to_another(cloud: Cloud) -> None:
     for name in ("vm-a", "vm-b"):
         created = cloud.openstack_json(

@@ -372,13 +372,18 @@ class AppSupervisor:
         serving = any(i.state == RUNNING and i.generation == st.generation for i in st.instances)
         st.previous = st.release if st.started and serving else None
         st.previous_generation = st.generation
-        st.top_generation = max(st.top_generation, st.generation) + 1
-        st.generation = st.top_generation
+        self._next_generation()
         st.deployment_id = str(workflow.uuid4())
         st.deployment_release, st.deployment_revision = plan.release_id, plan.version
         st.deployment_previous = st.previous.release_id if st.previous else None
         st.strategy, st.max_in_flight = inp.strategy, inp.max_in_flight
         st.instance_steps, st.step = list(inp.instance_steps), 0
+
+    def _next_generation(self) -> None:
+        """A generation no instance has had: above any a rollback went back from."""
+        st = self.st
+        st.top_generation = max(st.top_generation, st.generation) + 1
+        st.generation = st.top_generation
 
     @deploy.validator
     def _check_deploy(self, inp: DeployInput) -> None:
@@ -496,9 +501,9 @@ class AppSupervisor:
         async with self._lock:
             self.st.started, self.st.deployment_id = True, ""
             if self._new():
-                self.st.previous = None
-                self.st.top_generation = max(self.st.top_generation, self.st.generation) + 1
-                self.st.generation = self.st.top_generation
+                # A restart replaces every instance at once, whatever the last deploy did.
+                self.st.previous, self.st.strategy = None, "recreate"
+                self._next_generation()
             else:
                 self.st.generation += 1
             await self._set_deployment(DEPLOYING)
@@ -537,7 +542,7 @@ class AppSupervisor:
             health = await self._health()
             views = {v.server_id: v for v in seen.servers}
             for inst in list(self.st.instances):
-                if inst.state != DRAINING and inst in self.st.instances:
+                if inst.state != DRAINING:
                     await self._judge(inst, views[inst.server_id], health, now)
         if self.st.instances and self._ticks % MEASURE_TICKS == 0 and self._metrics():
             await self._measure(now)

@@ -7,33 +7,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from nimbus.config import Settings
 from nimbus.db import Server
 from nimbus.db_paas import Build
-from tests.conftest import FAKE_CEPH
-from tests.support.paas import PaasUser, paas_stack
+from tests.support.paas import PaasUser, alice, stack
 from tests.support.stack import Stack
+
+__all__ = ["alice", "stack"]  # fixtures, used by name
 
 V1 = {"index.html": "<h1>version 1</h1>\n"}
 V2 = {"index.html": "<h1>version 2</h1>\n"}
-
-
-@pytest.fixture
-def stack(settings: Settings, image_file: Path) -> Iterator[Stack]:
-    with paas_stack(settings, image_file, FAKE_CEPH) as s:
-        yield s
-
-
-@pytest.fixture
-def alice(stack: Stack) -> PaasUser:
-    return PaasUser(stack, "alice")
 
 
 def settled(app: dict[str, Any]) -> bool:
@@ -264,3 +252,23 @@ def test_rollback_and_deployment_actions_refuse_what_cannot_be_done(
     rita = PaasUser(stack, "rita")
     assert rita.call("POST", f"{path}/rollback", json={"revision": 1}).status_code == 403
     assert rita.call("GET", f"/apps/{app['id']}/deployments").status_code == 200
+
+
+def test_a_restart_replaces_every_instance_at_once_after_a_rolling_deploy(
+    stack: Stack, alice: PaasUser, tmp_path: Path
+) -> None:
+    """A restart recreates, as ``nimbus app restart`` says, whatever the strategy of the
+    deployment before it: the old instances leave the router before new ones are routed."""
+    app = push_two(stack, alice, tmp_path)  # deployed rolling, the default
+    old = {i["server_id"] for i in app["instance_states"]}
+    with RoutedWatch(stack, app["id"]) as watch:
+        r = alice.call("POST", f"/apps/{app['id']}/actions/restart", json={})
+        assert r.status_code == 200, r.json
+        app = alice.wait_app(
+            app["id"],
+            lambda a: (
+                running_on(a["release_id"], 2)(a)
+                and not old & {i["server_id"] for i in a["instance_states"]}
+            ),
+        )
+    assert watch.fewest == 0 and app["deployment"]["state"] == "DEPLOYED"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import tempfile
 import time
@@ -9,9 +10,29 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from nimbus.client import NimbusClient
 from nimbus.config import Settings
 from nimbus.services import cloud
 from nimbus.services.netpurge import purge_network
+from paas.package import pack
+
+
+def upload_sample(api: NimbusClient, sample: Path, marker: str, text: str) -> str:
+    """Upload a copy of ``sample`` with the file ``marker`` holding ``text`` (so that each
+    upload is a new package), as ``nimbus app push`` packs it; return its sha256."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "app"
+        shutil.copytree(sample, folder)
+        (folder / marker).write_text(f"{text}\n")
+        info = pack(folder, Path(tmp) / "app.tgz")
+        r = api.call(
+            "PUT",
+            f"/paas/v1/packages/{info.sha256}",
+            data=(Path(tmp) / "app.tgz").read_bytes(),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert r.status_code < 300, r.text
+    return info.sha256
 
 
 def free_port() -> int:

@@ -13,20 +13,17 @@ its own and stops it afterwards. Usage: ``python benchmarks/paas_deploy.py``.
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import throwaway_cloud, wait  # noqa: E402
+from benchmarks.common import throwaway_cloud, upload_sample, wait  # noqa: E402
 from nimbus.client import NimbusClient  # noqa: E402
 from nimbus.config import CHECKOUT, Settings  # noqa: E402
 from nimbus.exit import exit_now  # noqa: E402
 from paas.manifest import manifest_from_file  # noqa: E402
-from paas.package import pack  # noqa: E402
 from paas.requestloop import LoopResult, RequestLoop  # noqa: E402
 
 SAMPLE = CHECKOUT / "paas/samples/flask-app"
@@ -58,18 +55,8 @@ class Deployer:
         began = time.monotonic()
         fields = {**self.fields, "env": {"GREETING": greeting}}
         self._json("PATCH", f"/apps/{self.app_id}", json={"app": fields})
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / "app"
-            shutil.copytree(SAMPLE, folder)
-            (folder / "version.txt").write_text(f"{greeting}\n")
-            info = pack(folder, Path(tmp) / "app.tgz")
-            self._json(
-                "PUT",
-                f"/packages/{info.sha256}",
-                data=(Path(tmp) / "app.tgz").read_bytes(),
-                headers={"Content-Type": "application/octet-stream"},
-            )
-        build = self._json("POST", f"/apps/{self.app_id}/builds", json={"package": info.sha256})
+        sha = upload_sample(self.api, SAMPLE, "version.txt", greeting)
+        build = self._json("POST", f"/apps/{self.app_id}/builds", json={"package": sha})
         path = f"/apps/{self.app_id}/builds/{build['build']['id']}"
         wait(lambda: self._json("GET", path)["build"]["state"] == "STAGED", 900)
         body = {"build_id": build["build"]["id"], "strategy": strategy}

@@ -13,21 +13,18 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import throwaway_cloud, wait  # noqa: E402
+from benchmarks.common import throwaway_cloud, upload_sample, wait  # noqa: E402
 from nimbus.client import NimbusClient  # noqa: E402
 from nimbus.config import CHECKOUT, Settings  # noqa: E402
 from nimbus.exit import exit_now  # noqa: E402
 from paas.manifest import manifest_from_file  # noqa: E402
-from paas.package import pack  # noqa: E402
 from paas.runtime import RUNTIME_IMAGE_NAME  # noqa: E402
 
 PHASES = ("upload", "staging", "boot", "healthy", "routed")
@@ -52,21 +49,9 @@ class Pusher:
         fields.update(name=name, routes=[{"route": f"{name}.{self.settings.apps_domain}"}])
         app = self._json("POST", "/apps", json={"app": fields})["app"]
         marks = [time.monotonic()]
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / "app"
-            shutil.copytree(sample, folder)
-            (folder / "run.txt").write_text(f"{run}\n")
-            info = pack(folder, Path(tmp) / "app.tgz")
-            self._json(
-                "PUT",
-                f"/packages/{info.sha256}",
-                data=(Path(tmp) / "app.tgz").read_bytes(),
-                headers={"Content-Type": "application/octet-stream"},
-            )
+        sha = upload_sample(self.api, sample, "run.txt", str(run))
         marks.append(time.monotonic())
-        build = self._json("POST", f"/apps/{app['id']}/builds", json={"package": info.sha256})[
-            "build"
-        ]
+        build = self._json("POST", f"/apps/{app['id']}/builds", json={"package": sha})["build"]
         path = f"/apps/{app['id']}/builds/{build['id']}"
         marks.append(wait(lambda: self._json("GET", path)["build"]["state"] == "STAGED", 900))
         self._json("POST", f"/apps/{app['id']}/releases", json={"build_id": build["id"]})

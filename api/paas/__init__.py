@@ -14,6 +14,9 @@ from api.context import authenticate
 
 bp = Blueprint("paas", __name__)
 
+#: What a supervisor update may take to be acknowledged (it runs a few activities).
+UPDATE_SECONDS = 60
+
 
 def _version_doc() -> dict[str, Any]:
     href = deps.settings().public_url + "/paas/v1/"

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from api import deps
 from api.context import current
-from api.paas import bp, views
+from api.paas import UPDATE_SECONDS, bp, views
 from api.paas.apps import load_app, render
 from api.paas.builds import check_quota, latest_release, new_release, supervisor_input
 from api.policy import authorize
@@ -19,8 +19,6 @@ from nimbus.errors import Conflict, InvalidSpec
 from paas import logstore
 from workflows import paas_starter
 
-#: What a supervisor update may take to be acknowledged (it runs a few activities).
-UPDATE_SECONDS = 60
 MAX_INSTANCES = 100
 
 

@@ -11,7 +11,7 @@ from flask import Response, jsonify
 
 from api import deps
 from api.context import current
-from api.paas import bp
+from api.paas import UPDATE_SECONDS, bp
 from api.paas.apps import load_app, render
 from api.policy import authorize
 from api.validation import json_body, require_dict
@@ -19,9 +19,6 @@ from nimbus.db_paas import App
 from nimbus.errors import Conflict, InvalidSpec
 from workflows import paas_starter
 from workflows.app_supervisor import MAX_INSTANCES, AutoscaleInput, AutoscalePolicy
-
-#: What a supervisor update may take to be acknowledged.
-UPDATE_SECONDS = 60
 
 
 def _number(body: dict[str, Any], key: str, low: float, high: float, whole: bool) -> Any:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from api import deps
 from api.context import current
-from api.paas import bp, views
+from api.paas import UPDATE_SECONDS, bp, views
 from api.paas.apps import load_app, render
 from api.policy import authorize
 from api.validation import json_body
@@ -24,9 +24,6 @@ from nimbus.db_paas import App, Build, Deployment, Release
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 from workflows import paas_starter
 from workflows.app_supervisor import ACTIVE, MAX_INSTANCES, STRATEGIES
-
-#: What a supervisor update may take to be acknowledged (it runs a few activities).
-UPDATE_SECONDS = 60
 
 
 def strategy_args(body: dict[str, Any]) -> paas_starter.Strategy:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from temporalio.worker import Interceptor
 from werkzeug.serving import make_server
@@ -76,6 +77,21 @@ def paas_stack(
         stack.bridge.run(end_supervisors)
         stack.worker.stop()
         stack.bridge.close()
+
+
+@pytest.fixture
+def stack(settings: Settings, image_file: Path) -> Iterator[Stack]:
+    """A PaaS stack over fake drivers; a test module takes it (and ``alice``) with
+    ``from tests.support.paas import alice, stack``."""
+    from tests.conftest import FAKE_CEPH
+
+    with paas_stack(settings, image_file, FAKE_CEPH) as s:
+        yield s
+
+
+@pytest.fixture
+def alice(stack: Stack) -> PaasUser:
+    return PaasUser(stack, "alice")
 
 
 async def end_supervisors(client: Any) -> None:

@@ -5,30 +5,17 @@ hypervisor, network, block store, router and droplet writer."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
-from nimbus.config import Settings
 from nimbus.db import Image, Server
 from nimbus.db_paas import App, AppRoute, Build, Instance, Release
-from tests.conftest import FAKE_CEPH
-from tests.support.paas import STATIC_SITE, PaasUser, paas_stack
+from tests.support.paas import STATIC_SITE, PaasUser, alice, stack
 from tests.support.stack import Stack
 
-
-@pytest.fixture
-def stack(settings: Settings, image_file: Path) -> Iterator[Stack]:
-    with paas_stack(settings, image_file, FAKE_CEPH) as s:
-        yield s
-
-
-@pytest.fixture
-def alice(stack: Stack) -> PaasUser:
-    return PaasUser(stack, "alice")
+__all__ = ["alice", "stack"]  # fixtures, used by name
 
 
 def deployed(app: dict[str, Any]) -> bool:

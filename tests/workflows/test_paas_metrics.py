@@ -5,28 +5,16 @@ the app up under load and back down after its cooldown, each time saying why."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from nimbus.config import Settings
 from paas.router.base import MemberStats
-from tests.conftest import FAKE_CEPH
-from tests.support.paas import STATIC_SITE, PaasUser, paas_stack
+from tests.support.paas import STATIC_SITE, PaasUser, alice, stack
 from tests.support.stack import Stack
 
-
-@pytest.fixture
-def stack(settings: Settings, image_file: Path) -> Iterator[Stack]:
-    with paas_stack(settings, image_file, FAKE_CEPH) as s:
-        yield s
-
-
-@pytest.fixture
-def alice(stack: Stack) -> PaasUser:
-    return PaasUser(stack, "alice")
+__all__ = ["alice", "stack"]  # fixtures, used by name
 
 
 def running(count: int) -> Any:

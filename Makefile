@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Two pytest-xdist workers, one a core: the tests of real components run one at a time in
+# one of them (an xdist group, see tests/conftest.py) while the other takes those over
+# fakes. `make test PARALLEL=` runs everything in one process.
+PARALLEL ?= -n 2 --dist loadgroup
 
 .PHONY: up down status test test-unit lint bench install clean
 
@@ -28,10 +32,10 @@ $(STAMP): pyproject.toml scripts/install-system-packages scripts/link-ceph-pytho
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy nimbus api workflows activities observability paas
-	$(BIN)/pytest -q -p no:cacheprovider --durations=15
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15 $(PARALLEL)
 
 test-unit: install
-	$(BIN)/pytest -q tests/unit tests/workflows tests/api
+	$(BIN)/pytest -q $(PARALLEL) tests/unit tests/workflows tests/api
 
 lint: install
 	$(BIN)/ruff check .

@@ -46,9 +46,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _exit_status = int(exitstatus)
 
 
+#: The folders whose tests drive this host's real components (libvirtd, Ceph, namespaces,
+#: bridges, nftables, the whole cloud): under pytest-xdist they all run in one worker, one
+#: at a time, as they would without it, while the other workers take the tests over fakes.
+REAL_COMPONENT_TESTS = ("tests/integration/", "tests/e2e/")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``long`` run only with ``NIMBUS_LONG=1``: they repeat what CI's sample
-    already shows on other paths, and keep ``make test`` within its time."""
+    already shows on other paths, and keep ``make test`` within its time. Tests of real
+    components share one xdist group (see ``REAL_COMPONENT_TESTS``)."""
+    real = pytest.mark.xdist_group("real-components")
+    for item in items:
+        if item.nodeid.startswith(REAL_COMPONENT_TESTS):
+            item.add_marker(real)
     if os.environ.get("NIMBUS_LONG") == "1":
         return
     skip = pytest.mark.skip(reason="long campaign: NIMBUS_LONG=1 runs it")

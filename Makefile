@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Two pytest-xdist workers, one a core: the tests of real components run one at a time in
-# one of them (an xdist group, see tests/conftest.py) while the other takes those over
+# one of them (one unit of work, see tests/conftest.py) while the other takes those over
 # fakes. `make test PARALLEL=` runs everything in one process.
-PARALLEL ?= -n 2 --dist loadgroup
+PARALLEL ?= -n 2
 
 .PHONY: up down status test test-unit lint bench install clean
 

@@ -9,7 +9,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -52,14 +52,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 REAL_COMPONENT_TESTS = ("tests/integration/", "tests/e2e/")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's scheduler by test file, except that every test of a real component
+    is one unit of work: the largest, so it starts first, in a worker of its own."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class RealComponentsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(REAL_COMPONENT_TESTS):
+                return "real-components"
+            return nodeid.split("::", 1)[0]
+
+    return RealComponentsTogether(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``long`` run only with ``NIMBUS_LONG=1``: they repeat what CI's sample
-    already shows on other paths, and keep ``make test`` within its time. Tests of real
-    components share one xdist group (see ``REAL_COMPONENT_TESTS``)."""
-    real = pytest.mark.xdist_group("real-components")
-    for item in items:
-        if item.nodeid.startswith(REAL_COMPONENT_TESTS):
-            item.add_marker(real)
+    already shows on other paths, and keep ``make test`` within its time."""
     if os.environ.get("NIMBUS_LONG") == "1":
         return
     skip = pytest.mark.skip(reason="long campaign: NIMBUS_LONG=1 runs it")

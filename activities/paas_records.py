@@ -24,6 +24,7 @@ from nimbus.db_paas import (
     Instance,
     LogOffset,
     Release,
+    ServiceBinding,
 )
 from nimbus.errors import NotFound
 from paas import logstore
@@ -392,13 +393,13 @@ class PaasRecords:
 
     @activity.defn
     def forget_app(self, inp: AppRef) -> None:
-        """Remove the app and every row of it (its logs and events too)."""
+        """Remove the app and every row of it (its logs, events and bindings too)."""
         with self.db.session() as s:
             servers = list(
                 s.scalars(select(Instance.server_id).where(Instance.app_id == inp.app_id))
             )
             s.execute(delete(LogOffset).where(LogOffset.server_id.in_([x for x in servers if x])))
-            for model in (Instance, AppRoute, Deployment, Release, Build):
+            for model in (Instance, AppRoute, Deployment, Release, Build, ServiceBinding):
                 s.execute(delete(model).where(model.app_id == inp.app_id))
             s.execute(delete(AppEvent).where(AppEvent.app_id == inp.app_id))
             logstore.forget(s, inp.app_id)

@@ -108,6 +108,10 @@ RULES: dict[str, str] = {
     "paas:apps:delete": MEMBER,
     "paas:apps:push": MEMBER,
     "paas:apps:scale": MEMBER,
+    "paas:services:list": READER,
+    "paas:services:show": READER,
+    "paas:services:create": MEMBER,
+    "paas:services:delete": MEMBER,
     "paas:all_projects": ADMIN,
     # Identity: administration is for admins; a user may see itself, its projects and its
     # own tokens, change its own password, and show the project its token is scoped to.

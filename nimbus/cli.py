@@ -132,9 +132,10 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(fn=_audit)
-    from paas.cli import add_commands
+    from paas.cli import add_commands, add_service_commands
 
     add_commands(sub)
+    add_service_commands(sub)
     return p
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +110,16 @@ class Settings:
         if self.rgw_port:
             return f"http://127.0.0.1:{self.rgw_port}/{SWIFT_PREFIX}/v1"
         return None
+
+    @property
+    def s3_endpoint(self) -> str | None:
+        """The gateway's S3 URL (scheme, host and port of the object store's URL), or
+        ``None`` where there is no object store."""
+        swift = self.object_store_endpoint
+        if swift is None:
+            return None
+        parts = urllib.parse.urlsplit(swift)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def temporal_address(self) -> str:

@@ -216,3 +216,43 @@ class Space(Base):
     network_id: Mapped[str] = mapped_column(String(36))
     subnet_id: Mapped[str] = mapped_column(String(36))
     security_group_id: Mapped[str] = mapped_column(String(36))
+
+
+#: A service instance's states: its create workflow runs, it can be bound, its delete
+#: workflow runs, or its create failed (``status_reason`` says why; delete it to retry).
+CREATING, AVAILABLE, DELETING, FAILED = "CREATING", "AVAILABLE", "DELETING", "FAILED"
+
+
+class ServiceInstance(Base):
+    """A backing service of a project (a bucket, a database) that apps bind to.
+
+    ``credentials`` is the only place its secret lives: workflows and logs name the
+    service by id, and the metadata service hands the credentials to the instances of the
+    apps bound to it (``vendor_data2.json``), reading them here at that moment.
+    """
+
+    __tablename__ = "paas_services"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    #: Which offering (``paas.services.OFFERINGS``) and plan it is an instance of.
+    offering: Mapped[str] = mapped_column(String(32))
+    plan: Mapped[str] = mapped_column(String(32), default="default")
+    status: Mapped[str] = mapped_column(String(16), default=CREATING)
+    status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: What it is made of, by name or id (no secret): e.g. ``bucket`` and ``user``.
+    resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    credentials: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+
+class ServiceBinding(Base):
+    """An app bound to a service: the app's instances get the service's credentials in
+    ``VCAP_SERVICES`` from their next start on."""
+
+    __tablename__ = "paas_bindings"
+    app_id: Mapped[str] = mapped_column(ForeignKey("paas_apps.id"), primary_key=True)
+    service_id: Mapped[str] = mapped_column(ForeignKey("paas_services.id"), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

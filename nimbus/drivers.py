@@ -81,7 +81,10 @@ def real_object_store(settings: Settings) -> ObjectStoreAdmin:
     from activities.objectstore.radosgw_admin import RadosGatewayAdmin
 
     return RadosGatewayAdmin(
-        settings.ceph_conf_path, settings.ceph_keyring_path, settings.ceph_client
+        settings.ceph_conf_path,
+        settings.ceph_keyring_path,
+        settings.ceph_client,
+        s3_endpoint=settings.s3_endpoint,
     )
 
 

@@ -27,6 +27,7 @@ from activities.paas_cloud import PaasCloudActivities
 from activities.paas_logs import LogShipper
 from activities.paas_records import PaasRecords
 from activities.paas_router import ROUTER_QUEUE, RouterActivities
+from activities.paas_services import ServiceActivities
 from activities.paas_staging import StagingActivities
 from activities.paas_temporal import PaasTemporalOps
 from activities.records import ServerRecords
@@ -179,6 +180,7 @@ async def run(
     control_activities = [
         *VolumeActivities(drivers.store).all(),
         *ObjectStoreActivities(drivers.object_store, db).all(),
+        *ServiceActivities(drivers.object_store, db).all(),
         *cloud.all(),
     ]
     agent = HostAgent(settings, db, drivers.hypervisor, client)

@@ -1,6 +1,7 @@
 """``nimbus app ...``: push, apps, show, scale, logs, env, set-env, unset-env, restart,
 stop, start, delete, events, deployments, continue-deployment, cancel-deployment,
-revisions, rollback, autoscale; in the way of ``cf push``.
+revisions, rollback, autoscale, bind, unbind, bindings; in the way of ``cf push``.
+``nimbus service ...``: offerings, create, list, show, delete; as ``cf create-service``.
 
 Every command talks to ``/paas/v1`` with the credentials of the openstack CLI
 (``clouds.yaml`` and ``OS_CLOUD``). Long work shows its progress as it happens: staging
@@ -432,6 +433,150 @@ def events(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- services and bindings ---------------------------------------------------------------
+
+#: How long ``service create`` and ``delete`` wait for their workflow by default.
+SERVICE_WAIT_SECONDS = 600
+
+
+def _service(client: AppClient, name: str) -> dict[str, Any]:
+    response = client.call("GET", f"/services/{name}")
+    if response.status_code == 404:
+        raise ClientError(f"service {name} not found", 404)
+    found: dict[str, Any] = client.json("GET", f"/services/{name}")["service"]
+    return found
+
+
+def offerings(args: argparse.Namespace) -> int:
+    rows = _client(args).json("GET", "/service_offerings")["service_offerings"]
+    say(f"{'offering':<16} {'plans':<12} description")
+    for o in rows:
+        say(f"{o['name']:<16} {','.join(o['plans']):<12} {o['description']}")
+    return 0
+
+
+def services(args: argparse.Namespace) -> int:
+    rows = _client(args).json("GET", "/services")["services"]
+    if not rows:
+        say("No services")
+        return 0
+    say(f"{'name':<20} {'offering':<16} {'plan':<10} {'status':<10} bound apps")
+    for r in rows:
+        apps = ", ".join(r["bound_apps"])
+        say(f"{r['name']:<20} {r['offering']:<16} {r['plan']:<10} {r['status']:<10} {apps}")
+    return 0
+
+
+def show_service(args: argparse.Namespace) -> int:
+    row = _service(_client(args), args.name)
+    if args.json:
+        say(json.dumps(row, indent=2))
+        return 0
+    say(f"name:        {row['name']}")
+    say(f"offering:    {row['offering']} ({row['plan']})")
+    say(f"status:      {row['status']}")
+    if row["status_reason"]:
+        say(f"reason:      {row['status_reason']}")
+    say(f"bound apps:  {', '.join(row['bound_apps']) or '-'}")
+    for key, value in sorted(row["resources"].items()):
+        say(f"{key + ':':<12} {value}")
+    return 0
+
+
+def _wait_service(client: AppClient, name: str, service_id: str, gone: bool) -> int:
+    """Wait until the service is AVAILABLE (or gone, for a delete); FAILED is an error."""
+    deadline = time.monotonic() + SERVICE_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        response = client.call("GET", f"/services/{service_id}")
+        if response.status_code == 404 and gone:
+            say(f"Deleted service {name}")
+            return 0
+        row = client.json("GET", f"/services/{service_id}")["service"]
+        if row["status"] == "AVAILABLE" and not gone:
+            say(f"Service {name} is available")
+            return 0
+        if row["status"] == "FAILED":
+            raise ClientError(f"service {name} failed: {row['status_reason']}")
+        time.sleep(POLL_SECONDS)
+    raise ClientError(f"gave up waiting for service {name} (it goes on)")
+
+
+def create_service(args: argparse.Namespace) -> int:
+    client = _client(args)
+    body: dict[str, Any] = {"name": args.name, "offering": args.offering}
+    if args.plan:
+        body["plan"] = args.plan
+    row = client.json("POST", "/services", json={"service": body})["service"]
+    say(f"Creating service {args.name} ({args.offering}, plan {row['plan']})")
+    if args.no_wait:
+        return 0
+    return _wait_service(client, args.name, row["id"], gone=False)
+
+
+def delete_service(args: argparse.Namespace) -> int:
+    client = _client(args)
+    row = _service(client, args.name)
+    client.json("DELETE", f"/services/{row['id']}")
+    say(f"Deleting service {args.name}")
+    if args.no_wait:
+        return 0
+    return _wait_service(client, args.name, row["id"], gone=True)
+
+
+def bind(args: argparse.Namespace) -> int:
+    client = _client(args)
+    app = client.app(args.name)
+    client.json("POST", f"/apps/{app['id']}/bindings", json={"binding": {"service": args.service}})
+    say(f"Bound {args.name} to {args.service}")
+    say(f"Restart the app (nimbus app restart {args.name}) to give its instances the binding")
+    return 0
+
+
+def unbind(args: argparse.Namespace) -> int:
+    client = _client(args)
+    app = client.app(args.name)
+    service = _service(client, args.service)
+    client.json("DELETE", f"/apps/{app['id']}/bindings/{service['id']}", ok=(204,))
+    say(f"Unbound {args.name} from {args.service}")
+    say(f"Restart the app (nimbus app restart {args.name}) to take the binding from it")
+    return 0
+
+
+def bindings(args: argparse.Namespace) -> int:
+    client = _client(args)
+    app = client.app(args.name)
+    rows = client.json("GET", f"/apps/{app['id']}/bindings")["bindings"]
+    if not rows:
+        say(f"{args.name} is bound to no service")
+    for r in rows:
+        say(f"{r['service_name']:<20} {r['offering']:<16} since {r['created_at']}")
+    return 0
+
+
+def add_service_commands(sub: Any) -> None:
+    """Add ``service`` and its subcommands to the ``nimbus`` parser."""
+    service = sub.add_parser("service", help="backing services apps bind to (PaaS)")
+    service.set_defaults(fn=lambda _settings, args: run(args))
+    service.add_argument("--os-cloud", help="the cloud of clouds.yaml (default: OS_CLOUD)")
+    cmds = service.add_subparsers(dest="service_command", required=True)
+    cmds.add_parser("offerings", help="what services can be created").set_defaults(app_fn=offerings)
+    cmds.add_parser("list", help="the project's services").set_defaults(app_fn=services)
+    c = cmds.add_parser("create", help="create a service: OFFERING NAME")
+    c.add_argument("offering")
+    c.add_argument("name")
+    c.add_argument("--plan", help="the offering's plan (default: its first)")
+    c.add_argument("--no-wait", action="store_true")
+    c.set_defaults(app_fn=create_service)
+    c = cmds.add_parser("show", help="show a service")
+    c.add_argument("name")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(app_fn=show_service)
+    c = cmds.add_parser("delete", help="delete a service and its data (unbind it first)")
+    c.add_argument("name")
+    c.add_argument("--no-wait", action="store_true")
+    c.set_defaults(app_fn=delete_service)
+
+
 def _size(n: int) -> str:
     return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.1f} MiB"
 
@@ -508,6 +653,17 @@ def add_commands(sub: Any) -> None:
     c.add_argument("--cooldown", type=float, default=60.0, help="seconds between changes (60)")
     c.add_argument("--off", action="store_true", help="stop autoscaling")
     c.set_defaults(app_fn=autoscale)
+    for name, fn, text in (
+        ("bind", bind, "bind the app to a service (its credentials in VCAP_SERVICES)"),
+        ("unbind", unbind, "unbind the app from a service"),
+    ):
+        c = cmds.add_parser(name, help=text)
+        c.add_argument("name")
+        c.add_argument("service")
+        c.set_defaults(app_fn=fn)
+    c = cmds.add_parser("bindings", help="the services the app is bound to")
+    c.add_argument("name")
+    c.set_defaults(app_fn=bindings)
     c = cmds.add_parser("revisions", help="the app's releases, by revision")
     c.add_argument("name")
     c.set_defaults(app_fn=revisions)
@@ -542,7 +698,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return int(args.app_fn(args))
     except (ClientError, NimbusError) as exc:
-        print(f"nimbus app: error: {exc}", file=sys.stderr)
+        print(f"nimbus {getattr(args, 'command', 'app')}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -118,10 +118,42 @@ def mounts(runtime: str) -> list[str]:
 
 
 def run_line(spec: LaunchSpec) -> str:
-    """The shell line that runs the command with only the app's environment."""
+    """The shell line that runs the command with only the app's environment (and, in the
+    Python runtime, ``VCAP_SERVICES`` as the script fetched it)."""
     inner = shlex.quote(f"cd /app && {spec.command}")
     chroot = f"chroot {RUNTIME_ROOT} " if spec.runtime == "python" else ""
-    return f"env -i {env_words(environment(spec))} {chroot}/bin/sh -c {inner}"
+    services = ' VCAP_SERVICES="$services"' if spec.runtime == "python" else ""
+    return f"env -i {env_words(environment(spec))}{services} {chroot}/bin/sh -c {inner}"
+
+
+#: Where the instance asks for its ``VCAP_SERVICES`` (Nova's dynamic vendor data, which
+#: Nimbus's metadata service fills in for app instances from their app's bindings).
+VENDOR_DATA_URL = "http://169.254.169.254/openstack/latest/vendor_data2.json"
+#: Reads Nimbus's ``VCAP_SERVICES`` out of ``vendor_data2.json`` on stdin.
+_READ_VCAP = (
+    'import json, sys; print(json.load(sys.stdin).get("nimbus", {}).get("VCAP_SERVICES", "{}"))'
+)
+
+
+def services_lines(spec: LaunchSpec) -> str:
+    """Shell that sets ``services`` to the instance's ``VCAP_SERVICES`` (``{}`` after five
+    failed tries, said on the app log). The credentials pass through a file in the
+    guest's memory, removed at once, and are never printed."""
+    if spec.runtime != "python":
+        return ""
+    read = f"chroot {RUNTIME_ROOT} python3 -c {shlex.quote(_READ_VCAP)}"
+    return f"""    services='{{}}'
+    tries=0
+    while [ $tries -lt 5 ]; do
+        if timeout 5 wget -q -O /tmp/vendor_data2.json {VENDOR_DATA_URL} 2>/dev/null; then
+            got="$({read} < /tmp/vendor_data2.json)" && services="$got" && break
+        fi
+        tries=$((tries + 1))
+        sleep 1
+    done
+    rm -f /tmp/vendor_data2.json
+    [ $tries -lt 5 ] || echo "the metadata service did not answer: VCAP_SERVICES is empty" >&3
+"""
 
 
 def launch_script(spec: LaunchSpec) -> str:
@@ -150,7 +182,7 @@ mount_droplet() {{
 stty -F {APP_PORT} 115200 -opost -echo 2>/dev/null
 exec 3>{APP_PORT}
 if mount_droplet 2>&3; then
-    echo "{APP_STARTED} {spec.index}" >&3
+{services_lines(spec)}    echo "{APP_STARTED} {spec.index}" >&3
     {run_line(spec)} </dev/null >&3 2>&3
     status=$?
 else

@@ -9,6 +9,7 @@ from workflows.ec2_credential import EC2_CREDENTIAL_WORKFLOWS
 from workflows.hostsync import SyncHostNetworks
 from workflows.image import CreateServerImage, DeleteImage, ImportImage
 from workflows.network import NETWORK_WORKFLOWS
+from workflows.paas_service import SERVICE_WORKFLOWS
 from workflows.router import ROUTER_WORKFLOWS
 from workflows.server import SERVER_WORKFLOWS
 from workflows.server_interface import INTERFACE_WORKFLOWS
@@ -51,4 +52,5 @@ WORKFLOWS = [
     EnsureSpace,
     AppSupervisor,
     DeleteApp,
+    *SERVICE_WORKFLOWS,
 ]

@@ -1,4 +1,5 @@
-"""The object store admin contract: S3 keys on the gateway's user of a project."""
+"""The object store admin contract: S3 keys on the gateway's users (a project's, or a
+PaaS service's), the buckets of a service's user, and removing such a user."""
 
 from __future__ import annotations
 
@@ -43,4 +44,18 @@ class ObjectStoreAdmin(Protocol):
 
     def s3_keys(self, uid: str) -> dict[str, str]:
         """The user's S3 keys, access -> secret; empty if the user does not exist."""
+        ...
+
+    def create_bucket(self, key: S3Key, bucket: str) -> None:
+        """Make ``bucket``, owned by ``key.uid``, with that user's key pair ``key``.
+
+        Idempotent: the bucket already owned by that user is success. ``Conflict`` if
+        another user owns a bucket of that name. ``BackendUnavailable`` if the gateway does
+        not answer.
+        """
+        ...
+
+    def remove_user(self, uid: str) -> None:
+        """Remove the user with its keys, buckets and objects; a missing user is success.
+        Only for users Nimbus made for one purpose (a service's), never a project's."""
         ...

@@ -26,11 +26,20 @@ _KEY_TAKEN = ("existing S3 key", "duplicate key provided")
 class RadosGatewayAdmin:
     """The ``ObjectStoreAdmin`` of a Ceph cluster's gateways (any cluster: ours or not)."""
 
-    def __init__(self, conf: str, keyring: str, client: str = "admin", timeout: float = 30):
+    def __init__(
+        self,
+        conf: str,
+        keyring: str,
+        client: str = "admin",
+        timeout: float = 30,
+        s3_endpoint: str | None = None,
+    ):
         self.base = ["radosgw-admin", "-c", conf, "-n", f"client.{client}", "--keyring", keyring]
         self.base += [f"--rados_mon_op_timeout={int(timeout)}"]
         self.base += [f"--rados_osd_op_timeout={int(timeout)}", "--client_mount_timeout=10"]
         self.timeout = timeout
+        #: The gateway's S3 URL, where buckets are made with their owner's key.
+        self.s3_endpoint = s3_endpoint
 
     def add_s3_key(self, key: S3Key) -> None:
         """See ``ObjectStoreAdmin.add_s3_key``."""
@@ -67,6 +76,49 @@ class RadosGatewayAdmin:
         if info is None:
             return {}
         return {k["access_key"]: k["secret_key"] for k in info.get("keys", [])}
+
+    def create_bucket(self, key: S3Key, bucket: str) -> None:
+        """See ``ObjectStoreAdmin.create_bucket``: an S3 ``CreateBucket`` as the owner
+        (``radosgw-admin`` cannot make one). Imported here: only this call needs boto3."""
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not self.s3_endpoint:
+            raise BackendUnavailable("the object store has no S3 endpoint configured")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint,
+            aws_access_key_id=key.access,
+            aws_secret_access_key=key.secret,
+            region_name="us-east-1",
+            config=Config(
+                connect_timeout=self.timeout,
+                read_timeout=self.timeout,
+                retries={"max_attempts": 1},
+                s3={"addressing_style": "path"},
+            ),
+        )
+        try:
+            s3.create_bucket(Bucket=bucket)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "BucketAlreadyOwnedByYou":
+                return
+            if code == "BucketAlreadyExists":
+                raise Conflict(f"bucket {bucket} belongs to another user") from exc
+            raise BackendUnavailable(f"S3 CreateBucket {bucket}: {code or exc}") from exc
+        except BotoCoreError as exc:
+            raise BackendUnavailable(f"S3 CreateBucket {bucket}: {exc}") from exc
+
+    def remove_user(self, uid: str) -> None:
+        """See ``ObjectStoreAdmin.remove_user``: ``user rm --purge-data`` (its buckets and
+        objects go with it)."""
+        if self._user(uid) is None:
+            return
+        proc = self._call("user", "rm", f"--uid={uid}", "--purge-data")
+        if proc.returncode != 0 and self._user(uid) is not None:
+            self._fail(proc)
 
     @staticmethod
     def _check_taken(proc: subprocess.CompletedProcess[str], access: str) -> None:

@@ -33,7 +33,7 @@ NETWORK_HEADER = "X-Nimbus-Network-ID"
 def create_metadata_app(settings: Settings, db: Database | None = None) -> Flask:
     """The metadata app; ``db`` defaults to the configured database."""
     app = Flask("nimbus-metadata")
-    app.extensions["nimbus"] = {"db": db or Database(settings.db_url)}
+    app.extensions["nimbus"] = {"db": db or Database(settings.db_url), "settings": settings}
     app.register_error_handler(HTTPException, _plain_error)
     rules: dict[str, Callable[..., Response]] = {
         "/": _ec2_versions,

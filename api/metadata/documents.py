@@ -11,12 +11,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from activities.compute import decode_user_data
 from activities.records import public_keys
+from api import deps
 from api.metadata.lookup import Asker, flavor_name, floating_ip, group_names, server_ports
 from nimbus.configdrive import ConfigDrive, meta_data, network_data_json
+from nimbus.db_paas import Instance
+from paas.services import vcap_services, vendor_data
 from workflows.server import hostname
 
 #: The OpenStack metadata versions Nova lists; each serves the same documents here.
@@ -67,9 +71,20 @@ def openstack_document(s: Session, asker: Asker, name: str) -> dict[str, Any] | 
         return meta_data(drive(s, asker))
     if name == "network_data.json":
         return drive(s, asker).network_data
-    if name in ("vendor_data.json", "vendor_data2.json"):
+    if name == "vendor_data2.json":
+        return paas_vendor_data(s, asker)
+    if name == "vendor_data.json":
         return {}
     return None
+
+
+def paas_vendor_data(s: Session, asker: Asker) -> dict[str, Any]:
+    """An app instance's ``VCAP_SERVICES`` (its app's bound services and their
+    credentials, read now), under Nimbus's key; ``{}`` for any other server."""
+    app_id = s.scalar(select(Instance.app_id).where(Instance.server_id == asker.server.id))
+    if app_id is None:
+        return {}
+    return vendor_data(vcap_services(s, app_id, deps.settings().region))
 
 
 def openstack_listing(asker: Asker) -> list[str]:

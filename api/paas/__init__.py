@@ -1,6 +1,6 @@
 """The PaaS API under ``/paas/v1``: apps, packages, builds, releases, instances, routes,
-events and logs. Same Keystone tokens and policy table as every other service: a reader
-looks, a member pushes, another project's apps are 404.
+events, logs, services and bindings. Same Keystone tokens and policy table as every other
+service: a reader looks, a member pushes, another project's apps are 404.
 """
 
 from __future__ import annotations
@@ -42,4 +42,5 @@ from api.paas import (  # noqa: E402,F401  (routes register on bp)
     builds,
     deployments,
     packages,
+    services,
 )

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import os
 import sys
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,12 +153,14 @@ def _start_router(settings: Settings) -> None:
     from nimbus.services.router import ensure_router
 
     _say(f"apps router {_router_url(settings)}")
+    s3 = urllib.parse.urlsplit(settings.s3_endpoint or "")
     ensure_router(
         settings.paas_dir / "router",
         settings.log_dir,
         settings.run_dir,
         settings.router_host,
         settings.router_port,
+        object_store=s3.netloc,
     )
 
 

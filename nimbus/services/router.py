@@ -37,13 +37,20 @@ class RouterHandle:
 
 
 def ensure_router(
-    router_dir: Path, log_dir: Path, run_dir: Path, host: str, port: int, timeout: float = 30.0
+    router_dir: Path,
+    log_dir: Path,
+    run_dir: Path,
+    host: str,
+    port: int,
+    timeout: float = 30.0,
+    object_store: str = "",
 ) -> RouterHandle:
     """Start the router unless it runs, and wait until it listens. Safe to call again.
+    ``object_store`` is the gateway's S3 ``host:port`` apps reach through the router.
     ``BackendUnavailable`` naming the log if it does not listen within ``timeout``."""
     paths = RouterPaths(router_dir)
     router_dir.mkdir(parents=True, exist_ok=True)
-    listen = Listen(host, port)
+    listen = Listen(host, port, object_store)
     write_listen(paths, listen)
     changed = write_files(paths, listen, state.load(paths.state).apps)
     running = router_pid(run_dir) is not None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from paas.router.base import AppRoute, Member, backend_name
 from paas.router.state import AppState
+from paas.services import OBJECT_STORE_ADDRESS, OBJECT_STORE_PORT
 
 #: The backend for host names no app holds: a plain 404 page.
 NO_APP = "no-app"
@@ -69,19 +70,22 @@ class RouterPaths:
 
 @dataclass(frozen=True)
 class Listen:
-    """Where the router takes app traffic."""
+    """Where the router takes app traffic, and the object store's S3 address
+    (``host:port`` on this host, ``""`` if there is none) that apps reach through it."""
 
     host: str
     port: int
+    object_store: str = ""
 
 
 def write_listen(paths: RouterPaths, listen: Listen) -> None:
-    paths.listen.write_text(json.dumps({"host": listen.host, "port": listen.port}) + "\n")
+    raw = {"host": listen.host, "port": listen.port, "object_store": listen.object_store}
+    paths.listen.write_text(json.dumps(raw) + "\n")
 
 
 def read_listen(paths: RouterPaths) -> Listen:
     raw = json.loads(paths.listen.read_text())
-    return Listen(raw["host"], int(raw["port"]))
+    return Listen(raw["host"], int(raw["port"]), str(raw.get("object_store", "")))
 
 
 def namespace_exists(namespace: str) -> bool:
@@ -123,10 +127,27 @@ def render_map(apps: dict[str, AppState]) -> str:
 
 
 def render_config(paths: RouterPaths, listen: Listen, apps: dict[str, AppState]) -> str:
-    """The whole configuration: global settings, the frontend and one backend per app."""
+    """The whole configuration: global settings, the frontend, one backend per app and,
+    with an object store, its listener in each app network."""
     sections = [_global(paths), _frontend(paths, listen), _no_app()]
     sections += [_backend(apps[app_id]) for app_id in sorted(apps)]
+    if listen.object_store:
+        namespaces = sorted({app.route.namespace for app in apps.values()} - {""})
+        sections += [_object_store(ns, listen.object_store) for ns in namespaces]
     return "\n".join(sections)
+
+
+def _object_store(namespace: str, gateway: str) -> str:
+    """Apps reach the object store at ``OBJECT_STORE_ADDRESS:OBJECT_STORE_PORT`` in their
+    network (the metadata service's address, on the network's DHCP port): HAProxy listens
+    there inside the namespace and passes each connection, untouched (S3 signs the Host
+    header), to the gateway on this host. ``transparent`` lets the listener bind before
+    the address is up, so a network still being made never fails the whole router."""
+    return f"""listen object-store-{namespace}
+    mode tcp
+    bind {OBJECT_STORE_ADDRESS}:{OBJECT_STORE_PORT} namespace {namespace} transparent
+    server gateway {gateway}
+"""
 
 
 def _global(paths: RouterPaths) -> str:

@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import select
 
 from nimbus.db import Base, VolumeAttachment
-from nimbus.db_paas import Build, Deployment
+from nimbus.db_paas import Build, Deployment, ServiceBinding, ServiceInstance
 from nimbus.db_volume import record_failure
 from tests.support.neutron import Neutron
 from tests.support.paas import STATIC_SITE, package_bytes
@@ -125,6 +125,8 @@ BODIES: dict[str, Any] = {
     "paas.create_release": {"build_id": "{build_id}"},
     "paas.scale": {"instances": 2},
     "paas.rollback": {"revision": 1},
+    "paas.create_service": {"service": {"name": "x", "offering": "object-storage"}},
+    "paas.bind": {"binding": {"service": "{instance_id}"}},
     "paas.set_autoscaling": {
         "autoscaling": {"min_instances": 1, "max_instances": 2, "requests_per_second": 5}
     },
@@ -153,7 +155,7 @@ OTHER_CREATES = {
 #: Creates that name nothing of the victim's: bob may make these in his own project.
 OWN_CREATES = {"image.create_image", "network.create_network", "network.create_router"}
 OWN_CREATES |= {"network.create_group", "paas.create_app", "paas.upload_package"}
-OWN_CREATES |= {"compute.create_keypair"}
+OWN_CREATES |= {"compute.create_keypair", "paas.create_service"}
 
 #: Reads of what belongs to a user, not to a project (key pairs): another user of the
 #: same project, a reader included, finds nothing by that name.
@@ -436,14 +438,24 @@ def _paas_app(stack: Stack, h: dict[str, str]) -> dict[str, str]:
         strategy="rolling",
         state="FAILED",
     )
+    service = ServiceInstance(
+        project_id=app.json["app"]["project_id"],
+        name="demo-bucket",
+        offering="object-storage",
+        status="AVAILABLE",
+    )
     with stack.db.session() as s:
         s.add(build)
         s.add(deployment)
+        s.add(service)
+        s.flush()
+        s.add(ServiceBinding(app_id=app.json["app"]["id"], service_id=service.id))
     return {
         "app_id": app.json["app"]["id"],
         "digest": sha,
         "build_id": build.id,
         "deployment_id": deployment.id,
+        "instance_id": service.id,
     }
 
 
@@ -570,6 +582,7 @@ def build_ids_for_params() -> list[str]:
         "digest",
         "build_id",
         "deployment_id",
+        "instance_id",
         "keypair_name",
         "key",
         "request_id",

@@ -39,6 +39,7 @@ NOT_REACHED = {
     "set_floatingip_status": "a floating IP whose NAT failed is marked ERROR",
     "delete_rule_row": "a rule the port filters cannot take is removed again",
     "log": "a failed staging writes why into the app's log",
+    "mark_failed": "a service whose create failed is marked FAILED",
 }
 
 
@@ -329,6 +330,25 @@ def _credentials(stack: Stack, alice: Neutron) -> None:
     assert keys.s3_keys(alice.project_id) == {}
 
 
+def _services(stack: Stack, alice: Neutron) -> None:
+    """An object storage service made, bound, unbound and deleted."""
+    body = {"service": {"name": "photos", "offering": "object-storage"}}
+    made = stack.client.post("/paas/v1/services", json=body, headers=alice.h)
+    assert made.status_code == 202, made.json
+    path = f"/paas/v1/services/{made.json['service']['id']}"
+
+    def status() -> str:
+        response = stack.client.get(path, headers=alice.h)
+        return "GONE" if response.status_code == 404 else str(response.json["service"]["status"])
+
+    _until(lambda: status() == "AVAILABLE", status)
+    store = stack.drivers.object_store
+    assert len(store.buckets) == 1, store.buckets
+    assert stack.client.delete(path, headers=alice.h).status_code == 202
+    _until(lambda: status() == "GONE", status)
+    assert store.buckets == {}
+
+
 def _paas(stack: Stack, tmp_path: Path) -> None:
     user = PaasUser(stack, "alice")
 
@@ -358,6 +378,7 @@ def test_every_activity_run_twice_leaves_every_operation_as_it_would_be(
     _servers_and_volumes(cloud, made["network"]["id"])
     _tear_down_networking(alice, made)
     _credentials(stack, alice)
+    _services(stack, alice)
     _paas(stack, tmp_path)
 
     # Nothing is left but the external network and the PaaS space's network (kept for the

@@ -23,8 +23,10 @@ def admin(request: pytest.FixtureRequest) -> ObjectStoreAdmin:
     from activities.objectstore.radosgw_admin import RadosGatewayAdmin
 
     cluster = request.getfixturevalue("ceph_cluster")
-    request.getfixturevalue("rgw_gateway")
-    return RadosGatewayAdmin(str(cluster.conf), str(cluster.keyring), cluster.client)
+    gateway = request.getfixturevalue("rgw_gateway")
+    return RadosGatewayAdmin(
+        str(cluster.conf), str(cluster.keyring), cluster.client, s3_endpoint=gateway.url
+    )
 
 
 def new_key(uid: str | None = None) -> S3Key:
@@ -65,6 +67,33 @@ def test_a_user_without_keys_has_none(admin: ObjectStoreAdmin):
     assert admin.s3_keys(uuid.uuid4().hex) == {}
 
 
+def test_a_bucket_is_made_once_for_its_owner_and_is_no_one_elses(admin: ObjectStoreAdmin):
+    owner, stranger = new_key(), new_key()
+    admin.add_s3_key(owner)
+    admin.add_s3_key(stranger)
+    bucket = f"contract-{uuid.uuid4().hex[:12]}"
+    admin.create_bucket(owner, bucket)
+    admin.create_bucket(owner, bucket)
+    with pytest.raises(Conflict):
+        admin.create_bucket(stranger, bucket)
+
+
+def test_removing_a_user_takes_its_keys_and_buckets_and_repeats_harmlessly(
+    admin: ObjectStoreAdmin,
+):
+    key = new_key()
+    admin.add_s3_key(key)
+    bucket = f"contract-{uuid.uuid4().hex[:12]}"
+    admin.create_bucket(key, bucket)
+    admin.remove_user(key.uid)
+    admin.remove_user(key.uid)
+    assert admin.s3_keys(key.uid) == {}
+    again = new_key()  # the bucket's name is free again
+    admin.add_s3_key(again)
+    admin.create_bucket(again, bucket)
+    admin.remove_user(again.uid)
+
+
 def s3(gateway: Any, key: S3Key) -> Any:
     import boto3
     from botocore.config import Config
@@ -99,3 +128,29 @@ def test_an_added_key_signs_s3_requests_until_removed(ceph_cluster: Any, rgw_gat
     with pytest.raises(ClientError) as refused:
         client.list_buckets()
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+@pytest.mark.ceph
+def test_a_removed_user_takes_its_objects_with_it(ceph_cluster: Any, rgw_gateway: Any):
+    """``remove_user`` on the real gateway: the bucket with an object in it goes too."""
+    from botocore.exceptions import ClientError
+
+    from activities.objectstore.radosgw_admin import RadosGatewayAdmin
+
+    admin = RadosGatewayAdmin(
+        str(ceph_cluster.conf), str(ceph_cluster.keyring), s3_endpoint=rgw_gateway.url
+    )
+    key = new_key()
+    admin.add_s3_key(key)
+    admin.create_bucket(key, "full-bucket")
+    client = s3(rgw_gateway, key)
+    client.put_object(Bucket="full-bucket", Key="k", Body=b"data")
+    admin.remove_user(key.uid)
+    with pytest.raises(ClientError) as refused:
+        client.list_buckets()
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    again = new_key()
+    admin.add_s3_key(again)
+    admin.create_bucket(again, "full-bucket")  # gone with its object, so free again
+    assert s3(rgw_gateway, again).list_objects_v2(Bucket="full-bucket")["KeyCount"] == 0
+    admin.remove_user(again.uid)

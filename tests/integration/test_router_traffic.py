@@ -4,6 +4,8 @@ packet leaves loopback or that namespace."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import uuid
 from collections import Counter
@@ -15,8 +17,17 @@ import pytest
 from nimbus.errors import NotFound
 from paas.router.base import AppRoute, HealthCheck, Member
 from paas.router.haproxy import HaproxyRouter
-from tests.support.netlab import ip, ip_quiet, unique_name
-from tests.support.routerlab import Backends, backends, get, running_router, wait_for
+from paas.services import OBJECT_STORE_ADDRESS, OBJECT_STORE_PORT
+from tests.support.netlab import in_namespace, ip, ip_quiet, unique_name
+from tests.support.routerlab import (
+    NAMED_HTTP,
+    Backends,
+    backends,
+    free_port,
+    get,
+    running_router,
+    wait_for,
+)
 
 pytestmark = pytest.mark.network
 
@@ -205,3 +216,30 @@ def test_the_router_counts_each_members_responses(
     counted = {i: after[i].requests - before[i].requests for i in after}
     assert counted == {0: answered["s0"], 1: answered["s1"]}  # health checks are not counted
     assert all(after[i].responses["2xx"] == after[i].requests for i in after)
+
+
+def test_an_app_network_reaches_the_object_store_through_the_router(
+    tmp_path: Path, servers: Backends
+) -> None:
+    """The gateway stands in as a named server on the host's loopback; from inside the
+    app's namespace, 169.254.169.254:8080 reaches it. The router is configured before that
+    address exists in the namespace, as it is while a network is still being made."""
+    gateway_port = free_port()
+    argv = [sys.executable, str(NAMED_HTTP), "127.0.0.1", str(gateway_port), "gateway"]
+    gateway = subprocess.Popen(argv)
+    try:
+        with running_router(tmp_path, object_store=f"127.0.0.1:{gateway_port}") as (made, _):
+            check = HealthCheck("port", "/")
+            made.ensure_app(AppRoute(APP, (HOST,), servers.port, servers.namespace, check))
+            ip("-n", servers.namespace, "addr", "add", f"{OBJECT_STORE_ADDRESS}/32", "dev", "lo")
+            url = f"http://{OBJECT_STORE_ADDRESS}:{OBJECT_STORE_PORT}/"
+            fetch = in_namespace(servers.namespace, "busybox", "wget", "-q", "-O", "-", url)
+
+            def answered() -> bool:
+                done = subprocess.run(fetch, capture_output=True, text=True, timeout=10)
+                return done.stdout.strip() == "gateway"
+
+            assert wait_for(answered, 10)
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=10)

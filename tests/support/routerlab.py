@@ -31,10 +31,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_router(work: Path) -> Iterator[tuple[HaproxyRouter, RouterHandle]]:
+def running_router(
+    work: Path, object_store: str = ""
+) -> Iterator[tuple[HaproxyRouter, RouterHandle]]:
     """HAProxy serving ``work/router`` on a free port; stopped afterwards."""
     run_dir = work / "run"
-    handle = ensure_router(work / "router", work / "log", run_dir, "127.0.0.1", free_port())
+    handle = ensure_router(
+        work / "router",
+        work / "log",
+        run_dir,
+        "127.0.0.1",
+        free_port(),
+        object_store=object_store,
+    )
     try:
         yield HaproxyRouter(work / "router"), handle
     finally:

@@ -10,6 +10,7 @@ from nimbus.errors import InvalidSpec
 from paas.launch import (
     APP_EXITED,
     APP_STARTED,
+    VENDOR_DATA_URL,
     LaunchSpec,
     env_words,
     environment,
@@ -98,3 +99,18 @@ def test_script_announces_start_and_exit_on_the_app_port_then_powers_off():
 )
 def test_parse_exit_reads_the_status(line: str, status: int | None):
     assert parse_exit(line) == status
+
+
+def test_a_python_app_gets_vcap_services_from_the_metadata_service_without_printing_it():
+    script = launch_script(LaunchSpec("web", 0, "python3 app.py", "python"))
+    assert VENDOR_DATA_URL in script
+    assert 'VCAP_SERVICES="$services" chroot /rt' in script
+    fetched, ran = script.index(VENDOR_DATA_URL), script.index(APP_STARTED)
+    assert fetched < ran  # known before the app starts
+    assert "rm -f /tmp/vendor_data2.json" in script
+    assert 'echo "$services' not in script and "set -x" not in script
+
+
+def test_a_static_site_asks_for_no_services():
+    script = launch_script(LaunchSpec("site", 0, "httpd -f -p $PORT", "static"))
+    assert VENDOR_DATA_URL not in script and "VCAP_SERVICES" not in script

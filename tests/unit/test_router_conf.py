@@ -42,3 +42,20 @@ def test_slots_double_only_past_the_highest_index() -> None:
     assert slots_for((Member(7, "10.0.0.5", True),), 8) == 8
     assert slots_for((Member(8, "10.0.0.5", True),), 8) == 16
     assert slots_for((), 16) == 16
+
+
+def test_each_app_network_gets_one_object_store_listener_when_there_is_a_gateway(
+    tmp_path: Path,
+) -> None:
+    def app(app_id: str, namespace: str) -> AppState:
+        route = AppRoute(app_id, (f"{app_id}.apps",), 8080, namespace, HealthCheck("port", "/"))
+        return AppState(route, (), 2)
+
+    apps = {"a": app("a", "qdhcp-one"), "b": app("b", "qdhcp-one"), "c": app("c", "qdhcp-two")}
+    paths = RouterPaths(tmp_path)
+    with_gateway = render_config(paths, Listen("127.0.0.1", 80, "127.0.0.1:7480"), apps)
+    assert with_gateway.count("listen object-store-") == 2
+    assert "bind 169.254.169.254:8080 namespace qdhcp-one transparent" in with_gateway
+    assert "server gateway 127.0.0.1:7480" in with_gateway
+    without = render_config(paths, Listen("127.0.0.1", 80), apps)
+    assert "object-store" not in without

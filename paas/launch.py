@@ -137,21 +137,21 @@ _READ_VCAP = (
 
 def services_lines(spec: LaunchSpec) -> str:
     """Shell that sets ``services`` to the instance's ``VCAP_SERVICES`` (``{}`` after five
-    failed tries, said on the app log). The credentials pass through a file in the
-    guest's memory, removed at once, and are never printed."""
+    failed tries, said on the app log). The credentials stay in shell variables: never in
+    a file, never printed."""
     if spec.runtime != "python":
         return ""
     read = f"chroot {RUNTIME_ROOT} python3 -c {shlex.quote(_READ_VCAP)}"
     return f"""    services='{{}}'
     tries=0
     while [ $tries -lt 5 ]; do
-        if timeout 5 wget -q -O /tmp/vendor_data2.json {VENDOR_DATA_URL} 2>/dev/null; then
-            got="$({read} < /tmp/vendor_data2.json)" && services="$got" && break
+        if vendor="$(timeout 5 wget -q -O - {VENDOR_DATA_URL} 2>/dev/null)"; then
+            got="$(printf '%s' "$vendor" | {read})" && services="$got" && break
         fi
         tries=$((tries + 1))
         sleep 1
     done
-    rm -f /tmp/vendor_data2.json
+    vendor=''
     [ $tries -lt 5 ] || echo "the metadata service did not answer: VCAP_SERVICES is empty" >&3
 """
 

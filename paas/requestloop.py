@@ -24,6 +24,8 @@ class LoopResult:
     versions: list[str] = field(default_factory=list)
     #: The label of every answer, in order.
     sequence: list[str] = field(default_factory=list)
+    #: With ``numbered``: the number of every request answered 2xx.
+    answered: list[int] = field(default_factory=list)
 
     @property
     def failures(self) -> int:
@@ -35,7 +37,8 @@ class LoopResult:
 
 class RequestLoop:
     """GET ``path`` on ``host`` through the router every ``interval`` seconds, in a
-    thread, until stopped or ``limit`` requests were made."""
+    thread, until stopped or ``limit`` requests were made. ``numbered`` adds ``?n=<n>`` to
+    each request, so that each can be found again in the app's log."""
 
     def __init__(
         self,
@@ -45,8 +48,10 @@ class RequestLoop:
         interval: float = 0.05,
         limit: int = 100_000,
         timeout: float = 10.0,
+        numbered: bool = False,
     ) -> None:
         self.router, self.host, self.path = router, host, path
+        self.numbered = numbered
         self.interval, self.limit, self.timeout = interval, limit, timeout
         self.result = LoopResult()
         self._stop = threading.Event()
@@ -62,15 +67,19 @@ class RequestLoop:
         while not self._stop.is_set() and result.requests < self.limit:
             began = time.monotonic()
             result.requests += 1
+            number = result.requests
+            path = f"{self.path}?n={number}" if self.numbered else self.path
             conn = http.client.HTTPConnection(*self.router, timeout=self.timeout)
             try:
-                conn.request("GET", self.path, headers={"Host": self.host})
+                conn.request("GET", path, headers={"Host": self.host})
                 response = conn.getresponse()
                 body = response.read().decode(errors="replace")
                 result.statuses[response.status] += 1
                 if response.status // 100 == 2:
                     label = self.label(body)
                     result.sequence.append(label)
+                    if self.numbered:
+                        result.answered.append(number)
                     if label not in result.versions:
                         result.versions.append(label)
             except (OSError, http.client.HTTPException) as exc:

@@ -92,6 +92,10 @@ STRATEGIES_PATCH = "deployment-strategies"
 DRAIN_SECONDS = 5.0
 #: The patch that brought app metrics and autoscaling.
 METRICS_PATCH = "app-metrics"
+#: A cancelled or failed deployment takes its release's instances out of the router at
+#: once, when an instance of the release it goes back to runs (before it, they served on
+#: until that release was back to full strength).
+ROLLBACK_DRAIN_PATCH = "rollback-drains-at-once"
 #: The router's counts are read every this many ticks.
 MEASURE_TICKS = 5
 #: Server statuses that mean the instance is gone or its guest stopped.
@@ -747,6 +751,15 @@ class AppSupervisor:
             return
         st.release, st.generation, st.previous = st.previous, st.previous_generation, None
         await self._ensure_route()
+        back = [i for i in st.instances if i.generation == st.generation and i.state == RUNNING]
+        if back and workflow.patched(ROLLBACK_DRAIN_PATCH):
+            # All traffic back on the release that ran before, from now on; the missing
+            # instances of it start again with the next pass.
+            now = workflow.now().timestamp()
+            for inst in [i for i in st.instances if i.generation != st.generation]:
+                if inst.state != DRAINING:
+                    await self._drain(inst, now)
+            await self._publish()
         await self._set_deployment(state, why)
         await self._event(
             "app.rolled_back", f"back on release v{st.release.version}: the deployment {why}"

@@ -3,6 +3,8 @@ operation, and a run in flight is joined, so a retried request finds it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.client import Client
 from temporalio.common import (
     SearchAttributePair,
@@ -35,22 +37,24 @@ def _attributes(project_id: str, service_id: str) -> TypedSearchAttributes:
 
 
 async def start_create(client: Client, project_id: str, service_id: str, offering: str) -> None:
-    await client.start_workflow(
-        CreateService.run,
-        CreateServiceInput(service_id, offering),
-        id=workflow_id(service_id, "create"),
-        task_queue=CONTROL_QUEUE,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-        search_attributes=_attributes(project_id, service_id),
-    )
+    arg = CreateServiceInput(service_id, offering)
+    await _start(client, CreateService.run, arg, project_id, service_id, "create")
 
 
 async def start_delete(client: Client, project_id: str, service_id: str) -> None:
+    await _start(
+        client, DeleteService.run, ServiceRef(service_id), project_id, service_id, "delete"
+    )
+
+
+async def _start(
+    client: Client, run: Any, arg: Any, project_id: str, service_id: str, operation: str
+) -> None:
+    """Start the operation's workflow, or join the run of it in flight."""
     await client.start_workflow(
-        DeleteService.run,
-        ServiceRef(service_id),
-        id=workflow_id(service_id, "delete"),
+        run,
+        arg,
+        id=workflow_id(service_id, operation),
         task_queue=CONTROL_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -202,7 +203,7 @@ def test_a_rolling_deploy_drops_no_request(pushed: Cloud, tmp_path: Path) -> Non
     ok(app(pushed, "scale", FLASK, "-i", "2"))
     host = f"{FLASK}.apps.localhost:{pushed.settings.router_port}"
     router = ("127.0.0.1", pushed.settings.router_port)
-    with RequestLoop(router, host, interval=0.05) as loop:
+    with RequestLoop(router, host, interval=0.05, numbered=True) as loop:
         time.sleep(1)
         out = ok(app(pushed, "push", str(folder), "--strategy", "rolling", "--max-in-flight", "2"))
         time.sleep(1)
@@ -218,6 +219,20 @@ def test_a_rolling_deploy_drops_no_request(pushed: Cloud, tmp_path: Path) -> Non
     deployments = ok(app(pushed, "deployments", FLASK)).splitlines()
     assert "rolling" in deployments[1] and "DEPLOYED" in deployments[1], deployments
     wait_for(lambda: len(servers(pushed, "flask-sample")) == 2, 120, "the old servers deleted")
+
+    # One continuous log across the deploy: every request answered, by an old instance or
+    # a new one, has its line in `nimbus app logs`, those of the deleted servers too.
+    missing = set(result.answered)
+
+    def all_logged() -> bool:
+        out = ok(app(pushed, "logs", FLASK, "--recent", "-n", "5000"))
+        missing.difference_update(int(n) for n in re.findall(r"GET /\?n=(\d+) HTTP", out))
+        return not missing
+
+    try:
+        wait_for(all_logged, 60, "every request's log line")
+    except AssertionError as exc:
+        raise AssertionError(f"{len(missing)} not logged, e.g. {sorted(missing)[:10]}") from exc
     # The router counted the loop's requests (those of a reload's old process since the
     # last look are not seen): the supervisor's totals show them, in `nimbus app show` and
     # on the API's /metrics.
@@ -230,3 +245,80 @@ def test_a_rolling_deploy_drops_no_request(pushed: Cloud, tmp_path: Path) -> Non
     assert "requests:" in ok(app(pushed, "show", FLASK))
     scrape = requests.get(f"{pushed.settings.public_url}/metrics", timeout=10).text
     assert f'nimbus_app_responses_total{{app="{FLASK}"' in scrape
+
+
+def _version(tmp_path: Path, greeting: str) -> Path:
+    """The Flask sample on two instances, greeting with ``greeting``."""
+    folder = tmp_path / greeting
+    shutil.copytree(SAMPLES / "flask-app", folder)
+    manifest = (folder / "manifest.yml").read_text()
+    manifest = manifest.replace("instances: 1", "instances: 2").replace("Hello", greeting)
+    (folder / "manifest.yml").write_text(manifest)
+    return folder
+
+
+def _greetings(cloud: Cloud, count: int = 40) -> set[str]:
+    answers = [get(cloud, f"{FLASK}.apps.localhost") for _ in range(count)]
+    assert {status for status, _ in answers} == {200}, answers[:3]
+    return {body.split()[0] for _, body in answers}
+
+
+def test_a_canary_pauses_with_part_of_the_traffic_then_continues_or_is_cancelled(
+    pushed: Cloud, tmp_path: Path
+) -> None:
+    """Runs after the rolling deploy (two instances greeting Howdy). A canary of Hola
+    pauses after its first step with both versions answering, and continuing puts every
+    instance on Hola; a canary of Ciao is cancelled while a request loop runs: no request
+    fails, every answer is Hola again and the canary's server is gone."""
+    out = ok(app(pushed, "push", str(_version(tmp_path, "Hola")), "--strategy", "canary"))
+    assert "Deployment paused" in out, out
+    assert _greetings(pushed) == {"Howdy", "Hola"}
+    out = ok(app(pushed, "continue-deployment", FLASK))
+    assert "is running" in out, out
+    assert _greetings(pushed) == {"Hola"}
+    wait_for(lambda: len(servers(pushed, "flask-sample")) == 2, 120, "the old servers deleted")
+
+    out = ok(app(pushed, "push", str(_version(tmp_path, "Ciao")), "--strategy", "canary"))
+    assert "Deployment paused" in out, out
+    host = f"{FLASK}.apps.localhost:{pushed.settings.router_port}"
+    with RequestLoop(("127.0.0.1", pushed.settings.router_port), host) as loop:
+        cancelled = app(pushed, "cancel-deployment", FLASK)
+        time.sleep(1)
+    assert cancelled.returncode == 1 and "was cancelled" in cancelled.stderr, cancelled
+    assert loop.result.failures == 0, (loop.result.statuses, loop.result.errors[:5])
+    assert loop.result.sequence[-1] == "Hola"
+    assert _greetings(pushed) == {"Hola"}
+    wait_for(lambda: len(servers(pushed, "flask-sample")) == 2, 120, "the canary's server gone")
+    deployments = ok(app(pushed, "deployments", FLASK)).splitlines()
+    assert "canary" in deployments[1] and "CANCELED" in deployments[1], deployments
+
+
+def test_autoscaling_follows_a_load_step_within_its_bounds(pushed: Cloud) -> None:
+    """Runs after the canary (two instances). Without load the supervisor keeps the
+    minimum; a steady request loop raises the count to the maximum; once the loop stops,
+    the count comes back down after the cooldown. No request fails on the way, and every
+    change is an event that says why."""
+    ok(
+        app(
+            pushed, "autoscale", FLASK, "--min", "1", "--max", "3", "--rps", "3", "--cooldown", "10"
+        )
+    )
+
+    def instances() -> int:
+        return int(show(pushed, FLASK)["instances"])
+
+    def running() -> int:
+        states = show(pushed, FLASK)["instance_states"]
+        return len([i for i in states if i["state"] == "RUNNING"])
+
+    wait_for(lambda: instances() == 1 and running() == 1, 180, "the minimum without load")
+    host = f"{FLASK}.apps.localhost:{pushed.settings.router_port}"
+    with RequestLoop(("127.0.0.1", pushed.settings.router_port), host, interval=0.02) as loop:
+        wait_for(lambda: instances() == 3, 180, "the maximum under load", interval=2)
+        wait_for(lambda: running() == 3, 300, "three instances running", interval=2)
+    wait_for(lambda: instances() == 1, 180, "the minimum again after the load", interval=2)
+    assert loop.result.failures == 0, (loop.result.statuses, loop.result.errors[:5])
+    events = ok(app(pushed, "events", FLASK, "--limit", "100"))
+    assert "scaled from 1 to" in events, events
+    assert "to 1 instance(s)" in events and "requests/s for 3 per instance" in events
+    ok(app(pushed, "autoscale", FLASK, "--off"))

@@ -401,10 +401,17 @@ def logs(args: argparse.Namespace) -> int:
 
 
 def env(args: argparse.Namespace) -> int:
+    """The app's env, then (for those who may change the app) the system-provided
+    ``VCAP_SERVICES``, as ``cf env`` prints them."""
     client = _client(args)
     app = client.app(args.name)
-    for key, value in sorted(client.json("GET", f"/apps/{app['id']}/env")["env"].items()):
+    body = client.json("GET", f"/apps/{app['id']}/env")
+    for key, value in sorted(body["env"].items()):
         say(f"{key}={value}")
+    system = body.get("system_env")
+    if system is not None:
+        say("\nSystem-provided:")
+        say(f"VCAP_SERVICES: {json.dumps(system['VCAP_SERVICES'], indent=2, sort_keys=True)}")
     return 0
 
 

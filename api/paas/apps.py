@@ -19,6 +19,7 @@ from nimbus.db import Role, RoleAssignment, User
 from nimbus.db_paas import App, AppRoute, Instance
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 from paas.manifest import AppManifest, validate_app_fields
+from paas.services import vcap_services
 from workflows import paas_starter
 
 
@@ -168,9 +169,18 @@ def delete_app(app_id: str) -> tuple[Response, int]:
 
 @bp.get("/v1/apps/<app_id>/env")
 def show_env(app_id: str) -> Response:
+    """The app's own env; to those who may change the app, also what the platform gives
+    its instances (``system_env``: ``VCAP_SERVICES`` with its bound services'
+    credentials), as ``cf env`` shows them to a space developer."""
     ctx = current()
     authorize(ctx, "paas:apps:show")
-    return jsonify({"env": load_app(app_id, ctx).env})
+    app = load_app(app_id, ctx)
+    body: dict[str, Any] = {"env": app.env}
+    if allowed(ctx, "paas:apps:update"):
+        with deps.db().session() as s:
+            vcap = vcap_services(s, app.id, deps.settings().region)
+        body["system_env"] = {"VCAP_SERVICES": vcap}
+    return jsonify(body)
 
 
 @bp.patch("/v1/apps/<app_id>/env")

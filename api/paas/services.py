@@ -156,7 +156,19 @@ def create_service() -> tuple[Response, int]:
             s.add(row)
     except IntegrityError as exc:
         raise Conflict(f"A service named {name} already exists in this project.") from exc
-    deps.bridge().run(lambda c: service_starter.start_create(c, ctx.project_id, row.id, offering))
+    try:
+        deps.bridge().run(
+            lambda c: service_starter.start_create(c, ctx.project_id, row.id, offering)
+        )
+    except Exception as exc:
+        # Nothing was made: FAILED with the reason, so that the user can delete it and
+        # try again rather than finding a name taken by a service that never comes.
+        with deps.db().session() as s:
+            failed = s.get(ServiceInstance, row.id)
+            if failed is not None:
+                failed.status = FAILED
+                failed.status_reason = f"the create could not be started: {exc}"[:2000]
+        raise
     return jsonify({"service": _render(row.id)}), 202
 
 

@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from nimbus.db import Base
-from tests.support.paas import STATIC_SITE, package_bytes
+from tests.support.paas import STATIC_SITE, h, package_bytes, rows
 from tests.support.stack import Stack
-
-PAAS_TABLES = [t for t in Base.metadata.sorted_tables if t.name.startswith("paas_")]
-
-
-def h(stack: Stack, user: str = "alice") -> dict[str, str]:
-    return {"X-Auth-Token": stack.token(user)}
-
-
-def rows(stack: Stack) -> dict[str, list[str]]:
-    with stack.db.session() as s:
-        return {
-            t.name: sorted(json.dumps(list(r), default=str) for r in s.execute(select(t)).all())
-            for t in PAAS_TABLES
-        }
 
 
 def create(stack: Stack, body: dict[str, Any], user: str = "alice") -> Any:

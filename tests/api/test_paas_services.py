@@ -13,30 +13,15 @@ from sqlalchemy import select
 
 from activities.objectstore.fake import FakeObjectStoreAdmin
 from api.metadata import NETWORK_HEADER, create_metadata_app
-from nimbus.db import Base
 from nimbus.db_paas import Instance, ServiceInstance
 from nimbus.errors import BackendUnavailable, Conflict
 from paas.services import OBJECT_STORE_PORT, bucket_name, gateway_uid
 from tests.support.neutron import Neutron
-from tests.support.paas import stack
+from tests.support.paas import h, rows, stack
 from tests.support.stack import Stack
 from workflows.common import server_workflow_id
 
 __all__ = ["stack"]
-
-PAAS_TABLES = [t for t in Base.metadata.sorted_tables if t.name.startswith("paas_")]
-
-
-def h(stack: Stack, user: str = "alice") -> dict[str, str]:
-    return {"X-Auth-Token": stack.token(user)}
-
-
-def rows(stack: Stack) -> dict[str, list[str]]:
-    with stack.db.session() as s:
-        return {
-            t.name: sorted(json.dumps(list(r), default=str) for r in s.execute(select(t)).all())
-            for t in PAAS_TABLES
-        }
 
 
 def admin(stack: Stack) -> FakeObjectStoreAdmin:
@@ -285,3 +270,33 @@ def test_no_workflow_history_holds_a_service_credential(stack: Stack) -> None:
     assert len(texts) == 2  # the create and the delete
     assert all(sid in text for text in texts)
     assert not any(secret in text or access in text for text in texts)
+
+
+def test_a_create_whose_workflow_cannot_start_leaves_a_failed_service_to_delete(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(*args: Any, **kw: Any) -> Any:
+        raise BackendUnavailable("the workflow service does not answer")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(stack.bridge, "run", unreachable)
+        response = create(stack, {"name": "photos", "offering": "object-storage"})
+    assert response.status_code == 503, response.json
+    shown = show(stack, "photos").json["service"]
+    assert shown["status"] == "FAILED" and "does not answer" in shown["status_reason"]
+    assert stack.client.delete("/paas/v1/services/photos", headers=h(stack)).status_code == 202
+    wait_status(stack, "photos", "GONE")
+    assert create(stack, {"name": "photos", "offering": "object-storage"}).status_code == 202
+    wait_status(stack, "photos", "AVAILABLE")
+
+
+def test_app_env_shows_vcap_services_to_members_only(stack: Stack) -> None:
+    create(stack, {"name": "photos", "offering": "object-storage"})
+    wait_status(stack, "photos", "AVAILABLE")
+    app = make_app(stack)
+    assert bind(stack, app, "photos").status_code == 201
+    member = stack.client.get(f"/paas/v1/apps/{app}/env", headers=h(stack)).json
+    (entry,) = member["system_env"]["VCAP_SERVICES"]["object-storage"]
+    assert entry["credentials"]["secret_access_key"] == secret_of(stack, "photos")
+    reader = stack.client.get(f"/paas/v1/apps/{app}/env", headers=h(stack, "rita")).json
+    assert reader == {"env": {}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import os
 import tarfile
 import threading
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 from temporalio.worker import Interceptor
 from werkzeug.serving import make_server
 
@@ -24,6 +26,7 @@ from activities.network.fake import FakeNetworkDriver
 from activities.objectstore.fake import FakeObjectStoreAdmin
 from activities.storage.fake_block import FakeBlockStore
 from nimbus.config import Settings
+from nimbus.db import Base
 from nimbus.drivers import HostDrivers
 from paas.droplets import FakeDropletWriter
 from paas.package import sha256_file
@@ -32,6 +35,23 @@ from tests.support.stack import Stack, make_stack
 from tests.support.temporal_server import free_port
 
 STATIC_SITE = {"index.html": "<h1>hello from a static site</h1>\n"}
+
+#: Every PaaS table: what a refused request must leave as it was.
+PAAS_TABLES = [t for t in Base.metadata.sorted_tables if t.name.startswith("paas_")]
+
+
+def h(stack: Stack, user: str = "alice") -> dict[str, str]:
+    """The headers of a request as a seeded user."""
+    return {"X-Auth-Token": stack.token(user)}
+
+
+def rows(stack: Stack) -> dict[str, list[str]]:
+    """Every row of every PaaS table, comparable before and after a request."""
+    with stack.db.session() as s:
+        return {
+            t.name: sorted(json.dumps(list(r), default=str) for r in s.execute(select(t)).all())
+            for t in PAAS_TABLES
+        }
 
 
 @contextmanager

@@ -64,7 +64,7 @@ def test_worker_killed_during_boot_still_ends_active(cloud: Cloud) -> None:
     assert f"{cloud.settings.instance_prefix}{server_id}" in cloud.domains()
     _assert_no_orphans(cloud)
     assert api.call("DELETE", f"/servers/{server_id}").status_code == 204
-    wait_for(lambda: api.status(server_id) == "GONE", 120, "delete")
+    wait_for(lambda: api.status(server_id) == "GONE", 300, "delete")
     _assert_no_orphans(cloud)
 
 

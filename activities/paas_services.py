@@ -1,5 +1,8 @@
 """Service instance activities: what each offering is made of, and the instance's row.
 
+Object storage is a gateway user and a bucket (``ObjectStoreAdmin``); PostgreSQL is a
+volume and a server made through the cloud's APIs (``activities.paas_databases``).
+
 Every one takes the instance's id alone and reads the rest from its row; the key pair is
 made here and written to the row before the gateway learns it, so a retry after a crash
 anywhere gives the gateway the same key, and no secret is ever an activity's input or
@@ -15,10 +18,11 @@ from typing import Any
 from temporalio import activity
 
 from activities.objectstore.base import ObjectStoreAdmin, S3Key
+from activities.paas_databases import DatabaseServers
 from nimbus.db import Database
 from nimbus.db_paas import AVAILABLE, FAILED, ServiceBinding, ServiceInstance
-from nimbus.errors import Conflict, NotFound
-from paas.services import OBJECT_STORAGE, gateway_uid, new_s3_credentials
+from nimbus.errors import BackendUnavailable, Conflict, NotFound
+from paas.services import OBJECT_STORAGE, POSTGRESQL, gateway_uid, new_s3_credentials
 
 
 @dataclass(frozen=True)
@@ -39,11 +43,21 @@ class ServiceFailed:
 
 
 class ServiceActivities:
-    """The services' backends (the object store) and rows. Host-independent."""
+    """The services' backends (the object store; database servers through the cloud's
+    APIs) and rows. Host-independent."""
 
-    def __init__(self, admin: ObjectStoreAdmin, db: Database) -> None:
+    def __init__(
+        self, admin: ObjectStoreAdmin, db: Database, databases: DatabaseServers | None = None
+    ) -> None:
         self.admin = admin
         self.db = db
+        self._databases = databases
+
+    @property
+    def databases(self) -> DatabaseServers:
+        if self._databases is None:
+            raise BackendUnavailable("this worker cannot reach the cloud's APIs")
+        return self._databases
 
     def _row(self, service_id: str) -> ServiceInstance:
         with self.db.session() as s:
@@ -95,6 +109,28 @@ class ServiceActivities:
         row = self._row(inp.service_id)
         if row.offering == OBJECT_STORAGE:
             self.admin.remove_user(gateway_uid(inp.service_id))
+        elif row.offering == POSTGRESQL:
+            self.databases.remove(inp.service_id)
+
+    @activity.defn
+    def create_database_volume(self, inp: ServiceRef) -> None:
+        """The database's volume, available (its password is made first, on the row)."""
+        self.databases.create_volume(inp.service_id)
+
+    @activity.defn
+    def create_database_server(self, inp: ServiceRef) -> None:
+        """The database server on the project's app network, booting."""
+        self.databases.create_server(inp.service_id)
+
+    @activity.defn
+    def attach_database_volume(self, inp: ServiceRef) -> None:
+        """Once the server is ACTIVE: its address recorded, the volume attached."""
+        self.databases.attach_volume(inp.service_id)
+
+    @activity.defn
+    def wait_database_ready(self, inp: ServiceRef) -> None:
+        """Until the server says READY (or FAILED, with its reason)."""
+        self.databases.wait_ready(inp.service_id)
 
     @activity.defn
     def mark_available(self, inp: ServiceRef) -> None:
@@ -130,6 +166,10 @@ class ServiceActivities:
             self.create_bucket_user,
             self.create_bucket,
             self.remove_backend,
+            self.create_database_volume,
+            self.create_database_server,
+            self.attach_database_volume,
+            self.wait_database_ready,
             self.mark_available,
             self.mark_failed,
             self.forget_service,

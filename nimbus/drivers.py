@@ -68,6 +68,11 @@ def runtime_image_path(settings: Settings) -> Path:
     return settings.data_dir / "cache" / "paas-runtime.raw"
 
 
+def postgresql_image_path(settings: Settings) -> Path:
+    """Where this host keeps the PostgreSQL service's image."""
+    return settings.data_dir / "cache" / "paas-postgresql.raw"
+
+
 def runtime_image(settings: Settings) -> Path:
     """The PaaS runtime image, built offline from Debian packages the first time."""
     from paas.runtime import build_runtime_image

@@ -24,6 +24,7 @@ from activities.network_ops import NetworkActivities
 from activities.network_records import NetworkRecords
 from activities.object_store import ObjectStoreActivities
 from activities.paas_cloud import PaasCloudActivities
+from activities.paas_databases import DatabaseServers
 from activities.paas_logs import LogShipper
 from activities.paas_records import PaasRecords
 from activities.paas_router import ROUTER_QUEUE, RouterActivities
@@ -180,7 +181,7 @@ async def run(
     control_activities = [
         *VolumeActivities(drivers.store).all(),
         *ObjectStoreActivities(drivers.object_store, db).all(),
-        *ServiceActivities(drivers.object_store, db).all(),
+        *ServiceActivities(drivers.object_store, db, DatabaseServers(cloud)).all(),
         *cloud.all(),
     ]
     agent = HostAgent(settings, db, drivers.hypervisor, client)

@@ -1,4 +1,4 @@
-"""The Debian packages of the Python runtime: python3.11's Depends closure, fetched once.
+"""The Debian packages of a runtime image: its packages' Depends closure, fetched once.
 
 The closure is computed on the host with ``apt-cache depends`` (Depends and PreDepends,
 first alternative, first provider of a virtual package), leaving out what a runtime that
@@ -34,9 +34,9 @@ EXCLUDED = (
 _DEPENDS = re.compile(r"^ (.)(?:Pre)?Depends: (\S+)$")
 
 
-def excluded(name: str) -> bool:
+def excluded(name: str, patterns: Iterable[str] = EXCLUDED) -> bool:
     """Whether the runtime leaves package ``name`` out."""
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in EXCLUDED)
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
 def parse_depends(output: str) -> dict[str, list[str]]:
@@ -63,16 +63,17 @@ def parse_depends(output: str) -> dict[str, list[str]]:
     return found
 
 
-def closure(roots: Iterable[str] = ROOT_PACKAGES) -> list[str]:
+def closure(roots: Iterable[str] = ROOT_PACKAGES, leave_out: Iterable[str] = EXCLUDED) -> list[str]:
     """The packages the runtime unpacks: ``roots`` and what they depend on, minus
-    ``EXCLUDED`` (whose own dependencies are not followed), sorted."""
+    ``leave_out`` patterns (whose own dependencies are not followed), sorted."""
+    patterns = tuple(leave_out)
     seen: set[str] = set()
-    todo = [name for name in roots if not excluded(name)]
+    todo = [name for name in roots if not excluded(name, patterns)]
     while todo:
         seen.update(todo)
         depends = parse_depends(run("apt-cache", "depends", "--important", *todo))
         wanted = {dep.split(":")[0] for deps in depends.values() for dep in deps}
-        todo = sorted(name for name in wanted - seen if not excluded(name))
+        todo = sorted(name for name in wanted - seen if not excluded(name, patterns))
     return sorted(seen)
 
 

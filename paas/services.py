@@ -2,10 +2,11 @@
 project may create instances of, what each instance is made of, and the ``VCAP_SERVICES``
 an app bound to instances sees.
 
-An instance's secret (its S3 key pair) is made by an activity and written to the
-instance's row only; workflows and logs name the instance by id. Apps get the credentials
-from the metadata service when their instances start (``vendor_data2.json``), read from
-the rows at that moment: so they are never in a workflow's history either.
+An instance's secret (its S3 key pair, its database password) is made by an activity and
+written to the instance's row only; workflows and logs name the instance by id. Apps get
+the credentials from the metadata service when their instances start
+(``vendor_data2.json``), read from the rows at that moment: so they are never in a
+workflow's history either. A database server gets its password the same way.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nimbus.db_paas import AVAILABLE, ServiceBinding, ServiceInstance
+from paas import postgresql
 
 OBJECT_STORAGE = "object-storage"
+POSTGRESQL = "postgresql"
 #: Where an app reaches the object store from its network: the router listens there in
 #: the namespace of every app network and passes the connection on to the gateway.
 OBJECT_STORE_ADDRESS = "169.254.169.254"
@@ -55,7 +58,16 @@ OFFERINGS: dict[str, Offering] = {
         ("default",),
         ("s3", "object-storage"),
     ),
+    POSTGRESQL: Offering(
+        POSTGRESQL,
+        f"A PostgreSQL {postgresql.MAJOR} server of its own on the project's app network, "
+        "its data on a block storage volume",
+        ("default",),
+        ("postgresql", "relational", "sql"),
+    ),
 }
+#: What each plan of a database service gets: a flavor name and the volume's GiB.
+DATABASE_PLANS = {"default": ("m1.tiny", 1)}
 
 
 def gateway_uid(service_id: str) -> str:
@@ -78,6 +90,24 @@ def new_s3_credentials(service_id: str) -> dict[str, str]:
     }
 
 
+def new_database_credentials() -> dict[str, Any]:
+    """The app role of a new database server: name, database and a fresh password (hex:
+    the server's boot script reads it without a JSON parser). The host comes once the
+    server has its address."""
+    return {
+        "username": postgresql.APP_ROLE,
+        "password": secrets.token_hex(24),
+        "name": postgresql.APP_DATABASE,
+        "port": postgresql.PORT,
+    }
+
+
+def database_server_vendor_data(service: ServiceInstance) -> dict[str, Any]:
+    """Nimbus's part of ``vendor_data2.json`` for a database service's own server."""
+    password = (service.credentials or {}).get("password", "")
+    return {VENDOR_KEY: {postgresql.PASSWORD_KEY: password}}
+
+
 def binding_credentials(service: ServiceInstance, region: str) -> dict[str, Any]:
     """What an app bound to ``service`` is told: its stored credentials and how to reach
     them from the app's network."""
@@ -88,6 +118,13 @@ def binding_credentials(service: ServiceInstance, region: str) -> dict[str, Any]
         creds["uri"] = (
             f"s3://{creds.get('access_key_id', '')}:{creds.get('secret_access_key', '')}"
             f"@{OBJECT_STORE_ADDRESS}:{OBJECT_STORE_PORT}/{creds.get('bucket', '')}"
+        )
+    if service.offering == POSTGRESQL:
+        host = creds.get("host", "")
+        creds["hostname"] = host
+        creds["uri"] = (
+            f"postgres://{creds.get('username', '')}:{creds.get('password', '')}"
+            f"@{host}:{creds.get('port', postgresql.PORT)}/{creds.get('name', '')}"
         )
     return creds
 

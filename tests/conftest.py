@@ -115,6 +115,19 @@ def runtime_image(tmp_path_factory: pytest.TempPathFactory, guest_work_dir: Path
 
 
 @pytest.fixture(scope="session")
+def postgresql_image(tmp_path_factory: pytest.TempPathFactory, guest_work_dir: Path) -> Path:
+    """The PostgreSQL service's image, built once a session (root: it runs initdb in a
+    chroot to check itself)."""
+    from paas.postgresql import POSTGRESQL
+    from paas.runtime import build_runtime_image
+
+    if os.geteuid() != 0 or shutil.which("mkfs.ext4") is None:
+        pytest.fail("needs root, e2fsprogs and fdisk: run `make test` as root")
+    out = tmp_path_factory.mktemp("postgresql") / "postgresql.raw"
+    return build_runtime_image(out, guest_work_dir, POSTGRESQL)
+
+
+@pytest.fixture(scope="session")
 def libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LibvirtdHandle]:
     """libvirtd answering on qemu:///system; stopped at the end only if we started it."""
     if os.geteuid() != 0 or shutil.which("libvirtd") is None:

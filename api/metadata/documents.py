@@ -19,8 +19,8 @@ from activities.records import public_keys
 from api import deps
 from api.metadata.lookup import Asker, flavor_name, floating_ip, group_names, server_ports
 from nimbus.configdrive import ConfigDrive, meta_data, network_data_json
-from nimbus.db_paas import Instance
-from paas.services import vcap_services, vendor_data
+from nimbus.db_paas import Instance, ServiceInstance
+from paas.services import database_server_vendor_data, vcap_services, vendor_data
 from workflows.server import hostname
 
 #: The OpenStack metadata versions Nova lists; each serves the same documents here.
@@ -80,11 +80,23 @@ def openstack_document(s: Session, asker: Asker, name: str) -> dict[str, Any] | 
 
 def paas_vendor_data(s: Session, asker: Asker) -> dict[str, Any]:
     """An app instance's ``VCAP_SERVICES`` (its app's bound services and their
-    credentials, read now), under Nimbus's key; ``{}`` for any other server."""
+    credentials, read now), or a database service's server's password, under Nimbus's
+    key; ``{}`` for any other server."""
     app_id = s.scalar(select(Instance.app_id).where(Instance.server_id == asker.server.id))
-    if app_id is None:
-        return {}
-    return vendor_data(vcap_services(s, app_id, deps.settings().region))
+    if app_id is not None:
+        return vendor_data(vcap_services(s, app_id, deps.settings().region))
+    service = database_service(s, asker)
+    return database_server_vendor_data(service) if service is not None else {}
+
+
+def database_service(s: Session, asker: Asker) -> ServiceInstance | None:
+    """The database service whose server is asking. The server's metadata names it, which
+    its owner can edit: so the service must also name this server as its own."""
+    service_id = (asker.server.metadata_ or {}).get("nimbus-service-id")
+    service = s.get(ServiceInstance, service_id) if isinstance(service_id, str) else None
+    if service is None or service.project_id != asker.server.project_id:
+        return None
+    return service if (service.resources or {}).get("server_id") == asker.server.id else None
 
 
 def openstack_listing(asker: Asker) -> list[str]:

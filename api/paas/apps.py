@@ -80,9 +80,10 @@ def _set_routes(s: Session, app_id: str, hostnames: list[str]) -> None:
             s.add(AppRoute(hostname=host, app_id=app_id))
 
 
-def _grant_paas(s: Session, project_id: str) -> None:
-    """The PaaS service user acts in the app's project as a member (visible in the
-    project's role assignments), so it can make the app's servers and images there."""
+def grant_paas(s: Session, project_id: str) -> None:
+    """The PaaS service user acts in the project as a member (visible in the project's
+    role assignments), so it can make the servers, volumes and images of its apps and
+    database services there."""
     user = s.scalars(select(User).where(User.name == PAAS_USER)).first()
     role = s.scalars(select(Role).where(Role.name == "member")).first()
     if user is None or role is None:
@@ -119,7 +120,7 @@ def create_app() -> tuple[Response, int]:
             s.add(app)
             s.flush()
             _set_routes(s, app.id, _default_routes(m))
-            _grant_paas(s, ctx.project_id)
+            grant_paas(s, ctx.project_id)
     except IntegrityError as exc:
         raise Conflict(f"An app named {m.name} or one of its routes already exists.") from exc
     return jsonify({"app": render(app.id)}), 201

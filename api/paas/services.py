@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from api import deps
 from api.context import RequestContext, current
 from api.paas import bp
-from api.paas.apps import load_app
+from api.paas.apps import grant_paas, load_app
 from api.paas.views import iso
 from api.policy import allowed, authorize
 from api.validation import json_body, require_dict
@@ -34,7 +34,7 @@ from nimbus.db_paas import (
     ServiceInstance,
 )
 from nimbus.errors import Conflict, InvalidSpec, NotFound
-from paas.services import OFFERINGS
+from paas.services import OFFERINGS, POSTGRESQL
 from workflows import service_starter
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -153,6 +153,8 @@ def create_service() -> tuple[Response, int]:
             )
             if s.scalars(taken).first() is not None:
                 raise Conflict(f"A service named {name} already exists in this project.")
+            if offering == POSTGRESQL:
+                grant_paas(s, ctx.project_id)
             s.add(row)
     except IntegrityError as exc:
         raise Conflict(f"A service named {name} already exists in this project.") from exc

@@ -18,6 +18,7 @@ from nimbus.db import Database
 from nimbus.errors import BackendUnavailable
 from nimbus.netbootstrap import PUBLIC_NETWORK, stage_public_network
 from nimbus.services import process, temporal
+from paas.postgresql import IMAGE_NAME as POSTGRESQL_IMAGE_NAME
 from paas.runtime import RUNTIME_IMAGE_NAME
 from workflows import net_starter, starter
 
@@ -61,6 +62,18 @@ def _runtime_image(settings: Settings) -> Path:
     if not runtime_image_path(settings).exists():
         _say("building the PaaS runtime image from Debian packages")
     return runtime_image(settings)
+
+
+def _postgresql_image(settings: Settings) -> Path:
+    """The PostgreSQL service's server image (Debian's PostgreSQL), built the first time."""
+    from nimbus.drivers import postgresql_image_path
+    from paas.postgresql import POSTGRESQL
+    from paas.runtime import build_runtime_image
+
+    out = postgresql_image_path(settings)
+    if not out.exists():
+        _say("building the PostgreSQL service image from Debian packages")
+    return build_runtime_image(out, settings.data_dir / "cache" / "guest-build", POSTGRESQL)
 
 
 def _choose_domain_type(settings: Settings, image: Path) -> None:
@@ -113,6 +126,7 @@ def up(settings: Settings) -> None:
     _start_gateway(settings)
     _import_default_image(settings, db, image)
     _import_default_image(settings, db, _runtime_image(settings), RUNTIME_IMAGE_NAME)
+    _import_default_image(settings, db, _postgresql_image(settings), POSTGRESQL_IMAGE_NAME)
     _ensure_public_network(settings, db)
     print_endpoints(settings)
 

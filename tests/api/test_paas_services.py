@@ -73,11 +73,12 @@ def secret_of(stack: Stack, name: str) -> str:
         return str((row.credentials or {})["secret_access_key"])
 
 
-def test_the_offerings_list_object_storage(stack: Stack) -> None:
+def test_the_offerings_list_object_storage_and_postgresql(stack: Stack) -> None:
     response = stack.client.get("/paas/v1/service_offerings", headers=h(stack, "rita"))
     assert response.status_code == 200
-    (offering,) = response.json["service_offerings"]
-    assert offering["name"] == "object-storage" and offering["plans"] == ["default"]
+    storage, database = response.json["service_offerings"]
+    assert storage["name"] == "object-storage" and storage["plans"] == ["default"]
+    assert database["name"] == "postgresql" and database["plans"] == ["default"]
 
 
 def test_an_object_storage_service_is_a_bucket_with_a_key_pair_of_its_own(stack: Stack) -> None:

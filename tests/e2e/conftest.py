@@ -16,10 +16,11 @@ def cloud(
     tmp_path_factory: pytest.TempPathFactory,
     guest_image: Path,
     runtime_image: Path,
+    postgresql_image: Path,
     libvirtd: LibvirtdHandle,
 ) -> Iterator[Cloud]:
     """Depends on ``libvirtd`` so that the session, not this cloud, owns the daemon."""
-    c = start_cloud(tmp_path_factory.mktemp("cloud"), guest_image, runtime_image)
+    c = start_cloud(tmp_path_factory.mktemp("cloud"), guest_image, runtime_image, postgresql_image)
     try:
         yield c
     finally:

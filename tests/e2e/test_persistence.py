@@ -21,10 +21,13 @@ def own_cloud(
     tmp_path_factory: pytest.TempPathFactory,
     guest_image: Path,
     runtime_image: Path,
+    postgresql_image: Path,
     libvirtd: LibvirtdHandle,
 ) -> Iterator[Cloud]:
     """A cloud of this test's own: it is stopped and started again."""
-    c = start_cloud(tmp_path_factory.mktemp("persist"), guest_image, runtime_image)
+    c = start_cloud(
+        tmp_path_factory.mktemp("persist"), guest_image, runtime_image, postgresql_image
+    )
     try:
         yield c
     finally:

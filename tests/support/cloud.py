@@ -118,9 +118,11 @@ class Cloud:
 _CLOUDS = itertools.count()
 
 
-def start_cloud(data_dir: Path, guest_image: Path, runtime_image: Path) -> Cloud:
-    """``nimbus up`` on free ports; the guest and PaaS runtime images are seeded so they
-    are not built again."""
+def start_cloud(
+    data_dir: Path, guest_image: Path, runtime_image: Path, postgresql_image: Path | None = None
+) -> Cloud:
+    """``nimbus up`` on free ports; the guest and PaaS images are seeded so they are not
+    built again (the PostgreSQL one is built by ``nimbus up`` if not given)."""
     # Each cloud of this process gets names and an external range of its own: two clouds
     # sharing an nftables table would drop each other's rules when one is removed.
     n, pid = next(_CLOUDS), os.getpid()
@@ -146,6 +148,9 @@ def start_cloud(data_dir: Path, guest_image: Path, runtime_image: Path) -> Cloud
     subprocess.run(
         ["cp", "--sparse=always", str(runtime_image), str(cache / "paas-runtime.raw")], check=True
     )
+    if postgresql_image is not None:
+        target = cache / "paas-postgresql.raw"
+        subprocess.run(["cp", "--sparse=always", str(postgresql_image), str(target)], check=True)
     env = {
         **os.environ,
         **settings_env(settings),

@@ -203,3 +203,20 @@ class PaasUser:
             if build["state"] != "STAGING" or time.monotonic() > deadline:
                 return dict(build)
             time.sleep(0.1)
+
+
+class Guest(threading.Thread):
+    """Prints ``line`` on the console of every fake domain once a disk whose serial is a
+    volume's is attached to it."""
+
+    def __init__(self, stack: Stack, line: str) -> None:
+        super().__init__(daemon=True)
+        self.hv, self.line, self.done = stack.hypervisor, line, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.05):
+            with self.hv._lock:
+                for domain in self.hv.domains.values():
+                    attached = any(d.serial and d.target != "vda" for d in domain.disks)
+                    if attached and self.line not in domain.console:
+                        domain.console += self.line + "\n"

@@ -117,10 +117,13 @@ def seed(db: Database) -> dict[str, str]:
     return passwords
 
 
-def import_default_image(stack: Stack, image_file: Path) -> None:
-    """The default image, imported through the ImportImage workflow as ``nimbus up`` does."""
+def import_default_image(
+    stack: Stack, image_file: Path, name: str = bootstrap.DEFAULT_IMAGE
+) -> None:
+    """A built-in image (the default one unless ``name`` says), imported through the
+    ImportImage workflow as ``nimbus up`` does."""
     owner = bootstrap.admin_project_id(stack.db)
-    image_id = bootstrap.stage_default_image(stack.db, stack.settings, image_file, owner)
+    image_id = bootstrap.stage_default_image(stack.db, stack.settings, image_file, owner, name)
     assert image_id is not None
     staged = str(stack.settings.staging_dir / image_id)
     host = stack.settings.host_name

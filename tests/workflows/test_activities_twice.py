@@ -19,20 +19,21 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from activities.paas_databases import SERVICES_GROUP
 from nimbus.bootstrap import DEFAULT_IMAGE
 from nimbus.config import Settings
-from nimbus.db import Image, Server, VolumeAttachment
+from nimbus.db import Image, Server, Volume, VolumeAttachment
 from nimbus.db_network import FloatingIP, Network, Port, Router, SecurityGroup, Subnet, as_dict
 from nimbus.db_paas import App, Instance
+from paas import postgresql
 from tests.conftest import FAKE_CEPH
 from tests.support.neutron import Neutron
-from tests.support.paas import STATIC_SITE, PaasUser, paas_stack
-from tests.support.stack import Stack
+from tests.support.paas import STATIC_SITE, Guest, PaasUser, paas_stack
+from tests.support.stack import Stack, import_default_image
 from tests.support.twice import RunTwice, every_activity
 
 #: Activities the scenario does not reach, and why each is left to other tests.
 NOT_REACHED = {
-    "console_output": "a read; a retry returns the log again",
     # Undo steps, run only when a step of their workflow fails:
     "unclaim_port": "a router interface whose plumbing failed gives the port back",
     "mark_image_queued": "an import that failed leaves the image queued for another upload",
@@ -330,9 +331,9 @@ def _credentials(stack: Stack, alice: Neutron) -> None:
     assert keys.s3_keys(alice.project_id) == {}
 
 
-def _services(stack: Stack, alice: Neutron) -> None:
-    """An object storage service made, bound, unbound and deleted."""
-    body = {"service": {"name": "photos", "offering": "object-storage"}}
+def _service(stack: Stack, alice: Neutron, name: str, offering: str) -> Callable[[], None]:
+    """Create a service and wait until it is AVAILABLE; return what deletes it."""
+    body = {"service": {"name": name, "offering": offering}}
     made = stack.client.post("/paas/v1/services", json=body, headers=alice.h)
     assert made.status_code == 202, made.json
     path = f"/paas/v1/services/{made.json['service']['id']}"
@@ -342,11 +343,31 @@ def _services(stack: Stack, alice: Neutron) -> None:
         return "GONE" if response.status_code == 404 else str(response.json["service"]["status"])
 
     _until(lambda: status() == "AVAILABLE", status)
+
+    def delete() -> None:
+        assert stack.client.delete(path, headers=alice.h).status_code == 202
+        _until(lambda: status() == "GONE", status)
+
+    return delete
+
+
+def _services(stack: Stack, alice: Neutron, image_file: Path) -> None:
+    """An object storage service and a PostgreSQL one made and deleted."""
+    delete = _service(stack, alice, "photos", "object-storage")
     store = stack.drivers.object_store
     assert len(store.buckets) == 1, store.buckets
-    assert stack.client.delete(path, headers=alice.h).status_code == 202
-    _until(lambda: status() == "GONE", status)
+    delete()
     assert store.buckets == {}
+    import_default_image(stack, image_file, postgresql.IMAGE_NAME)
+    guest = Guest(stack, postgresql.READY)
+    guest.start()
+    try:
+        delete = _service(stack, alice, "db", "postgresql")
+    finally:
+        guest.done.set()
+    assert len(stack.hypervisor.domains) == 1
+    delete()
+    assert stack.hypervisor.domains == {}
 
 
 def _paas(stack: Stack, tmp_path: Path) -> None:
@@ -370,7 +391,7 @@ def _paas(stack: Stack, tmp_path: Path) -> None:
 
 
 def test_every_activity_run_twice_leaves_every_operation_as_it_would_be(
-    stack: Stack, runs: RunTwice, tmp_path: Path
+    stack: Stack, runs: RunTwice, tmp_path: Path, image_file: Path
 ) -> None:
     admin, alice = Neutron(stack, "admin"), Neutron(stack, "alice")
     made = _networking(admin, alice)
@@ -378,7 +399,7 @@ def test_every_activity_run_twice_leaves_every_operation_as_it_would_be(
     _servers_and_volumes(cloud, made["network"]["id"])
     _tear_down_networking(alice, made)
     _credentials(stack, alice)
-    _services(stack, alice)
+    _services(stack, alice, image_file)
     _paas(stack, tmp_path)
 
     # Nothing is left but the external network and the PaaS space's network (kept for the
@@ -395,9 +416,11 @@ def test_every_activity_run_twice_leaves_every_operation_as_it_would_be(
         assert ports == [(nets["paas-apps"], "network:dhcp")], ports
         assert s.scalar(select(func.count()).select_from(Subnet)) == 2
         groups = s.scalars(select(SecurityGroup.name)).all()
-        assert set(groups) <= {"default", "paas-apps"}, groups
+        assert set(groups) <= {"default", "paas-apps", SERVICES_GROUP}, groups
         images = s.scalars(select(Image.name).where(Image.deleted_at.is_(None))).all()
-        assert images == [DEFAULT_IMAGE], images
+        assert sorted(images) == [DEFAULT_IMAGE, postgresql.IMAGE_NAME], images
+        volumes = s.scalars(select(Volume.id).where(Volume.deleted_at.is_(None))).all()
+        assert volumes == [], volumes
     assert stack.hypervisor.domains == {}
 
     missing = every_activity() - set(runs.twice) - set(NOT_REACHED) - SOMETIMES

@@ -443,14 +443,19 @@ def events(args: argparse.Namespace) -> int:
 # -- services and bindings ---------------------------------------------------------------
 
 #: How long ``service create`` and ``delete`` wait for their workflow by default.
-SERVICE_WAIT_SECONDS = 600
+SERVICE_WAIT_SECONDS = 1200
 
 
-def _service(client: AppClient, name: str) -> dict[str, Any]:
-    response = client.call("GET", f"/services/{name}")
-    if response.status_code == 404:
+def _service(client: AppClient, name: str) -> dict[str, Any] | None:
+    """The service by name or id; ``None`` if there is none."""
+    found = client.json("GET", f"/services/{name}", ok=(200, 404))
+    return dict(found["service"]) if "service" in found else None
+
+
+def _existing_service(client: AppClient, name: str) -> dict[str, Any]:
+    found = _service(client, name)
+    if found is None:
         raise ClientError(f"service {name} not found", 404)
-    found: dict[str, Any] = client.json("GET", f"/services/{name}")["service"]
     return found
 
 
@@ -475,7 +480,7 @@ def services(args: argparse.Namespace) -> int:
 
 
 def show_service(args: argparse.Namespace) -> int:
-    row = _service(_client(args), args.name)
+    row = _existing_service(_client(args), args.name)
     if args.json:
         say(json.dumps(row, indent=2))
         return 0
@@ -494,11 +499,12 @@ def _wait_service(client: AppClient, name: str, service_id: str, gone: bool) -> 
     """Wait until the service is AVAILABLE (or gone, for a delete); FAILED is an error."""
     deadline = time.monotonic() + SERVICE_WAIT_SECONDS
     while time.monotonic() < deadline:
-        response = client.call("GET", f"/services/{service_id}")
-        if response.status_code == 404 and gone:
-            say(f"Deleted service {name}")
-            return 0
-        row = client.json("GET", f"/services/{service_id}")["service"]
+        row = _service(client, service_id)
+        if row is None:
+            if gone:
+                say(f"Deleted service {name}")
+                return 0
+            raise ClientError(f"service {name} not found", 404)
         if row["status"] == "AVAILABLE" and not gone:
             say(f"Service {name} is available")
             return 0
@@ -522,7 +528,7 @@ def create_service(args: argparse.Namespace) -> int:
 
 def delete_service(args: argparse.Namespace) -> int:
     client = _client(args)
-    row = _service(client, args.name)
+    row = _existing_service(client, args.name)
     client.json("DELETE", f"/services/{row['id']}")
     say(f"Deleting service {args.name}")
     if args.no_wait:
@@ -542,7 +548,7 @@ def bind(args: argparse.Namespace) -> int:
 def unbind(args: argparse.Namespace) -> int:
     client = _client(args)
     app = client.app(args.name)
-    service = _service(client, args.service)
+    service = _existing_service(client, args.service)
     client.json("DELETE", f"/apps/{app['id']}/bindings/{service['id']}", ok=(204,))
     say(f"Unbound {args.name} from {args.service}")
     say(f"Restart the app (nimbus app restart {args.name}) to take the binding from it")

@@ -168,7 +168,7 @@ def test_the_bucket_samples_own_s3_signing_is_what_the_gateway_accepts(
     from activities.objectstore.radosgw_admin import RadosGatewayAdmin
     from nimbus.config import CHECKOUT
 
-    path = CHECKOUT / "paas" / "samples" / "bucket-app" / "notes.py"
+    path = CHECKOUT / "paas" / "samples" / "notes-app" / "notes.py"
     spec = importlib.util.spec_from_file_location("bucket_sample", path)
     assert spec is not None and spec.loader is not None
     sample = importlib.util.module_from_spec(spec)

@@ -11,6 +11,7 @@ from api.bridge import TemporalBridge
 from nimbus.config import Settings
 from nimbus.db import Database
 from nimbus.drivers import real_block_store
+from observability.cloud import CloudCollector
 from observability.flask import instrument
 from observability.paas import PaasCollector
 
@@ -37,9 +38,19 @@ def create_app(
         "block_store": block_store or real_block_store(settings),
     }
     errors.register(app)
-    apps = CollectorRegistry(auto_describe=False)
-    apps.register(PaasCollector(app.extensions["nimbus"]["db"]))
-    instrument(app, apps)
+    db_metrics = CollectorRegistry(auto_describe=False)
+    database = app.extensions["nimbus"]["db"]
+    db_metrics.register(PaasCollector(database))
+    db_metrics.register(
+        CloudCollector(
+            database,
+            settings.stuck_operation_seconds,
+            settings.quota_defaults,
+            settings.cpu_allocation_ratio,
+            settings.ram_allocation_ratio,
+        )
+    )
+    instrument(app, db_metrics)
     audit.register(app)
     app.register_blueprint(audit.bp, url_prefix="/audit")
     app.register_blueprint(identity.bp, url_prefix="/identity")

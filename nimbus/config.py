@@ -95,6 +95,22 @@ class Settings:
     paas_liveness_grace: float = 10.0
     #: How long an instance taken out of the router keeps serving its requests in flight.
     paas_drain_seconds: float = 5.0
+    #: How long a resource may stay in a transitional state (BUILD, ``attaching``...)
+    #: before the operation counts as stuck (``NimbusOperationStuck``).
+    stuck_operation_seconds: float = 900.0
+    #: What a host may allocate per vCPU and per MiB of memory it has (Nova's initial
+    #: allocation ratios).
+    cpu_allocation_ratio: float = 4.0
+    ram_allocation_ratio: float = 1.0
+    #: Prometheus and Alertmanager (run by ``nimbus up``) and the metrics ports of the
+    #: components they scrape that have none of Nimbus's own.
+    prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    temporal_metrics_port: int = 8234
+    ceph_metrics_port: int = 9283
+    router_metrics_port: int = 8781
+    #: Where Alertmanager posts alerts (its webhook receiver); none if empty.
+    alert_webhook_url: str = ""
     #: Default quota of every resource (see ``QUOTA_DEFAULTS``).
     quota_defaults: dict[str, int] = field(default_factory=lambda: dict(QUOTA_DEFAULTS))
 
@@ -247,6 +263,15 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "NIMBUS_PAAS_BACKOFF_CAP": ("paas_backoff_cap", float),
     "NIMBUS_PAAS_LIVENESS_GRACE": ("paas_liveness_grace", float),
     "NIMBUS_PAAS_DRAIN": ("paas_drain_seconds", float),
+    "NIMBUS_STUCK_OPERATION_SECONDS": ("stuck_operation_seconds", float),
+    "NIMBUS_CPU_ALLOCATION_RATIO": ("cpu_allocation_ratio", float),
+    "NIMBUS_RAM_ALLOCATION_RATIO": ("ram_allocation_ratio", float),
+    "NIMBUS_PROMETHEUS_PORT": ("prometheus_port", int),
+    "NIMBUS_ALERTMANAGER_PORT": ("alertmanager_port", int),
+    "NIMBUS_TEMPORAL_METRICS_PORT": ("temporal_metrics_port", int),
+    "NIMBUS_CEPH_METRICS_PORT": ("ceph_metrics_port", int),
+    "NIMBUS_ROUTER_METRICS_PORT": ("router_metrics_port", int),
+    "NIMBUS_ALERT_WEBHOOK_URL": ("alert_webhook_url", str),
 }
 
 

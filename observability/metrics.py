@@ -28,8 +28,8 @@ WORKFLOWS_COMPLETED = Counter(
 )
 WORKFLOWS_FAILED = Counter(
     "nimbus_workflows_failed_total",
-    "Workflow executions that failed or were cancelled, by type.",
-    ["workflow_type"],
+    "Workflow executions that failed or were cancelled, by type and error class.",
+    ["workflow_type", "error"],
 )
 WORKFLOW_DURATION = Histogram(
     "nimbus_workflow_duration_seconds",
@@ -45,7 +45,9 @@ ACTIVITIES_COMPLETED = Counter(
     "nimbus_activities_completed_total", "Activity attempts completed, by type.", ["activity_type"]
 )
 ACTIVITIES_FAILED = Counter(
-    "nimbus_activities_failed_total", "Activity attempts that raised, by type.", ["activity_type"]
+    "nimbus_activities_failed_total",
+    "Activity attempts that raised, by type and error class.",
+    ["activity_type", "error"],
 )
 ACTIVITY_DURATION = Histogram(
     "nimbus_activity_duration_seconds",

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from temporalio import activity, workflow
+from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -35,19 +36,25 @@ class _ActivityMetrics(ActivityInboundInterceptor):
         kind = activity.info().activity_type
         metrics.ACTIVITIES_STARTED.labels(kind).inc()
         began = time.monotonic()
-        outcome = "failed"
         try:
             result = await super().execute_activity(input)
-            outcome = "completed"
-            return result
-        finally:
-            counter = (
-                metrics.ACTIVITIES_COMPLETED
-                if outcome == "completed"
-                else metrics.ACTIVITIES_FAILED
-            )
-            counter.labels(kind).inc()
-            metrics.ACTIVITY_DURATION.labels(kind, outcome).observe(time.monotonic() - began)
+        except BaseException as exc:
+            metrics.ACTIVITIES_FAILED.labels(kind, error_class(exc)).inc()
+            metrics.ACTIVITY_DURATION.labels(kind, "failed").observe(time.monotonic() - began)
+            raise
+        metrics.ACTIVITIES_COMPLETED.labels(kind).inc()
+        metrics.ACTIVITY_DURATION.labels(kind, "completed").observe(time.monotonic() - began)
+        return result
+
+
+def error_class(exc: BaseException) -> str:
+    """What kind of error ended a workflow or activity: an application error's own type
+    (``NotFound``, ``QuotaExceeded``...), a wrapped cause's, else the exception's class."""
+    if isinstance(exc, ApplicationError) and exc.type:
+        return exc.type
+    if isinstance(exc, FailureError) and exc.cause is not None:
+        return error_class(exc.cause)
+    return type(exc).__name__
 
 
 class _WorkflowMetrics(WorkflowInboundInterceptor):
@@ -61,19 +68,19 @@ class _WorkflowMetrics(WorkflowInboundInterceptor):
             result = await super().execute_workflow(input)
         except GeneratorExit:
             raise  # evicted from the worker's cache (e.g. at shutdown): not an outcome
-        except BaseException:
-            self._record(info, "failed")
+        except BaseException as exc:
+            self._record(info, "failed", error_class(exc))
             raise
         self._record(info, "completed")
         return result
 
     @staticmethod
-    def _record(info: workflow.Info, outcome: str) -> None:
+    def _record(info: workflow.Info, outcome: str, error: str = "") -> None:
         if workflow.unsafe.is_replaying():
             return
-        counter = (
-            metrics.WORKFLOWS_COMPLETED if outcome == "completed" else metrics.WORKFLOWS_FAILED
-        )
-        counter.labels(info.workflow_type).inc()
+        if outcome == "completed":
+            metrics.WORKFLOWS_COMPLETED.labels(info.workflow_type).inc()
+        else:
+            metrics.WORKFLOWS_FAILED.labels(info.workflow_type, error).inc()
         elapsed = (workflow.now() - info.start_time).total_seconds()
         metrics.WORKFLOW_DURATION.labels(info.workflow_type, outcome).observe(elapsed)

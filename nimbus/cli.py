@@ -56,12 +56,18 @@ def _metadata(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, _args: argparse.Namespace) -> int:
-    from prometheus_client import start_http_server
+    from prometheus_client import REGISTRY, start_http_server
 
+    from nimbus.db import Database
     from nimbus.drivers import real_drivers
     from nimbus.worker import run
+    from observability.servers import ServerStatsCollector
 
     drivers = real_drivers(settings)
+    db = Database(settings.db_url)
+    REGISTRY.register(
+        ServerStatsCollector(drivers.hypervisor, db, settings.instance_prefix, settings.host_name)
+    )
     start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
 
     async def main() -> None:

@@ -127,6 +127,26 @@ class DomainSpec:
     volumes: tuple[Disk, ...] = ()
 
 
+@dataclass(frozen=True)
+class DomainStats:
+    """What a running guest has used, as the hypervisor counts it (counters since the
+    guest started, except memory).
+
+    Attributes:
+        cpu_seconds: CPU time of all its vCPUs.
+        memory_bytes: memory given to it now (the balloon's current size).
+        disk_read_bytes, disk_write_bytes: over all its disks.
+        net_rx_bytes, net_tx_bytes: over all its NICs.
+    """
+
+    cpu_seconds: float = 0.0
+    memory_bytes: int = 0
+    disk_read_bytes: int = 0
+    disk_write_bytes: int = 0
+    net_rx_bytes: int = 0
+    net_tx_bytes: int = 0
+
+
 class HypervisorDriver(Protocol):
     """Runs guests on one host."""
 
@@ -149,6 +169,11 @@ class HypervisorDriver(Protocol):
 
     def power_states(self, prefix: str) -> dict[str, PowerState]:
         """Return the power state of every domain whose name starts with ``prefix``."""
+        ...
+
+    def domain_stats(self, prefix: str) -> dict[str, DomainStats]:
+        """Return the usage of every running domain whose name starts with ``prefix``, in
+        one call; a domain that goes away meanwhile is left out."""
         ...
 
     def shutdown(self, name: str) -> None:

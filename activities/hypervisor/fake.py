@@ -18,6 +18,7 @@ from activities.hypervisor.base import (
     CephAccess,
     Disk,
     DomainSpec,
+    DomainStats,
     Nic,
     PowerState,
     is_attached,
@@ -61,6 +62,8 @@ class FakeHypervisor:
         self.bridges = bridges
         self.domains: dict[str, FakeDomain] = {}
         self.faults = Faults()
+        #: What ``domain_stats`` reports for a domain, by name (a test sets it).
+        self.stats: dict[str, DomainStats] = {}
         #: Whether guests power off when asked (``request_shutdown``); a guest with no
         #: ACPI handler ignores it, as the default busybox guest does.
         self.acpi_shutdown = True
@@ -128,6 +131,17 @@ class FakeHypervisor:
         self.faults.check("power_states")
         with self._lock:
             return {n: d.state for n, d in self.domains.items() if n.startswith(prefix)}
+
+    def domain_stats(self, prefix: str) -> dict[str, DomainStats]:
+        """See ``HypervisorDriver.domain_stats``: ``stats`` of each running domain (set by
+        a test), else zeros with the memory the domain was given."""
+        self.faults.check("domain_stats")
+        with self._lock:
+            return {
+                name: self.stats.get(name) or DomainStats(memory_bytes=d.spec.memory_mib << 20)
+                for name, d in self.domains.items()
+                if name.startswith(prefix) and d.state == PowerState.RUNNING
+            }
 
     def shutdown(self, name: str) -> None:
         """See ``HypervisorDriver.shutdown``."""

@@ -141,6 +141,32 @@ def ensure_ceph(
     return _handle(paths, run_dir, started, created)
 
 
+def enable_mgr_prometheus(ceph_dir: Path, port: int, log_dir: Path, timeout: float = 60.0) -> bool:
+    """Serve the cluster's metrics (the mgr's ``prometheus`` module) on 127.0.0.1:``port``;
+    whether it listens within ``timeout``. Safe to call again: a module already serving
+    elsewhere is restarted on the new port."""
+    paths = CephPaths(ceph_dir)
+    deadline = time.monotonic() + timeout
+    with admin_client(paths.conf, paths.admin_keyring, _left(deadline), log_dir) as cluster:
+        for name, value in (("server_addr", "127.0.0.1"), ("server_port", str(port))):
+            mon_command(
+                cluster,
+                {"prefix": "config set", "who": "mgr", "name": f"mgr/prometheus/{name}",
+                 "value": value},
+            )  # fmt: skip
+        enabled = mon_command(cluster, {"prefix": "mgr module ls"}) or {}
+        if "prometheus" in enabled.get("enabled_modules", []) and not _listening(port, 2):
+            mon_command(cluster, {"prefix": "mgr module disable", "module": "prometheus"})
+        mon_command(cluster, {"prefix": "mgr module enable", "module": "prometheus"})
+    return _listening(port, max(1.0, _left(deadline)))
+
+
+def _listening(port: int, timeout: float) -> bool:
+    from nimbus.services.process import port_open, wait_until
+
+    return wait_until(lambda: port_open("127.0.0.1", port), timeout, 0.5)
+
+
 def stop_ceph(run_dir: Path, timeout: float = 30.0) -> list[str]:
     """Stop the Ceph daemons our PID files name (rgw, osd, mgr, mon) and return their
     kinds. SIGTERM lets each shut down cleanly; daemons we did not start are untouched."""

@@ -24,7 +24,10 @@ from workflows import net_starter, starter
 
 #: Started in this order, stopped in the reverse one. The gateway comes last: it
 #: validates Swift tokens against the API.
-ORDER = ("libvirtd", "ceph", "temporal", "metadata", "worker", "api", "router", "rgw")
+ORDER = (
+    "libvirtd", "ceph", "temporal", "metadata", "worker", "api", "router", "rgw",
+    "alertmanager", "prometheus",
+)  # fmt: skip
 
 
 def _say(message: str) -> None:
@@ -124,6 +127,7 @@ def up(settings: Settings) -> None:
         raise BackendUnavailable(f"the metadata service did not start; see {logs / 'metadata.log'}")
     _start_router(settings)
     _start_gateway(settings)
+    _start_monitoring(settings)
     _import_default_image(settings, db, image)
     _import_default_image(settings, db, _runtime_image(settings), RUNTIME_IMAGE_NAME)
     _import_default_image(settings, db, _postgresql_image(settings), POSTGRESQL_IMAGE_NAME)
@@ -145,6 +149,20 @@ def _start_ceph(settings: Settings) -> None:
         settings.run_dir,
         osd_size_gib=settings.ceph_osd_size_gib,
     )
+
+
+def _start_monitoring(settings: Settings) -> None:
+    """Ceph's metrics exporter, then Prometheus (scraping every component) and Alertmanager."""
+    from nimbus.services.prometheus import alertmanager_url, ensure_monitoring, prometheus_url
+
+    if settings.own_ceph:
+        from nimbus.services.ceph import enable_mgr_prometheus
+
+        port = settings.ceph_metrics_port
+        if not enable_mgr_prometheus(settings.ceph_dir, port, settings.log_dir):
+            _say(f"warning: Ceph's metrics exporter does not listen on 127.0.0.1:{port}")
+    _say(f"Prometheus ({prometheus_url(settings)}) and Alertmanager ({alertmanager_url(settings)})")
+    ensure_monitoring(settings)
 
 
 def with_gateway_port(settings: Settings) -> Settings:
@@ -175,6 +193,7 @@ def _start_router(settings: Settings) -> None:
         settings.router_host,
         settings.router_port,
         object_store=s3.netloc,
+        metrics_port=settings.router_metrics_port,
     )
 
 
@@ -272,6 +291,7 @@ class ServiceStatus:
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
+    from nimbus.services.prometheus import alertmanager_url, prometheus_url
     from nimbus.services.rgw_conf import gateway_conf_path, read_gateway_port
 
     kept = read_gateway_port(gateway_conf_path(settings.ceph_dir)) if settings.own_ceph else None
@@ -285,6 +305,9 @@ def status(settings: Settings) -> list[ServiceStatus]:
         "api": settings.public_url,
         "router": _router_url(settings),
         "rgw": f"Swift {settings.object_store_endpoint or 'not configured'}",
+        "alertmanager": alertmanager_url(settings),
+        "prometheus": f"{prometheus_url(settings)} (consoles {prometheus_url(settings)}/consoles/"
+        "index.html)",
     }
     rows = [
         ServiceStatus(name, process.running_pid(settings.run_dir, name), endpoints[name])
@@ -355,6 +378,8 @@ Nimbus is up.
 {_object_storage_line(settings)}  Apps router       {_router_url(settings)}
   Temporal web UI   {settings.temporal_ui_url}
   Metrics           {url}/metrics  http://127.0.0.1:{settings.worker_metrics_port}/metrics
+  Prometheus        http://127.0.0.1:{settings.prometheus_port}  (dashboards: /consoles/index.html)
+  Alertmanager      http://127.0.0.1:{settings.alertmanager_port}
   Credentials       {clouds}
 
 Use it with the openstack CLI:

@@ -44,13 +44,15 @@ def ensure_router(
     port: int,
     timeout: float = 30.0,
     object_store: str = "",
+    metrics_port: int = 0,
 ) -> RouterHandle:
     """Start the router unless it runs, and wait until it listens. Safe to call again.
-    ``object_store`` is the gateway's S3 ``host:port`` apps reach through the router.
+    ``object_store`` is the gateway's S3 ``host:port`` apps reach through the router;
+    ``metrics_port`` (if not 0) serves HAProxy's Prometheus exporter.
     ``BackendUnavailable`` naming the log if it does not listen within ``timeout``."""
     paths = RouterPaths(router_dir)
     router_dir.mkdir(parents=True, exist_ok=True)
-    listen = Listen(host, port, object_store)
+    listen = Listen(host, port, object_store, metrics_port)
     write_listen(paths, listen)
     changed = write_files(paths, listen, state.load(paths.state).apps)
     running = router_pid(run_dir) is not None

@@ -34,6 +34,7 @@ def argv(settings: Settings) -> list[str]:
         "--ip", settings.temporal_host,
         "--port", str(settings.temporal_port),
         "--ui-port", str(settings.temporal_ui_port),
+        "--metrics-port", str(settings.temporal_metrics_port),
         "--db-filename", str(settings.data_dir / "temporal.db"),
         "--namespace", settings.temporal_namespace,
         "--log-level", "warn",

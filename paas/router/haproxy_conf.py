@@ -70,22 +70,34 @@ class RouterPaths:
 
 @dataclass(frozen=True)
 class Listen:
-    """Where the router takes app traffic, and the object store's S3 address
-    (``host:port`` on this host, ``""`` if there is none) that apps reach through it."""
+    """Where the router takes app traffic, the object store's S3 address (``host:port``
+    on this host, ``""`` if there is none) that apps reach through it, and the port of
+    HAProxy's own Prometheus exporter on the same host (0: none)."""
 
     host: str
     port: int
     object_store: str = ""
+    metrics_port: int = 0
 
 
 def write_listen(paths: RouterPaths, listen: Listen) -> None:
-    raw = {"host": listen.host, "port": listen.port, "object_store": listen.object_store}
+    raw = {
+        "host": listen.host,
+        "port": listen.port,
+        "object_store": listen.object_store,
+        "metrics_port": listen.metrics_port,
+    }
     paths.listen.write_text(json.dumps(raw) + "\n")
 
 
 def read_listen(paths: RouterPaths) -> Listen:
     raw = json.loads(paths.listen.read_text())
-    return Listen(raw["host"], int(raw["port"]), str(raw.get("object_store", "")))
+    return Listen(
+        raw["host"],
+        int(raw["port"]),
+        str(raw.get("object_store", "")),
+        int(raw.get("metrics_port", 0)),
+    )
 
 
 def namespace_exists(namespace: str) -> bool:
@@ -130,6 +142,8 @@ def render_config(paths: RouterPaths, listen: Listen, apps: dict[str, AppState])
     """The whole configuration: global settings, the frontend, one backend per app and,
     with an object store, its listener in each app network."""
     sections = [_global(paths), _frontend(paths, listen), _no_app()]
+    if listen.metrics_port:
+        sections.append(_metrics(listen))
     sections += [_backend(apps[app_id]) for app_id in sorted(apps)]
     if listen.object_store:
         namespaces = sorted({app.route.namespace for app in apps.values()} - {""})
@@ -177,6 +191,16 @@ def _frontend(paths: RouterPaths, listen: Listen) -> str:
     bind {listen.host}:{listen.port}
     use_backend %[req.hdr(host),lower,word(1,:),map({paths.hosts_map},{NO_APP})]
     default_backend {NO_APP}
+"""
+
+
+def _metrics(listen: Listen) -> str:
+    """HAProxy's built-in Prometheus exporter: frontends, backends (one per app) and
+    servers (one per instance slot), for the Prometheus that ``nimbus up`` runs."""
+    return f"""frontend metrics
+    bind {listen.host}:{listen.metrics_port}
+    http-request use-service prometheus-exporter if {{ path /metrics }}
+    http-request return status 404 content-type text/plain string "Try /metrics."
 """
 
 

@@ -94,6 +94,20 @@ def test_power_states_lists_only_names_with_the_prefix(
     assert driver.power_states(group) == {a.name: PowerState.RUNNING, b.name: PowerState.SHUTDOWN}
 
 
+def test_domain_stats_cover_running_domains_with_the_prefix_only(
+    driver: HypervisorDriver, make_spec: SpecFactory
+):
+    running, stopped = make_spec(), make_spec()
+    driver.define_and_start(running)
+    driver.define_and_start(stopped)
+    driver.shutdown(stopped.name)
+    stats = driver.domain_stats(PREFIX)
+    assert set(stats) >= {running.name} and stopped.name not in stats
+    assert stats[running.name].memory_bytes > 0
+    assert stats[running.name].cpu_seconds >= 0
+    assert driver.domain_stats("nobody-has-this-prefix-") == {}
+
+
 def test_shutdown_is_idempotent_and_start_restarts(
     driver: HypervisorDriver, make_spec: SpecFactory
 ):

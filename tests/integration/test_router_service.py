@@ -29,6 +29,20 @@ def test_ensure_router_twice_starts_one_haproxy(tmp_path: Path) -> None:
         stop_router(tmp_path / "run")
 
 
+def test_the_router_serves_haproxys_prometheus_exporter(tmp_path: Path) -> None:
+    import urllib.request
+
+    metrics = free_port()
+    args = (tmp_path / "router", tmp_path / "log", tmp_path / "run", "127.0.0.1", free_port())
+    try:
+        ensure_router(*args, metrics_port=metrics)
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        assert 'haproxy_frontend_http_requests_total{proxy="apps"}' in text
+    finally:
+        stop_router(tmp_path / "run")
+
+
 def test_stop_router_stops_it_and_a_second_stop_finds_nothing(tmp_path: Path) -> None:
     port = free_port()
     ensure_router(tmp_path / "router", tmp_path / "log", tmp_path / "run", "127.0.0.1", port)

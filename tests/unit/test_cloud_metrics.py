@@ -105,3 +105,25 @@ def test_failures_are_counted_by_the_error_class_the_caller_sees() -> None:
     wrapped.__cause__ = ApplicationError("over quota", type="QuotaExceeded")
     assert error_class(wrapped) == "QuotaExceeded"
     assert error_class(TimeoutError()) == "TimeoutError"
+
+
+def test_server_usage_is_labelled_with_its_server_and_project(db: Database) -> None:
+    from activities.hypervisor.base import Disk, DomainSpec, DomainStats
+    from activities.hypervisor.fake import FakeHypervisor
+    from observability.servers import ServerStatsCollector
+
+    hv = FakeHypervisor()
+    for uid in ("s1", "stranger"):
+        spec = DomainSpec(f"nimbus-{uid}", uid, 1, 128, Disk("vda", "file", "/x"), "/log")
+        hv.define_and_start(spec)
+    hv.stats["nimbus-s1"] = DomainStats(12.5, 128 << 20, 10, 20, 30, 40)
+    with db.session() as s:
+        s.add(server("s1", "ACTIVE", 1, id="s1"))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ServerStatsCollector(hv, db, "nimbus-", "h1"))
+    labels = {"server_id": "s1", "project_id": "p1", "host": "h1"}
+    assert registry.get_sample_value("nimbus_server_cpu_seconds_total", labels) == 12.5
+    assert registry.get_sample_value("nimbus_server_memory_bytes", labels) == 128 << 20
+    assert registry.get_sample_value("nimbus_server_network_transmit_bytes_total", labels) == 40
+    stranger = {**labels, "server_id": "stranger"}
+    assert registry.get_sample_value("nimbus_server_memory_bytes", stranger) is None

@@ -39,7 +39,8 @@ def register(app: Flask) -> None:
 
     @app.before_request
     def _request_id() -> None:
-        g.request_id = f"req-{uuid.uuid4()}"
+        if "request_id" not in g:  # observability.flask made it first, if it runs
+            g.request_id = f"req-{uuid.uuid4()}"
 
     @app.after_request
     def _record(response: Response) -> Response:

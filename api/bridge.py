@@ -32,6 +32,7 @@ from nimbus.errors import (
     NotFound,
     QuotaExceeded,
 )
+from observability.context import REQUEST_ID, RequestIdInterceptor
 
 T = TypeVar("T")
 
@@ -49,8 +50,9 @@ def _typed(exc: WorkflowFailureError) -> NimbusError:
     return NimbusError(str(cause or exc))
 
 
-#: The ids of the workflows one ``TemporalBridge.run`` call started (set inside its task).
-_STARTED: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+#: The workflows one ``TemporalBridge.run`` call started, as ``(id, run id)`` (set inside
+#: its task).
+_STARTED: contextvars.ContextVar[list[tuple[str, str]] | None] = contextvars.ContextVar(
     "nimbus_started_workflows", default=None
 )
 
@@ -67,16 +69,22 @@ class _StartRecorder(OutboundInterceptor):
         handle = await super().start_workflow(input)
         started = _STARTED.get()
         if started is not None:
-            started.append(input.id)
+            started.append((input.id, handle.result_run_id or ""))
         return handle
 
 
-def started_workflows() -> list[str]:
-    """The workflows this request started so far (empty outside a request)."""
+def started_runs() -> list[tuple[str, str]]:
+    """The workflows this request started so far, as ``(id, run id)`` (empty outside a
+    request)."""
     if not has_request_context():
         return []
-    ids: list[str] = g.setdefault("workflow_ids", [])
-    return ids
+    runs: list[tuple[str, str]] = g.setdefault("workflow_runs", [])
+    return runs
+
+
+def started_workflows() -> list[str]:
+    """The ids of the workflows this request started so far."""
+    return [workflow_id for workflow_id, _ in started_runs()]
 
 
 class TemporalBridge:
@@ -95,8 +103,9 @@ class TemporalBridge:
 
     def run(self, fn: Callable[[Client], Awaitable[T]], timeout: float | None = None) -> T:
         """Run ``fn(client)`` on the loop; Temporal errors become ``BackendUnavailable``."""
-        started: list[str] = []
-        future = asyncio.run_coroutine_threadsafe(self._call(fn, started), self._loop)
+        started: list[tuple[str, str]] = []
+        request_id = REQUEST_ID.get()
+        future = asyncio.run_coroutine_threadsafe(self._call(fn, started, request_id), self._loop)
         try:
             return future.result(timeout or self.timeout)
         except TimeoutError as exc:
@@ -107,13 +116,21 @@ class TemporalBridge:
         except (RPCError, ConnectionError, RuntimeError) as exc:
             raise BackendUnavailable(f"the workflow engine is unavailable: {exc}") from exc
         finally:
-            started_workflows().extend(started)
+            started_runs().extend(started)
 
-    async def _call(self, fn: Callable[[Client], Awaitable[T]], started: list[str]) -> T:
+    async def _call(
+        self,
+        fn: Callable[[Client], Awaitable[T]],
+        started: list[tuple[str, str]],
+        request_id: str | None,
+    ) -> T:
         _STARTED.set(started)
+        REQUEST_ID.set(request_id)  # this task's own context: the workflows it starts
         if self._client is None:
             self._client = await Client.connect(
-                self.address, namespace=self.namespace, interceptors=[_RecordStarts()]
+                self.address,
+                namespace=self.namespace,
+                interceptors=[_RecordStarts(), RequestIdInterceptor()],
             )
         return await fn(self._client)
 

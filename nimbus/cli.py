@@ -42,14 +42,18 @@ def _status(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _api(settings: Settings, _args: argparse.Namespace) -> int:
     from api.server import ApiServer
+    from observability.logs import configure
 
+    configure("api", settings.log_dir)
     ApiServer(settings).run()
     return 0
 
 
 def _metadata(settings: Settings, _args: argparse.Namespace) -> int:
     from api.server import MetadataServer
+    from observability.logs import configure
 
+    configure("metadata", settings.log_dir)
     settings.metadata_socket.unlink(missing_ok=True)  # left by a metadata service that died
     MetadataServer(settings).run()
     return 0
@@ -61,8 +65,10 @@ def _worker(settings: Settings, _args: argparse.Namespace) -> int:
     from nimbus.db import Database
     from nimbus.drivers import real_drivers
     from nimbus.worker import run
+    from observability.logs import configure
     from observability.servers import ServerStatsCollector
 
+    configure("worker", settings.log_dir)
     drivers = real_drivers(settings)
     db = Database(settings.db_url)
     REGISTRY.register(
@@ -116,6 +122,15 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _trace(settings: Settings, args: argparse.Namespace) -> int:
+    """Everything one request did: its API line, its workflows, its activities' lines."""
+    from observability.trace import as_json, collect, render
+
+    found = collect(settings, args.request_id)
+    print(as_json(found) if args.json else render(found))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nimbus", description="Run and use the Nimbus cloud.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -130,6 +145,12 @@ def parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build-image", help="build the default guest image")
     build.add_argument("out", nargs="?", help="where to write it")
     build.set_defaults(fn=_build_image)
+    trace = sub.add_parser(
+        "trace", help="what one request did (its x-openstack-request-id), from the logs"
+    )
+    trace.add_argument("request_id", help="req-... from the API's answer")
+    trace.add_argument("--json", action="store_true", help="print JSON")
+    trace.set_defaults(fn=_trace)
     audit = sub.add_parser("audit", help="the audit trail of state-changing requests")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     listing = audit_sub.add_parser("list", help="list recorded requests, newest first")

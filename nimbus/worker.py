@@ -42,6 +42,7 @@ from nimbus.config import CONTROL_QUEUE, Settings
 from nimbus.db import Database
 from nimbus.drivers import HostDrivers
 from nimbus.hostagent import HostAgent
+from observability.context import RequestIdInterceptor
 from observability.temporal import MetricsInterceptor
 from paas.cloudapi import CloudApi
 from workflows.registry import WORKFLOWS
@@ -79,7 +80,7 @@ def build_workers(
 ) -> list[Worker]:
     """One worker for workflows and host-independent activities, one for this host."""
     runner = runner or workflow_runner()
-    interceptors = [MetricsInterceptor(), *extra_interceptors]
+    interceptors = [RequestIdInterceptor(), MetricsInterceptor(), *extra_interceptors]
     control = Worker(
         client,
         task_queue=CONTROL_QUEUE,
@@ -127,7 +128,7 @@ def router_worker(
             task_queue=ROUTER_QUEUE,
             activities=RouterActivities(drivers.router).all(),
             activity_executor=executor,
-            interceptors=[MetricsInterceptor(), *extra_interceptors],
+            interceptors=[RequestIdInterceptor(), MetricsInterceptor(), *extra_interceptors],
         )
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -17,6 +18,8 @@ from temporalio.worker import (
 )
 
 from observability import metrics
+
+log = logging.getLogger("nimbus.activity")
 
 
 class MetricsInterceptor(Interceptor):
@@ -39,11 +42,21 @@ class _ActivityMetrics(ActivityInboundInterceptor):
         try:
             result = await super().execute_activity(input)
         except BaseException as exc:
-            metrics.ACTIVITIES_FAILED.labels(kind, error_class(exc)).inc()
-            metrics.ACTIVITY_DURATION.labels(kind, "failed").observe(time.monotonic() - began)
+            elapsed, error = time.monotonic() - began, error_class(exc)
+            metrics.ACTIVITIES_FAILED.labels(kind, error).inc()
+            metrics.ACTIVITY_DURATION.labels(kind, "failed").observe(elapsed)
+            log.info(
+                "%s failed after %.0f ms: %s: %s", kind, elapsed * 1000, error, exc,
+                extra={"outcome": "failed", "ms": round(elapsed * 1000, 1), "error": error},
+            )  # fmt: skip
             raise
+        elapsed = time.monotonic() - began
         metrics.ACTIVITIES_COMPLETED.labels(kind).inc()
-        metrics.ACTIVITY_DURATION.labels(kind, "completed").observe(time.monotonic() - began)
+        metrics.ACTIVITY_DURATION.labels(kind, "completed").observe(elapsed)
+        log.info(
+            "%s completed in %.0f ms", kind, elapsed * 1000,
+            extra={"outcome": "completed", "ms": round(elapsed * 1000, 1)},
+        )  # fmt: skip
         return result
 
 

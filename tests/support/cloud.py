@@ -142,6 +142,10 @@ def start_cloud(
         temporal_metrics_port=free_port(),
         ceph_metrics_port=free_port(),
         router_metrics_port=free_port(),
+        # tests/e2e/test_monitoring.py listens there while it waits for an alert, and
+        # makes a boot stuck for longer than this.
+        alert_webhook_url=f"http://127.0.0.1:{free_port()}/alerts",
+        stuck_operation_seconds=45.0,
         domain_type="qemu",
         instance_prefix=prefix,
         power_sync_seconds=1.0,
@@ -189,4 +193,5 @@ def wait_for(check: Any, timeout: float, what: str, interval: float = 0.5) -> An
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    said = what() if callable(what) else what
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {said}")

@@ -276,8 +276,9 @@ class DatabaseServers:
     # -- delete ---------------------------------------------------------------------------
 
     def remove(self, service_id: str) -> None:
-        """Delete the server, then (once it is gone) the volume; gone already is success.
-        A step still under way raises ``BackendUnavailable``, so the activity is retried."""
+        """Delete the server, then (once it is gone) the volume; done when both are gone
+        (already gone is success). A step still under way raises ``BackendUnavailable``,
+        so the activity is tried again until it is done."""
         with self.db.session() as s:
             row = s.get(ServiceInstance, service_id)
             if row is None:
@@ -299,13 +300,13 @@ class DatabaseServers:
             return
         raise_for(response, f"show volume {volume_id}")
         status = response.json()["volume"]["status"]
-        if status == "deleting":
-            return
-        if status not in ("available", "error", "error_deleting"):
-            raise BackendUnavailable(f"the database volume {volume_id} is {status}")
-        response = self.api.call(p, "DELETE", volume_path(p, volume_id))
-        if response.status_code != 404:
+        if status in ("available", "error", "error_deleting"):
+            response = self.api.call(p, "DELETE", volume_path(p, volume_id))
+            if response.status_code == 404:
+                return
             raise_for(response, f"delete volume {volume_id}")
+        # Done only once the volume is gone: the service's row goes after this step.
+        raise BackendUnavailable(f"the database volume {volume_id} is {status}")
 
     def _find_server(self, project_id: str, service_id: str) -> str:
         name = backend_name(service_id)

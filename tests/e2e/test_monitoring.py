@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -130,3 +131,24 @@ def test_a_boot_stuck_without_a_worker_fires_an_alert_that_resolves(cloud: Cloud
         )
     assert api.call("DELETE", f"/servers/{server_id}").status_code == 204
     wait_for(lambda: api.status(server_id) == "GONE", 300, "delete")
+
+
+def test_every_dashboard_renders_with_the_clouds_data_and_a_browser_pictures_it(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    from observability.screenshots import capture, pages
+
+    url = prometheus_url(cloud.settings)
+    wait_for(lambda: prometheus(cloud, "query", query="nimbus_host_vcpus")["result"], 60, "data")
+    dashboards = pages(url)
+    assert {"cloud", "projects", "apps", "host", "project"} <= set(dashboards)
+    for path in dashboards.values():
+        with urllib.request.urlopen(f"{url}/consoles/{path}", timeout=20) as answer:
+            text = answer.read().decode()
+        assert "error executing template" not in text.lower(), path
+        assert "Nimbus" in text
+    made = capture(url, tmp_path)
+    assert len(made) == len(dashboards)
+    for picture in made:
+        assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert picture.stat().st_size > 20_000, picture  # more than a blank page

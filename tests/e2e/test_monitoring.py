@@ -110,7 +110,7 @@ def webhook(url: str) -> Iterator[Hook]:
 
 def test_a_boot_stuck_without_a_worker_fires_an_alert_that_resolves(cloud: Cloud) -> None:
     api = Api(cloud)
-    stuck = {"kind": "server", "state": "BUILD"}
+    stuck = {"kind": "server"}  # its state is its task, Nova's "scheduling"
     with webhook(cloud.settings.alert_webhook_url) as hook:
         cloud.kill_worker()
         try:

@@ -21,7 +21,8 @@ class PaasCollector:
 
     def collect(self) -> Iterator[Metric]:
         app_labels = ["project_id", "app"]
-        inst_labels = [*app_labels, "instance", "instance_id"]
+        # "index", not "instance": Prometheus keeps that label for the scraped target.
+        inst_labels = [*app_labels, "index", "instance_id"]
         responses = CounterMetricFamily(
             "nimbus_app_responses",
             "Responses the router gave for the app, all its instances ever, by status class.",

@@ -53,8 +53,9 @@ def pages(prometheus: str) -> dict[str, str]:
     return found
 
 
-def capture(prometheus: str, out: Path) -> list[Path]:
-    """One PNG per dashboard in ``out``; the paths."""
+def capture(prometheus: str, out: Path, minutes: int = 15) -> list[Path]:
+    """One PNG per dashboard in ``out``, its graphs over the last ``minutes``; the paths."""
+    window = "#pctc" + urllib.parse.quote(json.dumps({"duration": minutes * 60, "endTime": 0}))
     out.mkdir(parents=True, exist_ok=True)
     made = []
     with tempfile.TemporaryDirectory(prefix="nimbus-chromium-") as profile:
@@ -65,7 +66,7 @@ def capture(prometheus: str, out: Path) -> list[Path]:
                     chromium(), "--headless", "--no-sandbox", "--disable-gpu",
                     "--hide-scrollbars", f"--user-data-dir={profile}",
                     f"--window-size={WINDOW}", "--virtual-time-budget=8000",
-                    f"--screenshot={target}", f"{prometheus}/consoles/{path}",
+                    f"--screenshot={target}", f"{prometheus}/consoles/{path}{window}",
                 ],
                 check=True, capture_output=True, timeout=120,
             )  # fmt: skip
@@ -78,8 +79,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--prometheus", default=f"http://127.0.0.1:{settings.prometheus_port}")
     parser.add_argument("--out", type=Path, default=CHECKOUT / "docs" / "screenshots")
+    parser.add_argument("--minutes", type=int, default=15, help="the graphs' time range")
     args = parser.parse_args()
-    for path in capture(args.prometheus, args.out):
+    for path in capture(args.prometheus, args.out, args.minutes):
         print(path)
     return 0
 

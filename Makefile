@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml scripts/install-system-packages scripts/link-ceph-pytho
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy nimbus api workflows activities observability paas
+	$(BIN)/mypy nimbus api workflows activities observability paas dashboard
 	$(BIN)/pytest -q -p no:cacheprovider --durations=15 $(PARALLEL)
 
 test-unit: install
@@ -40,7 +40,7 @@ test-unit: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy nimbus api workflows activities observability paas
+	$(BIN)/mypy nimbus api workflows activities observability paas dashboard
 
 bench: install
 	$(BIN)/python benchmarks/boot.py

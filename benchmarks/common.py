@@ -67,6 +67,7 @@ def throwaway_cloud() -> Iterator[Settings]:
             external_cidr="100.66.0.0/24",
             rgw_port=free_port(),
             router_port=free_port(),
+            dashboard_port=free_port(),
             prometheus_port=free_port(),
             alertmanager_port=free_port(),
             temporal_metrics_port=free_port(),

@@ -49,6 +49,15 @@ def _api(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboard(settings: Settings, _args: argparse.Namespace) -> int:
+    from dashboard.server import DashboardServer
+    from observability.logs import configure
+
+    configure("dashboard", settings.log_dir)
+    DashboardServer(settings).run()
+    return 0
+
+
 def _metadata(settings: Settings, _args: argparse.Namespace) -> int:
     from api.server import MetadataServer
     from observability.logs import configure
@@ -139,6 +148,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="say what runs and where").set_defaults(fn=_status)
     sub.add_parser("api", help="run the API in the foreground").set_defaults(fn=_api)
     sub.add_parser("worker", help="run a worker in the foreground").set_defaults(fn=_worker)
+    sub.add_parser("dashboard", help="run the dashboard in the foreground").set_defaults(
+        fn=_dashboard
+    )
     sub.add_parser(
         "metadata", help="run this host's metadata service (169.254.169.254) in the foreground"
     ).set_defaults(fn=_metadata)

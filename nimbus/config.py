@@ -102,6 +102,9 @@ class Settings:
     #: allocation ratios).
     cpu_allocation_ratio: float = 4.0
     ram_allocation_ratio: float = 1.0
+    #: The dashboard (a web UI, a client of the API) listens here.
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8771
     #: Prometheus and Alertmanager (run by ``nimbus up``) and the metrics ports of the
     #: components they scrape that have none of Nimbus's own.
     prometheus_port: int = 9090
@@ -136,6 +139,10 @@ class Settings:
             return None
         parts = urllib.parse.urlsplit(swift)
         return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://{self.dashboard_host}:{self.dashboard_port}"
 
     @property
     def temporal_address(self) -> str:
@@ -266,6 +273,8 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "NIMBUS_STUCK_OPERATION_SECONDS": ("stuck_operation_seconds", float),
     "NIMBUS_CPU_ALLOCATION_RATIO": ("cpu_allocation_ratio", float),
     "NIMBUS_RAM_ALLOCATION_RATIO": ("ram_allocation_ratio", float),
+    "NIMBUS_DASHBOARD_HOST": ("dashboard_host", str),
+    "NIMBUS_DASHBOARD_PORT": ("dashboard_port", int),
     "NIMBUS_PROMETHEUS_PORT": ("prometheus_port", int),
     "NIMBUS_ALERTMANAGER_PORT": ("alertmanager_port", int),
     "NIMBUS_TEMPORAL_METRICS_PORT": ("temporal_metrics_port", int),

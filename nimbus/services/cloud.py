@@ -25,8 +25,8 @@ from workflows import net_starter, starter
 #: Started in this order, stopped in the reverse one. The gateway comes last: it
 #: validates Swift tokens against the API.
 ORDER = (
-    "libvirtd", "ceph", "temporal", "metadata", "worker", "api", "router", "rgw",
-    "alertmanager", "prometheus",
+    "libvirtd", "ceph", "temporal", "metadata", "worker", "api", "dashboard", "router",
+    "rgw", "alertmanager", "prometheus",
 )  # fmt: skip
 
 
@@ -118,11 +118,15 @@ def up(settings: Settings) -> None:
     _start_python(settings, "metadata")
     _start_python(settings, "worker")
     _start_python(settings, "api")
+    _start_python(settings, "dashboard")
     logs = settings.log_dir
     process.wait_for_port(
         "worker metrics", "127.0.0.1", settings.worker_metrics_port, 60, logs / "worker.log"
     )
     process.wait_for_port("api", settings.api_host, settings.api_port, 60, logs / "api.log")
+    process.wait_for_port(
+        "dashboard", settings.dashboard_host, settings.dashboard_port, 60, logs / "dashboard.log"
+    )
     if not process.wait_until(settings.metadata_socket.exists, 60):
         raise BackendUnavailable(f"the metadata service did not start; see {logs / 'metadata.log'}")
     _start_router(settings)
@@ -303,6 +307,7 @@ def status(settings: Settings) -> list[ServiceStatus]:
         "metadata": f"169.254.169.254 in tenant networks, via {settings.metadata_socket}",
         "worker": f"metrics http://127.0.0.1:{settings.worker_metrics_port}/metrics",
         "api": settings.public_url,
+        "dashboard": settings.dashboard_url,
         "router": _router_url(settings),
         "rgw": f"Swift {settings.object_store_endpoint or 'not configured'}",
         "alertmanager": alertmanager_url(settings),
@@ -376,6 +381,7 @@ Nimbus is up.
   API (OpenStack)   {url}  identity {url}/identity/v3  compute {url}/compute/v2.1
                     image {url}/image  block storage {url}/volume/v3
 {_object_storage_line(settings)}  Apps router       {_router_url(settings)}
+  Dashboard         {settings.dashboard_url}  (sign in with the credentials in clouds.yaml)
   Temporal web UI   {settings.temporal_ui_url}
   Metrics           {url}/metrics  http://127.0.0.1:{settings.worker_metrics_port}/metrics
   Prometheus        http://127.0.0.1:{settings.prometheus_port}  (dashboards: /consoles/index.html)

@@ -137,6 +137,7 @@ def start_cloud(
         worker_metrics_port=free_port(),
         rgw_port=free_port(),
         router_port=free_port(),
+        dashboard_port=free_port(),
         prometheus_port=free_port(),
         alertmanager_port=free_port(),
         temporal_metrics_port=free_port(),

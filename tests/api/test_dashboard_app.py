@@ -1,0 +1,151 @@
+"""The dashboard over the fake drivers: the real API served over HTTP, the dashboard its
+client. Sign in and out (the tokens revoked), the session cookie's flags, CSRF, what a
+reader sees, another project's server, and an action that reaches the server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from dashboard import create_dashboard
+from dashboard.sessions import COOKIE
+from tests.support.paas import stack
+from tests.support.stack import Stack
+from workflows.common import server_workflow_id
+
+__all__ = ["stack"]
+
+
+@pytest.fixture
+def web(stack: Stack) -> Iterator[FlaskClient]:
+    app = create_dashboard(stack.settings)
+    app.testing = True
+    with app.test_client() as client:
+        yield client
+
+
+def sign_in(web: FlaskClient, user: str, password: str | None = None) -> Any:
+    """Fill in and send the sign-in form, as a browser does."""
+    page = web.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert token, page
+    form = {"username": user, "password": password or f"{user}-secret", "domain": "Default"}
+    return web.post("/login", data={**form, "csrf": token.group(1)})
+
+
+def csrf(web: FlaskClient) -> str:
+    page = web.get("/servers").get_data(as_text=True)
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, page
+    return found.group(1)
+
+
+def boot(stack: Stack, name: str, user: str = "alice") -> str:
+    body = {"server": {"name": name, "flavorRef": "1", "imageRef": stack.image_id()}}
+    body["server"]["networks"] = "none"
+    headers = {"X-Auth-Token": stack.token(user), "OpenStack-API-Version": "compute 2.37"}
+    response = stack.client.post("/compute/v2.1/servers", json=body, headers=headers)
+    assert response.status_code == 202, response.json
+    server_id = str(response.json["server"]["id"])
+    stack.finish(server_workflow_id(server_id, "boot"))
+    return server_id
+
+
+def test_without_a_session_every_page_leads_to_sign_in(web: FlaskClient) -> None:
+    response = web.get("/servers")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+    htmx = web.get("/servers/rows", headers={"HX-Request": "true"})
+    assert htmx.status_code == 401 and htmx.headers["HX-Redirect"] == "/login"
+
+
+def test_a_sign_in_from_another_site_is_refused(web: FlaskClient) -> None:
+    form = {"username": "alice", "password": "alice-secret", "domain": "Default"}
+    refused = web.post("/login", data={**form, "csrf": "made-up"})
+    assert refused.status_code == 403 and COOKIE not in refused.headers.get("Set-Cookie", "")
+
+
+def test_a_wrong_password_is_refused_with_a_message(web: FlaskClient) -> None:
+    response = sign_in(web, "alice", "not-it")
+    assert response.status_code == 401
+    assert "The user name, password or domain is not right." in response.get_data(as_text=True)
+    assert COOKIE not in response.headers.get("Set-Cookie", "")
+
+
+def test_signing_in_sets_a_strict_http_only_cookie_holding_no_token(
+    web: FlaskClient, stack: Stack
+) -> None:
+    response = sign_in(web, "alice")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    page = web.get("/")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Quota" in text and "Instances" in text
+    session = web.application.extensions["nimbus_sessions"]
+    (held,) = session._sessions.values()
+    assert held.token not in cookie and held.token not in text
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+
+def test_the_servers_page_lists_the_projects_servers_and_no_others(
+    web: FlaskClient, stack: Stack
+) -> None:
+    mine, theirs = boot(stack, "mine"), boot(stack, "theirs", user="bob")
+    sign_in(web, "alice")
+    page = web.get("/servers").get_data(as_text=True)
+    assert "mine" in page and "theirs" not in page and "ACTIVE" in page
+    shown = web.get(f"/servers/{mine}")
+    assert shown.status_code == 200 and mine in shown.get_data(as_text=True)
+    other = web.get(f"/servers/{theirs}")
+    assert other.status_code == 404
+    assert "Not found" in other.get_data(as_text=True)
+
+
+def test_a_reader_sees_no_button_it_may_not_use(web: FlaskClient, stack: Stack) -> None:
+    server_id = boot(stack, "mine")
+    sign_in(web, "rita")
+    page = web.get(f"/servers/{server_id}").get_data(as_text=True)
+    assert "Console log" in page
+    assert "/actions/stop" not in page and "/actions/delete" not in page
+    web.post("/logout", data={"csrf": csrf(web)})
+    sign_in(web, "alice")
+    assert "/actions/stop" in web.get(f"/servers/{server_id}").get_data(as_text=True)
+
+
+def test_a_change_without_the_csrf_token_is_refused_and_changes_nothing(
+    web: FlaskClient, stack: Stack
+) -> None:
+    server_id = boot(stack, "mine")
+    sign_in(web, "alice")
+    refused = web.post(f"/servers/{server_id}/actions/stop", data={})
+    assert refused.status_code == 403
+    forged = web.post(f"/servers/{server_id}/actions/stop", data={"csrf": "guess"})
+    assert forged.status_code == 403
+    row = stack.server(server_id)
+    assert row is not None and row.status == "ACTIVE" and row.task_state is None
+    done = web.post(f"/servers/{server_id}/actions/stop", data={"csrf": csrf(web)})
+    assert done.status_code == 302 and "Stopping" in done.headers["Location"]
+    stack.wait_server(server_id, lambda s: s is not None and s.status == "SHUTOFF")
+
+
+def test_signing_out_revokes_the_tokens(web: FlaskClient, stack: Stack) -> None:
+    sign_in(web, "alice")
+    session = web.application.extensions["nimbus_sessions"]
+    (held,) = session._sessions.values()
+    token = held.token
+    answer = web.post("/logout", data={"csrf": csrf(web)})
+    assert answer.status_code == 302 and answer.headers["Location"] == "/login"
+    assert session._sessions == {}
+    check = stack.client.get(
+        "/identity/v3/auth/tokens",
+        headers={"X-Auth-Token": stack.token("admin"), "X-Subject-Token": token},
+    )
+    assert check.status_code == 404
+    assert web.get("/servers").status_code == 302

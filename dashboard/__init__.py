@@ -29,6 +29,9 @@ def create_dashboard(settings: Settings, api_url: str | None = None) -> Flask:
 
     app = Flask("nimbus-dashboard", root_path=__path__[0])
     app.config["NIMBUS_API"] = api_url or settings.public_url
+    app.config["TEMPORAL_UI"] = (
+        f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
+    )
     app.config["TEMPLATES_AUTO_RELOAD"] = False
     app.extensions["nimbus_sessions"] = SessionStore()
     app.jinja_env.autoescape = True

@@ -3,9 +3,12 @@ call to the compute API as the signed-in user."""
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import urllib.parse
 from typing import Any
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from dashboard.apiclient import ApiError
@@ -87,9 +90,42 @@ def server(server_id: str) -> str:
         server=found,
         polling=moving(found),
         volumes=attached["volumeAttachments"],
+        operations=operations(server_id),
         message=request.args.get("message"),
         error=request.args.get("error"),
     )
+
+
+#: How many of a server's latest operations its page shows, each with its steps.
+OPERATIONS_SHOWN = 8
+
+
+def _seconds(start: str | None, finish: str | None) -> float | None:
+    if not start or not finish:
+        return None
+    began = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
+    ended = dt.datetime.fromisoformat(finish.replace("Z", "+00:00"))
+    return (ended - began).total_seconds()
+
+
+def operations(server_id: str) -> list[dict[str, Any]]:
+    """The server's latest operations (Nova's instance actions, which Nimbus reads from
+    their workflows), each with its steps, their durations and results, and a link to its
+    workflow in the Temporal web UI."""
+    path = f"{COMPUTE}/servers/{server_id}/os-instance-actions"
+    actions = g.api.get(path)["instanceActions"][:OPERATIONS_SHOWN]
+    ui = current_app.config["TEMPORAL_UI"]
+    shown = []
+    for action in actions:
+        detail = g.api.get(f"{path}/{action['request_id']}")["instanceAction"]
+        steps = [
+            {**e, "seconds": _seconds(e.get("start_time"), e.get("finish_time"))}
+            for e in detail.get("events", [])
+        ]
+        run_id = str(action["request_id"]).removeprefix("req-")
+        query = urllib.parse.quote(f'RunId="{run_id}"')
+        shown.append({**action, "steps": steps, "history": f"{ui}/workflows?query={query}"})
+    return shown
 
 
 @bp.get("/servers/<server_id>/status")
@@ -121,3 +157,68 @@ def act(server_id: str, action: str) -> WerkzeugResponse:
             raise
         return redirect(url_for("compute.server", server_id=server_id, error=exc.message))
     return redirect(url_for("compute.server", server_id=server_id, message=f"{said}."))
+
+
+def _choices() -> dict[str, list[dict[str, Any]]]:
+    """What a server may be launched with, as the project sees it."""
+    images = g.api.get("/image/v2/images", status="active")["images"]
+    flavors = g.api.get(f"{COMPUTE}/flavors/detail")["flavors"]
+    networks = g.api.get("/networking/v2.0/networks")["networks"]
+    keypairs = [k["keypair"] for k in g.api.get(f"{COMPUTE}/os-keypairs")["keypairs"]]
+    groups = g.api.get("/networking/v2.0/security-groups", project_id=g.session.project_id)[
+        "security_groups"
+    ]
+    return {
+        "images": sorted(images, key=lambda i: i.get("name") or ""),
+        "flavors": sorted(flavors, key=lambda f: (f["ram"], f["name"])),
+        "networks": [n for n in networks if not n.get("router:external")],
+        "keypairs": keypairs,
+        "groups": groups,
+    }
+
+
+@bp.get("/servers/launch")
+def launch_form() -> str:
+    if not g.session.can_write:
+        raise ApiError(403, "A reader cannot launch servers.")
+    return render_template("launch.html", choices=_choices(), form={}, error=None)
+
+
+@bp.post("/servers/launch")
+def launch() -> Any:
+    """Create the server(s) through the compute API; its refusal is shown on the form."""
+    form = request.form
+    try:
+        count = int(form.get("count") or 1)
+    except ValueError:
+        count = 0
+    server: dict[str, Any] = {
+        "name": form.get("name", "").strip(),
+        "imageRef": form.get("image", ""),
+        "flavorRef": form.get("flavor", ""),
+        "min_count": count,
+        "max_count": count,
+    }
+    network = form.get("network", "")
+    server["networks"] = [{"uuid": network}] if network else "none"
+    if form.get("keypair"):
+        server["key_name"] = form["keypair"]
+    groups = form.getlist("security_groups")
+    if groups:
+        server["security_groups"] = [{"name": name} for name in groups]
+    if form.get("user_data", "").strip():
+        server["user_data"] = base64.b64encode(form["user_data"].encode()).decode()
+    try:
+        if not server["name"]:
+            raise ApiError(400, "Give the server a name.")
+        if count < 1:
+            raise ApiError(400, "The count must be a whole number, 1 or more.")
+        made = g.api.json("POST", f"{COMPUTE}/servers", json={"server": server})
+    except ApiError as exc:
+        if exc.status == 401:
+            raise
+        page = render_template("launch.html", choices=_choices(), form=form, error=exc.message)
+        return page, exc.status
+    if count == 1 and "server" in made:
+        return redirect(url_for("compute.server", server_id=made["server"]["id"]))
+    return redirect(url_for("compute.servers"))

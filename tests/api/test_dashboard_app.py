@@ -149,3 +149,63 @@ def test_signing_out_revokes_the_tokens(web: FlaskClient, stack: Stack) -> None:
     )
     assert check.status_code == 404
     assert web.get("/servers").status_code == 302
+
+
+def test_a_servers_page_shows_each_operation_with_its_steps_and_its_history(
+    web: FlaskClient, stack: Stack
+) -> None:
+    server_id = boot(stack, "mine")
+    sign_in(web, "alice")
+    page = web.get(f"/servers/{server_id}").get_data(as_text=True)
+    operations = page.split("<h2>Operations</h2>", 1)[1].split("<h2>Console log</h2>", 1)[0]
+    assert "<td>create" in operations
+    steps = re.findall(r'<span class="step">([^<]+)</span> ([0-9.]+) s', operations)
+    assert len(steps) >= 3, operations
+    assert "workflows?query=RunId%3D%22" in operations
+
+
+def launch(web: FlaskClient, stack: Stack, **fields: str) -> Any:
+    form = {
+        "csrf": csrf(web),
+        "name": "web-1",
+        "image": stack.image_id(),
+        "flavor": "1",
+        "network": "",
+        "count": "1",
+        **fields,
+    }
+    return web.post("/servers/launch", data=form)
+
+
+def test_launching_a_server_from_the_form(web: FlaskClient, stack: Stack) -> None:
+    sign_in(web, "alice")
+    form = web.get("/servers/launch")
+    assert form.status_code == 200 and "nimbus-guest" in form.get_data(as_text=True)
+    made = launch(web, stack, user_data="#!/bin/sh\necho hi\n")
+    assert made.status_code == 302
+    server_id = made.headers["Location"].rsplit("/", 1)[1]
+    stack.finish(server_workflow_id(server_id, "boot"))
+    row = stack.server(server_id)
+    assert row is not None and row.name == "web-1" and row.status == "ACTIVE"
+    assert row.user_data is not None
+
+
+def test_the_apis_refusal_is_shown_on_the_form_and_nothing_is_made(
+    web: FlaskClient, stack: Stack
+) -> None:
+    sign_in(web, "alice")
+    unnamed = launch(web, stack, name="")
+    assert unnamed.status_code == 400 and "Give the server a name." in unnamed.get_data(
+        as_text=True
+    )
+    too_many = launch(web, stack, count="50")
+    text = too_many.get_data(as_text=True)
+    assert too_many.status_code == 403 and 'id="launch-error"' in text and "uota" in text
+    assert 'value="web-1"' in text  # what was typed is kept
+    assert "web-1" not in web.get("/servers").get_data(as_text=True)
+
+
+def test_a_reader_gets_no_launch_form(web: FlaskClient) -> None:
+    sign_in(web, "rita")
+    assert "Launch a server" not in web.get("/servers").get_data(as_text=True)
+    assert web.get("/servers/launch").status_code == 403

@@ -83,13 +83,20 @@ def _server(server_id: str) -> dict[str, Any]:
 
 @bp.get("/servers/<server_id>")
 def server(server_id: str) -> str:
+    from dashboard import storage
+
     found = _server(server_id)
     attached = g.api.get(f"{COMPUTE}/servers/{server_id}/os-volume_attachments")
+    ports = {p["id"] for p in storage.server_ports(server_id)}
+    addresses = storage.floating_ips()
     return render_template(
         "server.html",
         server=found,
         polling=moving(found),
         volumes=attached["volumeAttachments"],
+        available=[v for v in storage.volumes_list() if v["status"] == "available"],
+        floating=[f for f in addresses if f.get("port_id") in ports],
+        free_floating=[f for f in addresses if not f.get("port_id")],
         operations=operations(server_id),
         message=request.args.get("message"),
         error=request.args.get("error"),

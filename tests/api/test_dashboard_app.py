@@ -5,6 +5,7 @@ reader sees, another project's server, and an action that reaches the server."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -209,3 +210,52 @@ def test_a_reader_gets_no_launch_form(web: FlaskClient) -> None:
     sign_in(web, "rita")
     assert "Launch a server" not in web.get("/servers").get_data(as_text=True)
     assert web.get("/servers/launch").status_code == 403
+
+
+def test_a_volume_made_attached_and_detached_and_a_floating_ip_given_from_the_pages(
+    web: FlaskClient, stack: Stack
+) -> None:
+    from tests.support.neutron import Neutron
+
+    admin, alice = Neutron(stack, "admin"), Neutron(stack, "alice")
+    external = admin.network("public", **{"router:external": True})
+    admin.subnet(external["id"], "172.24.4.0/24", enable_dhcp=False)
+    network = alice.network("dash-net")
+    subnet = alice.subnet(network["id"])
+    router = alice.make("router", name="r", external_gateway_info={"network_id": external["id"]})
+    assert alice.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+    sign_in(web, "alice")
+    made = launch(web, stack, name="dash-web", network=network["id"])
+    server_id = made.headers["Location"].rsplit("/", 1)[1]
+    stack.finish(server_workflow_id(server_id, "boot"))
+
+    token = csrf(web)
+    assert (
+        web.post("/volumes", data={"csrf": token, "name": "data", "size": "1"}).status_code == 302
+    )
+    volumes = f"/volume/v3/{alice.project_id}/volumes/detail"
+    listed = stack.client.get(volumes, headers=alice.h).json["volumes"]
+    (volume,) = [v for v in listed if v["name"] == "data"]
+    shown = f"/volume/v3/{alice.project_id}/volumes/{volume['id']}"
+    deadline = time.monotonic() + 10
+    while stack.client.get(shown, headers=alice.h).json["volume"]["status"] != "available":
+        assert time.monotonic() < deadline, "the volume never became available"
+        time.sleep(0.05)
+    assert "data" in web.get("/volumes").get_data(as_text=True)
+    attached = web.post(
+        f"/servers/{server_id}/volumes", data={"csrf": token, "volume_id": volume["id"]}
+    )
+    assert attached.status_code == 302 and "Volume+attached" in attached.headers["Location"]
+    page = web.get(f"/servers/{server_id}").get_data(as_text=True)
+    assert f"{volume['id']} on /dev/vdb" in page
+
+    given = web.post(
+        f"/servers/{server_id}/floating-ip", data={"csrf": token, "floating_ip_id": ""}
+    )
+    assert given.status_code == 302 and "associated" in given.headers["Location"], given.headers
+    page = web.get(f"/servers/{server_id}").get_data(as_text=True)
+    floating = page.split('id="floating-ips">', 1)[1].split("</dd>", 1)[0]
+    assert "172.24.4." in floating
+
+    detached = web.post(f"/servers/{server_id}/volumes/{volume['id']}/detach", data={"csrf": token})
+    assert detached.status_code == 302 and "Volume+detached" in detached.headers["Location"]

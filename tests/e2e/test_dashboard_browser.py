@@ -1,0 +1,157 @@
+"""The dashboard in a real browser (Playwright driving Debian's Chromium) against the cloud
+``nimbus up`` runs: a project member signs in, launches a server on a network, sees it
+reach ACTIVE without reloading, reads its console log and its operation history, and
+deletes it; a reader of the project sees no launch button; another project's server id
+is a not-found page. Pictures of the main pages go to ``NIMBUS_SCREENSHOTS`` if set
+(the README's come from there), else to the test's own folder.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.cloud import Cloud, wait_for
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PROJECT = "dash-e2e"
+
+
+def ok(result: Any) -> str:
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    return str(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def people(cloud: Cloud) -> Iterator[dict[str, str]]:
+    """A project with a member and a reader, and a network of the project."""
+    passwords = {"member": secrets.token_urlsafe(12), "reader": secrets.token_urlsafe(12)}
+    ok(cloud.openstack("project", "create", PROJECT))
+    for role, password in passwords.items():
+        user = f"dash-{role}"
+        ok(cloud.openstack("user", "create", "--password", password, user))
+        ok(cloud.openstack("role", "add", "--project", PROJECT, "--user", user, role))
+    as_member = (
+        "--os-username", "dash-member", "--os-password", passwords["member"],
+        "--os-project-name", PROJECT,
+    )  # fmt: skip
+    ok(cloud.openstack(*as_member, "network", "create", "dash-net"))
+    ok(cloud.openstack(*as_member, "subnet", "create", "--network", "dash-net",
+                       "--subnet-range", "10.77.0.0/24", "dash-subnet"))  # fmt: skip
+    try:
+        yield passwords
+    finally:
+        for server in cloud.openstack_json("server", "list", "--all-projects"):
+            if server["Name"].startswith("dash-"):
+                cloud.openstack("server", "delete", "--wait", server["ID"])
+        cloud.openstack(*as_member, "subnet", "delete", "dash-subnet")
+        cloud.openstack(*as_member, "network", "delete", "dash-net")
+        for role in passwords:
+            cloud.openstack("user", "delete", f"dash-{role}")
+        cloud.openstack("project", "delete", PROJECT)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def pictures(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("NIMBUS_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def sign_in(browser: Any, cloud: Cloud, user: str, password: str) -> Any:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{cloud.settings.dashboard_url}/servers")
+    assert "/login" in page.url
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{cloud.settings.dashboard_url}/servers")
+    return page
+
+
+def test_a_member_launches_watches_reads_and_deletes_a_server(
+    cloud: Cloud, people: dict[str, str], browser: Any, tmp_path: Path
+) -> None:
+    shots = pictures(tmp_path)
+    page = sign_in(browser, cloud, "dash-member", people["member"])
+    page.click("text=Launch a server")
+    page.fill("input[name=name]", "dash-web")
+    page.select_option("select[name=image]", label="nimbus-guest")
+    page.select_option("select[name=flavor]", value="1")
+    page.select_option("select[name=network]", label="dash-net")
+    page.screenshot(path=str(shots / "dashboard-launch.png"), full_page=True)
+    page.click("button:has-text('Launch')")
+    page.wait_for_url("**/servers/*")
+    server_url = page.url
+    # htmx swaps the status in place: the page is never reloaded while it boots.
+    page.evaluate("window.__sameDocument = true")
+    page.wait_for_selector("#server-status .status-active", timeout=240_000)
+    assert page.evaluate("window.__sameDocument") is True and page.url == server_url
+    assert "10.77.0." in page.inner_text("dl.facts")
+
+    page.click("text=Show the console log")
+
+    def console_says_ready() -> bool:
+        if "NIMBUS READY" in page.inner_text("#console"):
+            return True
+        page.click("#console button")  # Refresh
+        return False
+
+    wait_for(console_says_ready, 180, "the guest's console log", interval=3)
+    page.reload()
+    operations = page.inner_text("table.operations")
+    assert "create" in operations and " s" in operations
+    assert page.get_attribute("table.operations a", "href").startswith(
+        cloud.settings.temporal_ui_url
+    )
+    page.screenshot(path=str(shots / "dashboard-server.png"), full_page=True)
+    page.goto(f"{cloud.settings.dashboard_url}/")
+    assert "Instances" in page.inner_text("main")
+    page.screenshot(path=str(shots / "dashboard-overview.png"), full_page=True)
+
+    page.goto(server_url)
+    page.click("button.danger")
+    page.wait_for_url(f"{cloud.settings.dashboard_url}/servers")
+    page.wait_for_function(
+        "!document.querySelector('#server-rows').innerText.includes('dash-web')",
+        timeout=180_000,
+    )
+    page.screenshot(path=str(shots / "dashboard-servers.png"), full_page=True)
+    page.close()
+
+
+def test_a_reader_sees_no_launch_button_and_another_projects_server_is_not_found(
+    cloud: Cloud, people: dict[str, str], browser: Any
+) -> None:
+    elsewhere = cloud.openstack_json(
+        "server", "create", "--flavor", "m1.tiny", "--image", "nimbus-guest", "--nic", "none",
+        "dash-admins",
+    )  # fmt: skip
+    try:
+        page = sign_in(browser, cloud, "dash-reader", people["reader"])
+        assert page.locator("text=Launch a server").count() == 0
+        response = page.goto(f"{cloud.settings.dashboard_url}/servers/{elsewhere['id']}")
+        assert response is not None and response.status == 404
+        assert "Not found" in page.inner_text("main")
+        page.close()
+    finally:
+        cloud.openstack("server", "delete", "--wait", elsewhere["id"])

@@ -19,7 +19,7 @@ from dashboard.sessions import COOKIE, SessionStore
 from nimbus.config import Settings
 
 #: Routes a visitor without a session may use.
-PUBLIC = frozenset({"auth.login", "auth.sign_in", "static", "health"})
+PUBLIC = frozenset({"auth.login", "auth.sign_in", "static", "health", "favicon"})
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -42,6 +42,10 @@ def create_dashboard(settings: Settings, api_url: str | None = None) -> Flask:
     @app.get("/health")
     def health() -> str:
         return "ok\n"
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status=204)
 
     @app.before_request
     def _session() -> Any:

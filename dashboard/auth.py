@@ -70,7 +70,9 @@ LOGIN_COOKIE = "nimbus_login"
 
 
 def _login_page(target: str, error: str | None, status: int = 200, name: str = "") -> Any:
-    token = secrets.token_urlsafe(24)
+    # The browser's token is kept: another tab's form, or a page the browser fetched on
+    # the side, must not make this one out of date.
+    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
     page = render_template("login.html", next=target, error=error, username=name, csrf=token)
     reply = make_response(page, status)
     reply.set_cookie(

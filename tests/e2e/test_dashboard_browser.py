@@ -9,6 +9,7 @@ is a not-found page. Pictures of the main pages go to ``NIMBUS_SCREENSHOTS`` if 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -46,12 +47,21 @@ def people(cloud: Cloud) -> Iterator[dict[str, str]]:
     ok(cloud.openstack(*as_member, "network", "create", "dash-net"))
     ok(cloud.openstack(*as_member, "subnet", "create", "--network", "dash-net",
                        "--subnet-range", "10.77.0.0/24", "dash-subnet"))  # fmt: skip
+    ok(cloud.openstack(*as_member, "router", "create", "dash-router"))
+    ok(cloud.openstack(*as_member, "router", "set", "--external-gateway", "public", "dash-router"))
+    ok(cloud.openstack(*as_member, "router", "add", "subnet", "dash-router", "dash-subnet"))
     try:
         yield passwords
     finally:
         for server in cloud.openstack_json("server", "list", "--all-projects"):
             if server["Name"].startswith("dash-"):
                 cloud.openstack("server", "delete", "--wait", server["ID"])
+        for fip in cloud.openstack_json(*as_member, "floating", "ip", "list"):
+            cloud.openstack(*as_member, "floating", "ip", "delete", fip["ID"])
+        for volume in cloud.openstack_json(*as_member, "volume", "list"):
+            cloud.openstack(*as_member, "volume", "delete", volume["ID"])
+        cloud.openstack(*as_member, "router", "remove", "subnet", "dash-router", "dash-subnet")
+        cloud.openstack(*as_member, "router", "delete", "dash-router")
         cloud.openstack(*as_member, "subnet", "delete", "dash-subnet")
         cloud.openstack(*as_member, "network", "delete", "dash-net")
         for role in passwords:
@@ -84,7 +94,8 @@ def sign_in(browser: Any, cloud: Cloud, user: str, password: str) -> Any:
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
-    page.wait_for_url(f"{cloud.settings.dashboard_url}/servers")
+    page.wait_for_load_state()
+    assert page.url == f"{cloud.settings.dashboard_url}/servers", page.content()
     return page
 
 
@@ -117,6 +128,19 @@ def test_a_member_launches_watches_reads_and_deletes_a_server(
         return False
 
     wait_for(console_says_ready, 180, "the guest's console log", interval=3)
+
+    page.goto(f"{cloud.settings.dashboard_url}/volumes")
+    page.fill("input[name=name]", "dash-data")
+    page.click("button:has-text('Create a volume')")
+    page.wait_for_selector("#volume-rows .status-available", timeout=120_000)
+    page.goto(server_url)
+    page.select_option("select[name=volume_id]", label="dash-data (1 GiB)")
+    page.click("button:has-text('Attach a volume')")
+    page.wait_for_selector("text=Volume attached.")
+    assert "on /dev/vd" in page.inner_text("#volumes")
+    page.click("button:has-text('Associate a floating IP')")
+    page.wait_for_selector("text=Floating IP associated.")
+    assert re.search(r"\d+\.\d+\.\d+\.\d+", page.inner_text("#floating-ips"))
     page.reload()
     operations = page.inner_text("table.operations")
     assert "create" in operations and " s" in operations
@@ -131,10 +155,8 @@ def test_a_member_launches_watches_reads_and_deletes_a_server(
     page.goto(server_url)
     page.click("button.danger")
     page.wait_for_url(f"{cloud.settings.dashboard_url}/servers")
-    page.wait_for_function(
-        "!document.querySelector('#server-rows').innerText.includes('dash-web')",
-        timeout=180_000,
-    )
+    # The list polls while the server is being deleted, until its row is gone.
+    wait_for(lambda: "dash-web" not in page.inner_text("#server-rows"), 180, "the row gone")
     page.screenshot(path=str(shots / "dashboard-servers.png"), full_page=True)
     page.close()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -259,3 +260,39 @@ def test_a_volume_made_attached_and_detached_and_a_floating_ip_given_from_the_pa
 
     detached = web.post(f"/servers/{server_id}/volumes/{volume['id']}/detach", data={"csrf": token})
     assert detached.status_code == 302 and "Volume+detached" in detached.headers["Location"]
+
+
+def test_an_apps_page_shows_its_instances_and_log_and_scales_it(
+    web: FlaskClient, stack: Stack, tmp_path: Path
+) -> None:
+    from tests.support.paas import STATIC_SITE, PaasUser
+
+    user = PaasUser(stack, "alice")
+    app = user.push(tmp_path, "site", STATIC_SITE)
+    user.wait_app(app["id"], lambda a: a["running_instances"] == 1)
+    sign_in(web, "alice")
+    assert "site" in web.get("/apps").get_data(as_text=True)
+    page = web.get(f"/apps/{app['id']}").get_data(as_text=True)
+    assert "1 of 1 running" in page and "RUNNING" in page
+    assert "[STG]" in page  # the staging output is in the log panel
+    tail = re.search(r'hx-get="(/apps/[^"]+/log-lines\?after=(\d+))"', page)
+    assert tail, page
+    more = web.get(tail.group(1).replace("&amp;", "&"))
+    assert more.status_code == 200 and 'id="log-tail"' in more.get_data(as_text=True)
+
+    scaled = web.post(f"/apps/{app['id']}/scale", data={"csrf": csrf(web), "instances": "2"})
+    assert scaled.status_code == 302 and "Scaling+to+2" in scaled.headers["Location"]
+    user.wait_app(app["id"], lambda a: a["running_instances"] == 2)
+    assert "2 of 2 running" in web.get(f"/apps/{app['id']}").get_data(as_text=True)
+
+
+def test_a_reader_follows_an_app_but_cannot_scale_it(
+    web: FlaskClient, stack: Stack, tmp_path: Path
+) -> None:
+    from tests.support.paas import STATIC_SITE, PaasUser
+
+    app = PaasUser(stack, "alice").push(tmp_path, "site", STATIC_SITE)
+    sign_in(web, "rita")
+    page = web.get(f"/apps/{app['id']}").get_data(as_text=True)
+    assert "site" in page and 'id="log"' in page
+    assert "/scale" not in page and "Roll back" not in page

@@ -114,8 +114,9 @@ def test_a_reader_sees_no_button_it_may_not_use(web: FlaskClient, stack: Stack) 
     server_id = boot(stack, "mine")
     sign_in(web, "rita")
     page = web.get(f"/servers/{server_id}").get_data(as_text=True)
-    assert "Console log" in page
+    assert "mine" in page and "Operations" in page
     assert "/actions/stop" not in page and "/actions/delete" not in page
+    assert "Console log" not in page  # Nova lets members, not readers, read it
     web.post("/logout", data={"csrf": csrf(web)})
     sign_in(web, "alice")
     assert "/actions/stop" in web.get(f"/servers/{server_id}").get_data(as_text=True)

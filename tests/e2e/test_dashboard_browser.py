@@ -8,6 +8,7 @@ is a not-found page. Pictures of the main pages go to ``NIMBUS_SCREENSHOTS`` if 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -177,3 +178,46 @@ def test_a_reader_sees_no_launch_button_and_another_projects_server_is_not_found
         page.close()
     finally:
         cloud.openstack("server", "delete", "--wait", elsewhere["id"])
+
+
+def test_an_app_is_scaled_and_its_log_followed_in_the_browser(
+    cloud: Cloud, browser: Any, tmp_path: Path
+) -> None:
+    import http.client
+
+    import yaml
+
+    from nimbus.config import CHECKOUT
+
+    auth = yaml.safe_load((cloud.settings.data_dir / "clouds.yaml").read_text())
+    password = auth["clouds"]["nimbus"]["auth"]["password"]
+    site = tmp_path / "dash-site"
+    shutil.copytree(CHECKOUT / "paas" / "samples" / "flask-app", site)
+    manifest = (site / "manifest.yml").read_text()
+    (site / "manifest.yml").write_text(manifest.replace("flask-sample", "dash-site"))
+    ok(cloud.nimbus("app", "push", str(site), timeout=900))
+    try:
+        app_id = json.loads(ok(cloud.nimbus("app", "show", "dash-site", "--json")))["id"]
+        page = sign_in(browser, cloud, "admin", password)
+        page.goto(f"{cloud.settings.dashboard_url}/apps")
+        page.click("text=dash-site")
+        page.wait_for_url(f"**/apps/{app_id}")
+        assert "1 of 1 running" in page.inner_text("#app-state")
+        page.fill("input[name=instances]", "2")
+        page.click("button:has-text('Scale')")
+        page.wait_for_selector("text=Scaling to 2 instance(s).")
+        page.evaluate("window.__sameDocument = true")
+        # The state and the log move in place, with no reload.
+        wait_for(lambda: "2 of 2 running" in page.inner_text("#app-state"), 300, "2 running")
+        port = cloud.settings.router_port
+        for n in range(3):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", f"/?dash={n}", headers={"Host": f"dash-site.apps.localhost:{port}"})
+            assert conn.getresponse().status == 200
+            conn.close()
+        wait_for(lambda: "/?dash=2" in page.inner_text("#log"), 120, "the request in the log")
+        assert page.evaluate("window.__sameDocument") is True
+        page.screenshot(path=str(pictures(tmp_path) / "dashboard-app.png"), full_page=True)
+        page.close()
+    finally:
+        cloud.nimbus("app", "delete", "dash-site")

@@ -229,3 +229,40 @@ def launch() -> Any:
     if count == 1 and "server" in made:
         return redirect(url_for("compute.server", server_id=made["server"]["id"]))
     return redirect(url_for("compute.servers"))
+
+
+@bp.get("/keypairs")
+def keypairs() -> str:
+    found = [k["keypair"] for k in g.api.get(f"{COMPUTE}/os-keypairs")["keypairs"]]
+    return render_template("keypairs.html", keypairs=found, error=request.args.get("error"))
+
+
+@bp.post("/keypairs")
+def create_keypair() -> Any:
+    """Create a key pair (its private key shown once, on this answer alone) or import a
+    public key."""
+    body: dict[str, Any] = {"name": request.form.get("name", "").strip()}
+    if request.form.get("public_key", "").strip():
+        body["public_key"] = request.form["public_key"].strip()
+    try:
+        if not body["name"]:
+            raise ApiError(400, "Give the key pair a name.")
+        made = g.api.json("POST", f"{COMPUTE}/os-keypairs", json={"keypair": body})["keypair"]
+    except ApiError as exc:
+        if exc.status == 401:
+            raise
+        return redirect(url_for("compute.keypairs", error=exc.message))
+    if made.get("private_key"):
+        return render_template("keypair_made.html", keypair=made)
+    return redirect(url_for("compute.keypairs"))
+
+
+@bp.post("/keypairs/<name>/delete")
+def delete_keypair(name: str) -> Any:
+    try:
+        g.api.json("DELETE", f"{COMPUTE}/os-keypairs/{urllib.parse.quote(name, safe='')}")
+    except ApiError as exc:
+        if exc.status in (401, 404):
+            raise
+        return redirect(url_for("compute.keypairs", error=exc.message))
+    return redirect(url_for("compute.keypairs"))

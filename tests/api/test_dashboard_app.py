@@ -297,3 +297,23 @@ def test_a_reader_follows_an_app_but_cannot_scale_it(
     page = web.get(f"/apps/{app['id']}").get_data(as_text=True)
     assert "site" in page and 'id="log"' in page
     assert "/scale" not in page and "Roll back" not in page
+
+
+def test_key_pairs_are_made_once_shown_imported_and_deleted(web: FlaskClient) -> None:
+    sign_in(web, "alice")
+    token = csrf(web)
+    made = web.post("/keypairs", data={"csrf": token, "name": "made"})
+    text = made.get_data(as_text=True)
+    assert made.status_code == 200 and "PRIVATE KEY" in text and "shown this once" in text
+    listed = web.get("/keypairs").get_data(as_text=True)
+    assert "made" in listed and "PRIVATE KEY" not in listed
+    public = (
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBWVgMK0hRQvxBk3PDIk3fNTmSIhyRvl4lpMNvnbBkJu me@here"
+    )
+    imported = web.post("/keypairs", data={"csrf": token, "name": "mine", "public_key": public})
+    assert imported.status_code == 302
+    assert "mine" in web.get("/keypairs").get_data(as_text=True)
+    twice = web.post("/keypairs", data={"csrf": token, "name": "mine", "public_key": public})
+    assert "error=" in twice.headers["Location"]
+    gone = web.post("/keypairs/mine/delete", data={"csrf": token})
+    assert gone.status_code == 302 and "mine" not in web.get("/keypairs").get_data(as_text=True)

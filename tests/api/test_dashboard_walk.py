@@ -43,7 +43,7 @@ def world(stack: Stack) -> World:
 def walk(app: Flask, world: World) -> Iterator[tuple[str, str, str]]:
     """Every (endpoint, method, url) of the dashboard but the open ones, filled in with
     demo's resources."""
-    names = {"fip_id": "floating_ip_id"}
+    names = {"fip_id": "floating_ip_id", "keypair_name": "name"}
     ids = {names.get(k, k): v for k, v in world.ids.items()}
     for rule in app.url_map.iter_rules():
         if rule.endpoint in OPEN:

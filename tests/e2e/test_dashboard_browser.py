@@ -110,7 +110,7 @@ def test_a_member_launches_watches_reads_and_deletes_a_server(
     page.select_option("select[name=image]", label="nimbus-guest")
     page.select_option("select[name=flavor]", value="1")
     page.select_option("select[name=network]", label="dash-net")
-    page.screenshot(path=str(shots / "dashboard-launch.png"), full_page=True)
+    page.screenshot(path=str(shots / "web-launch.png"), full_page=True)
     page.click("button:has-text('Launch')")
     page.wait_for_url("**/servers/*")
     server_url = page.url
@@ -148,17 +148,17 @@ def test_a_member_launches_watches_reads_and_deletes_a_server(
     assert page.get_attribute("table.operations a", "href").startswith(
         cloud.settings.temporal_ui_url
     )
-    page.screenshot(path=str(shots / "dashboard-server.png"), full_page=True)
+    page.screenshot(path=str(shots / "web-server.png"), full_page=True)
     page.goto(f"{cloud.settings.dashboard_url}/")
     assert "Instances" in page.inner_text("main")
-    page.screenshot(path=str(shots / "dashboard-overview.png"), full_page=True)
+    page.screenshot(path=str(shots / "web-overview.png"), full_page=True)
 
     page.goto(server_url)
     page.click("button.danger")
     page.wait_for_url(f"{cloud.settings.dashboard_url}/servers")
     # The list polls while the server is being deleted, until its row is gone.
     wait_for(lambda: "dash-web" not in page.inner_text("#server-rows"), 180, "the row gone")
-    page.screenshot(path=str(shots / "dashboard-servers.png"), full_page=True)
+    page.screenshot(path=str(shots / "web-servers.png"), full_page=True)
     page.close()
 
 
@@ -217,7 +217,7 @@ def test_an_app_is_scaled_and_its_log_followed_in_the_browser(
             conn.close()
         wait_for(lambda: "/?dash=2" in page.inner_text("#log"), 120, "the request in the log")
         assert page.evaluate("window.__sameDocument") is True
-        page.screenshot(path=str(pictures(tmp_path) / "dashboard-app.png"), full_page=True)
+        page.screenshot(path=str(pictures(tmp_path) / "web-app.png"), full_page=True)
         page.close()
     finally:
         cloud.nimbus("app", "delete", "dash-site")

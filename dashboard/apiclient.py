@@ -25,6 +25,15 @@ class ApiError(Exception):
         self.message = message
 
 
+def refusal(exc: ApiError, passing: tuple[int, ...] = (401,)) -> str:
+    """The message of a refusal to show next to the form that caused it; a status in
+    ``passing`` (401: the session is gone; 404 where the page's own resource is missing)
+    is raised again, for the app's error handler."""
+    if exc.status in passing:
+        raise exc
+    return exc.message
+
+
 def error_message(response: requests.Response) -> str:
     """The message of any service's error body (``{"<kind>": {"message": ...}}``)."""
     try:

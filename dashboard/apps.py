@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from dashboard.apiclient import ApiError
+from dashboard.apiclient import ApiError, refusal
 
 bp = Blueprint("apps", __name__)
 PAAS = "/paas/v1"
@@ -90,9 +90,7 @@ def scale(app_id: str) -> WerkzeugResponse:
         body = {"instances": instances}
         g.api.json("POST", f"{PAAS}/apps/{app_id}/actions/scale", json=body)
     except ApiError as exc:
-        if exc.status in (401, 404):
-            raise
-        return _back(app_id, error=exc.message)
+        return _back(app_id, error=refusal(exc, (401, 404)))
     return _back(app_id, message=f"Scaling to {instances} instance(s).")
 
 
@@ -103,9 +101,7 @@ def act(app_id: str, action: str) -> WerkzeugResponse:
     try:
         g.api.json("POST", f"{PAAS}/apps/{app_id}/actions/{action}")
     except ApiError as exc:
-        if exc.status in (401, 404):
-            raise
-        return _back(app_id, error=exc.message)
+        return _back(app_id, error=refusal(exc, (401, 404)))
     return _back(app_id, message={"restart": "Restarting.", "stop": "Stopping.",
                                   "start": "Starting."}[action])  # fmt: skip
 
@@ -118,7 +114,5 @@ def rollback(app_id: str) -> WerkzeugResponse:
     except ValueError:
         return _back(app_id, error="Pick a revision.")
     except ApiError as exc:
-        if exc.status in (401, 404):
-            raise
-        return _back(app_id, error=exc.message)
+        return _back(app_id, error=refusal(exc, (401, 404)))
     return _back(app_id, message=f"Rolling back to revision {revision}.")

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from dashboard.apiclient import ApiError
+from dashboard.apiclient import ApiError, refusal
 
 bp = Blueprint("compute", __name__)
 COMPUTE = "/compute/v2.1"
@@ -160,9 +160,9 @@ def act(server_id: str, action: str) -> WerkzeugResponse:
         body, said = ACTIONS[action]
         g.api.json("POST", f"{COMPUTE}/servers/{server_id}/action", json=body)
     except ApiError as exc:
-        if exc.status in (401, 404):
-            raise
-        return redirect(url_for("compute.server", server_id=server_id, error=exc.message))
+        return redirect(
+            url_for("compute.server", server_id=server_id, error=refusal(exc, (401, 404)))
+        )
     return redirect(url_for("compute.server", server_id=server_id, message=f"{said}."))
 
 
@@ -222,9 +222,7 @@ def launch() -> Any:
             raise ApiError(400, "The count must be a whole number, 1 or more.")
         made = g.api.json("POST", f"{COMPUTE}/servers", json={"server": server})
     except ApiError as exc:
-        if exc.status == 401:
-            raise
-        page = render_template("launch.html", choices=_choices(), form=form, error=exc.message)
+        page = render_template("launch.html", choices=_choices(), form=form, error=refusal(exc))
         return page, exc.status
     if count == 1 and "server" in made:
         return redirect(url_for("compute.server", server_id=made["server"]["id"]))
@@ -249,9 +247,7 @@ def create_keypair() -> Any:
             raise ApiError(400, "Give the key pair a name.")
         made = g.api.json("POST", f"{COMPUTE}/os-keypairs", json={"keypair": body})["keypair"]
     except ApiError as exc:
-        if exc.status == 401:
-            raise
-        return redirect(url_for("compute.keypairs", error=exc.message))
+        return redirect(url_for("compute.keypairs", error=refusal(exc)))
     if made.get("private_key"):
         return render_template("keypair_made.html", keypair=made)
     return redirect(url_for("compute.keypairs"))
@@ -262,7 +258,5 @@ def delete_keypair(name: str) -> Any:
     try:
         g.api.json("DELETE", f"{COMPUTE}/os-keypairs/{urllib.parse.quote(name, safe='')}")
     except ApiError as exc:
-        if exc.status in (401, 404):
-            raise
-        return redirect(url_for("compute.keypairs", error=exc.message))
+        return redirect(url_for("compute.keypairs", error=refusal(exc, (401, 404))))
     return redirect(url_for("compute.keypairs"))

@@ -3,16 +3,16 @@ threads."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from api.server import ApiServer
 from nimbus.config import Settings
 
 
-class DashboardServer(BaseApplication):
-    """Runs ``dashboard.create_dashboard(settings)`` on the dashboard's port."""
+class DashboardServer(ApiServer):
+    """Runs ``dashboard.create_dashboard(settings)`` on the dashboard's port, configured as
+    the API's server is (``load_config``), with one worker."""
 
     def __init__(self, settings: Settings, threads: int = 16) -> None:
         self.settings = settings
@@ -28,16 +28,9 @@ class DashboardServer(BaseApplication):
             "accesslog": None,
             "errorlog": "-",
         }
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
+        BaseApplication.__init__(self)
 
     def load(self) -> Flask:
         from dashboard import create_dashboard
 
         return create_dashboard(self.settings)
-
-    def init(self, parser: Any, opts: Any, args: Any) -> None:
-        return None

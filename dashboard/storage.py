@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from dashboard.apiclient import ApiError
+from dashboard.apiclient import ApiError, refusal
 
 bp = Blueprint("storage", __name__)
 COMPUTE = "/compute/v2.1"
@@ -58,9 +58,7 @@ def create_volume() -> WerkzeugResponse:
             raise ApiError(400, "The size must be a whole number of GiB, 1 or more.")
         g.api.json("POST", _volumes_path(), json=body)
     except ApiError as exc:
-        if exc.status == 401:
-            raise
-        return _back("storage.volumes", exc.message)
+        return _back("storage.volumes", refusal(exc))
     return _back("storage.volumes")
 
 
@@ -69,9 +67,7 @@ def delete_volume(volume_id: str) -> WerkzeugResponse:
     try:
         g.api.json("DELETE", f"{_volumes_path()}/{volume_id}")
     except ApiError as exc:
-        if exc.status in (401, 404):
-            raise
-        return _back("storage.volumes", exc.message)
+        return _back("storage.volumes", refusal(exc, (401, 404)))
     return _back("storage.volumes")
 
 
@@ -87,9 +83,7 @@ def attach(server_id: str) -> WerkzeugResponse:
     try:
         g.api.json("POST", f"{COMPUTE}/servers/{server_id}/os-volume_attachments", json=body)
     except ApiError as exc:
-        if exc.status == 401:
-            raise
-        return _to_server(server_id, error=exc.message)
+        return _to_server(server_id, error=refusal(exc))
     return _to_server(server_id, message="Volume attached.")
 
 
@@ -98,9 +92,7 @@ def detach(server_id: str, volume_id: str) -> WerkzeugResponse:
     try:
         g.api.json("DELETE", f"{COMPUTE}/servers/{server_id}/os-volume_attachments/{volume_id}")
     except ApiError as exc:
-        if exc.status == 401:
-            raise
-        return _to_server(server_id, error=exc.message)
+        return _to_server(server_id, error=refusal(exc))
     return _to_server(server_id, message="Volume detached.")
 
 
@@ -143,9 +135,7 @@ def associate(server_id: str) -> WerkzeugResponse:
             body = {"floatingip": {"floating_network_id": networks[0]["id"], "port_id": port_id}}
             g.api.json("POST", f"{NETWORK}/floatingips", json=body)
     except ApiError as exc:
-        if exc.status == 401:
-            raise
-        return _to_server(server_id, error=exc.message)
+        return _to_server(server_id, error=refusal(exc))
     return _to_server(server_id, message="Floating IP associated.")
 
 
@@ -155,7 +145,5 @@ def disassociate(server_id: str, floating_ip_id: str) -> WerkzeugResponse:
         body = {"floatingip": {"port_id": None}}
         g.api.json("PUT", f"{NETWORK}/floatingips/{floating_ip_id}", json=body)
     except ApiError as exc:
-        if exc.status == 401:
-            raise
-        return _to_server(server_id, error=exc.message)
+        return _to_server(server_id, error=refusal(exc))
     return _to_server(server_id, message="Floating IP released from the server.")

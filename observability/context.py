@@ -49,7 +49,13 @@ def _taken(input: _WithHeaders, converter: temporalio.converter.PayloadConverter
         yield
     finally:
         if token is not None:
-            REQUEST_ID.reset(token)
+            try:
+                REQUEST_ID.reset(token)
+            except ValueError:
+                # A workflow evicted from the cache has its coroutine closed by the garbage
+                # collector, outside the task whose context holds the token; that context
+                # is gone with the task, so there is nothing to restore.
+                pass
 
 
 class RequestIdInterceptor(temporalio.client.Interceptor, temporalio.worker.Interceptor):

@@ -274,7 +274,19 @@ def test_deleting_everything_leaves_no_device_behind(lab: Lab) -> None:
         assert not [line for line in left["dnsmasq"] if net in line]
     for router in routers:
         assert router_namespace(router) not in left["namespaces"]
-    assert not {tap_name(p) for p in ports} & left["links"]
+    # A device whose namespace was removed is destroyed by the kernel's namespace cleanup,
+    # which runs after `ip netns del` returns: a leak is a device that stays.
+    taps = {tap_name(p) for p in ports}
+    try:
+        wait_for(lambda: not taps & _devices()["links"], 30, "the ports' devices to go")
+    except AssertionError:
+        shown = subprocess.run(["ip", "-d", "-j", "link"], capture_output=True, text=True)
+        stayed = [
+            {k: link.get(k) for k in ("ifname", "linkinfo", "master", "link_netnsid", "operstate")}
+            for link in json.loads(shown.stdout)
+            if link["ifname"] in taps
+        ]
+        raise AssertionError(f"devices left behind: {stayed}") from None
     state = lab.cloud.network_state()
     assert state.dhcp == frozenset() and state.routers == frozenset()
     assert state.port_filters == frozenset()

@@ -25,7 +25,7 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 def create_dashboard(settings: Settings, api_url: str | None = None) -> Flask:
     """The dashboard app, a client of the API at ``api_url`` (default: this cloud's)."""
-    from dashboard import apps, auth, compute, storage
+    from dashboard import admin, apps, auth, compute, images, network, objects, operations, storage
 
     app = Flask("nimbus-dashboard", root_path=__path__[0])
     app.config["NIMBUS_API"] = api_url or settings.public_url
@@ -39,6 +39,8 @@ def create_dashboard(settings: Settings, api_url: str | None = None) -> Flask:
     app.register_blueprint(compute.bp)
     app.register_blueprint(storage.bp)
     app.register_blueprint(apps.bp)
+    for area in (images, network, objects, operations, admin):
+        app.register_blueprint(area.bp)
 
     @app.get("/health")
     def health() -> str:

@@ -154,7 +154,18 @@ def _session(
         roles=sorted(str(r["name"]) for r in body.get("roles", [])),
         expires_at=_expiry(body),
         projects=[{"id": str(p["id"]), "name": str(p["name"])} for p in projects],
+        object_store=_endpoint(body, "object-store"),
     )
+
+
+def _endpoint(token_body: dict[str, Any], kind: str) -> str | None:
+    """The public URL of the catalog's service of type ``kind``, if the cloud has one."""
+    for service in token_body.get("catalog", []):
+        if service.get("type") == kind:
+            for endpoint in service.get("endpoints", []):
+                if endpoint.get("interface") == "public":
+                    return str(endpoint["url"]).rstrip("/")
+    return None
 
 
 @bp.post("/switch-project")
@@ -177,6 +188,7 @@ def switch_project() -> WerkzeugResponse:
         fresh.project_name,
     )
     current.roles, current.expires_at = fresh.roles, fresh.expires_at
+    current.object_store = fresh.object_store
     return redirect(url_for("compute.overview"))
 
 

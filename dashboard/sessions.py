@@ -31,6 +31,8 @@ class Session:
     #: Seconds since the epoch at which the scoped token expires.
     expires_at: float
     projects: list[dict[str, str]] = field(default_factory=list)
+    #: The project's object store (Swift, ``.../AUTH_<project>``) from the token's catalog.
+    object_store: str | None = None
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     seen_at: float = field(default_factory=time.time)
 

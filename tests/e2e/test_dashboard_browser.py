@@ -180,6 +180,54 @@ def test_a_reader_sees_no_launch_button_and_another_projects_server_is_not_found
         cloud.openstack("server", "delete", "--wait", elsewhere["id"])
 
 
+def test_a_member_keeps_files_in_a_container_and_a_reader_is_told_why_not(
+    cloud: Cloud, people: dict[str, str], browser: Any, tmp_path: Path
+) -> None:
+    """Through the RADOS Gateway's Swift: a container made, a file uploaded with its
+    progress shown, listed under its pseudo-folder, downloaded byte for byte, seen by the
+    openstack CLI, then everything deleted."""
+    as_member = (
+        "--os-username", "dash-member", "--os-password", people["member"],
+        "--os-project-name", PROJECT,
+    )  # fmt: skip
+    data = secrets.token_bytes(3 * 1024 * 1024 + 17)
+    (tmp_path / "report.bin").write_bytes(data)
+    page = sign_in(browser, cloud, "dash-member", people["member"])
+    page.goto(f"{cloud.settings.dashboard_url}/containers")
+    page.fill("input[name=name]", "dash-files")
+    page.click("button:has-text('Create a container')")
+    page.wait_for_url("**/containers/dash-files")
+    page.set_input_files("input[type=file]", str(tmp_path / "report.bin"))
+    page.fill("input[name=name]", "reports/report.bin")
+    page.click("button:has-text('Upload')")
+    page.wait_for_selector("text=reports/report.bin uploaded.")
+    page.click("table a:has-text('reports/')")
+    page.wait_for_selector("a:has-text('report.bin')")
+    page.screenshot(path=str(pictures(tmp_path) / "web-containers.png"), full_page=True)
+    with page.expect_download() as download:
+        page.click("a:has-text('report.bin')")
+    assert Path(download.value.path()).read_bytes() == data
+    listed = cloud.openstack_json(*as_member, "object", "list", "dash-files")
+    assert [o["Name"] for o in listed] == ["reports/report.bin"]
+
+    page.goto(f"{cloud.settings.dashboard_url}/containers")
+    assert "3.0 MiB" in page.inner_text("table")  # the container's size
+    page.click("table a:has-text('dash-files')")
+    page.goto(f"{cloud.settings.dashboard_url}/containers/dash-files?prefix=reports/")
+    page.click("button.danger")
+    page.wait_for_selector("text=No objects under reports/.")
+    page.goto(f"{cloud.settings.dashboard_url}/containers")
+    page.click("button.danger")
+    page.wait_for_selector("text=No containers.")
+    assert cloud.openstack_json(*as_member, "container", "list") == []
+    page.close()
+
+    reader = sign_in(browser, cloud, "dash-reader", people["reader"])
+    reader.goto(f"{cloud.settings.dashboard_url}/containers")
+    assert "open to the project's members only" in reader.inner_text("main")
+    reader.close()
+
+
 def test_an_app_is_scaled_and_its_log_followed_in_the_browser(
     cloud: Cloud, browser: Any, tmp_path: Path
 ) -> None:

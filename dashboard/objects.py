@@ -19,6 +19,7 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from dashboard.apiclient import Api, ApiError, refusal
+from dashboard.pages import go
 
 bp = Blueprint("objects", __name__)
 #: How much of a download is passed on at a time.
@@ -94,9 +95,7 @@ def containers() -> str:
 
 
 def _back(endpoint: str, error: str | None = None, **values: Any) -> WerkzeugResponse:
-    if error:
-        values["error"] = error
-    return redirect(url_for(endpoint, **values))
+    return go(endpoint, error=error, **values)
 
 
 @bp.post("/containers")
@@ -177,11 +176,7 @@ def upload(container: str) -> WerkzeugResponse:
         _call("PUT", _object_path(container, name), data=sent.stream, headers=headers)
     except ApiError as exc:
         return _back("objects.container", refusal(exc, (401, 403)), container=container)
-    return redirect(
-        url_for(
-            "objects.container", container=container, prefix=prefix, message=f"{name} uploaded."
-        )
-    )
+    return go("objects.container", container=container, prefix=prefix, message=f"{name} uploaded.")
 
 
 @bp.get("/containers/<container>/objects/<path:name>")

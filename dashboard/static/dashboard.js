@@ -18,45 +18,43 @@
   });
 })();
 
-// Uploads (objects, images): a form with the class "upload" is sent with XMLHttpRequest
-// so that its <progress> shows how much of the file has gone; the page the dashboard
-// answers with (a redirect, followed by the request) then replaces this one.
+// Uploads (images, objects): a form with the class "upload", sent by htmx, has its
+// progress bar follow the file's bytes as they leave the browser (htmx relays the
+// request's upload progress events). Once every byte is sent, the cloud stores the file;
+// the dashboard's answer moves the page on (HX-Redirect).
 (function () {
-  document.addEventListener("submit", function (event) {
-    var form = event.target;
-    if (!form.classList || !form.classList.contains("upload")) { return; }
-    var bar = form.querySelector("progress.upload-progress");
-    if (!bar || !window.XMLHttpRequest || !window.FormData) { return; }
-    event.preventDefault();
-    var xhr = new XMLHttpRequest();
-    xhr.open("POST", form.action);
-    bar.hidden = false;
-    bar.value = 0;
-    xhr.upload.addEventListener("progress", function (e) {
-      if (e.lengthComputable) { bar.value = Math.round(e.loaded * 100 / e.total); }
-    });
-    function failed(text) {
-      bar.hidden = true;
-      Array.prototype.forEach.call(form.querySelectorAll("button"), function (b) { b.disabled = false; });
-      var note = document.createElement("p");
-      note.className = "error";
-      note.setAttribute("role", "alert");
-      note.textContent = text;
-      form.appendChild(note);
-    }
-    xhr.addEventListener("load", function () {
-      // Success and a refusal shown on the page both answer with a redirect to a page.
-      if (xhr.status < 400 && xhr.responseURL && xhr.responseURL !== form.action) {
-        bar.value = 100;
-        window.location.assign(xhr.responseURL);
-      } else {
-        failed("The upload was refused (HTTP " + xhr.status + "): reload the page and try again.");
-      }
-    });
-    xhr.addEventListener("error", function () {
-      failed("The upload did not reach the dashboard: try again.");
-    });
-    Array.prototype.forEach.call(form.querySelectorAll("button"), function (b) { b.disabled = true; });
-    xhr.send(new FormData(form));
+  function upload(evt) {
+    var form = evt.target;
+    return form && form.classList && form.classList.contains("upload") ? form : null;
+  }
+  function bar(form) { return form.querySelector("progress"); }
+  function state(form) { return form.querySelector(".upload-state"); }
+  function button(form) { return form.querySelector("button[type=submit]"); }
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var form = upload(evt);
+    if (!form) { return; }
+    bar(form).value = 0;
+    bar(form).hidden = false;
+    state(form).textContent = "Sending the file…";
+    button(form).disabled = true;
+  });
+  document.addEventListener("htmx:xhr:progress", function (evt) {
+    var form = upload(evt), d = evt.detail;
+    if (!form || !d.lengthComputable || !d.total) { return; }
+    var share = Math.floor(d.loaded * 100 / d.total);
+    bar(form).value = share;
+    state(form).textContent = share < 100
+      ? share + " % sent"
+      : "Sent: the cloud is storing it (this page moves on when it is done)…";
+  });
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    var form = upload(evt);
+    if (!form || evt.detail.successful) { return; }
+    var xhr = evt.detail.xhr;
+    state(form).textContent = xhr && xhr.status
+      ? "The upload was refused (HTTP " + xhr.status + ")."
+      : "The upload failed: the dashboard could not be reached.";
+    bar(form).hidden = true;
+    button(form).disabled = false;
   });
 })();

@@ -394,6 +394,19 @@ def test_the_topology_draws_routers_joined_to_their_networks_and_servers_under_t
     ]
 
 
+def test_an_admins_topology_leaves_out_the_servers_it_cannot_name(
+    web: FlaskClient, stack: Stack
+) -> None:
+    admin = Neutron(stack, "admin")
+    shared = admin.network("common", shared=True)
+    admin.subnet(shared["id"], "10.8.0.0/24")
+    alices = boot_on(stack, "alices", shared["id"])
+    sign_in(web, "admin")
+    page = main(web, "/topology")
+    assert f'data-id="{shared["id"]}"' in page and "10.8.0.0/24" in page
+    assert alices not in page and "topo-server" not in page
+
+
 def test_the_layout_places_each_row_by_order_and_joins_what_is_joined() -> None:
     topology = Topology(
         externals=[Item("ext", "public")],

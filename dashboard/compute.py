@@ -188,7 +188,9 @@ def _choices() -> dict[str, list[dict[str, Any]]]:
 def launch_form() -> str:
     if not g.session.can_write:
         raise ApiError(403, "A reader cannot launch servers.")
-    return render_template("launch.html", choices=_choices(), form={}, error=None)
+    # The images page's "Launch" names its image; the rest of the form starts empty.
+    preset = {"image": request.args["image"]} if request.args.get("image") else {}
+    return render_template("launch.html", choices=_choices(), form=preset, error=None)
 
 
 @bp.post("/servers/launch")

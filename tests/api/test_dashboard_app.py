@@ -193,6 +193,17 @@ def test_launching_a_server_from_the_form(web: FlaskClient, stack: Stack) -> Non
     assert row.user_data is not None
 
 
+def test_the_launch_form_starts_with_the_image_it_was_opened_for(
+    web: FlaskClient, stack: Stack
+) -> None:
+    sign_in(web, "alice")
+    image_id = stack.image_id()
+    page = web.get(f"/servers/launch?image={image_id}").get_data(as_text=True)
+    assert f'<option value="{image_id}" selected>' in page
+    assert 'value="default" checked' in page  # the rest of the form as it always starts
+    assert f'"{image_id}" selected' not in web.get("/servers/launch").get_data(as_text=True)
+
+
 def test_the_apis_refusal_is_shown_on_the_form_and_nothing_is_made(
     web: FlaskClient, stack: Stack
 ) -> None:

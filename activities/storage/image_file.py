@@ -44,11 +44,12 @@ def check_format(path: str, disk_format: str) -> int:
         raise NotFound(f"image file {path} does not exist")
     info = json.loads(qemu_img("info", "--output=json", path))
     if info.get("format") != disk_format:
-        raise InvalidSpec(f"{path} is {info.get('format')}, not {disk_format}")
+        # The message reaches the image's owner: it names the data, not the host's path.
+        raise InvalidSpec(f"the image data is {info.get('format')}, not {disk_format}")
     if info.get("backing-filename") or info.get("format-specific", {}).get("data", {}).get(
         "data-file"
     ):
-        raise InvalidSpec(f"{path} refers to another file (backing or data file)")
+        raise InvalidSpec("the image data refers to another file (a backing or data file)")
     return int(info["virtual-size"])
 
 

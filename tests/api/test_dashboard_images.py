@@ -109,6 +109,7 @@ def test_a_refused_upload_leaves_no_image_and_shows_the_apis_message(
     assert api.images("not-qcow2") == []
     page = web.get(not_qcow2.headers["Location"]).get_data(as_text=True)
     assert 'role="alert"' in page and said(not_qcow2).split(" (")[0][:40] in page
+    assert "the image data is raw, not qcow2" in page and "staging" not in page
     with stack.db.session() as s:
         assert not s.query(Image).filter_by(name="not-qcow2", deleted_at=None).count()
 

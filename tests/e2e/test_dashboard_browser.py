@@ -228,6 +228,56 @@ def test_a_member_keeps_files_in_a_container_and_a_reader_is_told_why_not(
     reader.close()
 
 
+def test_an_image_uploaded_with_its_progress_and_the_network_and_admin_pages(
+    cloud: Cloud, people: dict[str, str], browser: Any, tmp_path: Path
+) -> None:
+    """An image sent from the browser lands in Ceph through Glance (the progress bar fed
+    by the upload's own events), is seen by the openstack CLI and deleted from its row;
+    the topology shows the project's router between its network and the external one;
+    an admin reads the hypervisor page."""
+    as_member = (
+        "--os-username", "dash-member", "--os-password", people["member"],
+        "--os-project-name", PROJECT,
+    )  # fmt: skip
+    data = secrets.token_bytes(4 * 1024 * 1024)
+    (tmp_path / "disk.raw").write_bytes(data)
+    shots = pictures(tmp_path)
+    page = sign_in(browser, cloud, "dash-member", people["member"])
+    page.goto(f"{cloud.settings.dashboard_url}/images")
+    page.fill("#image-upload input[name=name]", "dash-image")
+    page.select_option("select[name=disk_format]", value="raw")
+    page.set_input_files("#image-upload input[type=file]", str(tmp_path / "disk.raw"))
+    page.click("button:has-text('Upload an image')")
+    page.wait_for_selector("text=Image dash-image uploaded: it is active.", timeout=120_000)
+    shown = cloud.openstack_json(*as_member, "image", "show", "dash-image")
+    assert shown["status"] == "active" and shown["size"] == len(data)
+    page.screenshot(path=str(shots / "web-images.png"), full_page=True)
+    page.click("tr:has-text('dash-image') button.danger")
+    page.wait_for_selector("text=Image deleted.")
+    gone = cloud.openstack(*as_member, "image", "show", "dash-image")
+    assert gone.returncode != 0
+
+    page.goto(f"{cloud.settings.dashboard_url}/topology")
+    picture = page.inner_text("svg")
+    assert "dash-net" in picture and "dash-router" in picture and "public" in picture
+    page.screenshot(path=str(shots / "web-topology.png"), full_page=True)
+    page.goto(f"{cloud.settings.dashboard_url}/routers")
+    page.click("a:has-text('dash-router')")
+    assert "10.77.0.1" in page.inner_text("main")
+    page.close()
+
+    import yaml
+
+    auth = yaml.safe_load((cloud.settings.data_dir / "clouds.yaml").read_text())
+    admin = sign_in(browser, cloud, "admin", auth["clouds"]["nimbus"]["auth"]["password"])
+    admin.goto(f"{cloud.settings.dashboard_url}/admin/hypervisors")
+    assert admin.locator("table").count() >= 1
+    admin.screenshot(path=str(shots / "web-admin.png"), full_page=True)
+    admin.goto(f"{cloud.settings.dashboard_url}/admin/projects")
+    assert PROJECT in admin.inner_text("main")
+    admin.close()
+
+
 def test_an_app_is_scaled_and_its_log_followed_in_the_browser(
     cloud: Cloud, browser: Any, tmp_path: Path
 ) -> None:

@@ -6,7 +6,7 @@ from flask import Flask
 from prometheus_client import CollectorRegistry
 
 from activities.storage.block import BlockStore
-from api import audit, errors
+from api import audit, errors, operations
 from api.bridge import TemporalBridge
 from nimbus.config import Settings
 from nimbus.db import Database
@@ -51,6 +51,7 @@ def create_app(
     app.register_blueprint(volume.bp, url_prefix="/volume")
     app.register_blueprint(network.bp, url_prefix="/networking")
     app.register_blueprint(paas.bp, url_prefix="/paas")
+    app.register_blueprint(operations.bp, url_prefix="/operations")
     return app
 
 

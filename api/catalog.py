@@ -17,6 +17,7 @@ SERVICES = [
     ("volumev3", "cinderv3", "/volume/v3/{project_id}"),
     ("volume", "cinderv3", "/volume/v3/{project_id}"),
     ("paas", "nimbus-paas", "/paas/v1"),
+    ("operations", "nimbus-operations", "/operations/v1"),
 ]
 
 

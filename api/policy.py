@@ -100,6 +100,11 @@ RULES: dict[str, str] = {
     "network:routers:gateway_options": ADMIN,
     "network:floatingips:address": ADMIN,
     "audit:events:list": ADMIN,
+    # Operations: the workflow runs of a project's resources and their steps.
+    "operations:list": READER,
+    "operations:show": READER,
+    "operations:step_errors": ADMIN,
+    "operations:all_projects": ADMIN,
     # The PaaS layer: a reader looks, a member pushes and runs apps.
     "paas:apps:list": READER,
     "paas:apps:show": READER,

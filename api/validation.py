@@ -93,6 +93,20 @@ def next_links(page_length: int, last: str | None) -> list[dict[str, str]]:
     return [{"rel": "next", "href": href}]
 
 
+def int_query(name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter from ``low`` to ``high``; 400 when it is not one."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise InvalidSpec(f"'{name}' must be an integer.") from exc
+    if not low <= value <= high:
+        raise InvalidSpec(f"'{name}' must be from {low} to {high}.")
+    return value
+
+
 def check_query(allowed: set[str]) -> None:
     """Nova's query schemas from 2.75: a parameter it does not take is a 400."""
     unknown = sorted(set(request.args) - allowed)

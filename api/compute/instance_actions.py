@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Response, jsonify, request
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from api import deps
@@ -29,6 +28,7 @@ from api.context import RequestContext, current
 from api.lookup import load_owned
 from api.microversion import at_least
 from api.policy import allowed, authorize
+from api.run_history import ACTIVITY, ERROR, RUNNING, SUCCESS, Step, ran_on, steps
 from api.timefmt import iso, parse_iso
 from api.validation import check_query, next_links
 from nimbus.db import Server
@@ -121,42 +121,26 @@ def _action(server: Server, execution: WorkflowExecution) -> dict[str, Any]:
     return view
 
 
-def _ran_on(queue: str) -> str | None:
-    """The hypervisor host of a host-bound activity's task queue (``host-<name>``)."""
-    return queue.removeprefix("host-") if queue.startswith("host-") else None
+def _event(step: Step) -> dict[str, Any]:
+    """Nova's event of one activity: its result is Success or Error once it ended."""
+    ended = step.result != RUNNING
+    failed = ended and step.result != SUCCESS
+    return {
+        "event": step.name,
+        "start_time": iso(step.began),
+        "finish_time": iso(step.finished),
+        "result": (ERROR if failed else step.result) if ended else None,
+        "traceback": step.error if failed else None,
+        "host": ran_on(step.task_queue) or step.identity.rpartition("@")[2] or None,
+    }
 
 
 async def _events(client: Client, execution: WorkflowExecution) -> list[dict[str, Any]]:
-    """One event per activity of the run: scheduled -> started -> completed or failed,
-    with the host it ran on."""
+    """One event per activity of the run, with the host it ran on."""
     history = await client.get_workflow_handle(
         execution.id, run_id=execution.run_id
     ).fetch_history()
-    scheduled: dict[int, dict[str, Any]] = {}
-    for event in history.events:
-        when = iso(event.event_time.ToDatetime())
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            attributes = event.activity_task_scheduled_event_attributes
-            scheduled[event.event_id] = {
-                "event": attributes.activity_type.name,
-                "start_time": when,
-                "finish_time": None,
-                "result": None,
-                "traceback": None,
-                "host": _ran_on(attributes.task_queue.name),
-            }
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            started = event.activity_task_started_event_attributes
-            begun = scheduled[started.scheduled_event_id]
-            begun["host"] = begun["host"] or started.identity.rpartition("@")[2] or None
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            done = scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
-            done.update(finish_time=when, result="Success")
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
-            failure = event.activity_task_failed_event_attributes
-            failed = scheduled[failure.scheduled_event_id]
-            failed.update(finish_time=when, result="Error", traceback=failure.failure.message)
-    return list(scheduled.values())
+    return [_event(s) for s in steps(history.events) if s.kind == ACTIVITY]
 
 
 def _event_view(event: dict[str, Any], project_id: str, admin: bool) -> dict[str, Any]:

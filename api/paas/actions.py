@@ -12,7 +12,7 @@ from api.paas import UPDATE_SECONDS, bp, views
 from api.paas.apps import load_app, render
 from api.paas.builds import check_quota, latest_release, new_release, supervisor_input
 from api.policy import authorize
-from api.validation import json_body
+from api.validation import int_query, json_body
 from nimbus.db import Server
 from nimbus.db_paas import App, AppEvent, Build, Instance, Release
 from nimbus.errors import Conflict, InvalidSpec
@@ -131,26 +131,13 @@ def list_instances(app_id: str) -> Response:
     return jsonify({"instances": body})
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise InvalidSpec(f"'{name}' must be an integer.") from exc
-    if not low <= value <= high:
-        raise InvalidSpec(f"'{name}' must be from {low} to {high}.")
-    return value
-
-
 @bp.get("/v1/apps/<app_id>/events")
 def list_events(app_id: str) -> Response:
     """The app's events, newest first."""
     ctx = current()
     authorize(ctx, "paas:apps:show")
     app = load_app(app_id, ctx)
-    limit = _int_arg("limit", 50, 1, 1000)
+    limit = int_query("limit", 50, 1, 1000)
     with deps.db().session() as s:
         rows = s.scalars(
             select(AppEvent)
@@ -168,8 +155,8 @@ def list_logs(app_id: str) -> Response:
     ctx = current()
     authorize(ctx, "paas:apps:show")
     app = load_app(app_id, ctx)
-    limit = _int_arg("limit", 200, 1, 5000)
-    after = _int_arg("after", -1, 0, 2**62) if "after" in request.args else -1
+    limit = int_query("limit", 200, 1, 5000)
+    after = int_query("after", -1, 0, 2**62) if "after" in request.args else -1
     lines = logstore.read(deps.db(), app.id, after, limit, request.args.get("source"))
     with deps.db().session() as s:
         row = s.get(App, app.id)

@@ -44,6 +44,7 @@ PUBLIC = {
     "volume.version",
     "network.versions",
     "paas.version",
+    "operations.version",
     "_metrics",
     "static",
 }
@@ -380,6 +381,7 @@ def build_world(stack: Stack) -> World:
             "keypair_name": "victim-key",
             "key": "victim-meta-key",
             "request_id": request_id,
+            "workflow_id": server_workflow_id(server_id, "boot"),
             "message_id": message,
             "attachment_id": _attachment_of(stack, volume_id),
             "transfer_id": _transfer(stack, base, h),
@@ -586,6 +588,7 @@ def build_ids_for_params() -> list[str]:
         "keypair_name",
         "key",
         "request_id",
+        "workflow_id",
         "message_id",
         "attachment_id",
         "transfer_id",

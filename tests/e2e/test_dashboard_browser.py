@@ -258,7 +258,7 @@ def test_an_image_uploaded_with_its_progress_and_the_network_and_admin_pages(
     assert gone.returncode != 0
 
     page.goto(f"{cloud.settings.dashboard_url}/topology")
-    picture = page.inner_text("svg")
+    picture = page.text_content("svg") or ""
     assert "dash-net" in picture and "dash-router" in picture and "public" in picture
     page.screenshot(path=str(shots / "web-topology.png"), full_page=True)
     page.goto(f"{cloud.settings.dashboard_url}/routers")

@@ -257,6 +257,13 @@ def test_an_image_uploaded_with_its_progress_and_the_network_and_admin_pages(
     gone = cloud.openstack(*as_member, "image", "show", "dash-image")
     assert gone.returncode != 0
 
+    page.goto(f"{cloud.settings.dashboard_url}/operations")
+    assert "completed" in page.inner_text("#operation-rows")
+    page.screenshot(path=str(shots / "web-operations.png"), full_page=True)
+    page.click("#operation-rows a >> nth=0")
+    page.wait_for_selector("table.steps")
+    assert "Success" in page.inner_text("table.steps")
+
     page.goto(f"{cloud.settings.dashboard_url}/topology")
     picture = page.text_content("svg") or ""
     assert "dash-net" in picture and "dash-router" in picture and "public" in picture

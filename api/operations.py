@@ -29,7 +29,8 @@ from temporalio.converter import decode_typed_search_attributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import deps
-from api.context import RequestContext, authenticate, current
+from api.context import RequestContext, current
+from api.own import serve_v1
 from api.policy import allowed, authorize
 from api.run_history import Step, run_failure, steps, with_pending
 from api.timefmt import iso
@@ -38,6 +39,7 @@ from nimbus.errors import InvalidSpec, NotFound
 from workflows.common import PROJECT, RESOURCE_ID, RESOURCE_TYPE
 
 bp = Blueprint("operations", __name__)
+serve_v1(bp, "/operations")
 
 #: A page's length: the default and the most one call returns.
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
@@ -60,23 +62,6 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,254}")
 _YES, _NO = {"1", "true", "yes"}, {"0", "false", "no"}
 #: How the visibility store answers a page token it cannot read.
 _BAD_TOKEN = (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.UNKNOWN)
-
-
-def _version_doc() -> dict[str, Any]:
-    href = deps.settings().public_url + "/operations/v1/"
-    return {"id": "v1", "status": "CURRENT", "links": [{"rel": "self", "href": href}]}
-
-
-@bp.get("/v1")
-@bp.get("/v1/")
-def version() -> Response:
-    return jsonify({"version": _version_doc()})
-
-
-@bp.before_request
-def _authenticate() -> None:
-    if request.endpoint != "operations.version":
-        authenticate(deps.db())
 
 
 def _matching(name: str, pattern: re.Pattern[str]) -> str | None:

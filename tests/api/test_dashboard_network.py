@@ -7,29 +7,18 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from flask.testing import FlaskClient
 
-from dashboard import create_dashboard
 from dashboard.network_topology import COLUMN, HEIGHT, Item, Topology, layout
-from tests.api.test_dashboard_app import csrf, sign_in
+from tests.api.test_dashboard_app import csrf, sign_in, web
 from tests.support.neutron import Neutron
 from tests.support.paas import stack
 from tests.support.stack import Stack
 from workflows.common import server_workflow_id
 
-__all__ = ["stack"]
-
-
-@pytest.fixture
-def web(stack: Stack) -> Iterator[FlaskClient]:
-    app = create_dashboard(stack.settings)
-    app.testing = True
-    with app.test_client() as client:
-        yield client
+__all__ = ["stack", "web"]
 
 
 def post(web: FlaskClient, url: str, **form: str) -> Any:

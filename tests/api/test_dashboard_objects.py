@@ -4,27 +4,15 @@ gateway are driven in a browser by ``tests/e2e/test_dashboard_browser.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from flask.testing import FlaskClient
 
-from dashboard import create_dashboard
 from dashboard.apiclient import ApiError
 from dashboard.objects import _object_name, _parents
-from tests.api.test_dashboard_app import csrf, sign_in
+from tests.api.test_dashboard_app import csrf, sign_in, web
 from tests.support.paas import stack
-from tests.support.stack import Stack
 
-__all__ = ["stack"]
-
-
-@pytest.fixture
-def web(stack: Stack) -> Iterator[FlaskClient]:
-    app = create_dashboard(stack.settings)
-    app.testing = True
-    with app.test_client() as client:
-        yield client
+__all__ = ["stack", "web"]
 
 
 def test_without_an_object_store_the_page_says_so(web: FlaskClient) -> None:

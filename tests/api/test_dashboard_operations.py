@@ -5,27 +5,16 @@ durations, retries and (for admins) errors, and its history in the Temporal web 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from flask.testing import FlaskClient
 
-from dashboard import create_dashboard
 from nimbus.errors import BackendUnavailable, InvalidSpec
-from tests.api.test_dashboard_app import boot, sign_in
+from tests.api.test_dashboard_app import boot, sign_in, web
 from tests.support.paas import stack
 from tests.support.stack import Stack
 from workflows.common import server_workflow_id
 
-__all__ = ["stack"]
-
-
-@pytest.fixture
-def web(stack: Stack) -> Iterator[FlaskClient]:
-    app = create_dashboard(stack.settings)
-    app.testing = True
-    with app.test_client() as client:
-        yield client
+__all__ = ["stack", "web"]
 
 
 def start_volume(stack: Stack, user: str = "alice") -> str:

@@ -7,20 +7,18 @@ first). Each worker process builds its own app, and with it its own Temporal bri
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask
-from gunicorn.app.base import BaseApplication
 
 from nimbus.config import Settings
+from nimbus.httpserver import GunicornApp
 
 
-class ApiServer(BaseApplication):
+class ApiServer(GunicornApp):
     """Runs ``api.create_app(settings)`` under gunicorn, configured in code."""
 
     def __init__(self, settings: Settings, workers: int = 2, threads: int = 16) -> None:
         self.settings = settings
-        self.options = {
+        options = {
             "bind": f"{settings.api_host}:{settings.api_port}",
             "workers": workers,
             "threads": threads,
@@ -34,29 +32,22 @@ class ApiServer(BaseApplication):
             "accesslog": None,
             "errorlog": "-",
         }
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
+        super().__init__(options)
 
     def load(self) -> Flask:
         from api import create_app
 
         return create_app(self.settings)
 
-    def init(self, parser: Any, opts: Any, args: Any) -> None:
-        return None
 
-
-class MetadataServer(ApiServer):
+class MetadataServer(GunicornApp):
     """Runs the metadata app (``api.metadata``) on the host's metadata socket, where the
     networks' metadata proxies send guests' requests. One worker: guests ask a handful of
     small questions at boot."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.options = {
+        options = {
             "bind": f"unix:{settings.metadata_socket}",
             "workers": 1,
             "threads": 8,
@@ -69,7 +60,7 @@ class MetadataServer(ApiServer):
             "accesslog": None,
             "errorlog": "-",
         }
-        BaseApplication.__init__(self)
+        super().__init__(options)
 
     def load(self) -> Flask:
         from api.metadata import create_metadata_app

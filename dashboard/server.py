@@ -4,19 +4,17 @@ threads."""
 from __future__ import annotations
 
 from flask import Flask
-from gunicorn.app.base import BaseApplication
 
-from api.server import ApiServer
 from nimbus.config import Settings
+from nimbus.httpserver import GunicornApp
 
 
-class DashboardServer(ApiServer):
-    """Runs ``dashboard.create_dashboard(settings)`` on the dashboard's port, configured as
-    the API's server is (``load_config``), with one worker."""
+class DashboardServer(GunicornApp):
+    """Runs ``dashboard.create_dashboard(settings)`` on the dashboard's port, with one worker."""
 
     def __init__(self, settings: Settings, threads: int = 16) -> None:
         self.settings = settings
-        self.options = {
+        options = {
             "bind": f"{settings.dashboard_host}:{settings.dashboard_port}",
             "workers": 1,
             "threads": threads,
@@ -28,7 +26,7 @@ class DashboardServer(ApiServer):
             "accesslog": None,
             "errorlog": "-",
         }
-        BaseApplication.__init__(self)
+        super().__init__(options)
 
     def load(self) -> Flask:
         from dashboard import create_dashboard

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from activities.hypervisor.base import HypervisorDriver
-from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.network.base import NetworkDriver
 from activities.objectstore.base import ObjectStoreAdmin
 from activities.storage.block import BlockStore
@@ -14,6 +13,9 @@ from nimbus.config import Settings
 from nimbus.services.ceph_conf import ceph_access
 from paas.droplets import DropletWriter, RuntimeDropletWriter
 from paas.router.base import Router
+
+if TYPE_CHECKING:  # libvirt is loaded by the processes that drive a hypervisor only
+    from activities.hypervisor.base import HypervisorDriver
 
 
 def domain_type(settings: Settings) -> str:
@@ -42,6 +44,8 @@ class HostDrivers:
 def real_drivers(settings: Settings) -> HostDrivers:
     """libvirt with QEMU reaching Ceph through librbd (cephx key in a libvirt secret), and
     the Linux network data plane."""
+    from activities.hypervisor.libvirt_driver import LibvirtDriver
+
     access = ceph_access(
         Path(settings.ceph_conf_path), Path(settings.ceph_keyring_path), settings.ceph_client
     )

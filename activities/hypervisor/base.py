@@ -7,10 +7,13 @@ are translated into ``nimbus.errors`` at the driver boundary.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
+from activities.storage.access import CephAccess
 from nimbus.errors import Conflict
+
+__all__ = ["CephAccess"]  # part of the contract: how QEMU reaches Ceph
 
 
 class PowerState(enum.Enum):
@@ -22,22 +25,6 @@ class PowerState(enum.Enum):
     SHUTDOWN = 4
     CRASHED = 6
     SUSPENDED = 7
-
-
-@dataclass(frozen=True)
-class CephAccess:
-    """How QEMU on this host reaches Ceph for ``rbd`` disks (host configuration).
-
-    Attributes:
-        monitors: ``host:port`` of each monitor.
-        user: the cephx user without ``client.`` (e.g. ``admin``), or empty with cephx off.
-        key: that user's secret key (base64), kept in a libvirt secret, never in the XML.
-    """
-
-    monitors: tuple[str, ...]
-    user: str = ""
-    #: Left out of ``repr`` so that a logged ``CephAccess`` never shows it.
-    key: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from typing import Any
 
 import rados
 
-from activities.hypervisor.base import CephAccess
+from activities.storage.access import CephAccess
 from activities.storage.block import IMAGES, VMS, VOLUMES
 from nimbus.errors import BackendUnavailable
 from nimbus.services import process

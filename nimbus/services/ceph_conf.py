@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from activities.hypervisor.base import CephAccess
+from activities.storage.access import CephAccess
 from nimbus.errors import BackendUnavailable, InvalidSpec
 
 MON_ID, MGR_ID, OSD_ID = "a", "x", 0

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # fakes. `make test PARALLEL=` runs everything in one process.
 PARALLEL ?= -n 2
 
-.PHONY: up down status test test-unit lint bench install clean
+.PHONY: up down status test test-unit test-pg lint bench install clean
 
 up: install
 	$(BIN)/nimbus up
@@ -36,6 +36,12 @@ test: install
 
 test-unit: install
 	$(BIN)/pytest -q $(PARALLEL) tests/unit tests/workflows tests/api
+
+# The fast suites again with every test's database on a throw-away PostgreSQL server
+# (tests/support/postgres.py) instead of a SQLite file.
+test-pg: install
+	NIMBUS_TEST_DATABASE=postgresql $(BIN)/pytest -q -p no:cacheprovider $(PARALLEL) \
+		tests/unit tests/workflows tests/api
 
 lint: install
 	$(BIN)/ruff check .

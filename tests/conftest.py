@@ -1,6 +1,6 @@
 """Shared fixtures: a real Temporal server, the guest image (built once a session), a
-running libvirtd, a throw-away Ceph cluster, and settings for a control plane over the
-fake drivers.
+running libvirtd, a throw-away Ceph cluster, each test's database, and settings for a
+control plane over the fake drivers.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from nimbus.drivers import HostDrivers
 from nimbus.exit import exit_now
 from nimbus.guestimage import build_guest_image
 from nimbus.services.libvirtd import LibvirtdHandle, ensure_libvirtd, stop_libvirtd
+from tests.support.postgres import PostgresCluster, database_for, postgres_cluster
 from tests.support.stack import Stack, make_stack
 from tests.support.temporal_server import temporal_dev_server
 
@@ -34,6 +35,12 @@ if TYPE_CHECKING:
 
 
 _exit_status = 0
+
+#: ``NIMBUS_TEST_DATABASE=postgresql`` (``make test-pg``) gives every test that would use a
+#: SQLite file in its folder a database of a throw-away PostgreSQL server instead.
+TEST_DATABASE = os.environ.get("NIMBUS_TEST_DATABASE", "sqlite")
+if TEST_DATABASE not in ("sqlite", "postgresql"):
+    raise pytest.UsageError(f"NIMBUS_TEST_DATABASE is sqlite or postgresql, not {TEST_DATABASE}")
 
 #: Real argon2id at its lowest cost for the users every stack seeds and logs in: at the
 #: cloud's cost, hashing and checking them took minutes of the suite. tests/unit/
@@ -177,11 +184,36 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             asyncio.run(record(address, Path(record_to)))
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster | None]:
+    """The session's PostgreSQL server when the tests run on it, else None."""
+    if TEST_DATABASE != "postgresql":
+        yield None
+        return
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
 @pytest.fixture
-def settings(tmp_path: Path, temporal_address: str) -> Settings:
+def database_url(postgres: PostgresCluster | None, tmp_path: Path) -> Iterator[str]:
+    """The test's own database, with the schema or not yet (``create_schema`` makes it)."""
+    with database_for(postgres, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_database_url(postgres: PostgresCluster | None, tmp_path: Path) -> Iterator[str]:
+    """A database of the test's own without a single table: where to build old schemas."""
+    with database_for(postgres, tmp_path, empty=True) as url:
+        yield url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, temporal_address: str, database_url: str) -> Settings:
     host, port = temporal_address.split(":")
     return Settings(
         data_dir=tmp_path,
+        database_url=database_url,
         temporal_host=host,
         temporal_port=int(port),
         host_name="testhost",

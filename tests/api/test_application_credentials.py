@@ -20,8 +20,8 @@ TOKENS = "/identity/v3/auth/tokens"
 
 
 @pytest.fixture
-def idp(tmp_path: Path) -> Iterator[IdentityApp]:
-    yield from identity_app(tmp_path)
+def idp(tmp_path: Path, database_url: str) -> Iterator[IdentityApp]:
+    yield from identity_app(tmp_path, database_url=database_url)
 
 
 def _user_id(idp: IdentityApp, user: str) -> str:

@@ -16,8 +16,8 @@ from tests.support.identity import IdentityApp, identity_app
 
 
 @pytest.fixture
-def idp(tmp_path: Path) -> Iterator[IdentityApp]:
-    yield from identity_app(tmp_path)
+def idp(tmp_path: Path, database_url: str) -> Iterator[IdentityApp]:
+    yield from identity_app(tmp_path, database_url=database_url)
 
 
 def _make_project(idp: IdentityApp, name: str = "p1", **extra: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from nimbus.db import Domain, Project, Role, RoleAssignment, Token, User
 from nimbus.db_credentials import ApplicationCredential, Ec2Credential
 from nimbus.db_network import as_dict
 from tests.support.identity import IdentityApp, identity_app
+from tests.support.postgres import PostgresCluster, database_for
 
 SQL = "x'; DROP TABLE users;--"
 HUGE = "x" * 100_000
@@ -200,11 +201,15 @@ def _victims(idp: IdentityApp) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
+def walk(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresCluster | None
+) -> Iterator[Walk]:
     """One app for the module: bad input must change nothing, so the tests can share it."""
-    for idp in identity_app(tmp_path_factory.mktemp("identity")):
-        ids = _victims(idp)
-        yield Walk(idp, ids, idp.token("admin"), idp.token("rita"))
+    folder = tmp_path_factory.mktemp("identity")
+    with database_for(postgres, folder) as url:
+        for idp in identity_app(folder, database_url=url):
+            ids = _victims(idp)
+            yield Walk(idp, ids, idp.token("admin"), idp.token("rita"))
 
 
 def _rows(walk: Walk) -> list[Any]:

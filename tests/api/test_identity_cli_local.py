@@ -19,8 +19,8 @@ from tests.support.temporal_server import free_port
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[IdentityApp]:
-    for idp in identity_app(tmp_path, api_port=free_port()):
+def served(tmp_path: Path, database_url: str) -> Iterator[IdentityApp]:
+    for idp in identity_app(tmp_path, api_port=free_port(), database_url=database_url):
         server = make_server("127.0.0.1", idp.settings.api_port, idp.app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()

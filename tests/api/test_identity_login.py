@@ -16,8 +16,8 @@ DOMAIN = {"id": "default"}
 
 
 @pytest.fixture
-def idp(tmp_path: Path) -> Iterator[IdentityApp]:
-    yield from identity_app(tmp_path)
+def idp(tmp_path: Path, database_url: str) -> Iterator[IdentityApp]:
+    yield from identity_app(tmp_path, database_url=database_url)
 
 
 def _password(scope: Any = None, user: str = "alice") -> dict[str, Any]:

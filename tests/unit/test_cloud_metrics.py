@@ -5,7 +5,6 @@ capacity, and quota usage."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -16,8 +15,8 @@ from observability.cloud import CloudCollector
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'nimbus.db'}")
+def db(database_url: str) -> Database:
+    database = Database(database_url)
     database.create_schema()
     return database
 

@@ -1,14 +1,15 @@
-from __future__ import annotations
+"""``create_schema`` brings a database made by an older Nimbus up to date, keeping its rows
+(on SQLite and PostgreSQL alike: the old schemas are written in SQL both take)."""
 
-from pathlib import Path
+from __future__ import annotations
 
 from sqlalchemy import create_engine, inspect, text
 
 from nimbus.db import Database
 
 
-def test_columns_added_by_newer_code_are_added_to_an_old_database(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def test_columns_added_by_newer_code_are_added_to_an_old_database(empty_database_url: str) -> None:
+    url = empty_database_url
     with create_engine(url).begin() as conn:
         conn.execute(text("CREATE TABLE images (id VARCHAR(36) PRIMARY KEY, name VARCHAR(255))"))
         conn.execute(text("INSERT INTO images (id, name) VALUES ('i1', 'kept')"))
@@ -20,16 +21,18 @@ def test_columns_added_by_newer_code_are_added_to_an_old_database(tmp_path: Path
         assert conn.execute(text("SELECT name FROM images")).scalar() == "kept"
 
 
-def test_create_schema_twice_changes_nothing(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'n.db'}")
+def test_create_schema_twice_changes_nothing(empty_database_url: str) -> None:
+    db = Database(empty_database_url)
     db.create_schema()
     db.create_schema()
     assert "servers" in inspect(db.engine).get_table_names()
 
 
-def test_a_column_that_became_nullable_takes_null_and_keeps_its_rows(tmp_path: Path) -> None:
+def test_a_column_that_became_nullable_takes_null_and_keeps_its_rows(
+    empty_database_url: str,
+) -> None:
     """Tokens became nullable in project_id (unscoped tokens): an old table is rebuilt."""
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = empty_database_url
     with create_engine(url).begin() as conn:
         conn.execute(text("CREATE TABLE users (id VARCHAR(36) PRIMARY KEY)"))
         conn.execute(text("CREATE TABLE projects (id VARCHAR(36) PRIMARY KEY)"))
@@ -40,13 +43,13 @@ def test_a_column_that_became_nullable_takes_null_and_keeps_its_rows(tmp_path: P
                 "CREATE TABLE tokens (token_hash VARCHAR(64) PRIMARY KEY,"
                 " user_id VARCHAR(36) NOT NULL REFERENCES users(id),"
                 " project_id VARCHAR(36) NOT NULL REFERENCES projects(id),"
-                " issued_at DATETIME NOT NULL, expires_at DATETIME NOT NULL,"
+                " issued_at TIMESTAMP NOT NULL, expires_at TIMESTAMP NOT NULL,"
                 " revoked BOOLEAN NOT NULL)"
             )
         )
         conn.execute(text("CREATE INDEX ix_tokens_expires_at ON tokens (expires_at)"))
         conn.execute(
-            text("INSERT INTO tokens VALUES ('h1', 'u1', 'p1', '2026-01-01', '2027-01-01', 0)")
+            text("INSERT INTO tokens VALUES ('h1', 'u1', 'p1', '2026-01-01', '2027-01-01', FALSE)")
         )
     db = Database(url)
     db.create_schema()
@@ -58,15 +61,15 @@ def test_a_column_that_became_nullable_takes_null_and_keeps_its_rows(tmp_path: P
         conn.execute(
             text(
                 "INSERT INTO tokens (token_hash, user_id, project_id, issued_at, expires_at,"
-                " revoked) VALUES ('h2', 'u1', NULL, '2026-01-01', '2027-01-01', 0)"
+                " revoked) VALUES ('h2', 'u1', NULL, '2026-01-01', '2027-01-01', FALSE)"
             )
         )
     assert "tokens__old" not in inspect(db.engine).get_table_names()
 
 
-def test_ip_allocations_rekeyed_by_address_keep_their_rows(tmp_path: Path) -> None:
+def test_ip_allocations_rekeyed_by_address_keep_their_rows(empty_database_url: str) -> None:
     """A port may now hold several addresses of one subnet: the key became (port, address)."""
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = empty_database_url
     db = Database(url)
     db.create_schema()
     with db.engine.begin() as conn:
@@ -89,10 +92,12 @@ def test_ip_allocations_rekeyed_by_address_keep_their_rows(tmp_path: Path) -> No
         assert rows.all() == [("p1", "s1", "10.0.0.5")]
 
 
-def test_an_old_database_gains_the_volume_messages_and_transfers_tables(tmp_path: Path) -> None:
+def test_an_old_database_gains_the_volume_messages_and_transfers_tables(
+    empty_database_url: str,
+) -> None:
     """Cinder's user messages and transfers came later: an old data directory gets their
     tables, and its volumes keep their rows."""
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = empty_database_url
     with create_engine(url).begin() as conn:
         conn.execute(text("CREATE TABLE volumes (id VARCHAR(36) PRIMARY KEY, size INTEGER)"))
         conn.execute(text("INSERT INTO volumes (id, size) VALUES ('v1', 3)"))
@@ -106,9 +111,11 @@ def test_an_old_database_gains_the_volume_messages_and_transfers_tables(tmp_path
         assert conn.execute(text("SELECT size FROM volumes")).scalar() == 3
 
 
-def test_flavors_of_an_old_database_gain_description_and_rxtx_factor(tmp_path: Path) -> None:
+def test_flavors_of_an_old_database_gain_description_and_rxtx_factor(
+    empty_database_url: str,
+) -> None:
     """Flavors took a description (2.55) and a stored rxtx_factor: old rows read as none."""
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = empty_database_url
     with create_engine(url).begin() as conn:
         conn.execute(
             text(
@@ -117,7 +124,7 @@ def test_flavors_of_an_old_database_gain_description_and_rxtx_factor(tmp_path: P
                 " ephemeral INTEGER NOT NULL, swap INTEGER NOT NULL, is_public BOOLEAN NOT NULL)"
             )
         )
-        conn.execute(text("INSERT INTO flavors VALUES ('1', 'm1.tiny', 1, 512, 1, 0, 0, 1)"))
+        conn.execute(text("INSERT INTO flavors VALUES ('1', 'm1.tiny', 1, 512, 1, 0, 0, TRUE)"))
     db = Database(url)
     db.create_schema()
     db.create_schema()

@@ -11,8 +11,8 @@ from nimbus.config import Settings
 from nimbus.db import Database, Image
 
 
-def stage(tmp_path: Path, data: bytes) -> tuple[Database, str | None]:
-    settings = Settings(data_dir=tmp_path)
+def stage(tmp_path: Path, url: str, data: bytes) -> tuple[Database, str | None]:
+    settings = Settings(data_dir=tmp_path, database_url=url)
     db = Database(settings.db_url)
     db.create_schema()
     source = tmp_path / "guest.raw"
@@ -33,18 +33,20 @@ def names(db: Database) -> dict[str, str]:
         return {image.id: image.name or "" for image in s.scalars(select(Image))}
 
 
-def test_an_imported_default_image_is_not_staged_again(tmp_path: Path):
-    db, first = stage(tmp_path, b"guest v1")
+def test_an_imported_default_image_is_not_staged_again(tmp_path: Path, database_url: str):
+    db, first = stage(tmp_path, database_url, b"guest v1")
     assert first is not None
     activate(db, first)
-    assert stage(tmp_path, b"guest v1")[1] is None
+    assert stage(tmp_path, database_url, b"guest v1")[1] is None
 
 
-def test_a_newer_guest_takes_the_default_name_and_the_old_one_is_kept(tmp_path: Path):
-    db, first = stage(tmp_path, b"guest v1")
+def test_a_newer_guest_takes_the_default_name_and_the_old_one_is_kept(
+    tmp_path: Path, database_url: str
+):
+    db, first = stage(tmp_path, database_url, b"guest v1")
     assert first is not None
     activate(db, first)
-    _, second = stage(tmp_path, b"guest v2")
+    _, second = stage(tmp_path, database_url, b"guest v2")
     assert second is not None and second != first
     assert names(db)[second] == bootstrap.DEFAULT_IMAGE
     assert names(db)[first].startswith(f"{bootstrap.DEFAULT_IMAGE}-")

@@ -18,8 +18,8 @@ from paas import logstore
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'n.db'}")
+def db(database_url: str) -> Database:
+    database = Database(database_url)
     database.create_schema()
     with database.session() as s:
         s.add(App(id="a1", project_id="p", name="web"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +16,8 @@ PROJECT = "p1"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'nimbus.db'}")
+def db(database_url: str) -> Database:
+    database = Database(database_url)
     database.create_schema()
     bootstrap.ensure_flavors(database)
     return database

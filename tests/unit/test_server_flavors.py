@@ -3,8 +3,6 @@ a first run only."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,8 +19,8 @@ from nimbus.db_compute import (
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'nimbus.db'}")
+def db(database_url: str) -> Database:
+    database = Database(database_url)
     database.create_schema()
     bootstrap.ensure_flavors(database)
     return database

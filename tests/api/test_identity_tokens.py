@@ -12,8 +12,9 @@ import pytest
 from nimbus import bootstrap
 from nimbus.client import password_auth
 from nimbus.config import Settings
-from nimbus.db import Base, Database, Token
+from nimbus.db import Database, Token
 from nimbus.tokens import token_hash
+from tests.support.dump import dump
 from tests.support.identity import IdentityApp, identity_app
 
 
@@ -118,9 +119,7 @@ def _stored(idp: IdentityApp) -> bytes:
         files = sorted(idp.settings.data_dir.glob("nimbus.db*"))  # the database, WAL, SHM
         assert idp.settings.data_dir / "nimbus.db" in files
         return b"".join(path.read_bytes() for path in files)
-    with idp.db.engine.connect() as conn:
-        rows = [conn.execute(table.select()).all() for table in Base.metadata.sorted_tables]
-    return repr(rows).encode()
+    return dump(idp.db).encode()
 
 
 def test_passwords_never_rest_in_clear(idp: IdentityApp, caplog: pytest.LogCaptureFixture) -> None:

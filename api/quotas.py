@@ -14,7 +14,7 @@ from api.context import RequestContext
 from api.policy import authorize
 from api.validation import json_body, require_dict
 from nimbus import quota
-from nimbus.db import Project
+from nimbus.db import MAX_INT, Project
 from nimbus.errors import InvalidSpec
 
 
@@ -57,13 +57,13 @@ def usage(project_id: str, names: Iterable[str]) -> dict[str, int]:
 
 
 def _limit_value(name: str, value: Any) -> int:
-    """An integer (or a string of one) of at least -1, as Nova's schema takes it."""
+    """An integer (or a string of one) from -1 to 2**31-1, as Nova's schema takes it."""
     if isinstance(value, str) and value.lstrip("-").isdigit():
         value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < -1:
+    if not isinstance(value, int) or isinstance(value, bool) or not -1 <= value <= MAX_INT:
         raise InvalidSpec(
             f"Invalid input for field/attribute {name}: {value!r} must be an integer"
-            " of at least -1 (-1: unlimited)."
+            f" from -1 (unlimited) to {MAX_INT}."
         )
     return value
 

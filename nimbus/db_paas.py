@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -79,7 +80,7 @@ class Package(Base):
     __tablename__ = "paas_packages"
     project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -98,7 +99,7 @@ class Build(Base):
     runtime: Mapped[str | None] = mapped_column(String(16), nullable=True)
     command: Mapped[str | None] = mapped_column(Text, nullable=True)
     droplet_image_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    droplet_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    droplet_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     error_step: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -203,7 +204,7 @@ class LogOffset(Base):
 
     __tablename__ = "paas_log_offsets"
     server_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    offset: Mapped[int] = mapped_column(Integer, default=0)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
     started: Mapped[bool] = mapped_column(Boolean, default=False)
     exit_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
 

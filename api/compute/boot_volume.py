@@ -22,6 +22,7 @@ from api.image.images import find_visible_image
 from api.lookup import load_owned
 from api.microversion import at_least
 from api.volume.views import VOLUME_TYPE
+from api.volume.volumes import size_field
 from nimbus.db import Flavor, Server, Volume, VolumeSnapshot
 from nimbus.errors import InvalidSpec, NotFound
 from workflows.server_volume import CreateVolumeDataInput, VolumeBootInput
@@ -62,13 +63,10 @@ def _flag(value: Any, label: str) -> bool:
 
 
 def _size(value: Any) -> int | None:
+    """The size of the volume to make, in GiB, within what a volume create allows."""
     if value in (None, ""):
         return None
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidSpec("Invalid input for field/attribute volume_size: must be >= 1.")
-    return value
+    return size_field(value, "volume_size")
 
 
 def _boot_index(bdm: dict[str, Any]) -> int | None:

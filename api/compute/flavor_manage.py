@@ -23,11 +23,10 @@ from api.context import current
 from api.microversion import at_least
 from api.policy import authorize
 from api.validation import description_field, json_body, name_field
-from nimbus.db import Flavor
+from nimbus.db import MAX_INT, Flavor
 from nimbus.db_compute import FlavorExtraSpec, FlavorProject, keep_server_copies
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 
-MAX_INT = 0x7FFFFFFF
 MAX_FLOAT = 3.40282e38
 _ID = re.compile(r"(?! )[a-zA-Z0-9. _-]+(?<! )")
 _FIELDS = {

@@ -15,7 +15,7 @@ from api.image import bp
 from api.policy import allowed, authorize
 from api.timefmt import iso
 from api.validation import json_body, paginate
-from nimbus.db import Image
+from nimbus.db import MAX_INT, Image
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 from workflows import starter
 
@@ -155,14 +155,19 @@ def _set(image: Image, key: str, value: Any, ctx: RequestContext) -> None:
         _set_property(image, key, value)
 
 
+def _count(value: Any) -> bool:
+    """A whole number a 32-bit column holds (Glance keeps min_disk and min_ram in one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INT
+
+
 def _set_field(image: Image, key: str, value: Any, ctx: RequestContext) -> None:
     checks = {
         "name": lambda v: v is None or (isinstance(v, str) and len(v) <= 255),
         "visibility": lambda v: v in VISIBILITIES,
         "protected": lambda v: isinstance(v, bool),
         "os_hidden": lambda v: isinstance(v, bool),
-        "min_disk": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-        "min_ram": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "min_disk": _count,
+        "min_ram": _count,
         "tags": lambda v: (
             isinstance(v, list) and all(isinstance(t, str) and 0 < len(t) <= 255 for t in v)
         ),

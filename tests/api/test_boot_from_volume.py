@@ -155,6 +155,8 @@ def test_bad_mappings_are_400_and_change_nothing(nova: Nova) -> None:
         {"source_type": "volume", "destination_type": "volume", "uuid": "nope"},
         {"source_type": "blank", "destination_type": "volume", "volume_size": 1},
         {"source_type": "image", "destination_type": "volume", "uuid": image, "volume_size": 0},
+        {"source_type": "image", "destination_type": "volume", "uuid": image,
+         "volume_size": 2**31},
         {"source_type": "image", "destination_type": "volume", "uuid": "missing-image"},
         {"source_type": "image", "destination_type": "volume", "uuid": image,
          "delete_on_termination": "maybe"},

@@ -76,6 +76,7 @@ def test_qcow2_upload_is_stored_as_raw(stack: Stack, tmp_path: Path) -> None:
         ({"disk_format": "vmdk"}, 400),
         ({"container_format": "ovf"}, 400),
         ({"min_disk": -1}, 400),
+        ({"min_ram": 2**31}, 400),
         ({"name": "x" * 256}, 400),
         ({"status": "active"}, 403),
         ({"visibility": "public"}, 403),

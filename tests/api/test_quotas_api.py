@@ -125,6 +125,7 @@ def test_policy_member_reads_own_reader_too_but_only_admin_sets_or_sees_others(
     [
         {"instances": "many"},
         {"instances": -2},
+        {"instances": 2**31},
         {"instances": 1.5},
         {"instances": True},
         {"bogus": 1},

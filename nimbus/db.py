@@ -27,6 +27,7 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
+    select,
     text,
 )
 from sqlalchemy.engine import Engine
@@ -125,7 +126,8 @@ class Flavor(Base):
     copies live servers keep once it is deleted are in ``db_compute``."""
 
     __tablename__ = "flavors"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: Up to 255 characters, as Nova takes them (PostgreSQL enforces the length).
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
     vcpus: Mapped[int] = mapped_column(Integer)
     ram: Mapped[int] = mapped_column(Integer)
@@ -189,9 +191,9 @@ class Server(Base):
     description: Mapped[str | None] = mapped_column(String(255), nullable=True, default=None)
     #: Nova's server tags (2.26), in the order they were added; None read as none.
     tags: Mapped[list[str] | None] = mapped_column(JSON, nullable=True, default=list)
-    flavor_id: Mapped[str] = mapped_column(String(64))
+    flavor_id: Mapped[str] = mapped_column(String(255))
     #: The flavor a resize awaiting confirmation came from (a revert goes back to it).
-    old_flavor_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    old_flavor_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     image_id: Mapped[str] = mapped_column(String(36))
     host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     fault: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -233,7 +235,8 @@ class Volume(Base):
     image_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
-    fault: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    #: The error a failed operation left, as the driver put it: of any length.
+    fault: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True, index=True)
@@ -271,6 +274,13 @@ class VolumeAttachment(Base):
     delete_on_termination: Mapped[bool | None] = mapped_column(default=False)
     #: The device tag the attach named (Nova's 2.49), shown from 2.70.
     tag: Mapped[str | None] = mapped_column(String(60), nullable=True)
+
+
+def server_attachments(s: Session, server_id: str) -> list[VolumeAttachment]:
+    """The volumes attached to a server, in the order they were attached (PostgreSQL,
+    unlike SQLite, returns rows in no set order without ORDER BY)."""
+    query = select(VolumeAttachment).where(VolumeAttachment.server_id == server_id)
+    return list(s.scalars(query.order_by(VolumeAttachment.attached_at, VolumeAttachment.id)))
 
 
 class Quota(Base):

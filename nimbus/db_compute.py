@@ -76,7 +76,7 @@ class ServerFlavor(Base):
 
     __tablename__ = "server_flavors"
     server_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    flavor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    flavor_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
     vcpus: Mapped[int] = mapped_column(Integer)
     ram: Mapped[int] = mapped_column(Integer)

@@ -20,10 +20,14 @@ def server_addresses(server_id: str) -> dict[str, list[dict[str, Any]]]:
             network = s.get(Network, port.network_id)
             label = (network.name or network.id) if network is not None else port.network_id
             fixed = s.scalars(
-                select(IPAllocation.ip_address).where(IPAllocation.port_id == port.id)
+                select(IPAllocation.ip_address)
+                .where(IPAllocation.port_id == port.id)
+                .order_by(IPAllocation.ip_address)
             ).all()
             floating = s.scalars(
-                select(FloatingIP.floating_ip_address).where(FloatingIP.port_id == port.id)
+                select(FloatingIP.floating_ip_address)
+                .where(FloatingIP.port_id == port.id)
+                .order_by(FloatingIP.floating_ip_address)
             ).all()
             for kind, addresses in (("fixed", fixed), ("floating", floating)):
                 for addr in addresses:

@@ -21,7 +21,8 @@ from nimbus.errors import NotFound
 def attachment(s: Any, port: Port) -> dict[str, Any]:
     """A port of the server in Nova's ``interfaceAttachment`` shape (from 2.70 with the
     device tag the server's create or the attach named)."""
-    ips = s.scalars(select(IPAllocation).where(IPAllocation.port_id == port.id)).all()
+    query = select(IPAllocation).where(IPAllocation.port_id == port.id)
+    ips = s.scalars(query.order_by(IPAllocation.ip_address)).all()
     view: dict[str, Any] = {
         "port_id": port.id,
         "net_id": port.network_id,

@@ -115,6 +115,14 @@ def _validated_create(body: dict[str, Any], ctx: RequestContext) -> dict[str, An
     }
 
 
+def _idempotency_key() -> str | None:
+    """The request's ``Idempotency-Key`` header, of at most 255 characters (the column's)."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and len(key) > 255:
+        raise InvalidSpec("The Idempotency-Key header takes at most 255 characters.")
+    return key
+
+
 def _earlier(ctx: RequestContext, key: str | None) -> list[Server]:
     """The servers an earlier request with this Idempotency-Key made (first one first)."""
     if not key:
@@ -232,7 +240,7 @@ def create_server() -> tuple[Response, int]:
     else:
         root = boot_volume.check(fields["root"], ctx, flavor, fields["counts"][1])
     fields["key_data"] = key_data_for(ctx, fields["key_name"])
-    key = request.headers.get("Idempotency-Key")
+    key = _idempotency_key()
     servers, created = _insert(ctx, fields, flavor, key, root)
     _start(ctx, fields, servers, created)
     if fields["return_reservation_id"]:

@@ -6,8 +6,6 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from sqlalchemy import select
-
 from activities.records import HOST_ALIVE_SECONDS
 from api import deps
 from api.compute.addresses import server_addresses, server_security_groups
@@ -16,7 +14,7 @@ from api.context import RequestContext
 from api.microversion import at_least
 from api.policy import allowed
 from api.timefmt import iso
-from nimbus.db import Host, Server, VolumeAttachment, utcnow
+from nimbus.db import Host, Server, server_attachments, utcnow
 from nimbus.db_compute import server_extra_specs, server_flavor
 from workflows.server import hostname
 
@@ -73,10 +71,7 @@ def _host_status(server: Server) -> str:
 
 def _volumes_attached(server_id: str) -> list[dict[str, str]]:
     with deps.db().session() as s:
-        ids = s.scalars(
-            select(VolumeAttachment.volume_id).where(VolumeAttachment.server_id == server_id)
-        ).all()
-    return [{"id": volume_id} for volume_id in ids]
+        return [{"id": a.volume_id} for a in server_attachments(s, server_id)]
 
 
 def _image(server: Server) -> dict[str, Any] | str:

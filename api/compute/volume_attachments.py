@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 from flask import Response, jsonify
-from sqlalchemy import select
 
 from api import deps
 from api.compute import bp
@@ -18,7 +17,7 @@ from api.microversion import at_least
 from api.policy import authorize
 from api.validation import json_body, require_dict, require_str
 from api.volume.volumes import load_volume, transition
-from nimbus.db import Server, VolumeAttachment
+from nimbus.db import Server, VolumeAttachment, server_attachments
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 from workflows import starter
 from workflows.volume import AttachVolumeInput
@@ -73,9 +72,7 @@ def _parse_attach(spec: dict[str, Any]) -> AttachVolumeInput:
 
 def _rows(server_id: str) -> list[VolumeAttachment]:
     with deps.db().session() as s:
-        return list(
-            s.scalars(select(VolumeAttachment).where(VolumeAttachment.server_id == server_id))
-        )
+        return server_attachments(s, server_id)
 
 
 def _attached(server_id: str, volume_id: str, ctx: RequestContext) -> VolumeAttachment:

@@ -101,7 +101,8 @@ def create_ec2_credential(user_id: str) -> tuple[Response, int]:
 def list_ec2_credentials(user_id: str) -> Response:
     _owner(user_id)
     with deps.db().session() as s:
-        rows = s.scalars(select(Ec2Credential).where(Ec2Credential.user_id == user_id)).all()
+        query = select(Ec2Credential).where(Ec2Credential.user_id == user_id)
+        rows = s.scalars(query.order_by(Ec2Credential.created_at, Ec2Credential.access)).all()
     self_href = f"{deps.settings().public_url}/identity/v3/users/{user_id}/credentials/OS-EC2"
     links = {"self": self_href, "previous": None, "next": None}
     return jsonify({"credentials": [_view(r) for r in rows], "links": links})

@@ -52,6 +52,7 @@ def test_an_id_left_out_null_or_auto_becomes_a_uuid_and_a_number_its_text(stack:
            for i, extra in enumerate(({}, {"id": None}, {"id": "auto"}))]  # fmt: skip
     assert all(len(i) == 36 and i.count("-") == 4 for i in ids) and len(set(ids)) == 3
     assert _create(stack, name="numbered", id=42).json["flavor"]["id"] == "42"
+    assert _create(stack, name="longest", id="x" * 255).json["flavor"]["id"] == "x" * 255
 
 
 def test_a_taken_name_or_id_is_409(stack: Stack) -> None:

@@ -155,6 +155,14 @@ def test_idempotency_key_returns_the_same_server(stack: Stack) -> None:
     assert _server_count(stack) == 1
 
 
+def test_an_idempotency_key_past_255_characters_is_400(stack: Stack) -> None:
+    h = {**_headers(stack), "Idempotency-Key": "k" * 256}
+    assert (
+        stack.client.post("/compute/v2.1/servers", json=_good(stack), headers=h).status_code == 400
+    )
+    assert _server_count(stack) == 0
+
+
 def test_a_retry_after_the_boot_ended_returns_the_same_server(stack: Stack) -> None:
     """The first answer was lost and the boot has finished since: the retry still gets
     202 and the same server, not an error from starting its boot again."""

@@ -74,6 +74,14 @@ def test_the_status_activity_run_twice_writes_one_message(stack: Stack) -> None:
         assert s.scalar(select(func.count()).select_from(VolumeMessage)) == 1
 
 
+def test_a_fault_of_any_length_is_kept(stack: Stack) -> None:
+    with stack.db.session() as s:
+        s.add(Volume(id="v1", project_id="p", user_id="u", size=1, status="creating"))
+    VolumeRecords(stack.db).set_volume_status(VolumeStatusInput("v1", "error", "x" * 5000))
+    with stack.db.session() as s:
+        assert s.get_one(Volume, "v1").fault == "x" * 5000
+
+
 def test_messages_page_filter_and_delete(stack: Stack, cinder: Cinder) -> None:
     first, second = _failed_volume(cinder), _failed_volume(cinder)
     newest = cinder.get("messages", limit=1).json["messages"]

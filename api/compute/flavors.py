@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Response, jsonify, request
-from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from api import deps
@@ -21,7 +21,7 @@ from api.context import RequestContext, current
 from api.microversion import at_least
 from api.policy import allowed, authorize
 from api.validation import check_query, next_links, paginate
-from nimbus.db import Flavor, Server
+from nimbus.db import MAX_INT, Flavor, Server
 from nimbus.db_compute import FlavorProject, extra_specs_of, server_flavor
 from nimbus.errors import InvalidSpec, NotFound
 
@@ -145,7 +145,8 @@ def _found(ctx: RequestContext) -> list[Flavor]:
     for arg, column in (("minRam", Flavor.ram), ("minDisk", Flavor.disk)):
         least = _minimum(arg)
         if least is not None:
-            query = query.where(column >= least)
+            # No flavor holds more than MAX_INT, and PostgreSQL refuses a larger bound.
+            query = query.where(column >= least if least <= MAX_INT else false())
     with deps.db().session() as s:
         return _sorted(list(s.scalars(query)))
 

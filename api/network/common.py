@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from flask import Response, jsonify, request
-from sqlalchemy import Boolean, Select
+from sqlalchemy import Boolean, Integer, Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from temporalio.client import Client
@@ -19,6 +19,7 @@ from api.errors import Forbidden
 from api.network.bulk import item as bulk_item
 from api.policy import allowed
 from api.validation import json_body, require_dict
+from nimbus.db import MAX_INT
 from nimbus.errors import Conflict, InvalidSpec
 from nimbus.quota import Claim
 from workflows.net_starter import StillRunning
@@ -88,8 +89,22 @@ def filtered(query: Select[Any], columns: Mapping[str, Any]) -> Select[Any]:
             continue
         if isinstance(column.type, Boolean):
             values = [v.lower() in _TRUE for v in values]
+        elif isinstance(column.type, Integer):
+            values = _integers(key, values)
         query = query.where(column.in_(values))
     return query
+
+
+def _integers(key: str, values: list[str]) -> list[int]:
+    """A filter's values for a number column, 400 for one that is not a number. Values past
+    32 bits are dropped: no row holds them, and PostgreSQL would refuse the query."""
+    numbers = []
+    for value in values:
+        try:
+            numbers.append(int(value))
+        except ValueError:
+            raise InvalidSpec(f"Invalid input for {key}: '{value}' is not an integer.") from None
+    return [n for n in numbers if -MAX_INT - 1 <= n <= MAX_INT]
 
 
 def fields(item: dict[str, Any]) -> dict[str, Any]:

@@ -153,6 +153,8 @@ def test_list_parameters_are_checked_and_unknown_ones_refused_from_2_75(stack: S
         f"{url}?sort_key=memory_mb&sort_dir=desc", headers=_h(stack, "alice")
     ).json["flavors"]
     assert [f["ram"] for f in by_ram] == sorted((f["ram"] for f in by_ram), reverse=True)
+    huge = stack.client.get(f"{url}?minRam={2**40}", headers=_h(stack, "alice"))
+    assert huge.status_code == 200 and huge.json["flavors"] == []
 
 
 def test_delete_is_202_and_then_404(stack: Stack) -> None:

@@ -62,6 +62,14 @@ def test_name_lookup_is_a_404_then_a_filtered_list(alice: Neutron) -> None:
     assert alice.get("networks", fields="name").json["networks"][0] == {"name": "blue"}
 
 
+def test_a_number_filter_matches_numbers_and_refuses_words(alice: Neutron) -> None:
+    net = alice.network("blue")
+    assert [n["id"] for n in alice.get("networks", mtu="1450").json["networks"]] == [net["id"]]
+    assert alice.get("networks", mtu=str(2**40)).json["networks"] == []
+    refused = alice.get("networks", mtu="big")
+    assert refused.status_code == 400 and error_type(refused) == "HTTPBadRequest"
+
+
 def test_admin_sees_segments_and_members_may_not_share(alice: Neutron, admin: Neutron) -> None:
     refused = alice.create("network", name="x", shared=True)
     assert refused.status_code == 403 and "NeutronError" in refused.json

@@ -27,6 +27,7 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
+    make_url,
     select,
     text,
 )
@@ -311,11 +312,24 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _postgresql_session(dbapi_conn: Any, _record: Any) -> None:
+    with dbapi_conn.cursor() as cur:
+        cur.execute("SET TIME ZONE 'UTC'")
+    dbapi_conn.commit()  # else the pool's rollback on check-in would undo it
+
+
 def make_engine(url: str) -> Engine:
-    """An engine; SQLite gets WAL and a busy timeout so API and worker share it safely."""
-    engine = create_engine(url, future=True)
+    """An engine; SQLite gets WAL and a busy timeout so API and worker share it safely.
+
+    A PostgreSQL session keeps time in UTC, as every stored time is (naive UTC), whatever
+    the server's own zone; and a pooled connection is checked before use, as the server
+    may have restarted since."""
+    postgresql = make_url(url).get_backend_name() == "postgresql"
+    engine = create_engine(url, pool_pre_ping=postgresql)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    elif postgresql:
+        event.listen(engine, "connect", _postgresql_session)
     return engine
 
 

@@ -3,7 +3,9 @@
 Debian's PostgreSQL 15 server runs from a temporary folder, listening only on a unix
 socket there; as root, the cluster belongs to the ``postgres`` system user (``initdb``
 refuses root). A database with Nimbus's schema is made once; each test's database is a
-copy of it, or an earlier test's emptied and renamed (see ``PostgresCluster.lease``).
+copy of it, or an earlier test's emptied and renamed (see ``PostgresCluster.lease``). A
+test that changes the schema itself takes a database of its own (``empty``), dropped
+after it.
 """
 
 from __future__ import annotations
@@ -169,6 +171,8 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         cluster.make_template()
     except BaseException:
         process.kill()
+        process.wait()
+        shutil.rmtree(base, ignore_errors=True)
         raise
     try:
         yield cluster

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, redirect, render_template, url_for
+from flask import Blueprint, g, render_template
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from dashboard.apiclient import ApiError
+from dashboard.pages import go
 
 bp = Blueprint("admin", __name__)
 IDENTITY = "/identity/v3"
@@ -35,8 +36,7 @@ def back(
     endpoint: str, error: str | None = None, message: str | None = None, **values: Any
 ) -> WerkzeugResponse:
     """Redirect to ``endpoint``'s page, with the refusal or the news to show there."""
-    shown: dict[str, Any] = {k: v for k, v in (("error", error), ("message", message)) if v}
-    return redirect(url_for(endpoint, **values, **shown))
+    return go(endpoint, error=error, message=message, **values)
 
 
 def meter(used: float, limit: float | None) -> dict[str, Any]:

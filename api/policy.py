@@ -26,6 +26,8 @@ RULES: dict[str, str] = {
     "compute:flavor_extra_specs:write": ADMIN,
     "compute:flavor_access:list": ADMIN,
     "compute:flavor_access:update": ADMIN,
+    "compute:hypervisors:list": ADMIN,
+    "compute:hypervisors:show": ADMIN,
     "compute:keypairs:list": READER,
     "compute:keypairs:show": READER,
     "compute:keypairs:create": MEMBER,

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, redirect, render_template, url_for
+from flask import Blueprint, g, render_template
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from dashboard.apiclient import ApiError
+from dashboard.pages import go
 
 bp = Blueprint("admin", __name__)
 IDENTITY = "/identity/v3"
 COMPUTE = "/compute/v2.1"
 NETWORK = "/networking/v2.0"
-#: Where a server's host shows, to an admin.
-HOST = "OS-EXT-SRV-ATTR:host"
 
 
 @bp.before_request
@@ -37,8 +36,7 @@ def back(
     endpoint: str, error: str | None = None, message: str | None = None, **values: Any
 ) -> WerkzeugResponse:
     """Redirect to ``endpoint``'s page, with the refusal or the news to show there."""
-    shown: dict[str, Any] = {k: v for k, v in (("error", error), ("message", message)) if v}
-    return redirect(url_for(endpoint, **values, **shown))
+    return go(endpoint, error=error, message=message, **values)
 
 
 def meter(used: float, limit: float | None) -> dict[str, Any]:
@@ -69,21 +67,16 @@ def names(rows: list[dict[str, Any]]) -> dict[str, str]:
     return {str(r["id"]): str(r["name"]) for r in rows}
 
 
-def hypervisors() -> list[dict[str, Any]] | None:
-    """Nova's hypervisor details, or ``None`` where the compute API does not serve them
-    (Nimbus's does not yet: its pages then say so and count what the servers hold)."""
-    try:
-        found: list[dict[str, Any]] = g.api.get(f"{COMPUTE}/os-hypervisors/detail")["hypervisors"]
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
-        return None
+def hypervisors() -> list[dict[str, Any]]:
+    """Nova's hypervisor details: each compute host's capacity and what its servers take."""
+    found: list[dict[str, Any]] = g.api.get(f"{COMPUTE}/os-hypervisors/detail")["hypervisors"]
     return found
 
 
 def hypervisor_rows(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Nova's hypervisor details (2.53 to 2.87) as the table shows them, each resource a
-    meter of used against total."""
+    meter of used against total. Disks in Ceph are not the host's: ``local_gb`` 0 shows as
+    no disk meter (``None``)."""
     return [
         {
             "host": h.get("hypervisor_hostname") or h.get("service", {}).get("host", ""),
@@ -91,7 +84,7 @@ def hypervisor_rows(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "status": h.get("status", ""),
             "vcpus": meter(h.get("vcpus_used", 0), h.get("vcpus")),
             "ram": meter(h.get("memory_mb_used", 0), h.get("memory_mb")),
-            "disk": meter(h.get("local_gb_used", 0), h.get("local_gb")),
+            "disk": meter(h.get("local_gb_used", 0), h["local_gb"]) if h.get("local_gb") else None,
             "running": h.get("running_vms", 0),
         }
         for h in sorted(found, key=lambda h: str(h.get("hypervisor_hostname")))
@@ -99,52 +92,45 @@ def hypervisor_rows(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def all_servers() -> list[dict[str, Any]]:
-    """Every project's servers, with their host and flavor (what an admin is shown)."""
+    """Every project's servers, with their flavor (what an admin is shown)."""
     found: list[dict[str, Any]] = g.api.get(f"{COMPUTE}/servers/detail", all_tenants="1")["servers"]
     return found
 
 
-def _add(total: dict[str, Any], server: dict[str, Any]) -> None:
-    flavor = server.get("flavor") or {}
-    total["servers"] += 1
-    total["running"] += server.get("status") == "ACTIVE"
-    for key in ("vcpus", "ram", "disk"):
-        total[key] += int(flavor.get(key) or 0)
-
-
 def allocated(servers: list[dict[str, Any]], by: str) -> dict[str, dict[str, Any]]:
-    """What the servers' flavors take, summed by ``by`` (a server field: its host or its
-    project), with each group's number of servers and of running ones."""
+    """What the servers' flavors take, summed by ``by`` (a server field: its project),
+    with each group's number of servers and of running ones."""
     groups: dict[str, dict[str, Any]] = {}
     for server in servers:
-        zero = {"servers": 0, "running": 0, "vcpus": 0, "ram": 0, "disk": 0}
-        _add(groups.setdefault(server.get(by) or "", zero), server)
+        total = groups.setdefault(
+            server.get(by) or "", {"servers": 0, "running": 0, "vcpus": 0, "ram": 0, "disk": 0}
+        )
+        flavor = server.get("flavor") or {}
+        total["servers"] += 1
+        total["running"] += server.get("status") == "ACTIVE"
+        for key in ("vcpus", "ram", "disk"):
+            total[key] += int(flavor.get(key) or 0)
     return groups
 
 
-def totals(rows: list[dict[str, Any]] | None, servers: list[dict[str, Any]]) -> dict[str, Any]:
-    """vCPUs, RAM and disk in use against what the hypervisors have; without hypervisor
-    rows, what the servers' flavors take against an unknown total."""
-    if rows is not None:
-        return {
-            key: meter(sum(r[key]["used"] for r in rows), sum(r[key]["limit"] or 0 for r in rows))
-            for key in ("vcpus", "ram", "disk")
-        }
-    taken = allocated(servers, "tenant_id").values()
-    return {key: meter(sum(t[key] for t in taken), None) for key in ("vcpus", "ram", "disk")}
+def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """vCPUs and RAM in use against what the hypervisors have (disks are in Ceph)."""
+    return {
+        key: meter(sum(r[key]["used"] for r in rows), sum(r[key]["limit"] or 0 for r in rows))
+        for key in ("vcpus", "ram")
+    }
 
 
 @bp.get("/admin")
 def index() -> str:
     """Counts of projects, users and hypervisors, and the cloud's capacity in use."""
-    found = hypervisors()
-    rows = None if found is None else hypervisor_rows(found)
+    rows = hypervisor_rows(hypervisors())
     return render_template(
         "admin.html",
         projects=len(projects()),
         users=len(users()),
-        hypervisors=None if rows is None else len(rows),
-        totals=totals(rows, all_servers() if rows is None else []),
+        hypervisors=len(rows),
+        totals=totals(rows),
     )
 
 
@@ -172,17 +158,11 @@ def project_usage(servers: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @bp.get("/admin/hypervisors")
 def hypervisors_page() -> str:
-    """Each hypervisor's use (or, where the API has no hypervisor list, what the servers on
-    each host take), and each project's use against its quota."""
-    found = hypervisors()
-    servers = all_servers()
-    placed = [s for s in servers if s.get(HOST)]
+    """Each hypervisor's use, and each project's use against its quota."""
     return render_template(
         "admin_hypervisors.html",
-        rows=None if found is None else hypervisor_rows(found),
-        hosts=sorted(allocated(placed, HOST).items()),
-        states={s[HOST]: s.get("host_status", "") for s in placed},
-        usage=project_usage(servers),
+        rows=hypervisor_rows(hypervisors()),
+        usage=project_usage(all_servers()),
     )
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, g, render_template, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from dashboard.apiclient import ApiError, refusal
+from dashboard.pages import go
 
 bp = Blueprint("network", __name__)
 NETWORK = "/networking/v2.0"
@@ -83,9 +84,7 @@ def is_server_port(port: dict[str, Any]) -> bool:
 
 def back(endpoint: str, error: str | None = None, **values: Any) -> WerkzeugResponse:
     """To the page that sent the form, with the refusal to show next to it, if any."""
-    if error:
-        values["error"] = error
-    return redirect(url_for(endpoint, **values))
+    return go(endpoint, error=error, **values)
 
 
 def attempt(

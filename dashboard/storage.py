@@ -10,6 +10,7 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from dashboard.apiclient import ApiError, refusal
+from dashboard.pages import go
 
 bp = Blueprint("storage", __name__)
 COMPUTE = "/compute/v2.1"
@@ -43,7 +44,7 @@ def volume_rows() -> str:
 
 
 def _back(endpoint: str, error: str | None = None) -> WerkzeugResponse:
-    return redirect(url_for(endpoint, error=error) if error else url_for(endpoint))
+    return go(endpoint, error=error)
 
 
 @bp.post("/volumes")

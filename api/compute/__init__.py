@@ -14,12 +14,13 @@ bp = Blueprint("compute", __name__)
 
 MIN_VERSION = "2.1"
 # What each microversion changes here. Many concern APIs Nimbus does not serve
-# (os-hypervisors, os-services, os-hosts, os-migrations, os-aggregates, server groups,
-# evacuate, live migration, shelve, diagnostics, external events, the proxy APIs that
-# 2.36 and 2.44 retire, os-simple-tenant-usage): at those versions nothing changes here.
+# (os-services, os-hosts, os-migrations, os-aggregates, server groups, evacuate, live
+# migration, shelve, diagnostics, external events, the proxy APIs that 2.36 and 2.44
+# retire, os-simple-tenant-usage): at those versions nothing changes here.
 #   2.16 host_status; 2.17 trigger_crash_dump; 2.19 description; 2.21 a deleted server's
-#   instance actions; 2.26 tags; 2.32/2.42 device tags on create (list_query,
-#   create_schema); 2.35 key pair paging; 2.36/2.39/2.57 network, image-metadata and
+#   instance actions; 2.26 tags; 2.28 a hypervisor's cpu_info an object; 2.32/2.42 device
+#   tags on create (list_query, create_schema); 2.33/2.53 hypervisor paging, UUIDs and
+#   filters; 2.35 key pair paging; 2.36/2.39/2.57 network, image-metadata and
 #   personality fields leave quotas and limits; 2.37 networks required, "auto"/"none";
 #   2.38 bad status filters refused; 2.45 createImage's image_id in the body; 2.47 the
 #   embedded flavor; 2.49/2.70 tags on attach and in attachment views; 2.51/2.58/2.62/
@@ -92,6 +93,7 @@ from api.compute import (  # noqa: E402,F401  (routes register on bp)
     flavor_extra_specs,
     flavor_manage,
     flavors,
+    hypervisors,
     keypairs,
     quotas,
     server_topology,

@@ -89,10 +89,9 @@ def test_the_summary_counts_what_the_apis_list(web: FlaskClient, stack: Stack) -
     users = len(api(stack, f"{IDENTITY}/users")["users"])
     assert f'<span id="count-projects">{projects}</span>' in page
     assert f'<span id="count-users">{users}</span>' in page
-    # Nimbus serves no os-hypervisors: the page says so and counts the servers' flavors.
-    assert (
-        'id="no-hypervisors"' in page and "1 in use, of a capacity not known" in page
-    )  # flavor 1: one vCPU
+    assert '<span id="count-hypervisors">1</span>' in page
+    [host] = api(stack, "/compute/v2.1/os-hypervisors/detail")["hypervisors"]
+    assert f"1 of {host['vcpus']}" in page  # flavor 1: one vCPU of the host's
     assert 'href="/admin"' in web.get("/").get_data(as_text=True)  # the nav's admin link
 
 
@@ -240,8 +239,10 @@ def test_hypervisor_usage_shows_each_host_and_project(web: FlaskClient, stack: S
     boot(stack, "on-a-host")
     sign_in(web, "admin")
     page = web.get("/admin/hypervisors").get_data(as_text=True)
-    hosts = page.split('id="hosts"', 1)[1].split("</table>", 1)[0]
-    assert f"<td>{stack.settings.host_name}</td>" in hosts and "UP" in hosts
+    hosts = page.split('id="hypervisors"', 1)[1].split("</table>", 1)[0]
+    [host] = api(stack, "/compute/v2.1/os-hypervisors/detail")["hypervisors"]
+    assert f"<td>{stack.settings.host_name}</td>" in hosts and ">up</span>" in hosts
+    assert f'<meter min="0" max="{host["vcpus"]}" value="1"' in hosts and "in Ceph" in hosts
     usage = page.split('id="project-usage"', 1)[1].split("</table>", 1)[0]
     assert ">demo</a>" in usage and ">other</a>" not in usage
     demo = project_id(stack, "demo")
@@ -250,8 +251,8 @@ def test_hypervisor_usage_shows_each_host_and_project(web: FlaskClient, stack: S
 
 
 def test_novas_hypervisor_details_become_meters(settings: Settings) -> None:
-    """Where a compute API serves os-hypervisors (Nova's shape), each host is a row of
-    meters; Nimbus's does not yet, so the page is rendered here from Nova's fields."""
+    """Nova's own hypervisor fields (with a local disk, which Nimbus's hosts have not)
+    become a row of meters."""
     nova = {
         "hypervisor_hostname": "cmp1",
         "state": "up",
@@ -267,13 +268,13 @@ def test_novas_hypervisor_details_become_meters(settings: Settings) -> None:
     (row,) = admin.hypervisor_rows([nova])
     assert row["host"] == "cmp1" and row["running"] == 2
     assert (row["vcpus"]["share"], row["ram"]["share"], row["disk"]["share"]) == (25, 25, 100)
-    total = admin.totals([row, row], [])
+    total = admin.totals([row, row])
     assert (total["vcpus"]["used"], total["vcpus"]["limit"]) == (4, 16)
     with create_dashboard(settings).test_request_context("/admin/hypervisors"):
         g.session = None
-        page = render_template("admin_hypervisors.html", rows=[row], hosts=[], states={}, usage=[])
+        page = render_template("admin_hypervisors.html", rows=[row], usage=[])
     assert '<meter min="0" max="8" value="2"' in page and "4096 of 16384 MiB" in page
-    assert 'id="no-hypervisors"' not in page
+    assert "100 of 100 GiB" in page
 
 
 def admin_routes(app: Flask, stack: Stack) -> Iterator[tuple[str, str]]:

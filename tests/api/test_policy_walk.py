@@ -60,6 +60,7 @@ SHARED_PARAMS = {
     "alias": "router",
     "type_id": "ceph",
     "action": "restart",
+    "hypervisor": "1",
 }
 
 #: Identity's objects that are everyone's (in every token's catalog, or the built-in roles).
@@ -168,6 +169,9 @@ ADMIN_ONLY |= {"compute.create_flavor", "compute.update_flavor", "compute.delete
 ADMIN_ONLY |= {"compute.create_flavor_extra_specs", "compute.update_flavor_extra_spec"}
 ADMIN_ONLY |= {"compute.delete_flavor_extra_spec", "compute.list_flavor_access"}
 ADMIN_ONLY |= {"compute.flavor_action"}
+ADMIN_ONLY |= {
+    "compute.list_hypervisors", "compute.list_hypervisors_detail", "compute.show_hypervisor"
+}  # fmt: skip
 
 #: Identity routes any user may call about itself and its own token.
 IDENTITY_OWN = {

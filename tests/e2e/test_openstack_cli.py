@@ -55,7 +55,7 @@ def test_server_lifecycle_with_the_openstack_cli(cloud: Cloud) -> None:
     assert [d.target for d in cloud.hypervisor().disks(domain)][:2] == ["vda", "vdb"]
     _events_listed(cloud, "vm1")
     assert cloud.openstack("server", "remove", "volume", "vm1", "cold").returncode == 0
-    wait_for(lambda: _volume_status(cloud, "cold") == "available", 60, "cold detached")
+    wait_for(lambda: _volume_status(cloud, "cold") == "available", 180, "cold detached")
     assert cloud.openstack("volume", "delete", "cold").returncode == 0
 
     deleted = cloud.openstack("server", "delete", "--wait", "vm1")

@@ -204,7 +204,11 @@ class Stack:
         self.wait_host_sync(began)
 
     def wait_host_sync(self, since: float, timeout: float = 30) -> None:
-        """Wait for a run of this host's ``SyncHostNetworks`` started after ``since``."""
+        """Wait for a run of this host's ``SyncHostNetworks`` that closed after ``since``.
+
+        Its close, not its start: a worker stopped while its first reconcile ran leaves
+        that run open, and the new worker's agent joins it (the start reuses a running
+        id) rather than starting another; only the new worker can close it."""
         workflow_id = f"host-{self.settings.host_name}-network-sync"
 
         async def done(client: Any) -> bool:
@@ -212,9 +216,8 @@ class Stack:
                 described = await client.get_workflow_handle(workflow_id).describe()
             except RPCError:
                 return False
-            return bool(
-                described.start_time.timestamp() >= since and described.close_time is not None
-            )
+            closed = described.close_time
+            return closed is not None and closed.timestamp() >= since
 
         deadline = time.monotonic() + timeout
         while not self.bridge.run(done):

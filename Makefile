@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 # one of them (one unit of work, see tests/conftest.py) while the other takes those over
 # fakes. `make test PARALLEL=` runs everything in one process.
 PARALLEL ?= -n 2
+# The unit, API and workflow suites run on each database named here, the others on the
+# first (tests/conftest.py): a PostgreSQL server is started for the tests.
+TEST_DATABASES ?= sqlite,postgresql
 
 .PHONY: up down status test test-unit test-pg lint bench install clean
 
@@ -32,13 +35,14 @@ $(STAMP): pyproject.toml scripts/install-system-packages scripts/link-ceph-pytho
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy nimbus api workflows activities observability paas dashboard
-	$(BIN)/pytest -q -p no:cacheprovider --durations=15 $(PARALLEL)
+	NIMBUS_TEST_DATABASE=$(TEST_DATABASES) \
+		$(BIN)/pytest -q -p no:cacheprovider --durations=15 $(PARALLEL)
 
 test-unit: install
 	$(BIN)/pytest -q $(PARALLEL) tests/unit tests/workflows tests/api
 
-# The fast suites again with every test's database on a throw-away PostgreSQL server
-# (tests/support/postgres.py) instead of a SQLite file.
+# The fast suites with every test's database on a throw-away PostgreSQL server
+# (tests/support/postgres.py) instead of a SQLite file: what `make test` adds to them.
 test-pg: install
 	NIMBUS_TEST_DATABASE=postgresql $(BIN)/pytest -q -p no:cacheprovider $(PARALLEL) \
 		tests/unit tests/workflows tests/api

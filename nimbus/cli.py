@@ -131,6 +131,26 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _db(settings: Settings, args: argparse.Namespace) -> int:
+    """``upgrade`` brings the database to the newest schema (``nimbus up`` does too, so
+    this is for upgrading before starting); ``version`` says where it stands."""
+    from nimbus import migrate
+    from nimbus.db import Database
+
+    db = Database(settings.db_url)
+    try:
+        if args.db_command == "upgrade":
+            print(db.create_schema())
+        else:
+            print(
+                f"database at {migrate.current(db.engine) or 'no revision'},"
+                f" newest {migrate.head()}"
+            )
+    finally:
+        db.engine.dispose()
+    return 0
+
+
 def _trace(settings: Settings, args: argparse.Namespace) -> int:
     """Everything one request did: its API line, its workflows, its activities' lines."""
     from observability.trace import as_json, collect, render
@@ -171,6 +191,11 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(fn=_audit)
+    database = sub.add_parser("db", help="the schema of the cloud's database")
+    database_sub = database.add_subparsers(dest="db_command", required=True)
+    database_sub.add_parser("upgrade", help="run the migrations up to the newest schema")
+    database_sub.add_parser("version", help="the schema's revision, and the newest")
+    database.set_defaults(fn=_db)
     from paas.cli import add_commands, add_service_commands
 
     add_commands(sub)

@@ -441,13 +441,12 @@ class Database:
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def create_schema(self) -> None:
-        """Create missing tables, then add columns that newer code declares, let declared
-        nullable columns take NULL and change primary keys (changes that lose nothing)."""
-        Base.metadata.create_all(self.engine)
-        add_missing_columns(self.engine)
-        relax_not_null(self.engine)
-        rekey(self.engine)
+    def create_schema(self) -> str:
+        """Bring the schema to the models' through the migrations (``nimbus.migrate``),
+        keeping every row; return what was done, in a few words."""
+        from nimbus import migrate
+
+        return migrate.upgrade(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

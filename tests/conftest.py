@@ -9,7 +9,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from argon2 import PasswordHasher
@@ -36,11 +36,18 @@ if TYPE_CHECKING:
 
 _exit_status = 0
 
-#: ``NIMBUS_TEST_DATABASE=postgresql`` (``make test-pg``) gives every test that would use a
-#: SQLite file in its folder a database of a throw-away PostgreSQL server instead.
-TEST_DATABASE = os.environ.get("NIMBUS_TEST_DATABASE", "sqlite")
-if TEST_DATABASE not in ("sqlite", "postgresql"):
-    raise pytest.UsageError(f"NIMBUS_TEST_DATABASE is sqlite or postgresql, not {TEST_DATABASE}")
+#: The databases the tests run on: ``NIMBUS_TEST_DATABASE`` names one or both, comma
+#: separated. ``postgresql`` gives every test that would use a SQLite file in its folder a
+#: database of a throw-away PostgreSQL server instead. With both (``make test``), the
+#: suites in ``BOTH_DATABASES`` run twice, a module at a time on each; the others on the
+#: first named.
+TEST_DATABASES = os.environ.get("NIMBUS_TEST_DATABASE", "sqlite").split(",")
+if not TEST_DATABASES or set(TEST_DATABASES) - {"sqlite", "postgresql"}:
+    raise pytest.UsageError(
+        "NIMBUS_TEST_DATABASE is sqlite, postgresql or both (comma separated),"
+        f" not {os.environ['NIMBUS_TEST_DATABASE']}"
+    )
+BOTH_DATABASES = ("tests/unit/", "tests/api/", "tests/workflows/")
 
 #: Real argon2id at its lowest cost for the users every stack seeds and logs in: at the
 #: cloud's cost, hashing and checking them took minutes of the suite. tests/unit/
@@ -184,27 +191,50 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             asyncio.run(record(address, Path(record_to)))
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The suites of ``BOTH_DATABASES`` take each database named, module by module."""
+    if (
+        len(TEST_DATABASES) > 1
+        and "database_backend" in metafunc.fixturenames
+        and metafunc.definition.nodeid.startswith(BOTH_DATABASES)
+    ):
+        metafunc.parametrize("database_backend", TEST_DATABASES, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def database_backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` or ``postgresql``: what this module's tests run on."""
+    return str(getattr(request, "param", TEST_DATABASES[0]))
+
+
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresCluster | None]:
-    """The session's PostgreSQL server when the tests run on it, else None."""
-    if TEST_DATABASE != "postgresql":
-        yield None
-        return
+def postgres() -> Iterator[PostgresCluster]:
+    """The session's PostgreSQL server, started when a test first needs it."""
     with postgres_cluster() as cluster:
         yield cluster
 
 
+@pytest.fixture(scope="module")
+def database_cluster(
+    database_backend: str, request: pytest.FixtureRequest
+) -> PostgresCluster | None:
+    """The PostgreSQL server this module's databases are made in; None for SQLite."""
+    if database_backend != "postgresql":
+        return None
+    return cast(PostgresCluster, request.getfixturevalue("postgres"))
+
+
 @pytest.fixture
-def database_url(postgres: PostgresCluster | None, tmp_path: Path) -> Iterator[str]:
+def database_url(database_cluster: PostgresCluster | None, tmp_path: Path) -> Iterator[str]:
     """The test's own database, with the schema or not yet (``create_schema`` makes it)."""
-    with database_for(postgres, tmp_path) as url:
+    with database_for(database_cluster, tmp_path) as url:
         yield url
 
 
 @pytest.fixture
-def empty_database_url(postgres: PostgresCluster | None, tmp_path: Path) -> Iterator[str]:
+def empty_database_url(database_cluster: PostgresCluster | None, tmp_path: Path) -> Iterator[str]:
     """A database of the test's own without a single table: where to build old schemas."""
-    with database_for(postgres, tmp_path, empty=True) as url:
+    with database_for(database_cluster, tmp_path, empty=True) as url:
         yield url
 
 

@@ -202,11 +202,11 @@ def _victims(idp: IdentityApp) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def walk(
-    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresCluster | None
+    tmp_path_factory: pytest.TempPathFactory, database_cluster: PostgresCluster | None
 ) -> Iterator[Walk]:
     """One app for the module: bad input must change nothing, so the tests can share it."""
     folder = tmp_path_factory.mktemp("identity")
-    with database_for(postgres, folder) as url:
+    with database_for(database_cluster, folder) as url:
         for idp in identity_app(folder, database_url=url):
             ids = _victims(idp)
             yield Walk(idp, ids, idp.token("admin"), idp.token("rita"))

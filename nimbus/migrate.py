@@ -1,0 +1,139 @@
+"""Schema migrations: bring any Nimbus database to the models' schema, keeping its rows.
+
+The migrations are Alembic's, in ``nimbus/migrations/versions``. What ``upgrade`` does
+depends on what the database holds:
+
+- nothing: the tables are made from the models and stamped with the newest revision, in
+  one step (``tests/unit/test_migrations.py`` shows that equals running every migration);
+- an ``alembic_version`` table: the migrations after its revision run, in order, in one
+  transaction where the database allows (PostgreSQL; SQLite commits DDL as it goes);
+- Nimbus's tables without one, made before migrations began: the column fix-ups of
+  ``nimbus.db`` bring it to the baseline (``0001``), it is stamped so, then upgraded.
+
+SQLite cannot alter a column's type: a migration rebuilds the table (Alembic's batch
+mode), with foreign keys off meanwhile so that dropping the old table cascades nowhere;
+rows whose references the migration broke fail it before they are turned back on.
+
+A new migration: change the models, then ``python -m nimbus.migrate revision "what"``
+writes the operations that take a database at the newest revision to them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, inspect, text
+from sqlalchemy.engine import Engine
+
+from nimbus.errors import NimbusError
+
+#: Alembic says at INFO what its import and every command set up; ``upgrade`` logs what
+#: it did instead.
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from alembic.runtime.migration import MigrationContext  # noqa: E402
+from alembic.script import ScriptDirectory  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+#: The revision of the schema as it stood when migrations began.
+BASELINE = "0001"
+VERSION_TABLE = "alembic_version"
+
+
+def config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration, with no file: the scripts' place and the connection."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head() -> str:
+    """The newest revision."""
+    found = ScriptDirectory.from_config(config()).get_current_head()
+    assert found is not None
+    return found
+
+
+def current(engine: Engine) -> str | None:
+    """The revision a database is at; None for one never stamped."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str:
+    """Bring the database to ``revision``; return what was done, in a few words."""
+    from nimbus import db
+
+    tables = set(inspect(engine).get_table_names())
+    if not tables and revision == "head":
+        db.Base.metadata.create_all(engine)
+        _run(engine, lambda cfg: command.stamp(cfg, "head"))
+        return f"created at {head()}"
+    if tables and VERSION_TABLE not in tables:
+        db.Base.metadata.create_all(engine)
+        db.add_missing_columns(engine)
+        db.relax_not_null(engine)
+        db.rekey(engine)
+        _run(engine, lambda cfg: command.stamp(cfg, BASELINE))
+    before = current(engine)
+    _run(engine, lambda cfg: command.upgrade(cfg, revision))
+    after = current(engine)
+    if before == after:
+        return f"at {after}"
+    log.info("database schema upgraded from %s to %s", before, after)
+    return f"upgraded from {before} to {after}"
+
+
+def _run(engine: Engine, step: object) -> None:
+    """Run an Alembic command on one connection of ``engine``, in one transaction."""
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:
+            # A pragma takes effect outside a transaction only: commit the one it began.
+            conn.execute(text("PRAGMA foreign_keys=OFF"))
+            conn.commit()
+        try:
+            before = _broken_references(conn) if sqlite else set()
+            with conn.begin():
+                step(config(conn))  # type: ignore[operator]
+            if sqlite:
+                broken = _broken_references(conn) - before
+                if broken:
+                    raise NimbusError(f"a migration broke these rows' references: {broken}")
+        finally:
+            if sqlite:
+                conn.execute(text("PRAGMA foreign_keys=ON"))
+                conn.commit()
+
+
+def _broken_references(conn: Connection) -> set[tuple[Any, ...]]:
+    """SQLite's rows whose foreign keys point nowhere: (table, rowid, parent, key)."""
+    found = {tuple(row) for row in conn.execute(text("PRAGMA foreign_key_check"))}
+    conn.commit()
+    return found
+
+
+def revision(message: str) -> None:
+    """Write a new migration from the difference between the newest revision and the
+    models (a scratch SQLite database is upgraded to the head, then compared)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = create_engine(f"sqlite:///{scratch}/scratch.db")
+        _run(engine, lambda cfg: command.upgrade(cfg, "head"))
+        with engine.connect() as conn:
+            number = f"{int(head()) + 1:04d}"
+            command.revision(config(conn), message, autogenerate=True, rev_id=number)
+        engine.dispose()
+
+
+if __name__ == "__main__":  # pragma: no cover - a developer's command
+    if len(sys.argv) != 3 or sys.argv[1] != "revision":
+        sys.exit('usage: python -m nimbus.migrate revision "what the migration does"')
+    revision(sys.argv[2])

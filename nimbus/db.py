@@ -26,13 +26,10 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    inspect,
     make_url,
     select,
-    text,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.engine.interfaces import ReflectedColumn
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
@@ -331,107 +328,6 @@ def make_engine(url: str) -> Engine:
     elif postgresql:
         event.listen(engine, "connect", _postgresql_session)
     return engine
-
-
-def _columns(engine: Engine) -> dict[str, list[ReflectedColumn]]:
-    """Each table's columns as the database has them (one query on PostgreSQL, where
-    asking table by table made ``create_schema`` several times slower)."""
-    found = inspect(engine).get_multi_columns()
-    return {name: columns for (_, name), columns in found.items()}
-
-
-def add_missing_columns(engine: Engine) -> list[str]:
-    """``ALTER TABLE ... ADD COLUMN`` for every declared column a table lacks.
-
-    Keeps a data directory made by an older Nimbus usable: schema changes so far only add
-    nullable or defaulted columns. Returns ``table.column`` for each column added.
-    """
-    added = []
-    columns = _columns(engine)
-    for table in Base.metadata.sorted_tables:
-        present = {c["name"] for c in columns.get(table.name, [])}
-        for column in table.columns:
-            if column.name in present:
-                continue
-            ddl = f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
-            ddl += column.type.compile(dialect=engine.dialect)
-            with engine.begin() as conn:
-                conn.execute(text(ddl))
-            added.append(f"{table.name}.{column.name}")
-    return added
-
-
-def relax_not_null(engine: Engine) -> list[str]:
-    """Let columns that newer code declares nullable take NULL (``table.column`` each).
-
-    PostgreSQL drops the constraint in place; SQLite cannot, so the table is rebuilt with
-    the declared schema and its rows copied over (with ``legacy_alter_table``, so the
-    rename leaves other tables' references alone)."""
-    columns = _columns(engine)
-    relaxed = []
-    for table in Base.metadata.sorted_tables:
-        present = {c["name"]: bool(c["nullable"]) for c in columns.get(table.name, [])}
-        names = [
-            c.name
-            for c in table.columns
-            if c.nullable and not c.primary_key and not present.get(c.name, True)
-        ]
-        if not names:
-            continue
-        if engine.dialect.name == "sqlite":
-            _rebuild_sqlite_table(engine, table, list(present))
-        else:
-            with engine.begin() as conn:
-                for name in names:
-                    conn.execute(
-                        text(f"ALTER TABLE {table.name} ALTER COLUMN {name} DROP NOT NULL")
-                    )
-        relaxed += [f"{table.name}.{name}" for name in names]
-    return relaxed
-
-
-def rekey(engine: Engine) -> list[str]:
-    """Give each table the primary key newer code declares (``table`` each), keeping its
-    rows: the new key must already be unique in them. PostgreSQL swaps the constraint in
-    place; SQLite rebuilds the table."""
-    keys = {name: key for (_, name), key in inspect(engine).get_multi_pk_constraint().items()}
-    rekeyed = []
-    for table in Base.metadata.sorted_tables:
-        present = keys.get(table.name)
-        wanted = [c.name for c in table.primary_key.columns]
-        if present is None or sorted(present["constrained_columns"]) == sorted(wanted):
-            continue
-        if engine.dialect.name == "sqlite":
-            columns = [c["name"] for c in inspect(engine).get_columns(table.name)]
-            _rebuild_sqlite_table(engine, table, columns)
-        else:
-            with engine.begin() as conn:
-                conn.execute(text(f"ALTER TABLE {table.name} DROP CONSTRAINT {present['name']}"))
-                conn.execute(
-                    text(f"ALTER TABLE {table.name} ADD PRIMARY KEY ({', '.join(wanted)})")
-                )
-        rekeyed.append(table.name)
-    return rekeyed
-
-
-def _rebuild_sqlite_table(engine: Engine, table: Any, columns: list[str]) -> None:
-    old = f"{table.name}__old"
-    kept = ", ".join(c for c in columns if c in table.columns)
-    with engine.connect() as conn:
-        # Pragmas take effect outside a transaction only: commit the one they began.
-        conn.execute(text("PRAGMA foreign_keys=OFF"))
-        conn.execute(text("PRAGMA legacy_alter_table=ON"))
-        conn.commit()
-        conn.execute(text(f"ALTER TABLE {table.name} RENAME TO {old}"))
-        for index in inspect(conn).get_indexes(old):
-            conn.execute(text(f"DROP INDEX {index['name']}"))
-        table.create(conn)
-        conn.execute(text(f"INSERT INTO {table.name} ({kept}) SELECT {kept} FROM {old}"))
-        conn.execute(text(f"DROP TABLE {old}"))
-        conn.commit()
-        conn.execute(text("PRAGMA legacy_alter_table=OFF"))
-        conn.execute(text("PRAGMA foreign_keys=ON"))
-        conn.commit()
 
 
 class Database:

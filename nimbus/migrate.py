@@ -7,8 +7,9 @@ depends on what the database holds:
   one step (``tests/unit/test_migrations.py`` shows that equals running every migration);
 - an ``alembic_version`` table: the migrations after its revision run, in order, in one
   transaction where the database allows (PostgreSQL; SQLite commits DDL as it goes);
-- Nimbus's tables without one, made before migrations began: the column fix-ups of
-  ``nimbus.db`` bring it to the baseline (``0001``), it is stamped so, then upgraded.
+- Nimbus's tables without one, made before migrations began: it is brought to the
+  baseline (``0001``, whose migration declares its tables) by adding what it lacks, as
+  Nimbus did on start before migrations; it is stamped so, then upgraded.
 
 SQLite cannot alter a column's type: a migration rebuilds the table (Alembic's batch
 mode), with foreign keys off meanwhile so that dropping the old table cascades nowhere;
@@ -26,8 +27,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, inspect, text
+from sqlalchemy import Connection, MetaData, create_engine, inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine.interfaces import ReflectedColumn
 
 from nimbus.errors import NimbusError
 
@@ -78,10 +80,7 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
         _run(engine, lambda cfg: command.stamp(cfg, "head"))
         return f"created at {head()}"
     if tables and VERSION_TABLE not in tables:
-        db.Base.metadata.create_all(engine)
-        db.add_missing_columns(engine)
-        db.relax_not_null(engine)
-        db.rekey(engine)
+        _to_baseline(engine)
         _run(engine, lambda cfg: command.stamp(cfg, BASELINE))
     before = current(engine)
     _run(engine, lambda cfg: command.upgrade(cfg, revision))
@@ -90,6 +89,127 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
         return f"at {after}"
     log.info("database schema upgraded from %s to %s", before, after)
     return f"upgraded from {before} to {after}"
+
+
+def _baseline() -> MetaData:
+    """The tables of the baseline revision, as its migration declares them."""
+    script = ScriptDirectory.from_config(config()).get_revision(BASELINE)
+    assert script is not None
+    metadata = MetaData()
+    script.module.tables(metadata)
+    return metadata
+
+
+def _to_baseline(engine: Engine) -> None:
+    """Bring a database made before migrations to the baseline, keeping its rows: the
+    tables it lacks are made, then the columns its tables lack added, those the baseline
+    lets take NULL relaxed, and the primary keys that changed swapped."""
+    metadata = _baseline()
+    metadata.create_all(engine)
+    _add_missing_columns(engine, metadata)
+    _relax_not_null(engine, metadata)
+    _rekey(engine, metadata)
+
+
+def _columns(engine: Engine) -> dict[str, list[ReflectedColumn]]:
+    """Each table's columns as the database has them (one query on PostgreSQL, where
+    asking table by table was several times slower)."""
+    found = inspect(engine).get_multi_columns()
+    return {name: columns for (_, name), columns in found.items()}
+
+
+def _add_missing_columns(engine: Engine, metadata: MetaData) -> list[str]:
+    """``ALTER TABLE ... ADD COLUMN`` for every declared column a table lacks.
+
+    Schema changes before migrations only added nullable or defaulted columns. Returns
+    ``table.column`` for each column added.
+    """
+    added = []
+    columns = _columns(engine)
+    for table in metadata.sorted_tables:
+        present = {c["name"] for c in columns.get(table.name, [])}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            ddl = f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
+            ddl += column.type.compile(dialect=engine.dialect)
+            with engine.begin() as conn:
+                conn.execute(text(ddl))
+            added.append(f"{table.name}.{column.name}")
+    return added
+
+
+def _relax_not_null(engine: Engine, metadata: MetaData) -> list[str]:
+    """Let columns that the baseline declares nullable take NULL (``table.column`` each).
+
+    PostgreSQL drops the constraint in place; SQLite cannot, so the table is rebuilt with
+    the declared schema and its rows copied over (with ``legacy_alter_table``, so the
+    rename leaves other tables' references alone)."""
+    columns = _columns(engine)
+    relaxed = []
+    for table in metadata.sorted_tables:
+        present = {c["name"]: bool(c["nullable"]) for c in columns.get(table.name, [])}
+        names = [
+            c.name
+            for c in table.columns
+            if c.nullable and not c.primary_key and not present.get(c.name, True)
+        ]
+        if not names:
+            continue
+        if engine.dialect.name == "sqlite":
+            _rebuild_sqlite_table(engine, table, list(present))
+        else:
+            with engine.begin() as conn:
+                for name in names:
+                    conn.execute(
+                        text(f"ALTER TABLE {table.name} ALTER COLUMN {name} DROP NOT NULL")
+                    )
+        relaxed += [f"{table.name}.{name}" for name in names]
+    return relaxed
+
+
+def _rekey(engine: Engine, metadata: MetaData) -> list[str]:
+    """Give each table the primary key the baseline declares (``table`` each), keeping its
+    rows: the new key must already be unique in them. PostgreSQL swaps the constraint in
+    place; SQLite rebuilds the table."""
+    keys = {name: key for (_, name), key in inspect(engine).get_multi_pk_constraint().items()}
+    rekeyed = []
+    for table in metadata.sorted_tables:
+        present = keys.get(table.name)
+        wanted = [c.name for c in table.primary_key.columns]
+        if present is None or sorted(present["constrained_columns"]) == sorted(wanted):
+            continue
+        if engine.dialect.name == "sqlite":
+            columns = [c["name"] for c in inspect(engine).get_columns(table.name)]
+            _rebuild_sqlite_table(engine, table, columns)
+        else:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {table.name} DROP CONSTRAINT {present['name']}"))
+                conn.execute(
+                    text(f"ALTER TABLE {table.name} ADD PRIMARY KEY ({', '.join(wanted)})")
+                )
+        rekeyed.append(table.name)
+    return rekeyed
+
+
+def _rebuild_sqlite_table(engine: Engine, table: Any, columns: list[str]) -> None:
+    old = f"{table.name}__old"
+    kept = ", ".join(c for c in columns if c in table.columns)
+    with engine.connect() as conn:
+        # Pragmas take effect outside a transaction only: commit the one they began.
+        conn.execute(text("PRAGMA foreign_keys=OFF"))
+        conn.execute(text("PRAGMA legacy_alter_table=ON"))
+        conn.commit()
+        conn.execute(text(f"ALTER TABLE {table.name} RENAME TO {old}"))
+        for index in inspect(conn).get_indexes(old):
+            conn.execute(text(f"DROP INDEX {index['name']}"))
+        table.create(conn)
+        conn.execute(text(f"INSERT INTO {table.name} ({kept}) SELECT {kept} FROM {old}"))
+        conn.execute(text(f"DROP TABLE {old}"))
+        conn.commit()
+        conn.execute(text("PRAGMA legacy_alter_table=OFF"))
+        conn.execute(text("PRAGMA foreign_keys=ON"))
+        conn.commit()
 
 
 def _run(engine: Engine, step: object) -> None:

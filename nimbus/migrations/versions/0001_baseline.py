@@ -1,7 +1,8 @@
 """The schema as it stood when migrations began: every table, made from nothing.
 
-A database made before migrations (by ``create_all`` and the column fix-ups of
-``nimbus.db``) has this shape too; ``nimbus.migrate`` stamps it with this revision.
+``tables`` declares them: the migration makes them from it, and ``nimbus.migrate`` brings
+a database made before migrations to it (adding what that lacks) before stamping it with
+this revision.
 
 Revision ID: 0001
 Revises: (none)
@@ -18,9 +19,11 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade() -> None:
-    op.create_table(
+def tables(metadata: sa.MetaData) -> None:
+    """Declare, in ``metadata``, every table of the schema at this revision."""
+    sa.Table(
         "audit_events",
+        metadata,
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("at", sa.DateTime(), nullable=False),
         sa.Column("request_id", sa.String(length=64), nullable=False),
@@ -36,19 +39,19 @@ def upgrade() -> None:
         sa.Column("remote_addr", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(op.f("ix_audit_events_at"), "audit_events", ["at"], unique=False)
-    op.create_index(
-        op.f("ix_audit_events_project_id"), "audit_events", ["project_id"], unique=False
-    )
-    op.create_index(op.f("ix_audit_events_user_id"), "audit_events", ["user_id"], unique=False)
-    op.create_table(
+    _index(metadata, "ix_audit_events_at", "audit_events", ["at"], unique=False)
+    _index(metadata, "ix_audit_events_project_id", "audit_events", ["project_id"], unique=False)
+    _index(metadata, "ix_audit_events_user_id", "audit_events", ["user_id"], unique=False)
+    sa.Table(
         "dhcp_generations",
+        metadata,
         sa.Column("network_id", sa.String(length=36), nullable=False),
         sa.Column("generation", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("network_id"),
     )
-    op.create_table(
+    sa.Table(
         "domains",
+        metadata,
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("description", sa.String(length=255), nullable=False),
@@ -56,8 +59,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
     )
-    op.create_table(
+    sa.Table(
         "flavors",
+        metadata,
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("vcpus", sa.Integer(), nullable=False),
@@ -71,8 +75,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
     )
-    op.create_table(
+    sa.Table(
         "hosts",
+        metadata,
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("vcpus", sa.Integer(), nullable=False),
         sa.Column("memory_mib", sa.Integer(), nullable=False),
@@ -80,8 +85,9 @@ def upgrade() -> None:
         sa.Column("heartbeat_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
-    op.create_table(
+    sa.Table(
         "images",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=True),
         sa.Column("owner", sa.String(length=64), nullable=True),
@@ -105,9 +111,10 @@ def upgrade() -> None:
         sa.Column("deleted_at", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(op.f("ix_images_owner"), "images", ["owner"], unique=False)
-    op.create_table(
+    _index(metadata, "ix_images_owner", "images", ["owner"], unique=False)
+    sa.Table(
         "key_pairs",
+        metadata,
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("user_id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
@@ -118,9 +125,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("user_id", "name"),
     )
-    op.create_index(op.f("ix_key_pairs_user_id"), "key_pairs", ["user_id"], unique=False)
-    op.create_table(
+    _index(metadata, "ix_key_pairs_user_id", "key_pairs", ["user_id"], unique=False)
+    sa.Table(
         "networks",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
@@ -138,9 +146,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("segment"),
     )
-    op.create_index(op.f("ix_networks_project_id"), "networks", ["project_id"], unique=False)
-    op.create_table(
+    _index(metadata, "ix_networks_project_id", "networks", ["project_id"], unique=False)
+    sa.Table(
         "paas_apps",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=63), nullable=False),
@@ -165,9 +174,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("project_id", "name"),
     )
-    op.create_index(op.f("ix_paas_apps_project_id"), "paas_apps", ["project_id"], unique=False)
-    op.create_table(
+    _index(metadata, "ix_paas_apps_project_id", "paas_apps", ["project_id"], unique=False)
+    sa.Table(
         "paas_deployments",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("app_id", sa.String(length=36), nullable=False),
         sa.Column("release_id", sa.String(length=36), nullable=False),
@@ -183,11 +193,10 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        op.f("ix_paas_deployments_app_id"), "paas_deployments", ["app_id"], unique=False
-    )
-    op.create_table(
+    _index(metadata, "ix_paas_deployments_app_id", "paas_deployments", ["app_id"], unique=False)
+    sa.Table(
         "paas_events",
+        metadata,
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("app_id", sa.String(length=36), nullable=False),
         sa.Column("at", sa.DateTime(), nullable=False),
@@ -197,10 +206,11 @@ def upgrade() -> None:
         sa.Column("step", sa.String(length=160), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(op.f("ix_paas_events_app_id"), "paas_events", ["app_id"], unique=False)
-    op.create_index(op.f("ix_paas_events_step"), "paas_events", ["step"], unique=False)
-    op.create_table(
+    _index(metadata, "ix_paas_events_app_id", "paas_events", ["app_id"], unique=False)
+    _index(metadata, "ix_paas_events_step", "paas_events", ["step"], unique=False)
+    sa.Table(
         "paas_log_lines",
+        metadata,
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("app_id", sa.String(length=36), nullable=False),
         sa.Column("at", sa.DateTime(), nullable=False),
@@ -209,26 +219,29 @@ def upgrade() -> None:
         sa.Column("step", sa.String(length=160), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(op.f("ix_paas_log_lines_app_id"), "paas_log_lines", ["app_id"], unique=False)
-    op.create_index(op.f("ix_paas_log_lines_step"), "paas_log_lines", ["step"], unique=False)
-    op.create_table(
+    _index(metadata, "ix_paas_log_lines_app_id", "paas_log_lines", ["app_id"], unique=False)
+    _index(metadata, "ix_paas_log_lines_step", "paas_log_lines", ["step"], unique=False)
+    sa.Table(
         "paas_log_offsets",
+        metadata,
         sa.Column("server_id", sa.String(length=36), nullable=False),
         sa.Column("offset", sa.Integer(), nullable=False),
         sa.Column("started", sa.Boolean(), nullable=False),
         sa.Column("exit_status", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("server_id"),
     )
-    op.create_table(
+    sa.Table(
         "paas_packages",
+        metadata,
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("project_id", "sha256"),
     )
-    op.create_table(
+    sa.Table(
         "paas_services",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=63), nullable=False),
@@ -243,19 +256,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("project_id", "name"),
     )
-    op.create_index(
-        op.f("ix_paas_services_project_id"), "paas_services", ["project_id"], unique=False
-    )
-    op.create_table(
+    _index(metadata, "ix_paas_services_project_id", "paas_services", ["project_id"], unique=False)
+    sa.Table(
         "paas_spaces",
+        metadata,
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("network_id", sa.String(length=36), nullable=False),
         sa.Column("subnet_id", sa.String(length=36), nullable=False),
         sa.Column("security_group_id", sa.String(length=36), nullable=False),
         sa.PrimaryKeyConstraint("project_id"),
     )
-    op.create_table(
+    sa.Table(
         "projects",
+        metadata,
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("domain_id", sa.String(length=64), nullable=False),
@@ -264,28 +277,32 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("domain_id", "name"),
     )
-    op.create_table(
+    sa.Table(
         "quota_locks",
+        metadata,
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("generation", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("project_id"),
     )
-    op.create_table(
+    sa.Table(
         "quotas",
+        metadata,
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("resource", sa.String(length=64), nullable=False),
         sa.Column("hard_limit", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("project_id", "resource"),
     )
-    op.create_table(
+    sa.Table(
         "roles",
+        metadata,
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
     )
-    op.create_table(
+    sa.Table(
         "routers",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
@@ -300,9 +317,10 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(op.f("ix_routers_project_id"), "routers", ["project_id"], unique=False)
-    op.create_table(
+    _index(metadata, "ix_routers_project_id", "routers", ["project_id"], unique=False)
+    sa.Table(
         "security_groups",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
@@ -314,11 +332,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("default_for"),
     )
-    op.create_index(
-        op.f("ix_security_groups_project_id"), "security_groups", ["project_id"], unique=False
+    _index(
+        metadata, "ix_security_groups_project_id", "security_groups", ["project_id"], unique=False
     )
-    op.create_table(
+    sa.Table(
         "server_flavors",
+        metadata,
         sa.Column("server_id", sa.String(length=36), nullable=False),
         sa.Column("flavor_id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
@@ -333,8 +352,9 @@ def upgrade() -> None:
         sa.Column("extra_specs", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("server_id", "flavor_id"),
     )
-    op.create_table(
+    sa.Table(
         "servers",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.String(length=64), nullable=False),
@@ -366,12 +386,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("project_id", "idempotency_key"),
     )
-    op.create_index(op.f("ix_servers_deleted_at"), "servers", ["deleted_at"], unique=False)
-    op.create_index(op.f("ix_servers_project_id"), "servers", ["project_id"], unique=False)
-    op.create_index(op.f("ix_servers_reservation_id"), "servers", ["reservation_id"], unique=False)
-    op.create_index(op.f("ix_servers_status"), "servers", ["status"], unique=False)
-    op.create_table(
+    _index(metadata, "ix_servers_deleted_at", "servers", ["deleted_at"], unique=False)
+    _index(metadata, "ix_servers_project_id", "servers", ["project_id"], unique=False)
+    _index(metadata, "ix_servers_reservation_id", "servers", ["reservation_id"], unique=False)
+    _index(metadata, "ix_servers_status", "servers", ["status"], unique=False)
+    sa.Table(
         "users",
+        metadata,
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("domain_id", sa.String(length=64), nullable=False),
@@ -383,8 +404,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("domain_id", "name"),
     )
-    op.create_table(
+    sa.Table(
         "volume_attachments",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("volume_id", sa.String(length=36), nullable=False),
         sa.Column("server_id", sa.String(length=36), nullable=False),
@@ -396,14 +418,23 @@ def upgrade() -> None:
         sa.Column("tag", sa.String(length=60), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        op.f("ix_volume_attachments_server_id"), "volume_attachments", ["server_id"], unique=False
+    _index(
+        metadata,
+        "ix_volume_attachments_server_id",
+        "volume_attachments",
+        ["server_id"],
+        unique=False,
     )
-    op.create_index(
-        op.f("ix_volume_attachments_volume_id"), "volume_attachments", ["volume_id"], unique=False
+    _index(
+        metadata,
+        "ix_volume_attachments_volume_id",
+        "volume_attachments",
+        ["volume_id"],
+        unique=False,
     )
-    op.create_table(
+    sa.Table(
         "volume_messages",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("request_id", sa.String(length=255), nullable=True),
@@ -416,17 +447,22 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        op.f("ix_volume_messages_created_at"), "volume_messages", ["created_at"], unique=False
+    _index(
+        metadata, "ix_volume_messages_created_at", "volume_messages", ["created_at"], unique=False
     )
-    op.create_index(
-        op.f("ix_volume_messages_project_id"), "volume_messages", ["project_id"], unique=False
+    _index(
+        metadata, "ix_volume_messages_project_id", "volume_messages", ["project_id"], unique=False
     )
-    op.create_index(
-        op.f("ix_volume_messages_resource_uuid"), "volume_messages", ["resource_uuid"], unique=False
+    _index(
+        metadata,
+        "ix_volume_messages_resource_uuid",
+        "volume_messages",
+        ["resource_uuid"],
+        unique=False,
     )
-    op.create_table(
+    sa.Table(
         "volume_snapshots",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.String(length=64), nullable=False),
@@ -440,17 +476,18 @@ def upgrade() -> None:
         sa.Column("deleted_at", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        op.f("ix_volume_snapshots_deleted_at"), "volume_snapshots", ["deleted_at"], unique=False
+    _index(
+        metadata, "ix_volume_snapshots_deleted_at", "volume_snapshots", ["deleted_at"], unique=False
     )
-    op.create_index(
-        op.f("ix_volume_snapshots_project_id"), "volume_snapshots", ["project_id"], unique=False
+    _index(
+        metadata, "ix_volume_snapshots_project_id", "volume_snapshots", ["project_id"], unique=False
     )
-    op.create_index(
-        op.f("ix_volume_snapshots_volume_id"), "volume_snapshots", ["volume_id"], unique=False
+    _index(
+        metadata, "ix_volume_snapshots_volume_id", "volume_snapshots", ["volume_id"], unique=False
     )
-    op.create_table(
+    sa.Table(
         "volume_transfers",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("volume_id", sa.String(length=36), nullable=False),
@@ -464,17 +501,18 @@ def upgrade() -> None:
         sa.Column("deleted_at", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        op.f("ix_volume_transfers_deleted_at"), "volume_transfers", ["deleted_at"], unique=False
+    _index(
+        metadata, "ix_volume_transfers_deleted_at", "volume_transfers", ["deleted_at"], unique=False
     )
-    op.create_index(
-        op.f("ix_volume_transfers_project_id"), "volume_transfers", ["project_id"], unique=False
+    _index(
+        metadata, "ix_volume_transfers_project_id", "volume_transfers", ["project_id"], unique=False
     )
-    op.create_index(
-        op.f("ix_volume_transfers_volume_id"), "volume_transfers", ["volume_id"], unique=False
+    _index(
+        metadata, "ix_volume_transfers_volume_id", "volume_transfers", ["volume_id"], unique=False
     )
-    op.create_table(
+    sa.Table(
         "volumes",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.String(length=64), nullable=False),
@@ -491,11 +529,12 @@ def upgrade() -> None:
         sa.Column("deleted_at", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(op.f("ix_volumes_deleted_at"), "volumes", ["deleted_at"], unique=False)
-    op.create_index(op.f("ix_volumes_project_id"), "volumes", ["project_id"], unique=False)
-    op.create_index(op.f("ix_volumes_status"), "volumes", ["status"], unique=False)
-    op.create_table(
+    _index(metadata, "ix_volumes_deleted_at", "volumes", ["deleted_at"], unique=False)
+    _index(metadata, "ix_volumes_project_id", "volumes", ["project_id"], unique=False)
+    _index(metadata, "ix_volumes_status", "volumes", ["status"], unique=False)
+    sa.Table(
         "application_credentials",
+        metadata,
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
@@ -517,20 +556,23 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("user_id", "name"),
     )
-    op.create_index(
-        op.f("ix_application_credentials_project_id"),
+    _index(
+        metadata,
+        "ix_application_credentials_project_id",
         "application_credentials",
         ["project_id"],
         unique=False,
     )
-    op.create_index(
-        op.f("ix_application_credentials_user_id"),
+    _index(
+        metadata,
+        "ix_application_credentials_user_id",
         "application_credentials",
         ["user_id"],
         unique=False,
     )
-    op.create_table(
+    sa.Table(
         "ec2_credentials",
+        metadata,
         sa.Column("access", sa.String(length=64), nullable=False),
         sa.Column("secret", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.String(length=64), nullable=False),
@@ -546,26 +588,27 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("access"),
     )
-    op.create_index(
-        op.f("ix_ec2_credentials_user_id"), "ec2_credentials", ["user_id"], unique=False
-    )
-    op.create_table(
+    _index(metadata, "ix_ec2_credentials_user_id", "ec2_credentials", ["user_id"], unique=False)
+    sa.Table(
         "flavor_extra_specs",
+        metadata,
         sa.Column("flavor_id", sa.String(length=64), nullable=False),
         sa.Column("key", sa.String(length=255), nullable=False),
         sa.Column("value", sa.String(length=255), nullable=False),
         sa.ForeignKeyConstraint(["flavor_id"], ["flavors.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("flavor_id", "key"),
     )
-    op.create_table(
+    sa.Table(
         "flavor_projects",
+        metadata,
         sa.Column("flavor_id", sa.String(length=64), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(["flavor_id"], ["flavors.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("flavor_id", "project_id"),
     )
-    op.create_table(
+    sa.Table(
         "floating_ips",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("description", sa.String(length=255), nullable=False),
@@ -584,12 +627,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(op.f("ix_floating_ips_port_id"), "floating_ips", ["port_id"], unique=False)
-    op.create_index(
-        op.f("ix_floating_ips_project_id"), "floating_ips", ["project_id"], unique=False
-    )
-    op.create_table(
+    _index(metadata, "ix_floating_ips_port_id", "floating_ips", ["port_id"], unique=False)
+    _index(metadata, "ix_floating_ips_project_id", "floating_ips", ["project_id"], unique=False)
+    sa.Table(
         "paas_bindings",
+        metadata,
         sa.Column("app_id", sa.String(length=36), nullable=False),
         sa.Column("service_id", sa.String(length=36), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
@@ -603,8 +645,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("app_id", "service_id"),
     )
-    op.create_table(
+    sa.Table(
         "paas_builds",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("app_id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
@@ -626,10 +669,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(op.f("ix_paas_builds_app_id"), "paas_builds", ["app_id"], unique=False)
-    op.create_index(op.f("ix_paas_builds_project_id"), "paas_builds", ["project_id"], unique=False)
-    op.create_table(
+    _index(metadata, "ix_paas_builds_app_id", "paas_builds", ["app_id"], unique=False)
+    _index(metadata, "ix_paas_builds_project_id", "paas_builds", ["project_id"], unique=False)
+    sa.Table(
         "paas_instances",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("app_id", sa.String(length=36), nullable=False),
         sa.Column("index", sa.Integer(), nullable=False),
@@ -647,12 +691,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(op.f("ix_paas_instances_app_id"), "paas_instances", ["app_id"], unique=False)
-    op.create_index(
-        op.f("ix_paas_instances_server_id"), "paas_instances", ["server_id"], unique=False
-    )
-    op.create_table(
+    _index(metadata, "ix_paas_instances_app_id", "paas_instances", ["app_id"], unique=False)
+    _index(metadata, "ix_paas_instances_server_id", "paas_instances", ["server_id"], unique=False)
+    sa.Table(
         "paas_routes",
+        metadata,
         sa.Column("hostname", sa.String(length=255), nullable=False),
         sa.Column("app_id", sa.String(length=36), nullable=False),
         sa.ForeignKeyConstraint(
@@ -661,9 +704,10 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("hostname"),
     )
-    op.create_index(op.f("ix_paas_routes_app_id"), "paas_routes", ["app_id"], unique=False)
-    op.create_table(
+    _index(metadata, "ix_paas_routes_app_id", "paas_routes", ["app_id"], unique=False)
+    sa.Table(
         "ports",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("network_id", sa.String(length=36), nullable=False),
@@ -690,11 +734,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("mac_address"),
         sa.UniqueConstraint("tag"),
     )
-    op.create_index(op.f("ix_ports_device_id"), "ports", ["device_id"], unique=False)
-    op.create_index(op.f("ix_ports_network_id"), "ports", ["network_id"], unique=False)
-    op.create_index(op.f("ix_ports_project_id"), "ports", ["project_id"], unique=False)
-    op.create_table(
+    _index(metadata, "ix_ports_device_id", "ports", ["device_id"], unique=False)
+    _index(metadata, "ix_ports_network_id", "ports", ["network_id"], unique=False)
+    _index(metadata, "ix_ports_project_id", "ports", ["project_id"], unique=False)
+    sa.Table(
         "role_assignments",
+        metadata,
         sa.Column("user_id", sa.String(length=64), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("role_id", sa.String(length=64), nullable=False),
@@ -712,8 +757,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("user_id", "project_id", "role_id"),
     )
-    op.create_table(
+    sa.Table(
         "security_group_rules",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("security_group_id", sa.String(length=36), nullable=False),
@@ -730,20 +776,23 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["security_group_id"], ["security_groups.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        op.f("ix_security_group_rules_project_id"),
+    _index(
+        metadata,
+        "ix_security_group_rules_project_id",
         "security_group_rules",
         ["project_id"],
         unique=False,
     )
-    op.create_index(
-        op.f("ix_security_group_rules_security_group_id"),
+    _index(
+        metadata,
+        "ix_security_group_rules_security_group_id",
         "security_group_rules",
         ["security_group_id"],
         unique=False,
     )
-    op.create_table(
+    sa.Table(
         "subnets",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("network_id", sa.String(length=36), nullable=False),
@@ -765,10 +814,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(op.f("ix_subnets_network_id"), "subnets", ["network_id"], unique=False)
-    op.create_index(op.f("ix_subnets_project_id"), "subnets", ["project_id"], unique=False)
-    op.create_table(
+    _index(metadata, "ix_subnets_network_id", "subnets", ["network_id"], unique=False)
+    _index(metadata, "ix_subnets_project_id", "subnets", ["project_id"], unique=False)
+    sa.Table(
         "tokens",
+        metadata,
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.String(length=64), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=True),
@@ -788,10 +838,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("token_hash"),
     )
-    op.create_index(op.f("ix_tokens_app_cred_id"), "tokens", ["app_cred_id"], unique=False)
-    op.create_index(op.f("ix_tokens_expires_at"), "tokens", ["expires_at"], unique=False)
-    op.create_table(
+    _index(metadata, "ix_tokens_app_cred_id", "tokens", ["app_cred_id"], unique=False)
+    _index(metadata, "ix_tokens_expires_at", "tokens", ["expires_at"], unique=False)
+    sa.Table(
         "ip_allocations",
+        metadata,
         sa.Column("port_id", sa.String(length=36), nullable=False),
         sa.Column("subnet_id", sa.String(length=36), nullable=False),
         sa.Column("network_id", sa.String(length=36), nullable=False),
@@ -801,14 +852,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("port_id", "ip_address"),
         sa.UniqueConstraint("network_id", "ip_address"),
     )
-    op.create_index(
-        op.f("ix_ip_allocations_network_id"), "ip_allocations", ["network_id"], unique=False
-    )
-    op.create_index(
-        op.f("ix_ip_allocations_subnet_id"), "ip_allocations", ["subnet_id"], unique=False
-    )
-    op.create_table(
+    _index(metadata, "ix_ip_allocations_network_id", "ip_allocations", ["network_id"], unique=False)
+    _index(metadata, "ix_ip_allocations_subnet_id", "ip_allocations", ["subnet_id"], unique=False)
+    sa.Table(
         "paas_releases",
+        metadata,
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("app_id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
@@ -835,116 +883,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("app_id", "version"),
     )
-    op.create_index(op.f("ix_paas_releases_app_id"), "paas_releases", ["app_id"], unique=False)
-    op.create_index(
-        op.f("ix_paas_releases_project_id"), "paas_releases", ["project_id"], unique=False
-    )
+    _index(metadata, "ix_paas_releases_app_id", "paas_releases", ["app_id"], unique=False)
+    _index(metadata, "ix_paas_releases_project_id", "paas_releases", ["project_id"], unique=False)
+
+
+def _index(metadata: sa.MetaData, name: str, table: str, columns: list[str], unique: bool) -> None:
+    sa.Index(name, *(metadata.tables[table].c[c] for c in columns), unique=unique)
+
+
+def upgrade() -> None:
+    metadata = sa.MetaData()
+    tables(metadata)
+    metadata.create_all(op.get_bind())
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_paas_releases_project_id"), table_name="paas_releases")
-    op.drop_index(op.f("ix_paas_releases_app_id"), table_name="paas_releases")
-    op.drop_table("paas_releases")
-    op.drop_index(op.f("ix_ip_allocations_subnet_id"), table_name="ip_allocations")
-    op.drop_index(op.f("ix_ip_allocations_network_id"), table_name="ip_allocations")
-    op.drop_table("ip_allocations")
-    op.drop_index(op.f("ix_tokens_expires_at"), table_name="tokens")
-    op.drop_index(op.f("ix_tokens_app_cred_id"), table_name="tokens")
-    op.drop_table("tokens")
-    op.drop_index(op.f("ix_subnets_project_id"), table_name="subnets")
-    op.drop_index(op.f("ix_subnets_network_id"), table_name="subnets")
-    op.drop_table("subnets")
-    op.drop_index(
-        op.f("ix_security_group_rules_security_group_id"), table_name="security_group_rules"
-    )
-    op.drop_index(op.f("ix_security_group_rules_project_id"), table_name="security_group_rules")
-    op.drop_table("security_group_rules")
-    op.drop_table("role_assignments")
-    op.drop_index(op.f("ix_ports_project_id"), table_name="ports")
-    op.drop_index(op.f("ix_ports_network_id"), table_name="ports")
-    op.drop_index(op.f("ix_ports_device_id"), table_name="ports")
-    op.drop_table("ports")
-    op.drop_index(op.f("ix_paas_routes_app_id"), table_name="paas_routes")
-    op.drop_table("paas_routes")
-    op.drop_index(op.f("ix_paas_instances_server_id"), table_name="paas_instances")
-    op.drop_index(op.f("ix_paas_instances_app_id"), table_name="paas_instances")
-    op.drop_table("paas_instances")
-    op.drop_index(op.f("ix_paas_builds_project_id"), table_name="paas_builds")
-    op.drop_index(op.f("ix_paas_builds_app_id"), table_name="paas_builds")
-    op.drop_table("paas_builds")
-    op.drop_table("paas_bindings")
-    op.drop_index(op.f("ix_floating_ips_project_id"), table_name="floating_ips")
-    op.drop_index(op.f("ix_floating_ips_port_id"), table_name="floating_ips")
-    op.drop_table("floating_ips")
-    op.drop_table("flavor_projects")
-    op.drop_table("flavor_extra_specs")
-    op.drop_index(op.f("ix_ec2_credentials_user_id"), table_name="ec2_credentials")
-    op.drop_table("ec2_credentials")
-    op.drop_index(op.f("ix_application_credentials_user_id"), table_name="application_credentials")
-    op.drop_index(
-        op.f("ix_application_credentials_project_id"), table_name="application_credentials"
-    )
-    op.drop_table("application_credentials")
-    op.drop_index(op.f("ix_volumes_status"), table_name="volumes")
-    op.drop_index(op.f("ix_volumes_project_id"), table_name="volumes")
-    op.drop_index(op.f("ix_volumes_deleted_at"), table_name="volumes")
-    op.drop_table("volumes")
-    op.drop_index(op.f("ix_volume_transfers_volume_id"), table_name="volume_transfers")
-    op.drop_index(op.f("ix_volume_transfers_project_id"), table_name="volume_transfers")
-    op.drop_index(op.f("ix_volume_transfers_deleted_at"), table_name="volume_transfers")
-    op.drop_table("volume_transfers")
-    op.drop_index(op.f("ix_volume_snapshots_volume_id"), table_name="volume_snapshots")
-    op.drop_index(op.f("ix_volume_snapshots_project_id"), table_name="volume_snapshots")
-    op.drop_index(op.f("ix_volume_snapshots_deleted_at"), table_name="volume_snapshots")
-    op.drop_table("volume_snapshots")
-    op.drop_index(op.f("ix_volume_messages_resource_uuid"), table_name="volume_messages")
-    op.drop_index(op.f("ix_volume_messages_project_id"), table_name="volume_messages")
-    op.drop_index(op.f("ix_volume_messages_created_at"), table_name="volume_messages")
-    op.drop_table("volume_messages")
-    op.drop_index(op.f("ix_volume_attachments_volume_id"), table_name="volume_attachments")
-    op.drop_index(op.f("ix_volume_attachments_server_id"), table_name="volume_attachments")
-    op.drop_table("volume_attachments")
-    op.drop_table("users")
-    op.drop_index(op.f("ix_servers_status"), table_name="servers")
-    op.drop_index(op.f("ix_servers_reservation_id"), table_name="servers")
-    op.drop_index(op.f("ix_servers_project_id"), table_name="servers")
-    op.drop_index(op.f("ix_servers_deleted_at"), table_name="servers")
-    op.drop_table("servers")
-    op.drop_table("server_flavors")
-    op.drop_index(op.f("ix_security_groups_project_id"), table_name="security_groups")
-    op.drop_table("security_groups")
-    op.drop_index(op.f("ix_routers_project_id"), table_name="routers")
-    op.drop_table("routers")
-    op.drop_table("roles")
-    op.drop_table("quotas")
-    op.drop_table("quota_locks")
-    op.drop_table("projects")
-    op.drop_table("paas_spaces")
-    op.drop_index(op.f("ix_paas_services_project_id"), table_name="paas_services")
-    op.drop_table("paas_services")
-    op.drop_table("paas_packages")
-    op.drop_table("paas_log_offsets")
-    op.drop_index(op.f("ix_paas_log_lines_step"), table_name="paas_log_lines")
-    op.drop_index(op.f("ix_paas_log_lines_app_id"), table_name="paas_log_lines")
-    op.drop_table("paas_log_lines")
-    op.drop_index(op.f("ix_paas_events_step"), table_name="paas_events")
-    op.drop_index(op.f("ix_paas_events_app_id"), table_name="paas_events")
-    op.drop_table("paas_events")
-    op.drop_index(op.f("ix_paas_deployments_app_id"), table_name="paas_deployments")
-    op.drop_table("paas_deployments")
-    op.drop_index(op.f("ix_paas_apps_project_id"), table_name="paas_apps")
-    op.drop_table("paas_apps")
-    op.drop_index(op.f("ix_networks_project_id"), table_name="networks")
-    op.drop_table("networks")
-    op.drop_index(op.f("ix_key_pairs_user_id"), table_name="key_pairs")
-    op.drop_table("key_pairs")
-    op.drop_index(op.f("ix_images_owner"), table_name="images")
-    op.drop_table("images")
-    op.drop_table("hosts")
-    op.drop_table("flavors")
-    op.drop_table("domains")
-    op.drop_table("dhcp_generations")
-    op.drop_index(op.f("ix_audit_events_user_id"), table_name="audit_events")
-    op.drop_index(op.f("ix_audit_events_project_id"), table_name="audit_events")
-    op.drop_index(op.f("ix_audit_events_at"), table_name="audit_events")
-    op.drop_table("audit_events")
+    metadata = sa.MetaData()
+    tables(metadata)
+    metadata.drop_all(op.get_bind())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import create_engine, inspect, text
 
+from nimbus import migrate
 from nimbus.db import Database
 
 
@@ -72,7 +73,7 @@ def test_ip_allocations_rekeyed_by_address_keep_their_rows(empty_database_url: s
     """A port may now hold several addresses of one subnet: the key became (port, address)."""
     url = empty_database_url
     db = Database(url)
-    db.create_schema()
+    migrate.upgrade(db.engine, migrate.BASELINE)
     with db.engine.begin() as conn:
         conn.execute(text("DROP TABLE ip_allocations"))
         conn.execute(text("DROP TABLE alembic_version"))  # made before migrations

@@ -30,7 +30,7 @@ from activities.network.base import (
     SecurityRule,
 )
 from activities.network_ops import GroupMembers, GroupRef, NetworkRef, PortRef, RouterRef
-from activities.records import live_host
+from activities.placement import live_host
 from nimbus.db import Database, Host
 from nimbus.db_network import (
     NETWORK_OWNED,

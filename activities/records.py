@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import object_session
 from temporalio import activity
 
 from activities.compute import AttachedVolume, ServerRef
-from nimbus.db import Database, Flavor, Host, Image, Server, VolumeAttachment, utcnow
-from nimbus.db_compute import flavor_value, join_server_flavors, server_flavor
+from activities.placement import claim
+from nimbus.db import Database, Flavor, Image, Server, VolumeAttachment, utcnow
+from nimbus.db_compute import server_flavor
 from nimbus.errors import Conflict, NotFound
 
 #: A host whose worker has not reported for this long is not given new servers.
-HOST_ALIVE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,9 @@ class BootPlan:
     volumes: tuple[AttachedVolume, ...] = ()
     #: A volume-backed server's root volume.
     root_volume_id: str | None = None
+    #: Why the scheduler chose its host (``nimbus.scheduler.Decision.summary``), kept in
+    #: the boot's history; empty for a plan that did not place it.
+    placement: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,9 @@ class ServerRecords:
             image = s.get(Image, server.image_id)
             if flavor is None or image is None or not image.location:
                 raise NotFound("the server's flavor or image no longer exists")
-            server.host = server.host or _pick_host(s, flavor.ram)
+            decision = claim(s, server, flavor)
             server.task_state = "spawning"
-            return boot_plan(server, flavor, image.location)
+            return boot_plan(server, flavor, image.location, decision.summary())
 
     @activity.defn
     def plan_rebuild(self, inp: ServerRef) -> BootPlan:
@@ -233,9 +236,10 @@ class ServerRecords:
         ]
 
 
-def boot_plan(server: Server, flavor: Flavor, image_location: str) -> BootPlan:
+def boot_plan(server: Server, flavor: Flavor, image_location: str, placement: str = "") -> BootPlan:
     """What to build the placed server from: its flavor, root image (``""`` for a volume
-    root) and what its config drive tells the guest."""
+    root) and what its config drive tells the guest; ``placement``, the scheduler's
+    decision."""
     return BootPlan(
         server_id=server.id,
         host=server.host or "",
@@ -250,6 +254,7 @@ def boot_plan(server: Server, flavor: Flavor, image_location: str) -> BootPlan:
         public_keys=public_keys(server),
         volumes=_attached_volumes(server),
         root_volume_id=(server.root_volume or {}).get("volume_id"),
+        placement=placement,
     )
 
 
@@ -290,34 +295,6 @@ def _building(server: Server | None, server_id: str) -> Server:
     if server.task_state == "deleting" or server.status != "BUILD":
         raise Conflict(f"server {server_id} is {server.status}/{server.task_state}, not building")
     return server
-
-
-def live_host(s: Session) -> str:
-    """A live host for network devices (DHCP servers, routers): the least loaded."""
-    return _pick_host(s, 0)
-
-
-def _pick_host(s: Session, ram_mib: int) -> str:
-    """The live host with the most memory left after the servers placed on it."""
-    alive_after = utcnow() - dt.timedelta(seconds=HOST_ALIVE_SECONDS)
-    hosts = s.scalars(select(Host).where(Host.heartbeat_at >= alive_after)).all()
-    if not hosts:
-        raise Conflict("no hypervisor host is up: start a worker (nimbus up)")
-    used = _ram_used(s)
-    best = max(hosts, key=lambda h: h.memory_mib - used.get(h.name, 0))
-    if best.memory_mib - used.get(best.name, 0) < ram_mib:
-        raise Conflict(f"no host has {ram_mib} MiB of memory free")
-    return best.name
-
-
-def _ram_used(s: Session) -> dict[str, int]:
-    query = join_server_flavors(select(Server.host, flavor_value("ram")).select_from(Server))
-    rows = s.execute(query.where(Server.deleted_at.is_(None), Server.host.is_not(None))).all()
-    used: dict[str, int] = {}
-    for host, ram in rows:
-        if host is not None:
-            used[host] = used.get(host, 0) + ram
-    return used
 
 
 def _iso(t: dt.datetime) -> str:

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from temporalio import activity
 
 from activities.compute import ServerRef
-from activities.records import BootPlan, _building, _pick_host, boot_plan
+from activities.placement import claim
+from activities.records import BootPlan, _building, boot_plan
 from nimbus.db import Database, Server, Volume, VolumeAttachment
 from nimbus.db_compute import server_flavor
 from nimbus.errors import Conflict, NotFound
@@ -45,9 +46,9 @@ class VolumeBootRecords:
             flavor = server_flavor(s, server.id, server.flavor_id)
             if flavor is None:
                 raise NotFound("the server's flavor no longer exists")
-            server.host = server.host or _pick_host(s, flavor.ram)
+            decision = claim(s, server, flavor)
             server.task_state = "spawning"
-            return boot_plan(server, flavor, "")
+            return boot_plan(server, flavor, "", decision.summary())
 
     @activity.defn
     def attach_root(self, inp: RootVolumeInput) -> None:

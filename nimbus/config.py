@@ -74,6 +74,10 @@ class Settings:
     external_uplink: bool = False
     #: This host's VXLAN endpoint address (other hosts reach its networks there).
     vtep_address: str = "127.0.0.1"
+    #: Memory this host keeps for itself, out of the scheduler's reach (Nova's
+    #: reserved_host_memory_mb), and its availability zone.
+    reserved_host_memory_mib: int = 512
+    availability_zone: str = "nova"
     #: The RADOS Gateway's port on 127.0.0.1. 0: chosen free when the gateway is first
     #: made and kept in its conf (``nimbus up`` passes the port it uses to its children).
     rgw_port: int = 0
@@ -99,7 +103,7 @@ class Settings:
     #: before the operation counts as stuck (``NimbusOperationStuck``).
     stuck_operation_seconds: float = 900.0
     #: What a host may allocate per vCPU and per MiB of memory it has (Nova's initial
-    #: allocation ratios).
+    #: allocation ratios): its worker reports them, and the scheduler places by them.
     cpu_allocation_ratio: float = 4.0
     ram_allocation_ratio: float = 1.0
     #: The dashboard (a web UI, a client of the API) listens here.
@@ -260,6 +264,8 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "NIMBUS_EXTERNAL_CIDR": ("external_cidr", str),
     "NIMBUS_EXTERNAL_UPLINK": ("external_uplink", _flag),
     "NIMBUS_VTEP_ADDRESS": ("vtep_address", str),
+    "NIMBUS_RESERVED_HOST_MEMORY_MIB": ("reserved_host_memory_mib", int),
+    "NIMBUS_AVAILABILITY_ZONE": ("availability_zone", str),
     "NIMBUS_RGW_PORT": ("rgw_port", int),
     "NIMBUS_OBJECT_STORE_URL": ("object_store_url", str),
     "NIMBUS_ROUTER_HOST": ("router_host", str),

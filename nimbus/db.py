@@ -26,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    false,
     make_url,
     select,
 )
@@ -174,6 +175,21 @@ class Host(Base):
     #: Where other hosts send this host's VXLAN traffic.
     vtep_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
     heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: What the scheduler may place on it (``nimbus.scheduler``), as its worker reports:
+    #: ``vcpus * cpu_allocation_ratio`` vCPUs and ``memory_mib * ram_allocation_ratio -
+    #: reserved_memory_mib`` MiB.
+    cpu_allocation_ratio: Mapped[float] = mapped_column(Float, default=4.0, server_default="4")
+    ram_allocation_ratio: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
+    reserved_memory_mib: Mapped[int] = mapped_column(Integer, default=512, server_default="512")
+    availability_zone: Mapped[str] = mapped_column(
+        String(255), default="nova", server_default="nova"
+    )
+    #: An admin's (``nimbus host disable``, Nova's ``os-services``): no new servers.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    disabled_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: Bumped by every placement on it, so that concurrent placements queue (the write
+    #: locks the row, or the whole database on SQLite) and each sees the others' claims.
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Server(Base):
@@ -194,6 +210,8 @@ class Server(Base):
     old_flavor_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     image_id: Mapped[str] = mapped_column(String(36))
     host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: The zone asked for at create, or else the zone of the host it was placed on.
+    availability_zone: Mapped[str | None] = mapped_column(String(255), nullable=True)
     fault: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)

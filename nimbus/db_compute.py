@@ -159,3 +159,31 @@ def server_flavor(s: Session, server_id: str, flavor_id: str) -> Flavor | None:
     if copy is None:
         return s.get(Flavor, flavor_id)
     return Flavor(id=flavor_id, **{name: getattr(copy, name) for name in _COPIED})
+
+
+class ServerGroup(Base):
+    """Nova's server group: a policy its members are placed by (``nimbus.scheduler``)."""
+
+    __tablename__ = "server_groups"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    #: affinity, anti-affinity, soft-affinity or soft-anti-affinity.
+    policy: Mapped[str] = mapped_column(String(32))
+    #: 2.64's rules: ``{"max_server_per_host": N}`` for anti-affinity, else empty.
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ServerGroupMember(Base):
+    """A server in a group (at most one group each, as in Nova); the row goes with the
+    server's deletion or the group's."""
+
+    __tablename__ = "server_group_members"
+    server_id: Mapped[str] = mapped_column(
+        ForeignKey("servers.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("server_groups.id", ondelete="CASCADE"), index=True
+    )

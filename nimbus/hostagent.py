@@ -74,7 +74,8 @@ class HostAgent:
                 await asyncio.wait_for(stop.wait(), self.settings.power_sync_seconds)
 
     def heartbeat(self) -> bool:
-        """Register or refresh this host, with its capacity and VTEP; True if the host is
+        """Register or refresh this host, with its capacity, what the scheduler may place
+        on it, and its VTEP (an admin's disabling stays); True if the host is
         new or its VTEP changed (the other hosts' flood lists must learn it)."""
         with self.db.session() as s:
             host = s.get(Host, self.settings.host_name)
@@ -84,6 +85,10 @@ class HostAgent:
             moved = host.vtep_address != self.settings.vtep_address
             host.vcpus, host.memory_mib = _capacity()
             host.vtep_address = self.settings.vtep_address
+            host.cpu_allocation_ratio = self.settings.cpu_allocation_ratio
+            host.ram_allocation_ratio = self.settings.ram_allocation_ratio
+            host.reserved_memory_mib = self.settings.reserved_host_memory_mib
+            host.availability_zone = self.settings.availability_zone
             host.heartbeat_at = utcnow()
             return moved
 

@@ -22,7 +22,6 @@ from flask import Response, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from activities.records import HOST_ALIVE_SECONDS
 from api import deps
 from api.compute import bp
 from api.context import current
@@ -32,6 +31,7 @@ from api.validation import check_query, next_links
 from nimbus.db import Host, Server, utcnow
 from nimbus.db_compute import server_flavor
 from nimbus.errors import InvalidSpec, NotFound
+from nimbus.scheduler import HOST_ALIVE_SECONDS
 
 #: What Nova reports for a libvirt host running QEMU.
 HYPERVISOR_TYPE = "QEMU"

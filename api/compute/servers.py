@@ -14,7 +14,16 @@ from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
 
 from api import deps
-from api.compute import boot_volume, bp, create_schema, list_query, multi_create, views
+from api.compute import (
+    boot_volume,
+    bp,
+    create_schema,
+    list_query,
+    multi_create,
+    server_groups,
+    views,
+    zones,
+)
 from api.compute.flavors import get_flavor
 from api.compute.keypairs import find_keypair
 from api.compute.server_ports import claim_ports, parse_networks, release_claimed
@@ -93,6 +102,7 @@ def _validated_create(body: dict[str, Any], ctx: RequestContext) -> dict[str, An
             raise InvalidSpec(f"'{key}' is not supported by this cloud.")
     create_schema.trusted_certificates(spec)
     root = boot_volume.parse(spec)
+    zone, forced_host = zones.requested_zone(spec, ctx)
     low, high = multi_create.counts(spec)
     metadata = server_metadata.check_metadata(spec.get("metadata") or {})
     networks = parse_networks(spec.get("networks"))
@@ -111,7 +121,9 @@ def _validated_create(body: dict[str, Any], ctx: RequestContext) -> dict[str, An
         "counts": (low, high),
         "return_reservation_id": spec.get("return_reservation_id") in (True, "True", "true"),
         "tags": server_tags.check_tags(spec["tags"]) if "tags" in spec else [],
-        "host": create_schema.requested_host(spec, ctx),
+        "host": create_schema.requested_host(spec, ctx) or forced_host,
+        "zone": zone,
+        "group": server_groups.requested_group(body, ctx),
     }
 
 
@@ -175,6 +187,7 @@ def _insert(
                     reservation_id=reservation,
                     tags=fields["tags"],
                     host=fields["host"],
+                    availability_zone=fields["zone"],
                     status="BUILD",
                     task_state="scheduling",
                 )
@@ -185,6 +198,9 @@ def _insert(
                 for server in servers:
                     boot_volume.reserve(s, ctx, root, server)
             s.add_all(servers)
+            if fields["group"] is not None:
+                s.flush()
+                server_groups.join(s, fields["group"], servers)
     except IntegrityError as exc:
         raise Conflict("A server with this Idempotency-Key is being created.") from exc
     return servers, True

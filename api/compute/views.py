@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from activities.records import HOST_ALIVE_SECONDS
 from api import deps
 from api.compute.addresses import server_addresses, server_security_groups
 from api.compute.flavors import flavor_links
@@ -15,7 +14,8 @@ from api.microversion import at_least
 from api.policy import allowed
 from api.timefmt import iso
 from nimbus.db import Host, Server, server_attachments, utcnow
-from nimbus.db_compute import server_extra_specs, server_flavor
+from nimbus.db_compute import ServerGroupMember, server_extra_specs, server_flavor
+from nimbus.scheduler import HOST_ALIVE_SECONDS
 from workflows.server import hostname
 
 #: Nova's vm_state for each status.
@@ -116,10 +116,12 @@ def _flavor(server: Server) -> dict[str, Any]:
 
 def full(server: Server, ctx: RequestContext) -> dict[str, Any]:
     """One server as show, update and rebuild answer: the detail view and, from 2.71, the
-    server groups it is in (Nimbus has no server groups, so none)."""
+    server groups it is in."""
     view = detail(server, ctx)
     if at_least("2.71"):
-        view["server_groups"] = []
+        with deps.db().session() as s:
+            member = s.get(ServerGroupMember, server.id)
+            view["server_groups"] = [member.group_id] if member is not None else []
     return view
 
 
@@ -148,7 +150,8 @@ def detail(server: Server, ctx: RequestContext) -> dict[str, Any]:
         "progress": 100 if server.status == "ACTIVE" else 0,
         "security_groups": server_security_groups(server.id),
         "OS-DCF:diskConfig": "MANUAL",
-        "OS-EXT-AZ:availability_zone": "nova",
+        # The zone asked for, or the placed host's; none while it is being scheduled.
+        "OS-EXT-AZ:availability_zone": server.availability_zone or "",
         "OS-EXT-STS:vm_state": _VM_STATE.get(server.status, "error"),
         "OS-EXT-STS:task_state": server.task_state,
         "OS-EXT-STS:power_state": server.power_state,

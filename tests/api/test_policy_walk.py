@@ -133,6 +133,7 @@ BODIES: dict[str, Any] = {
         "autoscaling": {"min_instances": 1, "max_instances": 2, "requests_per_second": 5}
     },
     "compute.create_keypair": {"keypair": {"name": "x"}},
+    "compute.create_server_group": {"server_group": {"name": "x", "policies": ["affinity"]}},
     "compute.replace_server_metadata": {"metadata": {"victim-meta-key": "x"}},
     "compute.replace_server_tags": {"tags": ["t1"]},
     "compute.merge_server_metadata": {"metadata": {"victim-meta-key": "x"}},
@@ -158,6 +159,7 @@ OTHER_CREATES = {
 OWN_CREATES = {"image.create_image", "network.create_network", "network.create_router"}
 OWN_CREATES |= {"network.create_group", "paas.create_app", "paas.upload_package"}
 OWN_CREATES |= {"compute.create_keypair", "paas.create_service"}
+OWN_CREATES |= {"compute.create_server_group"}
 
 #: Reads of what belongs to a user, not to a project (key pairs): another user of the
 #: same project, a reader included, finds nothing by that name.
@@ -172,6 +174,7 @@ ADMIN_ONLY |= {"compute.flavor_action"}
 ADMIN_ONLY |= {
     "compute.list_hypervisors", "compute.list_hypervisors_detail", "compute.show_hypervisor"
 }  # fmt: skip
+ADMIN_ONLY |= {"compute.list_zones_detail"}
 
 #: Identity routes any user may call about itself and its own token.
 IDENTITY_OWN = {
@@ -302,6 +305,12 @@ def build_world(stack: Stack) -> World:
     assert alice.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
     fip = alice.make("floatingip", floating_network_id=external["id"], port_id=port["id"])
     group = alice.make("security_group", name="victim-sg")
+    server_group = stack.client.post(
+        "/compute/v2.1/os-server-groups",
+        json={"server_group": {"name": "victim-group", "policies": ["anti-affinity"]}},
+        headers=h,
+    )
+    assert server_group.status_code == 200, server_group.json
     rule = alice.make("security_group_rule", security_group_id=group["id"], direction="ingress")
     server_id = _finish_server(stack, h["X-Auth-Token"], stack.image_id(), port["id"])
     base = f"/volume/v3/{alice.project_id}"
@@ -376,6 +385,7 @@ def build_world(stack: Stack) -> World:
             "router_id": router["id"],
             "fip_id": fip["id"],
             "group_id": group["id"],
+            "server_group_id": server_group.json["server_group"]["id"],
             "rule_id": rule["id"],
             "external_id": external["id"],
             "user_id": user_id,
@@ -580,6 +590,7 @@ def build_ids_for_params() -> list[str]:
         "router_id",
         "fip_id",
         "group_id",
+        "server_group_id",
         "rule_id",
         "user_id",
         "access",

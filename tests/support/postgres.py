@@ -43,7 +43,8 @@ SERVER_SETTINGS = {
     "log_min_messages": "warning",
 }
 
-#: Deletes every row and restarts every sequence of the public schema, in one statement.
+#: Deletes every row (but the schema's revision) and restarts every sequence of the public
+#: schema, in one statement.
 #: A DELETE of a few rows beats TRUNCATE, which makes new files for each table and index;
 #: the replica role skips foreign-key checks, so the order of the tables does not matter.
 EMPTY = """
@@ -51,7 +52,8 @@ DO $$
 DECLARE name text;
 BEGIN
   SET LOCAL session_replication_role = replica;
-  FOR name IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' LOOP
+  FOR name IN SELECT tablename FROM pg_tables
+              WHERE schemaname = 'public' AND tablename <> 'alembic_version' LOOP
     EXECUTE format('DELETE FROM %I', name);
   END LOOP;
   FOR name IN SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' LOOP

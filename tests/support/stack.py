@@ -195,6 +195,25 @@ class Stack:
 
         return self.bridge.run(result, timeout=timeout)
 
+    def history(self, workflow_id: str) -> str:
+        """What a workflow's activities returned and failed with, as text, one line
+        each: what the Temporal UI shows of its history."""
+
+        async def text(client: Any) -> str:
+            history = await client.get_workflow_handle(workflow_id).fetch_history()
+            lines = []
+            for event in history.events:
+                if event.HasField("activity_task_completed_event_attributes"):
+                    payloads = event.activity_task_completed_event_attributes.result.payloads
+                    lines += [p.data.decode() for p in payloads]
+                if event.HasField("activity_task_failed_event_attributes"):
+                    failure = event.activity_task_failed_event_attributes.failure
+                    details = failure.application_failure_info.details.payloads
+                    lines.append(" ".join([failure.message, *(p.data.decode() for p in details)]))
+            return "\n".join(lines)
+
+        return str(self.bridge.run(text))
+
     def restart_worker(self, interceptors: Sequence[Interceptor] = ()) -> None:
         """A new worker; returns once its host agent's network reconcile has run, so that
         the reconcile never interleaves with the operation the test starts next."""

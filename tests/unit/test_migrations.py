@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from nimbus import migrate
-from nimbus.db import Base, Database, Flavor, Image
+from nimbus.db import Base, Database, Flavor, Image, Server
 from nimbus.db_paas import Package
 
 GIB = 2**30
@@ -57,6 +57,15 @@ def _previous_schema_with_rows(url: str) -> Engine:
         s.add(Flavor(id="f1", name="m1.tiny", vcpus=1, ram=512, disk=1, ephemeral=0, swap=0))
         s.add(Image(id="i1", name="cirros", status="active", size=GIB - 1))
         s.add(Package(project_id="p1", sha256="abc", size=2048))
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO servers (id, project_id, user_id, name, status, power_state,"
+                " flavor_id, image_id, host, metadata, created_at, updated_at) VALUES"
+                " ('s1', 'p1', 'u1', 'vm', 'ACTIVE', 1, 'f1', 'i1', 'h1', '{}',"
+                " '2026-01-01', '2026-01-01')"
+            )
+        )
     return engine
 
 
@@ -73,6 +82,7 @@ def test_a_database_of_the_previous_schema_keeps_its_rows_and_takes_wider_values
         image = s.get(Image, "i1")
         assert image is not None and (image.name, image.size) == ("cirros", 2**30 - 1)
         assert s.get(Flavor, "f1") is not None
+        assert s.get_one(Server, "s1").availability_zone == "nova"  # 0003's backfill
         image.size = image.virtual_size = 5 * GIB
         s.get_one(Package, ("p1", "abc")).size = 3 * GIB
         s.add(Flavor(id=long_id, name="long", vcpus=1, ram=64, disk=1, ephemeral=0, swap=0))
@@ -97,7 +107,7 @@ def test_a_database_made_before_migrations_is_stamped_at_the_baseline_then_upgra
         assert s.get_one(Image, "i1").name == "cirros"
 
 
-@pytest.mark.parametrize("revision", ["0002"])
+@pytest.mark.parametrize("revision", ["0002", "0003"])
 def test_each_migration_goes_down_and_up_again(empty_database_url: str, revision: str) -> None:
     """A migration's downgrade undoes it on an empty database: a bad upgrade can be
     backed out before its rows are written."""

@@ -1,0 +1,143 @@
+"""Placing a server: the hosts' rows read into ``nimbus.scheduler``'s terms, and the
+chosen host claimed in the same transaction.
+
+A claim is the server's ``host`` (its flavor's vCPUs and memory count against that host
+from then on). Every placement first bumps every host's ``generation``: that write makes
+concurrent placements queue (PostgreSQL locks the rows until commit, SQLite the whole
+database), so each one reads the usage with the claims committed before it, and no two
+boots ever take the same free memory twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+from temporalio.exceptions import ApplicationError
+
+from nimbus.db import Flavor, Host, Server, utcnow
+from nimbus.db_compute import (
+    ServerGroup,
+    ServerGroupMember,
+    flavor_value,
+    join_server_flavors,
+)
+from nimbus.errors import Conflict
+from nimbus.scheduler import (
+    HOST_ALIVE_SECONDS,
+    NO_VALID_HOST,
+    Decision,
+    HostState,
+    Request,
+    place,
+)
+
+log = logging.getLogger(__name__)
+
+
+def alive_since() -> dt.datetime:
+    return utcnow() - dt.timedelta(seconds=HOST_ALIVE_SECONDS)
+
+
+def _usage(s: Session) -> dict[str, tuple[int, int]]:
+    """vCPUs and MiB of memory the live servers on each host take, by their flavors."""
+    columns: Any = select(
+        Server.host, func.sum(flavor_value("vcpus")), func.sum(flavor_value("ram"))
+    ).select_from(Server)
+    query = join_server_flavors(columns).where(
+        Server.deleted_at.is_(None), Server.host.is_not(None)
+    )
+    rows = s.execute(query.group_by(Server.host))
+    return {str(host): (int(vcpus or 0), int(ram or 0)) for host, vcpus, ram in rows}
+
+
+def _group_of(s: Session, server_id: str) -> tuple[ServerGroup | None, dict[str, int]]:
+    """The server's group, and how many of its other placed members are on each host."""
+    member = s.get(ServerGroupMember, server_id)
+    if member is None:
+        return None, {}
+    group = s.get(ServerGroup, member.group_id)
+    rows = s.execute(
+        select(Server.host, func.count())
+        .join(ServerGroupMember, ServerGroupMember.server_id == Server.id)
+        .where(
+            ServerGroupMember.group_id == member.group_id,
+            Server.id != server_id,
+            Server.deleted_at.is_(None),
+            Server.host.is_not(None),
+        )
+        .group_by(Server.host)
+    )
+    return group, {str(host): int(count) for host, count in rows}
+
+
+def host_states(s: Session, members: dict[str, int] | None = None) -> list[HostState]:
+    """Every registered host as the scheduler sees it now."""
+    used = _usage(s)
+    since = alive_since()
+    members = members or {}
+    return [
+        HostState(
+            name=h.name,
+            vcpus=h.vcpus,
+            memory_mib=h.memory_mib,
+            cpu_allocation_ratio=h.cpu_allocation_ratio,
+            ram_allocation_ratio=h.ram_allocation_ratio,
+            reserved_memory_mib=h.reserved_memory_mib,
+            vcpus_used=used.get(h.name, (0, 0))[0],
+            memory_used_mib=used.get(h.name, (0, 0))[1],
+            zone=h.availability_zone,
+            alive=h.heartbeat_at >= since,
+            enabled=not h.disabled,
+            group_members=members.get(h.name, 0),
+        )
+        for h in s.scalars(select(Host).order_by(Host.name))
+    ]
+
+
+def claim(s: Session, server: Server, flavor: Flavor) -> Decision:
+    """Place ``server`` (in the caller's transaction): its host and zone are set, or
+    ``NoValidHost`` is raised with every host's refusal in its details. A server placed
+    already (a retried boot, a host an admin forced) keeps its host."""
+    if server.host is not None:
+        kept = Decision(server.host, [server.host])
+        server.availability_zone = server.availability_zone or _zone(s, server.host)
+        return kept
+    s.execute(update(Host).values(generation=Host.generation + 1))
+    group, members = _group_of(s, server.id)
+    request = Request(
+        vcpus=flavor.vcpus,
+        memory_mib=flavor.ram,
+        zone=server.availability_zone,
+        group_policy=group.policy if group else None,
+        max_server_per_host=int((group.rules or {}).get("max_server_per_host", 1)) if group else 1,
+        group_size=sum(members.values()),
+    )
+    decision = place(request, host_states(s, members))
+    log.info("placing server %s: %s", server.id, decision.summary())
+    if decision.host is None:
+        raise ApplicationError(
+            NO_VALID_HOST, decision.summary(), type="NoValidHost", non_retryable=True
+        )
+    server.host = decision.host
+    server.availability_zone = server.availability_zone or _zone(s, decision.host)
+    return decision
+
+
+def _zone(s: Session, host: str) -> str | None:
+    row = s.get(Host, host)
+    return row.availability_zone if row else None
+
+
+def live_host(s: Session) -> str:
+    """A host for network devices (DHCP servers, routers): the live, enabled one with
+    the most memory free."""
+    decision = place(Request(0, 0), host_states(s))
+    if decision.host is None:
+        raise Conflict(
+            f"no hypervisor host is up: start a worker (nimbus up); {decision.summary()}"
+        )
+    return decision.host

@@ -5,10 +5,11 @@ A host's vCPUs and memory are what its worker found; what is used is what the fl
 the servers placed on it take (the servers' own copies of their flavors, as Nova's
 resource tracker counts). Disks live in Ceph, not on the host: ``local_gb`` and its
 companions are 0, and Ceph's capacity is read from Ceph (its metrics). The state is up
-while the host's worker beats; every host is enabled (there is no way to disable one
-yet). From 2.53 a hypervisor's id is a UUID (derived from its host name, so it is stable),
-before that an integer; from 2.33 the list pages with ``limit`` and ``marker``; from 2.53
-``hypervisor_hostname_pattern`` filters it and ``with_servers`` lists each one's servers.
+while the host's worker beats; it is disabled when an admin disabled its compute service
+(``api.compute.services``). From 2.53 a hypervisor's id is a UUID (derived from its host
+name, so it is stable), before that an integer; from 2.33 the list pages with ``limit``
+and ``marker``; from 2.53 ``hypervisor_hostname_pattern`` filters it and ``with_servers``
+lists each one's servers.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from api import deps
 from api.compute import bp
+from api.compute.services import service_id
 from api.context import current
 from api.microversion import at_least
 from api.policy import authorize
@@ -58,7 +60,7 @@ def _view(s: Session, host: Host, detail: bool, now: dt.datetime) -> dict[str, A
         "id": hypervisor_id(host.name),
         "hypervisor_hostname": host.name,
         "state": _state(host, now),
-        "status": "enabled",
+        "status": "disabled" if host.disabled else "enabled",
     }
     servers = _servers_on(s, host.name)
     if detail:
@@ -86,8 +88,8 @@ def _view(s: Session, host: Host, detail: bool, now: dt.datetime) -> dict[str, A
                 "host_ip": host.vtep_address or "",
                 "service": {
                     "host": host.name,
-                    "id": hypervisor_id(host.name),
-                    "disabled_reason": None,
+                    "id": service_id(host.name),
+                    "disabled_reason": host.disabled_reason,
                 },
             }
         )
@@ -146,6 +148,18 @@ def list_hypervisors() -> Response:
 @bp.get("/v2.1/os-hypervisors/detail")
 def list_hypervisors_detail() -> Response:
     return _listing(detail=True)
+
+
+@bp.get("/v2.1/os-hypervisors/<hypervisor>/uptime")
+def hypervisor_uptime(hypervisor: str) -> tuple[Response, int]:
+    """What Nova answers when its driver cannot tell a host's uptime: the API does not
+    run on the hosts (``openstack hypervisor show`` goes on without it)."""
+    authorize(current(), "compute:hypervisors:show")
+    with deps.db().session() as s:
+        if not any(str(hypervisor_id(h.name)) == hypervisor for h in _hosts(s)):
+            raise NotFound(f"Hypervisor with ID {hypervisor} could not be found.")
+    message = "Virt driver does not implement host uptime function."
+    return jsonify({"NotImplemented": {"code": 501, "message": message}}), 501
 
 
 @bp.get("/v2.1/os-hypervisors/<hypervisor>")

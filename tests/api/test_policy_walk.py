@@ -61,6 +61,8 @@ SHARED_PARAMS = {
     "type_id": "ceph",
     "action": "restart",
     "hypervisor": "1",
+    "service": "1",
+    "aggregate_id": "1",
 }
 
 #: Identity's objects that are everyone's (in every token's catalog, or the built-in roles).
@@ -174,7 +176,9 @@ ADMIN_ONLY |= {"compute.flavor_action"}
 ADMIN_ONLY |= {
     "compute.list_hypervisors", "compute.list_hypervisors_detail", "compute.show_hypervisor"
 }  # fmt: skip
-ADMIN_ONLY |= {"compute.list_zones_detail"}
+ADMIN_ONLY |= {"compute.list_zones_detail", "compute.hypervisor_uptime"}
+ADMIN_ONLY |= {"compute.list_services", "compute.update_service", "compute.delete_service"}
+ADMIN_ONLY |= {"compute.list_aggregates", "compute.show_aggregate"}
 
 #: Identity routes any user may call about itself and its own token.
 IDENTITY_OWN = {

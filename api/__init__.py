@@ -65,8 +65,6 @@ def _observe(app: Flask, settings: Settings) -> None:
             database,
             settings.stuck_operation_seconds,
             settings.quota_defaults,
-            settings.cpu_allocation_ratio,
-            settings.ram_allocation_ratio,
         )
     )
     instrument(app, db_metrics)

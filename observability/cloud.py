@@ -115,14 +115,10 @@ class CloudCollector:
         db: Database,
         stuck_after: float,
         quota_defaults: dict[str, int],
-        cpu_ratio: float,
-        ram_ratio: float,
     ) -> None:
         self.db = db
         self.stuck_after = stuck_after
         self.quota_defaults = quota_defaults
-        self.cpu_ratio = cpu_ratio
-        self.ram_ratio = ram_ratio
 
     def collect(self) -> Iterator[Metric]:
         now = dt.datetime.now(dt.UTC)
@@ -223,8 +219,9 @@ class CloudCollector:
                 "memory_allocated": used["ram"],
                 "disk_allocated": used["disk"],
                 "servers": used["servers"],
-                "cpu_ratio": self.cpu_ratio,
-                "ram_ratio": self.ram_ratio,
+                # What the host's worker reports, and the scheduler places by.
+                "cpu_ratio": host.cpu_allocation_ratio,
+                "ram_ratio": host.ram_allocation_ratio,
                 "heartbeat": _age(now, host.heartbeat_at),
             }
             for key, family in families.items():

@@ -27,7 +27,7 @@ def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None
 
 def registry_of(db: Database, stuck_after: float = 600) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(CloudCollector(db, stuck_after, dict(QUOTA_DEFAULTS), 4.0, 1.0))
+    registry.register(CloudCollector(db, stuck_after, dict(QUOTA_DEFAULTS)))
     return registry
 
 
@@ -77,7 +77,7 @@ def test_deleted_resources_count_nowhere(db: Database) -> None:
 def test_host_allocation_and_quota_usage(db: Database) -> None:
     with db.session() as s:
         s.add(Flavor(id="2", name="m1.small", vcpus=1, ram=2048, disk=20))
-        s.add(Host(name="h1", vcpus=2, memory_mib=4096))
+        s.add(Host(name="h1", vcpus=2, memory_mib=4096, cpu_allocation_ratio=8.0))
         s.add(Project(id="p1", name="demo"))
         s.add_all([server("a", "ACTIVE", 1), server("b", "SHUTOFF", 1)])
     r = registry_of(db)
@@ -85,7 +85,7 @@ def test_host_allocation_and_quota_usage(db: Database) -> None:
     assert value(r, "nimbus_host_vcpus_allocated", host="h1") == 2
     assert value(r, "nimbus_host_memory_allocated_mib", host="h1") == 4096
     assert value(r, "nimbus_host_disk_allocated_gib", host="h1") == 40
-    assert value(r, "nimbus_host_cpu_allocation_ratio", host="h1") == 4.0
+    assert value(r, "nimbus_host_cpu_allocation_ratio", host="h1") == 8.0
     assert value(r, "nimbus_quota_usage", project_id="p1", resource="instances") == 2
     assert value(r, "nimbus_quota_usage", project_id="p1", resource="cores") == 2
     assert value(r, "nimbus_quota_limit", project_id="p1", resource="instances") == 10

@@ -62,9 +62,11 @@ def test_a_boots_request_id_finds_its_api_line_workflow_and_activities(
     assert api_line["workflows"][0]["run_id"]
     (workflow,) = found.workflows
     assert (workflow["type"], workflow["status"]) == ("BootServer", "COMPLETED")
-    assert len(found.activities) >= 3
     assert {line["workflow_id"] for line in found.activities} == {boot}
-    assert all(line["outcome"] == "completed" for line in found.activities)
+    outcomes = [line["outcome"] for line in found.activities if "outcome" in line]
+    assert len(outcomes) >= 3 and set(outcomes) == {"completed"}
+    # What an activity logs on its way carries the request id too: the placement.
+    assert any("chose testhost" in line["msg"] for line in found.activities)
     text = render(found)
     assert request_id in text and boot in text and "BootServer" in text
     lines = (stack.settings.log_dir / "worker.jsonl").read_text().splitlines()

@@ -16,6 +16,7 @@ NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 def _create(cloud: Cloud, name: str, *extra: str) -> dict:
     args = ["server", "create", "--flavor", "m1.tiny", "--image", "nimbus-guest"]
     server = cloud.openstack_json(*args, "--no-network", *extra, name)
+
     # --wait gives up on ERROR with a non-zero exit: poll instead.
     def settled() -> bool:
         status = cloud.openstack_json("server", "show", server["id"])["status"]
@@ -43,18 +44,29 @@ def test_groups_zones_and_services_as_the_cli_shows_them(cloud: Cloud) -> None:
 
     group = cloud.openstack_json("server", "group", "create", "--policy", "anti-affinity", "g1")
     assert group["policy"] == "anti-affinity"
-    first = _create(cloud, "spread-1", "--hint", f"group={group['id']}")
+    names = ("spread-1", "spread-2", "while-disabled")
+    try:
+        _placements(cloud, host, group["id"])
+    finally:
+        for name in names:
+            cloud.openstack("server", "delete", "--wait", name)
+        assert cloud.openstack("server", "group", "delete", "g1").returncode == 0
+    assert not [s for s in cloud.openstack_json("server", "list") if s["Name"] in names]
+
+
+def _placements(cloud: Cloud, host: str, group_id: str) -> None:
+    first = _create(cloud, "spread-1", "--hint", f"group={group_id}")
     assert first["status"] == "ACTIVE" and first["OS-EXT-AZ:availability_zone"] == "nova"
-    second = _create(cloud, "spread-2", "--hint", f"group={group['id']}")
+    second = _create(cloud, "spread-2", "--hint", f"group={group_id}")
     assert second["status"] == "ERROR" and second["fault"]["message"] == NO_VALID_HOST
     _nothing_left(cloud, second["id"])
-    members = cloud.openstack_json("server", "group", "show", "g1")["member_ids"]
+    members = cloud.openstack_json("server", "group", "show", "g1")["members"]
     assert first["id"] in members
 
     disable = ["compute", "service", "set", "--disable", "--disable-reason", "maintenance"]
     assert cloud.openstack(*disable, host, "nova-compute").returncode == 0
     try:
-        [service] = cloud.openstack_json("compute", "service", "list")
+        [service] = cloud.openstack_json("compute", "service", "list", "--long")
         assert (service["Status"], service["Disabled Reason"]) == ("disabled", "maintenance")
         refused = _create(cloud, "while-disabled")
         assert refused["status"] == "ERROR" and refused["fault"]["message"] == NO_VALID_HOST
@@ -62,7 +74,3 @@ def test_groups_zones_and_services_as_the_cli_shows_them(cloud: Cloud) -> None:
     finally:
         enable = ["compute", "service", "set", "--enable", host, "nova-compute"]
         assert cloud.openstack(*enable).returncode == 0
-    for name in ("spread-1", "spread-2", "while-disabled"):
-        assert cloud.openstack("server", "delete", "--wait", name).returncode == 0
-    assert cloud.openstack("server", "group", "delete", "g1").returncode == 0
-    _nothing_left(cloud, first["id"])

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 from activities.storage.block import BlockStore
 from api import audit, errors, operations
 from api.bridge import TemporalBridge
+from nimbus import temporal
 from nimbus.config import Settings
 from nimbus.db import Database
 from nimbus.drivers import real_block_store
@@ -37,7 +38,12 @@ def create_app(
     app.extensions["nimbus"] = {
         "settings": settings,
         "db": db or Database(settings.db_url),
-        "bridge": bridge or TemporalBridge(settings.temporal_address, settings.temporal_namespace),
+        "bridge": bridge
+        or TemporalBridge(
+            settings.temporal_address,
+            settings.temporal_namespace,
+            options=temporal.options(settings),
+        ),
         "block_store": block_store or real_block_store(settings),
     }
     errors.register(app)

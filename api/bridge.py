@@ -90,10 +90,19 @@ def started_workflows() -> list[str]:
 class TemporalBridge:
     """Owns the loop thread and a lazily connected client."""
 
-    def __init__(self, address: str, namespace: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        namespace: str,
+        timeout: float = 30.0,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        """``options``: more of ``Client.connect``'s keywords (``nimbus.temporal.options``:
+        TLS, an API key)."""
         self.address = address
         self.namespace = namespace
         self.timeout = timeout
+        self.options = {k: v for k, v in (options or {}).items() if k != "namespace"}
         self._client: Client | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -131,6 +140,7 @@ class TemporalBridge:
                 self.address,
                 namespace=self.namespace,
                 interceptors=[_RecordStarts(), RequestIdInterceptor()],
+                **self.options,
             )
         return await fn(self._client)
 

@@ -49,6 +49,21 @@ class Settings:
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     temporal_namespace: str = "default"
+    #: ``nimbus up`` runs Temporal's dev server here, unless this is off: the cloud then
+    #: uses the Temporal cluster at ``temporal_host:temporal_port`` as it is.
+    temporal_managed: bool = True
+    #: TLS to the Temporal frontend: a CA bundle to trust (the system's when empty), a
+    #: client certificate and key for mutual TLS, and the name its certificate carries
+    #: (the host's when empty).
+    temporal_tls: bool = False
+    temporal_tls_ca: str = ""
+    temporal_tls_cert: str = ""
+    temporal_tls_key: str = ""
+    temporal_tls_server_name: str = ""
+    #: An API key, sent as a bearer token with every call (Temporal Cloud's, or a proxy's).
+    temporal_api_key: str = ""
+    #: Where people reach its web UI, for an external cluster (``temporal_ui_url``).
+    temporal_ui: str = ""
     worker_metrics_port: int = 9101
     host_name: str = field(default_factory=socket.gethostname)
     libvirt_uri: str = "qemu:///system"
@@ -154,7 +169,7 @@ class Settings:
 
     @property
     def temporal_ui_url(self) -> str:
-        return f"http://{self.temporal_host}:{self.temporal_ui_port}"
+        return self.temporal_ui or f"http://{self.temporal_host}:{self.temporal_ui_port}"
 
     @property
     def db_url(self) -> str:
@@ -245,6 +260,14 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "NIMBUS_TEMPORAL_PORT": ("temporal_port", int),
     "NIMBUS_TEMPORAL_UI_PORT": ("temporal_ui_port", int),
     "NIMBUS_TEMPORAL_NAMESPACE": ("temporal_namespace", str),
+    "NIMBUS_TEMPORAL_MANAGED": ("temporal_managed", _flag),
+    "NIMBUS_TEMPORAL_TLS": ("temporal_tls", _flag),
+    "NIMBUS_TEMPORAL_TLS_CA": ("temporal_tls_ca", str),
+    "NIMBUS_TEMPORAL_TLS_CERT": ("temporal_tls_cert", str),
+    "NIMBUS_TEMPORAL_TLS_KEY": ("temporal_tls_key", str),
+    "NIMBUS_TEMPORAL_TLS_SERVER_NAME": ("temporal_tls_server_name", str),
+    "NIMBUS_TEMPORAL_API_KEY": ("temporal_api_key", str),
+    "NIMBUS_TEMPORAL_UI": ("temporal_ui", str),
     "NIMBUS_WORKER_METRICS_PORT": ("worker_metrics_port", int),
     "NIMBUS_HOST_NAME": ("host_name", str),
     "NIMBUS_LIBVIRT_URI": ("libvirt_uri", str),

@@ -37,6 +37,7 @@ from activities.temporal_ops import TemporalOps
 from activities.volume_boot import VolumeBootRecords
 from activities.volume_records import VolumeRecords
 from activities.volumes import AttachActivities, VolumeActivities
+from nimbus import temporal
 from nimbus.bootstrap import PAAS_USER, paas_password_path
 from nimbus.config import CONTROL_QUEUE, Settings
 from nimbus.db import Database
@@ -65,7 +66,7 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 async def connect(settings: Settings) -> Client:
     """A Temporal client for the configured server and namespace."""
-    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    return await temporal.connect(settings)
 
 
 def build_workers(

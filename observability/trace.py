@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
 from temporalio.service import RPCError
 
+from nimbus import temporal
 from nimbus.config import Settings
 from nimbus.errors import NotFound
 from observability.logs import ROTATE_KEEP
@@ -70,7 +70,7 @@ def collect(settings: Settings, request_id: str) -> Trace:
 
 
 async def _describe(settings: Settings, runs: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await temporal.connect(settings)
     described = []
     for workflow_id, run_id in runs:
         view: dict[str, Any] = {"workflow_id": workflow_id, "run_id": run_id}

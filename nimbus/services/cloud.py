@@ -10,8 +10,6 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from temporalio.client import Client
-
 from nimbus import bootstrap
 from nimbus.config import CHECKOUT, Settings, settings_env
 from nimbus.db import Database
@@ -104,8 +102,12 @@ def up(settings: Settings) -> None:
     settings = with_gateway_port(settings)
     image = _guest_image(settings)
     _choose_domain_type(settings, image)
-    _say(f"Temporal server and web UI ({settings.temporal_ui_url})")
-    temporal.start(settings)
+    if settings.temporal_managed:
+        _say(f"Temporal server and web UI ({settings.temporal_ui_url})")
+        temporal.start(settings)
+    else:
+        _say(f"Temporal at {settings.temporal_address}, namespace {settings.temporal_namespace}")
+        temporal.use_external(settings)
     _say("database and first-run state")
     db = Database(settings.db_url)
     creds = bootstrap.bootstrap(db, settings)
@@ -234,9 +236,7 @@ def _import_default_image(
     staged = str(settings.staging_dir / image_id)
 
     async def run() -> None:
-        client = await Client.connect(
-            settings.temporal_address, namespace=settings.temporal_namespace
-        )
+        client = await temporal.connect(settings)
         await starter.import_image(client, owner, image_id, staged, settings.host_name, "raw")
 
     asyncio.run(run())
@@ -251,9 +251,7 @@ def _ensure_public_network(settings: Settings, db: Database) -> None:
     _say(f"external network {PUBLIC_NETWORK} ({settings.external_cidr}, host-only)")
 
     async def run() -> None:
-        client = await Client.connect(
-            settings.temporal_address, namespace=settings.temporal_namespace
-        )
+        client = await temporal.connect(settings)
         if public.create_network:
             await net_starter.create_network(client, owner, public.network_id)
         if public.create_subnet:
@@ -319,6 +317,11 @@ def status(settings: Settings) -> list[ServiceStatus]:
         for name in ORDER
     ]
     rows = [_gateway_status(settings, row) for row in rows]
+    if not settings.temporal_managed:
+        rows = [
+            dataclasses.replace(row, foreign=True) if row.name == "temporal" else row
+            for row in rows
+        ]
     return [_ceph_status(settings, _foreign_libvirtd(settings, row)) for row in rows]
 
 

@@ -74,6 +74,10 @@ def scrape_targets(settings: Settings) -> dict[str, list[str]]:
     }
     if settings.own_ceph:
         targets["ceph"] = [f"127.0.0.1:{settings.ceph_metrics_port}"]
+    if not settings.temporal_managed:
+        # An external cluster's metrics are its operators' to scrape (and their address
+        # is theirs to tell): the component-down alert must not fire for it here.
+        del targets["temporal"]
     return targets
 
 

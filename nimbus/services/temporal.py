@@ -11,10 +11,12 @@ from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
-from temporalio.client import Client
+from temporalio.service import RPCError
 
 from nimbus.config import Settings
+from nimbus.errors import BackendUnavailable
 from nimbus.services import process
+from nimbus.temporal import connect
 from workflows.common import SEARCH_ATTRIBUTES
 
 NAME = "temporal"
@@ -57,10 +59,7 @@ def start(settings: Settings) -> int:
 
 async def register_search_attributes(settings: Settings) -> list[str]:
     """Add the search attributes Nimbus uses that the namespace lacks; their names."""
-    client = await Client.connect(
-        f"{settings.temporal_host}:{settings.temporal_port}",
-        namespace=settings.temporal_namespace,
-    )
+    client = await connect(settings)
     listed = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=settings.temporal_namespace)
     )
@@ -75,6 +74,22 @@ async def register_search_attributes(settings: Settings) -> list[str]:
             )
         )
     return missing
+
+
+def use_external(settings: Settings) -> None:
+    """Check that the configured cluster answers in the namespace, and register the
+    search attributes it lacks (which needs the operator's permission there: without
+    it, an operator adds them once, as the error says)."""
+    try:
+        asyncio.run(register_search_attributes(settings))
+    except RPCError as exc:
+        names = ", ".join(f"{k.name} (Keyword)" for k in SEARCH_ATTRIBUTES)
+        raise BackendUnavailable(
+            f"Temporal at {settings.temporal_address}, namespace {settings.temporal_namespace}:"
+            f" {exc.message}. The namespace needs the search attributes {names}."
+        ) from exc
+    except RuntimeError as exc:  # the client could not connect
+        raise BackendUnavailable(f"Temporal at {settings.temporal_address}: {exc}") from exc
 
 
 def stop(settings: Settings) -> bool:

@@ -22,7 +22,7 @@ from temporalio.workflow import _Definition
 
 from api import create_app
 from api.bridge import TemporalBridge
-from nimbus import bootstrap
+from nimbus import bootstrap, temporal
 from nimbus.client import password_auth
 from nimbus.config import Settings
 from nimbus.db import Database, Image, Server
@@ -254,7 +254,9 @@ def make_stack(
     db = Database(settings.db_url)
     seed(db)
     bootstrap.ensure_paas_user(db, settings)
-    bridge = TemporalBridge(settings.temporal_address, settings.temporal_namespace)
+    bridge = TemporalBridge(
+        settings.temporal_address, settings.temporal_namespace, options=temporal.options(settings)
+    )
     app = create_app(settings, db, bridge, drivers.store)
     app.testing = True
     worker = WorkerThread(settings, drivers, interceptors).start()

@@ -10,7 +10,6 @@ boots ever take the same free memory twice.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
@@ -27,19 +26,15 @@ from nimbus.db_compute import (
 )
 from nimbus.errors import Conflict
 from nimbus.scheduler import (
-    HOST_ALIVE_SECONDS,
     NO_VALID_HOST,
     Decision,
     HostState,
     Request,
+    alive_since,
     place,
 )
 
 log = logging.getLogger(__name__)
-
-
-def alive_since() -> dt.datetime:
-    return utcnow() - dt.timedelta(seconds=HOST_ALIVE_SECONDS)
 
 
 def _usage(s: Session) -> dict[str, tuple[int, int]]:
@@ -77,7 +72,7 @@ def _group_of(s: Session, server_id: str) -> tuple[ServerGroup | None, dict[str,
 def host_states(s: Session, members: dict[str, int] | None = None) -> list[HostState]:
     """Every registered host as the scheduler sees it now."""
     used = _usage(s)
-    since = alive_since()
+    since = alive_since(utcnow())
     members = members or {}
     return [
         HostState(

@@ -21,8 +21,6 @@ from nimbus.db import Database, Flavor, Image, Server, VolumeAttachment, utcnow
 from nimbus.db_compute import server_flavor
 from nimbus.errors import Conflict, NotFound
 
-#: A host whose worker has not reported for this long is not given new servers.
-
 
 @dataclass(frozen=True)
 class BootPlan:

@@ -27,10 +27,17 @@ chosen one in one transaction, so that concurrent boots never overcommit a host.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 #: A host whose worker has not beaten for this long is down (Nova's service_down_time).
 HOST_ALIVE_SECONDS = 60
+
+
+def alive_since(now: dt.datetime) -> dt.datetime:
+    """The oldest heartbeat of a host whose worker is up at ``now``."""
+    return now - dt.timedelta(seconds=HOST_ALIVE_SECONDS)
+
 
 #: Nova's fault message when no host passes the filters (its ``NoValidHost``).
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."

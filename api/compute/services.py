@@ -35,7 +35,7 @@ from api.timefmt import iso
 from api.validation import json_body
 from nimbus.db import Host, Server, utcnow
 from nimbus.errors import Conflict, InvalidSpec, NotFound
-from nimbus.scheduler import HOST_ALIVE_SECONDS
+from nimbus.scheduler import alive_since
 
 BINARY = "nova-compute"
 DEFAULT_ZONE = "nova"
@@ -49,7 +49,7 @@ def service_id(host: str) -> str | int:
 
 
 def _view(host: Host, now: dt.datetime) -> dict[str, Any]:
-    up = host.heartbeat_at >= now - dt.timedelta(seconds=HOST_ALIVE_SECONDS)
+    up = host.heartbeat_at >= alive_since(now)
     view: dict[str, Any] = {
         "id": service_id(host.name),
         "binary": BINARY,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from typing import Any
 
@@ -15,7 +14,7 @@ from api.policy import allowed
 from api.timefmt import iso
 from nimbus.db import Host, Server, server_attachments, utcnow
 from nimbus.db_compute import ServerGroupMember, server_extra_specs, server_flavor
-from nimbus.scheduler import HOST_ALIVE_SECONDS
+from nimbus.scheduler import alive_since
 from workflows.server import hostname
 
 #: Nova's vm_state for each status.
@@ -58,15 +57,14 @@ def host_id(project_id: str, host: str | None) -> str:
 def _host_status(server: Server) -> str:
     """Nova's host_status (2.16): UP while the host's agent heartbeats, DOWN once it has
     missed a minute, UNKNOWN for a host never registered, "" for a server on no host.
-    Nimbus cannot disable a host, so MAINTENANCE never appears."""
+    MAINTENANCE (Nova's for a disabled compute service) is not reported yet."""
     if not server.host:
         return ""
     with deps.db().session() as s:
         host = s.get(Host, server.host)
     if host is None:
         return "UNKNOWN"
-    alive_after = utcnow() - dt.timedelta(seconds=HOST_ALIVE_SECONDS)
-    return "UP" if host.heartbeat_at >= alive_after else "DOWN"
+    return "UP" if host.heartbeat_at >= alive_since(utcnow()) else "DOWN"
 
 
 def _volumes_attached(server_id: str) -> list[dict[str, str]]:

@@ -10,7 +10,6 @@ there, as Nova's forced host is); an unavailable zone is a 400.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import Response, jsonify
@@ -23,7 +22,7 @@ from api.policy import authorize
 from api.timefmt import iso
 from nimbus.db import Host, utcnow
 from nimbus.errors import InvalidSpec
-from nimbus.scheduler import HOST_ALIVE_SECONDS
+from nimbus.scheduler import alive_since
 
 
 def _hosts() -> list[Host]:
@@ -55,7 +54,7 @@ def list_zones() -> Response:
 def list_zones_detail() -> Response:
     authorize(current(), "compute:availability_zones:detail")
     hosts = _hosts()
-    alive_after = utcnow() - dt.timedelta(seconds=HOST_ALIVE_SECONDS)
+    alive_after = alive_since(utcnow())
     info = []
     for name, available in _zones(hosts).items():
         services: dict[str, Any] = {}

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +213,7 @@ def _rebuild_sqlite_table(engine: Engine, table: Any, columns: list[str]) -> Non
         conn.commit()
 
 
-def _run(engine: Engine, step: object) -> None:
+def _run(engine: Engine, step: Callable[[Config], object]) -> None:
     """Run an Alembic command on one connection of ``engine``, in one transaction."""
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
@@ -223,7 +224,7 @@ def _run(engine: Engine, step: object) -> None:
         try:
             before = _broken_references(conn) if sqlite else set()
             with conn.begin():
-                step(config(conn))  # type: ignore[operator]
+                step(config(conn))
             if sqlite:
                 broken = _broken_references(conn) - before
                 if broken:

@@ -19,6 +19,8 @@ from temporalio.exceptions import ApplicationError
 
 from nimbus.db import Flavor, Host, Server, utcnow
 from nimbus.db_compute import (
+    MIGRATION_IN_PROGRESS,
+    Migration,
     ServerGroup,
     ServerGroupMember,
     flavor_value,
@@ -30,7 +32,7 @@ from nimbus.scheduler import (
     Decision,
     HostState,
     Request,
-    alive_since,
+    is_up,
     place,
 )
 
@@ -46,7 +48,39 @@ def _usage(s: Session) -> dict[str, tuple[int, int]]:
         Server.deleted_at.is_(None), Server.host.is_not(None)
     )
     rows = s.execute(query.group_by(Server.host))
-    return {str(host): (int(vcpus or 0), int(ram or 0)) for host, vcpus, ram in rows}
+    used = {str(host): (int(vcpus or 0), int(ram or 0)) for host, vcpus, ram in rows}
+    for host, vcpus, ram in _moving(s):
+        before = used.get(host, (0, 0))
+        used[host] = (before[0] + vcpus, before[1] + ram)
+    return used
+
+
+def _moving(s: Session) -> list[tuple[str, int, int]]:
+    """What servers on the move hold on the host they are not on: the destination until
+    they reach it; a cold migration's source too, until it is confirmed or reverted."""
+    columns: Any = select(
+        Migration.migration_type,
+        Migration.source_compute,
+        Migration.dest_compute,
+        Server.host,
+        flavor_value("vcpus"),
+        flavor_value("ram"),
+    ).select_from(Server)
+    query = join_server_flavors(columns).join(Migration, Migration.server_id == Server.id)
+    rows = s.execute(
+        query.where(
+            Server.deleted_at.is_(None),
+            Migration.status.in_(MIGRATION_IN_PROGRESS),
+            Migration.dest_compute.is_not(None),
+        )
+    )
+    held = []
+    for kind, source, dest, host, vcpus, ram in rows:
+        if host == source:
+            held.append((str(dest), int(vcpus or 0), int(ram or 0)))
+        elif host == dest and kind == "migration":
+            held.append((str(source), int(vcpus or 0), int(ram or 0)))
+    return held
 
 
 def _group_of(s: Session, server_id: str) -> tuple[ServerGroup | None, dict[str, int]]:
@@ -69,10 +103,12 @@ def _group_of(s: Session, server_id: str) -> tuple[ServerGroup | None, dict[str,
     return group, {str(host): int(count) for host, count in rows}
 
 
-def host_states(s: Session, members: dict[str, int] | None = None) -> list[HostState]:
-    """Every registered host as the scheduler sees it now."""
+def host_states(
+    s: Session, members: dict[str, int] | None = None, network_nodes: bool = False
+) -> list[HostState]:
+    """Every registered host (or network node) as the scheduler sees it now."""
     used = _usage(s)
-    since = alive_since(utcnow())
+    now = utcnow()
     members = members or {}
     return [
         HostState(
@@ -85,11 +121,12 @@ def host_states(s: Session, members: dict[str, int] | None = None) -> list[HostS
             vcpus_used=used.get(h.name, (0, 0))[0],
             memory_used_mib=used.get(h.name, (0, 0))[1],
             zone=h.availability_zone,
-            alive=h.heartbeat_at >= since,
+            alive=is_up(h.heartbeat_at, h.forced_down, now),
             enabled=not h.disabled,
             group_members=members.get(h.name, 0),
         )
         for h in s.scalars(select(Host).order_by(Host.name))
+        if h.network_node or not network_nodes
     ]
 
 
@@ -122,17 +159,48 @@ def claim(s: Session, server: Server, flavor: Flavor) -> Decision:
     return decision
 
 
+def claim_move(s: Session, server: Server, flavor: Flavor, move: Migration) -> Decision:
+    """Choose where ``server`` moves to (in the caller's transaction), other than its own
+    host: the host the migration asks for if it passes the filters (or whatever its
+    state, if forced), else the scheduler's choice. The migration's ``dest_compute`` is
+    set; a retry after that committed keeps it. ``NoValidHost`` as for a boot."""
+    if move.status != "accepted":
+        return Decision(move.dest_compute, [move.dest_compute] if move.dest_compute else [])
+    s.execute(update(Host).values(generation=Host.generation + 1))
+    if move.forced and move.dest_compute:
+        decision = Decision(move.dest_compute, [move.dest_compute])
+    else:
+        group, members = _group_of(s, server.id)
+        request = Request(
+            vcpus=flavor.vcpus,
+            memory_mib=flavor.ram,
+            host=move.dest_compute,
+            group_policy=group.policy if group else None,
+            max_server_per_host=(
+                int((group.rules or {}).get("max_server_per_host", 1)) if group else 1
+            ),
+            group_size=sum(members.values()),
+            leaving=move.source_compute,
+        )
+        decision = place(request, host_states(s, members))
+    log.info("moving server %s: %s", server.id, decision.summary())
+    if decision.host is None:
+        raise ApplicationError(
+            NO_VALID_HOST, decision.summary(), type="NoValidHost", non_retryable=True
+        )
+    move.dest_compute, move.status = decision.host, "pre-migrating"
+    return decision
+
+
 def _zone(s: Session, host: str) -> str | None:
     row = s.get(Host, host)
     return row.availability_zone if row else None
 
 
 def live_host(s: Session) -> str:
-    """A host for network devices (DHCP servers, routers): the live, enabled one with
-    the most memory free."""
-    decision = place(Request(0, 0), host_states(s))
+    """A host for network devices (DHCP servers, routers): the live, enabled network
+    node with the most memory free."""
+    decision = place(Request(0, 0), host_states(s, network_nodes=True))
     if decision.host is None:
-        raise Conflict(
-            f"no hypervisor host is up: start a worker (nimbus up); {decision.summary()}"
-        )
+        raise Conflict(f"no network node is up: start a worker (nimbus up); {decision.summary()}")
     return decision.host

@@ -160,6 +160,109 @@ def _trace(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _host(settings: Settings, args: argparse.Namespace) -> int:
+    """Hosts of the cloud: ``list`` every registered one; ``add``, ``start``, ``stop``
+    and ``remove`` a compute host simulated on this machine; ``disable`` and ``enable``
+    any (through the compute API, so the audit trail has it)."""
+    from nimbus.services import hosts
+
+    command = args.host_command
+    if command == "list":
+        return _host_list(settings)
+    if command in ("disable", "enable"):
+        return _host_status(settings, args.name, command, args.reason)
+    if command == "add":
+        host = hosts.add(settings, args.name)
+        print(
+            f"host {host.name}: namespace {host.netns}, VTEP "
+            f"{hosts.underlay_address(settings, host.index)}; waiting for its worker"
+        )
+        return 0 if _registered(settings, host.name) else 1
+    host = hosts.local_host(settings, args.name)
+    if command == "start":
+        hosts.start(settings, host)
+        return 0 if _registered(settings, host.name) else 1
+    if command == "stop":
+        ended = hosts.stop(settings, host)
+        print(f"host {host.name} powered off ({len(ended)} processes ended)")
+        return 0
+    hosts.remove(settings, host)
+    print(f"host {host.name} removed (its row stays until 'openstack compute service delete')")
+    return 0
+
+
+def _registered(settings: Settings, name: str, timeout: float = 90) -> bool:
+    """Wait until the host's worker beats after now."""
+    import time
+
+    from nimbus.db import Database, Host, utcnow
+
+    since, db = utcnow(), Database(settings.db_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.session() as s:
+            row = s.get(Host, name)
+            if row is not None and row.heartbeat_at >= since:
+                print(f"host {name} is up")
+                return True
+        time.sleep(0.5)
+    print(f"nimbus: error: host {name} did not beat within {timeout:.0f} s", file=sys.stderr)
+    return False
+
+
+def _host_list(settings: Settings) -> int:
+    from sqlalchemy import func, select
+
+    from nimbus.db import Database, Host, Server, utcnow
+    from nimbus.scheduler import is_up
+    from nimbus.services import hosts
+
+    local = {h.name: h for h in hosts.local_hosts(settings)}
+    now, db = utcnow(), Database(settings.db_url)
+    print(f"{'NAME':<20} {'STATE':<6} {'STATUS':<9} {'VTEP':<16} {'SERVERS':>7}  WHERE")
+    with db.session() as s:
+        counts = dict(
+            s.execute(
+                select(Server.host, func.count())
+                .where(Server.deleted_at.is_(None), Server.host.is_not(None))
+                .group_by(Server.host)
+            ).all()
+        )
+        for row in s.scalars(select(Host).order_by(Host.name)):
+            state = "up" if is_up(row.heartbeat_at, row.forced_down, now) else "down"
+            status = "disabled" if row.disabled else "enabled"
+            where = f"namespace {local[row.name].netns}" if row.name in local else "-"
+            vtep = row.vtep_address or "-"
+            print(
+                f"{row.name:<20} {state:<6} {status:<9} {vtep:<16} "
+                f"{counts.get(row.name, 0):>7}  {where}"
+            )
+    return 0
+
+
+def _host_status(settings: Settings, name: str, command: str, reason: str | None) -> int:
+    from nimbus.bootstrap import clouds_yaml_path
+    from nimbus.client import NimbusClient
+
+    client = NimbusClient(clouds_yaml_path(settings))
+    headers = {"OpenStack-API-Version": "compute 2.53"}
+    found = client.call("GET", f"/compute/v2.1/os-services?host={name}", headers=headers)
+    services = found.json().get("services", []) if found.status_code == 200 else []
+    if not services:
+        print(f"nimbus: error: no compute host {name}", file=sys.stderr)
+        return 1
+    body: dict[str, str] = {"status": "disabled" if command == "disable" else "enabled"}
+    if command == "disable" and reason:
+        body["disabled_reason"] = reason
+    path = f"/compute/v2.1/os-services/{services[0]['id']}"
+    done = client.call("PUT", path, json=body, headers=headers)
+    if done.status_code != 200:
+        print(f"nimbus: error: {done.status_code} {done.text}", file=sys.stderr)
+        return 1
+    print(f"host {name} {body['status']}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nimbus", description="Run and use the Nimbus cloud.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -196,6 +299,24 @@ def parser() -> argparse.ArgumentParser:
     database_sub.add_parser("upgrade", help="run the migrations up to the newest schema")
     database_sub.add_parser("version", help="the schema's revision, and the newest")
     database.set_defaults(fn=_db)
+    host = sub.add_parser("host", help="the cloud's compute hosts")
+    host_sub = host.add_subparsers(dest="host_command", required=True)
+    host_sub.add_parser("list", help="every registered host: up or down, enabled, VTEP")
+    for name, helptext in (
+        ("add", "add a compute host on this machine (its own namespace, libvirtd, worker)"),
+        ("start", "start a host added on this machine again"),
+        ("stop", "power a host of this machine off: its worker and guests end at once"),
+        ("remove", "stop a host of this machine and remove its namespace and folder"),
+    ):
+        host_sub.add_parser(name, help=helptext).add_argument("name")
+    for name, helptext in (
+        ("disable", "place no new servers on the host"),
+        ("enable", "place servers on the host again"),
+    ):
+        command = host_sub.add_parser(name, help=helptext)
+        command.add_argument("name")
+        command.add_argument("--reason", default=None, help="why (disable only)")
+    host.set_defaults(fn=_host)
     from paas.cli import add_commands, add_service_commands
 
     add_commands(sub)

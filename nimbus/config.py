@@ -89,6 +89,16 @@ class Settings:
     external_uplink: bool = False
     #: This host's VXLAN endpoint address (other hosts reach its networks there).
     vtep_address: str = "127.0.0.1"
+    #: Whether this host's worker also runs the workflows and the host-independent
+    #: activities (the control queue), and whether DHCP servers and routers may be placed
+    #: on it (it carries the external network). A compute-only host has neither.
+    control_worker: bool = True
+    network_node: bool = True
+    #: The network ``nimbus up`` makes for VXLAN between the hosts it runs on this
+    #: machine (``nimbus host add``): a bridge with this range's first address, the VTEP
+    #: of the cloud's own host unless ``NIMBUS_VTEP_ADDRESS`` names another.
+    underlay_cidr: str = "172.31.254.0/24"
+    underlay_bridge: str = "nimbusvtep0"
     #: Memory this host keeps for itself, out of the scheduler's reach (Nova's
     #: reserved_host_memory_mb), and its availability zone.
     reserved_host_memory_mib: int = 512
@@ -287,6 +297,10 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "NIMBUS_EXTERNAL_CIDR": ("external_cidr", str),
     "NIMBUS_EXTERNAL_UPLINK": ("external_uplink", _flag),
     "NIMBUS_VTEP_ADDRESS": ("vtep_address", str),
+    "NIMBUS_CONTROL_WORKER": ("control_worker", _flag),
+    "NIMBUS_NETWORK_NODE": ("network_node", _flag),
+    "NIMBUS_UNDERLAY_CIDR": ("underlay_cidr", str),
+    "NIMBUS_UNDERLAY_BRIDGE": ("underlay_bridge", str),
     "NIMBUS_RESERVED_HOST_MEMORY_MIB": ("reserved_host_memory_mib", int),
     "NIMBUS_AVAILABILITY_ZONE": ("availability_zone", str),
     "NIMBUS_RGW_PORT": ("rgw_port", int),

@@ -174,6 +174,12 @@ class Host(Base):
     memory_mib: Mapped[int] = mapped_column(Integer)
     #: Where other hosts send this host's VXLAN traffic.
     vtep_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: Whether DHCP servers and routers may be placed here (it carries the external
+    #: network); a compute-only host takes servers only.
+    network_node: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    #: An admin said the host is down (Nova's ``forced_down``): it is, whatever its
+    #: heartbeat, until the admin says otherwise.
+    forced_down: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     #: What the scheduler may place on it (``nimbus.scheduler``), as its worker reports:
     #: ``vcpus * cpu_allocation_ratio`` vCPUs and ``memory_mib * ram_allocation_ratio -

@@ -187,3 +187,67 @@ class ServerGroupMember(Base):
     group_id: Mapped[str] = mapped_column(
         ForeignKey("server_groups.id", ondelete="CASCADE"), index=True
     )
+
+
+#: A migration still moving its server: it holds the server's resources on the host the
+#: server is not on (the destination until the move, the source until it is confirmed).
+MIGRATION_IN_PROGRESS = ("accepted", "pre-migrating", "migrating", "post-migrating", "finished")
+#: An evacuation is over once its server runs on the destination (``done``); its source
+#: host, when it comes back, destroys the domain it still has and marks it ``completed``.
+EVACUATION_DONE = "done"
+
+
+class Migration(Base):
+    """Nova's migration record: one cold migration (``migration``) or evacuation
+    (``evacuation``) of a server between two hosts, as ``os-migrations`` lists it.
+
+    A cold migration goes ``pre-migrating`` (destination claimed) -> ``migrating`` (off the
+    source) -> ``finished`` (running on the destination, VERIFY_RESIZE) -> ``confirmed``
+    or ``reverted``; an evacuation ``accepted`` -> ``pre-migrating`` -> ``done`` ->
+    ``completed`` (the source cleaned up). Either ends in ``error`` when it fails."""
+
+    __tablename__ = "migrations"
+    #: An integer, as Nova's is (``openstack server migration show`` takes it).
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    server_id: Mapped[str] = mapped_column(String(36), index=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    #: ``migration`` or ``evacuation``.
+    migration_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    source_compute: Mapped[str] = mapped_column(String(255))
+    #: The host asked for, until the scheduler confirms it; the one chosen afterwards.
+    dest_compute: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: Whether ``dest_compute`` was asked for and skips the scheduler's filters (2.29's
+    #: ``force`` on an evacuation).
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    flavor_id: Mapped[str] = mapped_column(String(255))
+    #: Why it failed, for the operator (Nova keeps it in the instance's fault).
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+def finished_migration(s: Session, server_id: str) -> Migration | None:
+    """The server's cold migration that awaits confirmation or revert, if any."""
+    return s.scalars(
+        select(Migration).where(
+            Migration.server_id == server_id,
+            Migration.migration_type == "migration",
+            Migration.status == "finished",
+        )
+    ).first()
+
+
+def evacuated_from(s: Session, host: str) -> list[Migration]:
+    """The evacuations away from ``host`` that it has not cleaned up after."""
+    return list(
+        s.scalars(
+            select(Migration).where(
+                Migration.source_compute == host,
+                Migration.migration_type == "evacuation",
+                Migration.status == EVACUATION_DONE,
+            )
+        )
+    )

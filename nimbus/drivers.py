@@ -55,8 +55,9 @@ def real_drivers(settings: Settings) -> HostDrivers:
         real_block_store(settings),
         real_network(settings),
         real_object_store(settings),
-        real_router(settings),
-        RuntimeDropletWriter(lambda: runtime_image(settings)),
+        # A compute-only host neither routes apps nor stages them.
+        real_router(settings) if settings.control_worker else None,
+        RuntimeDropletWriter(lambda: runtime_image(settings)) if settings.control_worker else None,
     )
 
 

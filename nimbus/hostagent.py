@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import shutil
 
 from sqlalchemy import select, update
 from temporalio.client import Client
@@ -18,6 +19,7 @@ from temporalio.service import RPCError
 from activities.hypervisor.base import HypervisorDriver, PowerState
 from nimbus.config import Settings
 from nimbus.db import Database, Host, Server, utcnow
+from nimbus.db_compute import evacuated_from
 from nimbus.errors import NimbusError
 from workflows import starter
 
@@ -57,6 +59,10 @@ class HostAgent:
         their VXLANs flood to it."""
         ticks = 0
         synced = False
+        try:
+            await asyncio.to_thread(self.clean_evacuated)
+        except (NimbusError, OSError) as exc:
+            log.warning("cleaning up after evacuations failed: %s", exc)
         while not stop.is_set():
             try:
                 if await asyncio.to_thread(self.heartbeat):
@@ -85,12 +91,33 @@ class HostAgent:
             moved = host.vtep_address != self.settings.vtep_address
             host.vcpus, host.memory_mib = _capacity()
             host.vtep_address = self.settings.vtep_address
+            host.network_node = self.settings.network_node
             host.cpu_allocation_ratio = self.settings.cpu_allocation_ratio
             host.ram_allocation_ratio = self.settings.ram_allocation_ratio
             host.reserved_memory_mib = self.settings.reserved_host_memory_mib
             host.availability_zone = self.settings.availability_zone
             host.heartbeat_at = utcnow()
             return moved
+
+    def clean_evacuated(self) -> list[str]:
+        """Destroy the domains of servers evacuated from this host while it was down
+        (their disks stay: they run from them elsewhere now), and mark those
+        evacuations ``completed``, as nova-compute does when it starts; the ids cleaned.
+
+        Runs before this host beats again, so no server is placed back here meanwhile;
+        a server whose row says it is here again keeps its domain."""
+        cleaned = []
+        with self.db.session() as s:
+            for move in evacuated_from(s, self.settings.host_name):
+                server = s.get(Server, move.server_id)
+                if server is None or server.host != self.settings.host_name:
+                    self.hypervisor.destroy(self.settings.instance_prefix + move.server_id)
+                    shutil.rmtree(self.settings.instances_dir / move.server_id, ignore_errors=True)
+                    cleaned.append(move.server_id)
+                move.status = "completed"
+        for server_id in cleaned:
+            log.info("destroyed server %s, evacuated from this host", server_id)
+        return cleaned
 
     async def announce(self) -> list[str]:
         """Reconcile every other host's network devices; return their names."""

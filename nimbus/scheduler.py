@@ -6,6 +6,7 @@ A request asks for a flavor's vCPUs and memory, maybe in one zone, maybe on one 
 maybe within a server group. Filters drop the hosts that cannot take it, each with its
 reason; the rest are weighed, and the first wins:
 
+- a server moving (a cold migration, an evacuation) goes to another host than its own;
 - ``ComputeFilter``: the host's worker beats and the host is enabled;
 - ``AvailabilityZoneFilter``: the host is in the zone asked for;
 - vCPU and RAM, as placement counts them: ``total * ratio - reserved - used``;
@@ -37,6 +38,12 @@ HOST_ALIVE_SECONDS = 60
 def alive_since(now: dt.datetime) -> dt.datetime:
     """The oldest heartbeat of a host whose worker is up at ``now``."""
     return now - dt.timedelta(seconds=HOST_ALIVE_SECONDS)
+
+
+def is_up(heartbeat_at: dt.datetime, forced_down: bool, now: dt.datetime) -> bool:
+    """Whether a host counts as up: its worker beats, and no admin said it is down
+    (Nova's ``forced_down``, for a host known dead before its heartbeat is old)."""
+    return not forced_down and heartbeat_at >= alive_since(now)
 
 
 #: Nova's fault message when no host passes the filters (its ``NoValidHost``).
@@ -93,6 +100,8 @@ class Request:
     #: Members of the group placed already (an ``affinity`` group with none yet may go
     #: anywhere).
     group_size: int = 0
+    #: The host a server moves away from (a migration's or evacuation's source).
+    leaving: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,8 @@ def _refusal(request: Request, host: HostState) -> str | None:
     """Why ``host`` cannot take ``request``; None if it can."""
     if request.host is not None and host.name != request.host:
         return f"not the requested host {request.host}"
+    if host.name == request.leaving:
+        return "the server's own host"
     if not host.alive:
         return "its worker is down"
     if not host.enabled:

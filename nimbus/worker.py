@@ -19,6 +19,7 @@ from activities.compute import ComputeActivities
 from activities.image_records import ImageRecords
 from activities.images import ImageActivities
 from activities.interfaces import InterfaceActivities, InterfaceRecords
+from activities.moves import MoveRecords
 from activities.network_host import HostNetworkRecords, HostNetworkState
 from activities.network_ops import NetworkActivities
 from activities.network_records import NetworkRecords
@@ -88,6 +89,7 @@ def build_workers(
         workflows=WORKFLOWS,
         activities=[
             *ServerRecords(db).all(),
+            *MoveRecords(db).all(),
             *ImageRecords(db).all(),
             *VolumeRecords(db).all(),
             *VolumeBootRecords(db).all(),
@@ -198,11 +200,16 @@ async def run(
             interceptors,
             runner,
         )
-        workers += router_worker(client, drivers, executor, interceptors)
+        if settings.control_worker:
+            workers += router_worker(client, drivers, executor, interceptors)
+        else:
+            workers = workers[1:]  # a compute-only host polls its own queue alone
         tasks = [asyncio.create_task(w.run()) for w in workers]
         tasks.append(asyncio.create_task(agent.run(stop)))
         tasks.append(asyncio.create_task(ship_logs(shipper, stop)))
-        log.info("worker %s polling %s and %s", os.getpid(), CONTROL_QUEUE, settings.host_queue)
+        queues = [CONTROL_QUEUE] if settings.control_worker else []
+        queues.append(settings.host_queue)
+        log.info("worker %s polling %s", os.getpid(), " and ".join(queues))
         await stop.wait()
         await asyncio.gather(*(w.shutdown() for w in workers))
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -14,6 +14,7 @@ from workflows.router import ROUTER_WORKFLOWS
 from workflows.server import SERVER_WORKFLOWS
 from workflows.server_interface import INTERFACE_WORKFLOWS
 from workflows.server_lock import LockServer
+from workflows.server_move import MOVE_WORKFLOWS
 from workflows.server_reboot import RebootServer
 from workflows.server_rebuild import RebuildServer
 from workflows.server_resize import ConfirmResize, ResizeServer, RevertResize
@@ -38,6 +39,7 @@ WORKFLOWS = [
     RebuildVolumeServer,
     ResizeVolumeServer,
     RevertVolumeResize,
+    *MOVE_WORKFLOWS,
     LockServer,
     ChangeServerState,
     ImportImage,

@@ -48,6 +48,13 @@ from workflows.server import (
 )
 from workflows.server_interface import AttachInterface, DetachInterface, InterfaceInput
 from workflows.server_lock import LockServer
+from workflows.server_move import (
+    ConfirmMigration,
+    EvacuateServer,
+    MigrateServer,
+    MoveInput,
+    RevertMigration,
+)
 from workflows.server_reboot import RebootInput, RebootServer
 from workflows.server_rebuild import RebuildInput, RebuildServer
 from workflows.server_resize import ConfirmResize, ResizeInput, ResizeServer, RevertResize
@@ -194,6 +201,26 @@ async def start_resize(
     }[operation]
     reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE
     return await _start(client, run, inp, operation, project_id, inp.server_id, reuse, _REPEATED)
+
+
+#: Each step of a move by its operation name (``server-<id>-<operation>-<migration id>``).
+_MOVES: dict[str, Any] = {
+    "migrate": MigrateServer.run,
+    "confirm-migration": ConfirmMigration.run,
+    "revert-migration": RevertMigration.run,
+    "evacuate": EvacuateServer.run,
+}
+
+
+async def start_move(
+    client: Client, project_id: str, operation: str, inp: MoveInput
+) -> WorkflowHandle[Any, Any]:
+    """Start (or find) a cold migration, its confirmation or revert, or an evacuation
+    (``operation``: ``migrate``, ``confirm-migration``, ``revert-migration``,
+    ``evacuate``); one workflow per step of each migration record."""
+    run = _MOVES[operation]
+    name = f"{operation}-{inp.migration_id}"
+    return await _start(client, run, inp, name, project_id, inp.server_id)
 
 
 async def start_state_change(

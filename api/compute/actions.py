@@ -11,6 +11,7 @@ from api import deps
 from api.compute import (
     bp,
     lock_reboot,
+    migrations,
     rebuild,
     resize,
     server_security_groups,
@@ -156,6 +157,8 @@ _ACTIONS = {
     "resize": resize.resize,
     "confirmResize": resize.confirm,
     "revertResize": resize.revert,
+    "migrate": migrations.migrate,
+    "evacuate": migrations.evacuate,
     "addSecurityGroup": server_security_groups.add_security_group,
     "removeSecurityGroup": server_security_groups.remove_security_group,
     "trigger_crash_dump": _crash_dump,
@@ -165,7 +168,7 @@ _ACTIONS = {
 _SINCE = {"trigger_crash_dump": "2.17"}
 
 #: What a locked server still allows (reads, and the lock itself).
-_LOCK_FREE = {"os-getConsoleOutput", "lock", "unlock", "createImage"}
+_LOCK_FREE = {"os-getConsoleOutput", "lock", "unlock", "createImage", "evacuate"}
 
 
 @bp.post("/v2.1/servers/<server_id>/action")

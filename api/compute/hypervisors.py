@@ -33,7 +33,7 @@ from api.validation import check_query, next_links
 from nimbus.db import Host, Server, utcnow
 from nimbus.db_compute import server_flavor
 from nimbus.errors import InvalidSpec, NotFound
-from nimbus.scheduler import alive_since
+from nimbus.scheduler import is_up
 
 #: What Nova reports for a libvirt host running QEMU.
 HYPERVISOR_TYPE = "QEMU"
@@ -47,7 +47,7 @@ def hypervisor_id(name: str) -> str | int:
 
 
 def _state(host: Host, now: dt.datetime) -> str:
-    return "up" if host.heartbeat_at >= alive_since(now) else "down"
+    return "up" if is_up(host.heartbeat_at, host.forced_down, now) else "down"
 
 
 def _servers_on(s: Session, name: str) -> list[Server]:

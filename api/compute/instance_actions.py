@@ -60,6 +60,10 @@ TYPED_ACTIONS = {
     "AttachVolume": "attach_volume",
     "DetachVolume": "detach_volume",
     "CreateServerImage": "createImage",
+    "MigrateServer": "migrate",
+    "ConfirmMigration": "confirmResize",
+    "RevertMigration": "revertResize",
+    "EvacuateServer": "evacuate",
 }
 
 _FAILED = {

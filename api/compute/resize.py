@@ -21,9 +21,10 @@ from api.context import RequestContext
 from api.policy import authorize
 from api.validation import ref_id
 from nimbus.db import Server
-from nimbus.db_compute import forget_copy
+from nimbus.db_compute import finished_migration, forget_copy
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 from workflows import starter
+from workflows.server_move import MoveInput
 from workflows.server_resize import RESIZING, REVERTING, ResizeInput
 
 _FROM = ("ACTIVE", "SHUTOFF")
@@ -68,9 +69,23 @@ def resize(server: Server, ctx: RequestContext, args: Any) -> tuple[Response, in
     return Response(status=202), 202
 
 
+def _migration(server: Server) -> int | None:
+    """The id of the server's cold migration awaiting confirmation, if that is what
+    its VERIFY_RESIZE awaits (not a resize)."""
+    with deps.db().session() as s:
+        move = finished_migration(s, server.id)
+        return move.id if move is not None else None
+
+
 def confirm(server: Server, ctx: RequestContext, args: Any) -> tuple[Response, int]:
     authorize(ctx, "compute:servers:resize")
     _awaiting(server, "confirmResize")
+    migration = _migration(server)
+    if migration is not None:
+        move = MoveInput(server.id, migration, server.power_state == 4)
+        op = "confirm-migration"
+        deps.bridge().run(lambda c: starter.start_move(c, server.project_id, op, move))
+        return Response(status=204), 204
     inp = ResizeInput(server.id, server.power_state == 4)
     deps.bridge().run(lambda c: starter.start_resize(c, server.project_id, "confirm-resize", inp))
     return Response(status=204), 204
@@ -85,10 +100,17 @@ def revert(server: Server, ctx: RequestContext, args: Any) -> tuple[Response, in
             raise Conflict(f"Cannot 'revertResize' instance {server.id} now.")
         row.status, row.task_state = "REVERT_RESIZE", REVERTING
     inp, on_volume = ResizeInput(server.id, server.power_state == 4), bool(server.root_volume)
+    migration = _migration(server)
     try:
-        deps.bridge().run(
-            lambda c: starter.start_resize(c, server.project_id, "revert-resize", inp, on_volume)
-        )
+        if migration is not None:
+            move, op = MoveInput(server.id, migration, inp.stopped), "revert-migration"
+            deps.bridge().run(lambda c: starter.start_move(c, server.project_id, op, move))
+        else:
+            deps.bridge().run(
+                lambda c: starter.start_resize(
+                    c, server.project_id, "revert-resize", inp, on_volume
+                )
+            )
     except Exception:
         _undo(server.id, REVERTING, "VERIFY_RESIZE")
         raise

@@ -6,7 +6,9 @@ enabled unless an admin disabled it (the scheduler then places nothing new there
 servers go on). From 2.53 a service's id is a UUID (derived from its host's name, so
 stable) and it is changed with ``PUT /os-services/{id}``; before, ids are integers and
 ``PUT /os-services/disable``, ``disable-log-reason`` and ``enable`` name the host.
-``forced_down`` (2.11) is always false: a host is down when its worker stops beating.
+A host is down when its worker stops beating, or as soon as an admin forces it down
+(``forced_down``, 2.11: ``openstack compute service set --down``), which an evacuation
+of its servers needs; it stays down until the admin says otherwise.
 Deleting a service forgets its host, which must hold no servers (409 otherwise); a
 worker that starts again registers it anew, as a restarted nova-compute does.
 
@@ -35,7 +37,7 @@ from api.timefmt import iso
 from api.validation import json_body
 from nimbus.db import Host, Server, utcnow
 from nimbus.errors import Conflict, InvalidSpec, NotFound
-from nimbus.scheduler import alive_since
+from nimbus.scheduler import is_up
 
 BINARY = "nova-compute"
 DEFAULT_ZONE = "nova"
@@ -49,7 +51,7 @@ def service_id(host: str) -> str | int:
 
 
 def _view(host: Host, now: dt.datetime) -> dict[str, Any]:
-    up = host.heartbeat_at >= alive_since(now)
+    up = is_up(host.heartbeat_at, host.forced_down, now)
     view: dict[str, Any] = {
         "id": service_id(host.name),
         "binary": BINARY,
@@ -61,7 +63,7 @@ def _view(host: Host, now: dt.datetime) -> dict[str, Any]:
         "disabled_reason": host.disabled_reason,
     }
     if at_least("2.11"):
-        view["forced_down"] = False
+        view["forced_down"] = host.forced_down
     return view
 
 
@@ -115,10 +117,13 @@ def update_service(service: str) -> Response:
         raise InvalidSpec(f"Invalid input for field/attribute status. Value: {status}.")
     if "disabled_reason" in body and status != "disabled":
         raise InvalidSpec("Specifying 'disabled_reason' with status 'enabled' is invalid.")
-    if body.get("forced_down") not in (None, False):
-        raise InvalidSpec("forced_down is not supported: a host is down when its worker is.")
+    forced = body.get("forced_down")
+    if forced is not None and not isinstance(forced, bool):
+        raise InvalidSpec(f"Invalid input for field/attribute forced_down. Value: {forced}.")
     with deps.db().session() as s:
         host = _by_id(s, service)
+        if forced is not None:
+            host.forced_down = forced
         if status is not None:
             host.disabled = status == "disabled"
             host.disabled_reason = (
@@ -128,7 +133,10 @@ def update_service(service: str) -> Response:
 
 
 def _legacy_update(action: str, body: dict[str, Any]) -> Response:
-    if action not in ("disable", "disable-log-reason", "enable"):
+    actions = ["disable", "disable-log-reason", "enable"]
+    if at_least("2.11"):
+        actions.append("force-down")
+    if action not in actions:
         raise NotFound(f"Unknown action {action}.")
     name, binary = body.get("host"), body.get("binary")
     if not isinstance(name, str) or binary != BINARY:
@@ -137,6 +145,12 @@ def _legacy_update(action: str, body: dict[str, Any]) -> Response:
         host = s.get(Host, name)
         if host is None:
             raise NotFound(f"Compute host {name} could not be found.")
+        if action == "force-down":
+            forced = body.get("forced_down")
+            if not isinstance(forced, bool):
+                raise InvalidSpec(f"Invalid input for field/attribute forced_down: {forced}.")
+            host.forced_down = forced
+            return jsonify({"service": {"host": name, "binary": binary, "forced_down": forced}})
         host.disabled = action != "enable"
         host.disabled_reason = None
         answer: dict[str, Any] = {"host": name, "binary": binary}

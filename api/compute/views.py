@@ -14,7 +14,7 @@ from api.policy import allowed
 from api.timefmt import iso
 from nimbus.db import Host, Server, server_attachments, utcnow
 from nimbus.db_compute import ServerGroupMember, server_extra_specs, server_flavor
-from nimbus.scheduler import alive_since
+from nimbus.scheduler import is_up
 from workflows.server import hostname
 
 #: Nova's vm_state for each status.
@@ -64,7 +64,7 @@ def _host_status(server: Server) -> str:
         host = s.get(Host, server.host)
     if host is None:
         return "UNKNOWN"
-    return "UP" if host.heartbeat_at >= alive_since(utcnow()) else "DOWN"
+    return "UP" if is_up(host.heartbeat_at, host.forced_down, utcnow()) else "DOWN"
 
 
 def _volumes_attached(server_id: str) -> list[dict[str, str]]:

@@ -22,7 +22,7 @@ from api.policy import authorize
 from api.timefmt import iso
 from nimbus.db import Host, utcnow
 from nimbus.errors import InvalidSpec
-from nimbus.scheduler import alive_since
+from nimbus.scheduler import is_up
 
 
 def _hosts() -> list[Host]:
@@ -54,7 +54,7 @@ def list_zones() -> Response:
 def list_zones_detail() -> Response:
     authorize(current(), "compute:availability_zones:detail")
     hosts = _hosts()
-    alive_after = alive_since(utcnow())
+    now = utcnow()
     info = []
     for name, available in _zones(hosts).items():
         services: dict[str, Any] = {}
@@ -62,7 +62,7 @@ def list_zones_detail() -> Response:
             if host.availability_zone == name:
                 services[host.name] = {
                     "nova-compute": {
-                        "available": host.heartbeat_at >= alive_after,
+                        "available": is_up(host.heartbeat_at, host.forced_down, now),
                         "active": not host.disabled,
                         "updated_at": iso(host.heartbeat_at),
                     }

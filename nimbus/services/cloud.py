@@ -15,7 +15,7 @@ from nimbus.config import CHECKOUT, Settings, settings_env
 from nimbus.db import Database
 from nimbus.errors import BackendUnavailable
 from nimbus.netbootstrap import PUBLIC_NETWORK, stage_public_network
-from nimbus.services import process, temporal
+from nimbus.services import hosts, process, temporal
 from paas.postgresql import IMAGE_NAME as POSTGRESQL_IMAGE_NAME
 from paas.runtime import RUNTIME_IMAGE_NAME
 from workflows import net_starter, starter
@@ -98,6 +98,9 @@ def up(settings: Settings) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     _say("libvirtd (qemu:///system)")
     ensure_libvirtd(settings.log_dir, settings.run_dir)
+    if "NIMBUS_VTEP_ADDRESS" not in os.environ:
+        # VXLAN to the hosts ``nimbus host add`` makes goes over the underlay bridge.
+        settings = dataclasses.replace(settings, vtep_address=hosts.ensure_underlay(settings))
     _start_ceph(settings)
     settings = with_gateway_port(settings)
     image = _guest_image(settings)
@@ -267,6 +270,8 @@ def down(settings: Settings) -> None:
     from nimbus.services.rgw import stop_gateway
     from nimbus.services.router import stop_router
 
+    for name in hosts.stop_all(settings):
+        _say(f"host {name} stopped")
     for name in reversed(ORDER):
         if name == "rgw":
             if stop_gateway(settings.run_dir):

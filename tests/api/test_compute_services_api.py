@@ -84,7 +84,7 @@ def test_bad_updates_are_refused_and_change_nothing(stack: Stack) -> None:
     for body in (
         {"status": "paused"},
         {"status": "enabled", "disabled_reason": "x"},
-        {"forced_down": True},
+        {"forced_down": "yes"},
         {"colour": "blue"},
         {},
     ):
@@ -93,6 +93,29 @@ def test_bad_updates_are_refused_and_change_nothing(stack: Stack) -> None:
     assert _call(stack, "PUT", f"{SERVICES}/{uuid.uuid4()}", {"status": "disabled"},
                  user="admin")[0] == 404  # fmt: skip
     assert _service(stack)["status"] == "enabled"
+
+
+def test_an_admin_forces_a_host_down_and_up_again(stack: Stack) -> None:
+    """The host is down at once, to the scheduler too (a boot finds no valid host),
+    whatever its heartbeat, until the admin says otherwise; 2.11's force-down before
+    2.53, a field of the service from it."""
+    service_id = _service(stack)["id"]
+    status, answer = _call(
+        stack, "PUT", f"{SERVICES}/{service_id}", {"forced_down": True}, user="admin"
+    )
+    assert status == 200 and answer["service"]["forced_down"] is True
+    assert answer["service"]["state"] == "down"
+    server_id = _server(stack, "nowhere")
+    row = stack.server(server_id)
+    assert row is not None and row.status == "ERROR" and "No valid host" in str(row.fault)
+    body = {"host": "testhost", "binary": "nova-compute", "forced_down": False}
+    status, answer = _call(
+        stack, "PUT", f"{SERVICES}/force-down", body, version="2.11", user="admin"
+    )
+    assert status == 200 and answer["service"] == body
+    assert _service(stack)["state"] == "up" and _service(stack)["forced_down"] is False
+    status, _ = _call(stack, "PUT", f"{SERVICES}/force-down", body, version="2.10", user="admin")
+    assert status == 404
 
 
 def test_a_service_hosting_servers_is_not_deleted(stack: Stack) -> None:

@@ -63,6 +63,7 @@ SHARED_PARAMS = {
     "hypervisor": "1",
     "service": "1",
     "aggregate_id": "1",
+    "migration_id": "1",
 }
 
 #: Identity's objects that are everyone's (in every token's catalog, or the built-in roles).
@@ -179,6 +180,9 @@ ADMIN_ONLY |= {
 ADMIN_ONLY |= {"compute.list_zones_detail", "compute.hypervisor_uptime"}
 ADMIN_ONLY |= {"compute.list_services", "compute.update_service", "compute.delete_service"}
 ADMIN_ONLY |= {"compute.list_aggregates", "compute.show_aggregate"}
+ADMIN_ONLY |= {
+    "compute.list_migrations", "compute.list_server_migrations", "compute.show_server_migration"
+}  # fmt: skip
 
 #: Identity routes any user may call about itself and its own token.
 IDENTITY_OWN = {

@@ -23,7 +23,7 @@ from activities.storage.block import BlockStore
 from nimbus.client import NimbusClient
 from nimbus.config import CHECKOUT, Settings, settings_env
 from nimbus.drivers import real_block_store, real_drivers, real_network
-from nimbus.services import process
+from nimbus.services import hosts, process
 from nimbus.services.netpurge import purge_network
 from tests.support.temporal_server import free_port
 
@@ -130,6 +130,8 @@ def start_cloud(
     settings = Settings(
         nft_table=f"nimbust{pid}x{n}",
         external_cidr=f"100.64.{(pid % 100 + n * 101) % 230 + 20}.0/24",
+        underlay_cidr=f"100.65.{(pid % 100 + n * 101) % 230 + 20}.0/24",
+        underlay_bridge=f"nv{pid % 100000}x{n}",
         data_dir=data_dir,
         api_port=free_port(),
         temporal_port=free_port(),
@@ -188,6 +190,7 @@ def stop_cloud(cloud: Cloud) -> None:
         subprocess.run(["virsh", "-c", LIBVIRT_URI, "undefine", name], capture_output=True)
     purge_network(cloud.settings)
     cloud.nimbus("down")
+    hosts.purge(cloud.settings)
 
 
 def wait_for(check: Any, timeout: float, what: str, interval: float = 0.5) -> Any:

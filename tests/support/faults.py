@@ -22,8 +22,10 @@ class FailAfter(Interceptor):
     restarted worker runs at once, are left alone: the failure is meant for the
     operation under test."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, within: str = "") -> None:
         self.name = name
+        #: Only in workflows whose id holds this (``-migrate-``); any by default.
+        self.within = within
         self.fired = threading.Event()
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
@@ -38,7 +40,11 @@ class _FailAfterActivity(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         result = await super().execute_activity(input)
         info = activity.info()
-        mine = info.activity_type == self.owner.name and not info.workflow_id.startswith("host-")
+        mine = (
+            info.activity_type == self.owner.name
+            and not info.workflow_id.startswith("host-")
+            and self.owner.within in info.workflow_id
+        )
         if mine and not self.owner.fired.is_set():
             self.owner.fired.set()
             raise ApplicationError(

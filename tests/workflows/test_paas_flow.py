@@ -51,7 +51,12 @@ def test_staging_output_and_events_are_in_the_apps_log(
     app = alice.wait_app(alice.push(tmp_path, "web", STATIC_SITE)["id"], deployed)
     lines = alice.call("GET", f"/apps/{app['id']}/logs").json["lines"]
     assert any(x["source"] == "STG" and "static" in x["line"].lower() for x in lines), lines
-    kinds = [e["type"] for e in alice.call("GET", f"/apps/{app['id']}/events").json["events"]]
+    # The supervisor records the event right after the state readers poll for.
+    deadline, kinds = time.monotonic() + 10, []
+    while "app.deployed" not in kinds and time.monotonic() < deadline:
+        time.sleep(0.05)
+        events = alice.call("GET", f"/apps/{app['id']}/events").json["events"]
+        kinds = [e["type"] for e in events]
     assert "app.deploy" in kinds and "app.deployed" in kinds
 
 

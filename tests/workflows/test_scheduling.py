@@ -4,22 +4,17 @@ ends in ERROR with Nova's fault and leaves nothing behind."""
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
 
 from activities.hypervisor.fake import FakeHypervisor
-from activities.network.fake import FakeNetworkDriver
-from nimbus.db import Host, Server
-from nimbus.drivers import HostDrivers
+from nimbus.db import Server
 from nimbus.scheduler import NO_VALID_HOST
-from tests.conftest import FAKE_CEPH
-from tests.support.stack import Stack, WorkerThread
+from tests.support.hosts import more_hosts
+from tests.support.stack import Stack
 from workflows.common import server_workflow_id
 
 HOSTS = ("testhost", "testhost-b", "testhost-c")
@@ -31,30 +26,8 @@ PER_HOST = 3
 def hosts(stack: Stack) -> Iterator[dict[str, FakeHypervisor]]:
     """Three hosts (the stack's and two more), each placing ``PER_HOST`` vCPUs; their
     fake hypervisors by name."""
-    ratio = PER_HOST / (os.cpu_count() or 1)
-    stack.settings = replace(stack.settings, cpu_allocation_ratio=ratio)
-    stack.restart_worker()
-    hypervisors = {HOSTS[0]: stack.hypervisor}
-    workers = []
-    for name in HOSTS[1:]:
-        hypervisors[name] = FakeHypervisor(ceph=FAKE_CEPH)
-        drivers = HostDrivers(
-            hypervisors[name], stack.drivers.store, FakeNetworkDriver(), stack.drivers.object_store
-        )
-        workers.append(WorkerThread(replace(stack.settings, host_name=name), drivers).start())
-    deadline = time.monotonic() + 30
-    while not _registered(stack, ratio):
-        assert time.monotonic() < deadline, "the hosts never registered"
-        time.sleep(0.05)
-    yield hypervisors
-    for worker in workers:
-        worker.stop()
-
-
-def _registered(stack: Stack, ratio: float) -> bool:
-    with stack.db.session() as s:
-        rows = s.scalars(select(Host).where(Host.name.in_(HOSTS))).all()
-        return len(rows) == len(HOSTS) and all(h.cpu_allocation_ratio == ratio for h in rows)
+    with more_hosts(stack, HOSTS[1:], PER_HOST) as extra:
+        yield extra.hypervisors
 
 
 def _raise_quota(stack: Stack, token: str) -> None:

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from activities.hypervisor.fake import FakeHypervisor
 from activities.network.fake import FakeNetworkDriver
+from launcher.drivers import HostDrivers
 from nimbus.db import Host, Server
-from nimbus.drivers import HostDrivers
 from nimbus.scheduler import NO_VALID_HOST
 from tests.conftest import FAKE_CEPH
 from tests.support.stack import Stack, WorkerThread

@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml scripts/install-system-packages scripts/link-ceph-pytho
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy nimbus api workflows activities observability paas dashboard
+	$(BIN)/mypy nimbus launcher api workflows activities observability paas dashboard
 	NIMBUS_TEST_DATABASE=$(TEST_DATABASES) \
 		$(BIN)/pytest -q -p no:cacheprovider --durations=15 $(PARALLEL)
 
@@ -50,7 +50,7 @@ test-pg: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy nimbus api workflows activities observability paas dashboard
+	$(BIN)/mypy nimbus launcher api workflows activities observability paas dashboard
 
 bench: install
 	$(BIN)/python benchmarks/boot.py

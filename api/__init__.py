@@ -11,7 +11,6 @@ from api.bridge import TemporalBridge
 from nimbus import temporal
 from nimbus.config import Settings
 from nimbus.db import Database
-from nimbus.drivers import real_block_store
 from observability.cloud import CloudCollector
 from observability.flask import instrument
 from observability.paas import PaasCollector
@@ -21,12 +20,14 @@ def create_app(
     settings: Settings,
     db: Database | None = None,
     bridge: TemporalBridge | None = None,
-    block_store: BlockStore | None = None,
+    *,
+    block_store: BlockStore,
     observe: bool = True,
 ) -> Flask:
-    """Build the app; ``db``, ``bridge`` and ``block_store`` default to the configured ones.
+    """Build the app; ``db`` and ``bridge`` default to the configured ones.
 
     The block store serves image downloads (a read); every write goes through a workflow.
+    It is a driver, so the caller chooses it (the real one is ``launcher.drivers``'s).
     ``observe=False`` leaves out request metrics, ``/metrics`` and the access log (for the
     benchmark that measures what they cost).
     """
@@ -44,7 +45,7 @@ def create_app(
             settings.temporal_namespace,
             options=temporal.options(settings),
         ),
-        "block_store": block_store or real_block_store(settings),
+        "block_store": block_store,
     }
     errors.register(app)
     if observe:

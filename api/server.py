@@ -7,17 +7,28 @@ first). Each worker process builds its own app, and with it its own Temporal bri
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask
 
+from activities.storage.block import BlockStore
 from nimbus.config import Settings
 from nimbus.httpserver import GunicornApp
 
 
 class ApiServer(GunicornApp):
-    """Runs ``api.create_app(settings)`` under gunicorn, configured in code."""
+    """Runs ``api.create_app(settings)`` under gunicorn, configured in code. Each worker
+    process makes its block store with ``block_store``."""
 
-    def __init__(self, settings: Settings, workers: int = 2, threads: int = 16) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        block_store: Callable[[], BlockStore],
+        workers: int = 2,
+        threads: int = 16,
+    ) -> None:
         self.settings = settings
+        self.block_store = block_store
         options = {
             "bind": f"{settings.api_host}:{settings.api_port}",
             "workers": workers,
@@ -37,7 +48,7 @@ class ApiServer(GunicornApp):
     def load(self) -> Flask:
         from api import create_app
 
-        return create_app(self.settings)
+        return create_app(self.settings, block_store=self.block_store())
 
 
 class MetadataServer(GunicornApp):

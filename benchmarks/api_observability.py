@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from activities.storage.fake_block import FakeBlockStore  # noqa: E402
 from api import create_app  # noqa: E402
-from nimbus import bootstrap  # noqa: E402
+from launcher import bootstrap  # noqa: E402
 from nimbus.client import password_auth  # noqa: E402
 from nimbus.config import Settings  # noqa: E402
 from nimbus.db import Database  # noqa: E402

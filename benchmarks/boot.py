@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from activities.hypervisor.base import Disk, DomainSpec, PowerState  # noqa: E402
 from activities.storage.block import VMS, RbdRef, image_ref  # noqa: E402
 from benchmarks.common import throwaway_cloud, wait  # noqa: E402
+from launcher.drivers import real_block_store, real_drivers  # noqa: E402
 from nimbus.client import NimbusClient  # noqa: E402
 from nimbus.config import Settings  # noqa: E402
-from nimbus.drivers import real_block_store, real_drivers  # noqa: E402
 from nimbus.exit import exit_now  # noqa: E402
 
 READY = "NIMBUS READY"

@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from launcher.services import cloud
+from launcher.services.netpurge import purge_network
 from nimbus.client import NimbusClient
 from nimbus.config import Settings
-from nimbus.services import cloud
-from nimbus.services.netpurge import purge_network
 from paas.package import pack
 
 

@@ -18,10 +18,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import throwaway_cloud, wait  # noqa: E402
+from launcher.services import cloud  # noqa: E402
 from nimbus.client import NimbusClient  # noqa: E402
 from nimbus.config import Settings  # noqa: E402
 from nimbus.exit import exit_now  # noqa: E402
-from nimbus.services import cloud  # noqa: E402
 
 MIB, GIB = 1 << 20, 1 << 30
 

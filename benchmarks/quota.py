@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nimbus import bootstrap, quota  # noqa: E402
+from launcher import bootstrap  # noqa: E402
+from nimbus import quota  # noqa: E402
 from nimbus.config import QUOTA_DEFAULTS  # noqa: E402
 from nimbus.db import Database, Server  # noqa: E402
 

@@ -24,7 +24,7 @@ import rbd
 
 from activities.storage.block import IMAGES, VMS, RbdRef
 from activities.storage.rbd_store import RbdBlockStore
-from nimbus.services.ceph import ensure_ceph, stop_ceph
+from launcher.services.ceph import ensure_ceph, stop_ceph
 
 MIB = 1 << 20
 SIZES = {"64 MiB (written)": 64 * MIB, "10 GiB (sparse)": 10 << 30}

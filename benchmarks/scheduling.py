@@ -35,9 +35,9 @@ from activities.network.fake import FakeNetworkDriver  # noqa: E402
 from activities.objectstore.fake import FakeObjectStoreAdmin  # noqa: E402
 from activities.placement import claim  # noqa: E402
 from activities.storage.fake_block import FakeBlockStore  # noqa: E402
+from launcher.drivers import HostDrivers  # noqa: E402
 from nimbus.config import Settings  # noqa: E402
 from nimbus.db import Flavor, Host, Server, utcnow  # noqa: E402
-from nimbus.drivers import HostDrivers  # noqa: E402
 from nimbus.exit import exit_now  # noqa: E402
 from nimbus.scheduler import HostState, Request, place  # noqa: E402
 from tests.support.stack import Stack, WorkerThread, make_stack  # noqa: E402

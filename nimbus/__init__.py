@@ -1,1 +1,2 @@
-"""Nimbus: shared core (settings, errors, database) used by api, workflows and activities."""
+"""Nimbus's shared core (settings, errors, database, quotas, scheduling): used by every
+layer, it imports none of them."""

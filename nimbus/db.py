@@ -48,6 +48,9 @@ class Base(DeclarativeBase):
 
 
 DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME = "default", "Default"
+#: The PaaS layer's own user: a client of the public APIs in each project that has apps
+#: or services (``nimbus up`` makes it; the API makes it a member of such a project).
+PAAS_USER = "paas"
 
 #: The largest value an ``Integer`` column takes: PostgreSQL's INTEGER has 32 bits (SQLite
 #: stores 64), so the API refuses more, as Nova, Cinder and Neutron do. Byte counts,

@@ -19,19 +19,19 @@ from activities.hypervisor.fake import FakeHypervisor
 from activities.network.fake import FakeNetworkDriver
 from activities.objectstore.fake import FakeObjectStoreAdmin
 from activities.storage.fake_block import FakeBlockStore
+from launcher.drivers import HostDrivers
+from launcher.services.libvirtd import LibvirtdHandle, ensure_libvirtd, stop_libvirtd
 from nimbus import passwords
 from nimbus.config import Settings
-from nimbus.drivers import HostDrivers
 from nimbus.exit import exit_now
 from nimbus.guestimage import build_guest_image
-from nimbus.services.libvirtd import LibvirtdHandle, ensure_libvirtd, stop_libvirtd
 from tests.support.postgres import PostgresCluster, database_for, postgres_cluster
 from tests.support.stack import Stack, make_stack
 from tests.support.temporal_server import temporal_dev_server
 
 if TYPE_CHECKING:
-    from nimbus.services.ceph import CephHandle
-    from nimbus.services.rgw import GatewayHandle
+    from launcher.services.ceph import CephHandle
+    from launcher.services.rgw import GatewayHandle
 
 
 _exit_status = 0
@@ -159,7 +159,7 @@ def ceph_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephHandl
     files stay in pytest's tmp). Imported here, not above: only these tests need rados."""
     if os.geteuid() != 0 or shutil.which("ceph-mon") is None:
         pytest.fail("needs root and ceph-mon/ceph-osd/ceph-mgr: run `make test` as root")
-    from nimbus.services.ceph import ensure_ceph, stop_ceph
+    from launcher.services.ceph import ensure_ceph, stop_ceph
 
     base = tmp_path_factory.mktemp("ceph")
     handle = ensure_ceph(base / "ceph", base / "log", base / "run", osd_size_gib=4)
@@ -170,7 +170,7 @@ def ceph_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephHandl
 @pytest.fixture(scope="session")
 def rgw_gateway(ceph_cluster: CephHandle) -> Iterator[GatewayHandle]:
     """The session cluster's RADOS Gateway (no Keystone: S3 keys only), stopped at the end."""
-    from nimbus.services.rgw import ensure_gateway, stop_gateway
+    from launcher.services.rgw import ensure_gateway, stop_gateway
 
     ceph_dir, run_dir = ceph_cluster.conf.parent, ceph_cluster.run_dir
     handle = ensure_gateway(ceph_dir, run_dir.parent / "log", run_dir)

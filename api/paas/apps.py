@@ -14,8 +14,7 @@ from api.context import RequestContext, current
 from api.paas import bp, views
 from api.policy import allowed, authorize
 from api.validation import json_body, require_dict
-from nimbus.bootstrap import PAAS_USER
-from nimbus.db import Role, RoleAssignment, User
+from nimbus.db import PAAS_USER, Role, RoleAssignment, User
 from nimbus.db_paas import App, AppRoute, Instance
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 from paas.manifest import AppManifest, validate_app_fields

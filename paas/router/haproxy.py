@@ -1,5 +1,5 @@
 """``HaproxyRouter``: the ``Router`` contract on the HAProxy that
-``nimbus.services.router`` runs from the same folder.
+``launcher.services.router`` runs from the same folder.
 
 Changes are saved to the router's state first and rendered into the configuration and the
 host map, so a reload or restart starts from them; then the running HAProxy is told

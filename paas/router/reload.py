@@ -12,8 +12,8 @@ import signal
 import subprocess
 import time
 
+from nimbus import pidfile
 from nimbus.errors import BackendUnavailable
-from nimbus.services import pidfile
 from paas.router.haproxy_conf import RouterPaths
 from paas.router.runtime import Runtime
 

@@ -19,7 +19,7 @@ def test_create_and_delete_answer_503_and_change_nothing(stack: Stack) -> None:
     stack.finish(server_workflow_id(server_id, "boot"))
 
     dead = TemporalBridge(f"127.0.0.1:{free_port()}", "default", timeout=10)
-    client = create_app(stack.settings, stack.db, dead).test_client()
+    client = create_app(stack.settings, stack.db, dead, block_store=stack.store).test_client()
     h = {"X-Auth-Token": token}
     created = client.post("/compute/v2.1/servers", json=body, headers=h)
     assert (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nimbus import bootstrap
+from launcher import bootstrap
 from nimbus.client import password_auth
 from nimbus.config import Settings
 from nimbus.db import Database, Token

@@ -139,7 +139,7 @@ def test_with_the_engine_down_writes_are_503_and_change_nothing(
     port = alice.port(net["network"])
     empty = alice.network("empty")["id"]
     dead = TemporalBridge(f"127.0.0.1:{free_port()}", "default", timeout=5)
-    client = create_app(stack.settings, stack.db, dead).test_client()
+    client = create_app(stack.settings, stack.db, dead, block_store=stack.store).test_client()
     before = count(stack, *ROWS, SecurityGroup)
     base, h = "/networking/v2.0", alice.h
     calls = [

@@ -208,7 +208,7 @@ def test_with_the_engine_down_router_fip_and_rule_writes_change_nothing(
         protocol="icmp",
     )
     dead = TemporalBridge(f"127.0.0.1:{free_port()}", "default", timeout=5)
-    client = create_app(stack.settings, stack.db, dead).test_client()
+    client = create_app(stack.settings, stack.db, dead, block_store=stack.store).test_client()
     rows = (Router, Port, IPAllocation, FloatingIP, SecurityGroupRule)
     before = count(stack, *rows)
     base, h = "/networking/v2.0", alice.h

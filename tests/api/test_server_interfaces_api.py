@@ -191,7 +191,7 @@ def test_with_the_engine_down_an_attach_answers_503_and_changes_nothing(
     mine = neutron.port(net["id"])
     before = count(stack, Port, IPAllocation)
     dead = TemporalBridge(f"127.0.0.1:{free_port()}", "default", timeout=10)
-    client = create_app(stack.settings, stack.db, dead).test_client()
+    client = create_app(stack.settings, stack.db, dead, block_store=stack.store).test_client()
     try:
         for spec in ({"port_id": mine["id"]}, {"net_id": net["id"]}):
             body = {"interfaceAttachment": spec}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nimbus.services.libvirtd import LibvirtdHandle
+from launcher.services.libvirtd import LibvirtdHandle
 from tests.support.cloud import Cloud, start_cloud, stop_cloud
 
 

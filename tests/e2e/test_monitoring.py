@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from nimbus.services.prometheus import RULES, prometheus_url
+from launcher.services.prometheus import RULES, prometheus_url
 from tests.e2e.test_crash_recovery import Api, _restart_worker
 from tests.support.cloud import Cloud, wait_for
 

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from activities.network.base import bridge_name, dhcp_namespace, router_namespace, tap_name
-from nimbus import bootstrap
+from launcher import bootstrap
+from launcher.netbootstrap import PUBLIC_NETWORK
 from nimbus.db import Database
-from nimbus.netbootstrap import PUBLIC_NETWORK
 from tests.support.cloud import LIBVIRT_URI, Cloud, wait_for
 from tests.support.guest import GuestShell
 

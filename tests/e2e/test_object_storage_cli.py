@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import requests
 
-from nimbus import bootstrap
+from launcher import bootstrap
+from launcher.services.rgw import gateway_pid
 from nimbus.client import password_auth
 from nimbus.db import Database
-from nimbus.services.rgw import gateway_pid
 from tests.support.cloud import Cloud
 
 pytestmark = pytest.mark.e2e

@@ -5,7 +5,7 @@ from __future__ import annotations
 import openstack
 from openstack.config.loader import OpenStackConfig
 
-from nimbus.netbootstrap import PUBLIC_NETWORK
+from launcher.netbootstrap import PUBLIC_NETWORK
 from tests.support.cloud import Cloud
 from tests.support.sdk_stack import StackSpec, apply, destroy
 

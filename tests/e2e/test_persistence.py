@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from nimbus.services.libvirtd import LibvirtdHandle
-from nimbus.services.rgw import gateway_pid
+from launcher.services.libvirtd import LibvirtdHandle
+from launcher.services.rgw import gateway_pid
 from tests.support.cloud import Cloud, start_cloud, stop_cloud, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.long]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from nimbus import bootstrap
+from launcher import bootstrap
 from nimbus.client import password_auth
 from nimbus.db import Database, Server
 from tests.support.cloud import Cloud, wait_for

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from activities.network.base import bridge_name
-from nimbus.netbootstrap import PUBLIC_NETWORK
+from launcher.netbootstrap import PUBLIC_NETWORK
 from tests.support.cloud import Cloud, wait_for
 
 pytestmark = pytest.mark.e2e

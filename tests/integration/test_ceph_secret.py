@@ -15,7 +15,7 @@ from activities.hypervisor.base import CephAccess, Disk, DomainSpec
 from activities.hypervisor.ceph_secret import ensure_ceph_secret
 from activities.hypervisor.disk_xml import secret_uuid
 from activities.hypervisor.domain_xml import domain_xml
-from nimbus.services.libvirtd import LibvirtdHandle
+from launcher.services.libvirtd import LibvirtdHandle
 
 pytestmark = pytest.mark.libvirt
 

@@ -16,8 +16,7 @@ import pytest
 
 from activities.storage.block import VOLUMES, RbdRef
 from activities.storage.rbd_store import RbdBlockStore
-from nimbus.errors import BackendUnavailable
-from nimbus.services.ceph import (
+from launcher.services.ceph import (
     CephHandle,
     ceph_health,
     ensure_ceph,
@@ -25,7 +24,8 @@ from nimbus.services.ceph import (
     running_daemons,
     stop_ceph,
 )
-from nimbus.services.ceph_conf import read_key
+from launcher.services.ceph_conf import read_key
+from nimbus.errors import BackendUnavailable
 
 pytestmark = pytest.mark.ceph
 

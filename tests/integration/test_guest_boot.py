@@ -13,9 +13,9 @@ from activities.hypervisor.base import Disk, DomainSpec, PowerState
 from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.hypervisor.probe import probe_kvm
 from activities.storage.qcow2 import QcowDiskDriver
+from launcher.services.libvirtd import LibvirtdHandle, ensure_libvirtd, stop_libvirtd
 from nimbus.guestimage import build_guest_image
 from nimbus.initramfs import POWEROFF_FLAG, READY_MARKER
-from nimbus.services.libvirtd import LibvirtdHandle, ensure_libvirtd, stop_libvirtd
 
 pytestmark = pytest.mark.libvirt
 BOOT_TIMEOUT = 60.0

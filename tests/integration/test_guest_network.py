@@ -19,9 +19,9 @@ from activities.hypervisor.base import Disk, DomainSpec, Nic
 from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.network.base import tap_name
 from activities.storage.qcow2 import QcowDiskDriver
+from launcher.services.libvirtd import LibvirtdHandle
 from nimbus.configdrive import ConfigDrive, build_config_drive, network_data_json
 from nimbus.initramfs import IP_MARKER, READY_MARKER, USER_DATA_MARKER
-from nimbus.services.libvirtd import LibvirtdHandle
 from tests.support import netlab
 
 pytestmark = pytest.mark.libvirt

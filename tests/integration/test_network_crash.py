@@ -21,12 +21,12 @@ from flask.testing import FlaskClient
 
 from activities.network.base import bridge_name, dhcp_namespace, router_namespace
 from activities.objectstore.fake import FakeObjectStoreAdmin
-from nimbus import bootstrap
+from launcher import bootstrap
+from launcher.drivers import real_network
+from launcher.netbootstrap import stage_public_network
+from launcher.services.netpurge import purge_network
 from nimbus.config import Settings
 from nimbus.db_network import FloatingIP, Network, Port
-from nimbus.drivers import real_network
-from nimbus.netbootstrap import stage_public_network
-from nimbus.services.netpurge import purge_network
 from tests.support.cloud import wait_for
 from tests.support.stack import Stack, make_stack
 from tests.support.worker_proc import WorkerProcess
@@ -53,7 +53,7 @@ def crash_stack(real_net_settings: Settings, image_file: Path) -> Iterator[Stack
     """A control plane whose only worker is a process of its own (none in this one)."""
     from activities.hypervisor.fake import FakeHypervisor
     from activities.storage.fake_block import FakeBlockStore
-    from nimbus.drivers import HostDrivers
+    from launcher.drivers import HostDrivers
     from tests.conftest import FAKE_CEPH
 
     drivers = HostDrivers(

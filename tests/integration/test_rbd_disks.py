@@ -1,6 +1,6 @@
 """RBD disks on real QEMU and Ceph: a guest boots from a copy-on-write clone of its image
 through librbd with cephx, and data it writes to a hot-plugged RBD volume is in Ceph after
-the detach. Runs where the Ceph service (``nimbus.services.ceph``) is part of the tree."""
+the detach. Runs where the Ceph service (``launcher.services.ceph``) is part of the tree."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ from activities.hypervisor.base import CephAccess, Disk, DomainSpec
 from activities.hypervisor.disk_xml import secret_uuid
 from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.storage.block import IMAGES, VMS, VOLUMES, RbdRef
+from launcher.services.libvirtd import LibvirtdHandle
 from nimbus.initramfs import READY_MARKER
-from nimbus.services.libvirtd import LibvirtdHandle
 from tests.support.guest import GuestShell
 
-ceph_conf = pytest.importorskip("nimbus.services.ceph_conf", reason="needs the Ceph service")
+ceph_conf = pytest.importorskip("launcher.services.ceph_conf", reason="needs the Ceph service")
 rbd_store = pytest.importorskip("activities.storage.rbd_store", reason="needs the RBD store")
 
 pytestmark = pytest.mark.libvirt

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from launcher.services import cloud
+from launcher.services.process import port_open
+from launcher.services.router import ensure_router, router_pid, stop_router
 from nimbus.config import Settings
-from nimbus.services import cloud
-from nimbus.services.process import port_open
-from nimbus.services.router import ensure_router, router_pid, stop_router
 from tests.support.routerlab import free_port, get
 
 pytestmark = pytest.mark.network

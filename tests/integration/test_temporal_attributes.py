@@ -7,8 +7,8 @@ import asyncio
 import dataclasses
 from pathlib import Path
 
+from launcher.services.temporal import register_search_attributes
 from nimbus.config import Settings
-from nimbus.services.temporal import register_search_attributes
 from tests.support.temporal_server import temporal_dev_server
 from workflows.common import SEARCH_ATTRIBUTES
 

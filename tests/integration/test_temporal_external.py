@@ -22,12 +22,12 @@ from activities.hypervisor.fake import FakeHypervisor
 from activities.network.fake import FakeNetworkDriver
 from activities.objectstore.fake import FakeObjectStoreAdmin
 from activities.storage.fake_block import FakeBlockStore
+from launcher.drivers import HostDrivers
+from launcher.services import temporal as temporal_service
+from launcher.services.process import wait_until
 from nimbus import temporal
 from nimbus.config import Settings
-from nimbus.drivers import HostDrivers
 from nimbus.errors import BackendUnavailable
-from nimbus.services import temporal as temporal_service
-from nimbus.services.process import wait_until
 from tests.conftest import FAKE_CEPH
 from tests.support.stack import Stack, make_stack
 from tests.support.temporal_server import free_port

@@ -16,9 +16,9 @@ import pytest
 from activities.hypervisor.base import Disk, DomainSpec
 from activities.hypervisor.libvirt_driver import LibvirtDriver
 from activities.storage.qcow2 import QcowDiskDriver
+from launcher.services.libvirtd import LibvirtdHandle
 from nimbus.errors import BackendUnavailable
 from nimbus.initramfs import READY_MARKER
-from nimbus.services.libvirtd import LibvirtdHandle
 from tests.support.guest import GuestShell
 
 pytestmark = pytest.mark.libvirt

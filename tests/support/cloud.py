@@ -20,11 +20,11 @@ from typing import Any
 from activities.hypervisor.base import HypervisorDriver
 from activities.network.base import DataPlaneState
 from activities.storage.block import BlockStore
+from launcher.drivers import real_block_store, real_drivers, real_network
+from launcher.services import hosts, process
+from launcher.services.netpurge import purge_network
 from nimbus.client import NimbusClient
 from nimbus.config import CHECKOUT, Settings, settings_env
-from nimbus.drivers import real_block_store, real_drivers, real_network
-from nimbus.services import hosts, process
-from nimbus.services.netpurge import purge_network
 from tests.support.temporal_server import free_port
 
 LIBVIRT_URI = "qemu:///system"
@@ -37,7 +37,7 @@ class Cloud:
 
     def nimbus(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "nimbus.cli", *args],
+            [sys.executable, "-m", "launcher.cli", *args],
             env=self.env,
             cwd=CHECKOUT,
             capture_output=True,

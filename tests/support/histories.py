@@ -13,7 +13,7 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Replayer
 
-from nimbus.worker import workflow_runner
+from launcher.worker import workflow_runner
 from workflows.registry import WORKFLOWS
 
 HISTORIES = Path(__file__).resolve().parents[1] / "workflows" / "histories"

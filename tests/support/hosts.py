@@ -16,8 +16,8 @@ from temporalio.worker import Interceptor
 
 from activities.hypervisor.fake import FakeHypervisor
 from activities.network.fake import FakeNetworkDriver
+from launcher.drivers import HostDrivers
 from nimbus.db import Host, utcnow
-from nimbus.drivers import HostDrivers
 from nimbus.scheduler import HOST_ALIVE_SECONDS
 from tests.conftest import FAKE_CEPH
 from tests.support.stack import Stack, WorkerThread

@@ -56,7 +56,7 @@ def identity_app(data_dir: Path, **settings: Any) -> Iterator[IdentityApp]:
     db = Database(config.db_url)
     seed(db)
     bridge = TemporalBridge(config.temporal_address, config.temporal_namespace)
-    app = create_app(config, db, bridge, FakeBlockStore())
+    app = create_app(config, db, bridge, block_store=FakeBlockStore())
     app.testing = True
     yield IdentityApp(config, db, app, app.test_client())
     bridge.close()

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from nimbus.services import pidfile
+from nimbus import pidfile
 
 
 def unique_name(prefix: str) -> str:

@@ -25,9 +25,9 @@ from activities.hypervisor.fake import FakeHypervisor
 from activities.network.fake import FakeNetworkDriver
 from activities.objectstore.fake import FakeObjectStoreAdmin
 from activities.storage.fake_block import FakeBlockStore
+from launcher.drivers import HostDrivers
 from nimbus.config import Settings
 from nimbus.db import Base
-from nimbus.drivers import HostDrivers
 from paas.droplets import FakeDropletWriter
 from paas.package import sha256_file
 from paas.router.fake import FakeRouter

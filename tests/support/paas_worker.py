@@ -16,11 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+from launcher.drivers import real_drivers
+from launcher.services import process
+from launcher.worker import run
 from nimbus.config import CHECKOUT, Settings, load_settings, settings_env
-from nimbus.drivers import real_drivers
 from nimbus.exit import exit_now
-from nimbus.services import process
-from nimbus.worker import run
 from tests.support.worker_proc import PauseAfter
 
 

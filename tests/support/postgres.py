@@ -24,8 +24,8 @@ from typing import Any
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
+from launcher.services.process import wait_until
 from nimbus.db import Database
-from nimbus.services.process import wait_until
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 SUPERUSER = "postgres"

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from nimbus.services import pidfile
-from nimbus.services.router import RouterHandle, ensure_router, stop_router
+from launcher.services.router import RouterHandle, ensure_router, stop_router
+from nimbus import pidfile
 from paas.router.haproxy import HaproxyRouter
 from tests.support.netlab import in_namespace, ip, ip_quiet, unique_name
 

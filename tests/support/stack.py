@@ -22,13 +22,14 @@ from temporalio.workflow import _Definition
 
 from api import create_app
 from api.bridge import TemporalBridge
-from nimbus import bootstrap, temporal
+from launcher import bootstrap
+from launcher.drivers import HostDrivers
+from launcher.worker import SANDBOX_RESTRICTIONS
+from launcher.worker import run as run_worker
+from nimbus import temporal
 from nimbus.client import password_auth
 from nimbus.config import Settings
 from nimbus.db import Database, Image, Server
-from nimbus.drivers import HostDrivers
-from nimbus.worker import SANDBOX_RESTRICTIONS
-from nimbus.worker import run as run_worker
 from workflows import starter
 
 
@@ -51,7 +52,7 @@ TEST_RUNNER = ValidatedOnceRunner(restrictions=SANDBOX_RESTRICTIONS)
 
 
 class WorkerThread:
-    """``nimbus.worker.run`` on its own event loop in a background thread."""
+    """``launcher.worker.run`` on its own event loop in a background thread."""
 
     def __init__(
         self,
@@ -257,7 +258,7 @@ def make_stack(
     bridge = TemporalBridge(
         settings.temporal_address, settings.temporal_namespace, options=temporal.options(settings)
     )
-    app = create_app(settings, db, bridge, drivers.store)
+    app = create_app(settings, db, bridge, block_store=drivers.store)
     app.testing = True
     worker = WorkerThread(settings, drivers, interceptors).start()
     stack = Stack(settings, db, bridge, app.test_client(), drivers, worker)

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from nimbus.services.process import port_open, wait_until
-from nimbus.services.temporal import temporal_binary
+from launcher.services.process import port_open, wait_until
+from launcher.services.temporal import temporal_binary
 from workflows.common import SEARCH_ATTRIBUTES
 
 

@@ -28,10 +28,10 @@ from activities.hypervisor.fake import FakeHypervisor
 from activities.objectstore.fake import FakeObjectStoreAdmin
 from activities.storage.block import RbdRef
 from activities.storage.fake_block import FakeBlockStore
+from launcher.drivers import HostDrivers, real_network
+from launcher.worker import run
 from nimbus.config import CHECKOUT, Settings, load_settings, settings_env
-from nimbus.drivers import HostDrivers, real_network
 from nimbus.exit import exit_now
-from nimbus.worker import run
 
 
 class PauseAfter(Interceptor):

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nimbus.errors import InvalidSpec
-from nimbus.services.ceph_conf import (
+from launcher.services.ceph_conf import (
     CephPaths,
     ClusterIdentity,
     ceph_access,
@@ -16,6 +15,7 @@ from nimbus.services.ceph_conf import (
     render_conf,
     render_keyring,
 )
+from nimbus.errors import InvalidSpec
 
 
 @pytest.mark.parametrize(

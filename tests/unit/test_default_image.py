@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from nimbus import bootstrap
+from launcher import bootstrap
 from nimbus.config import Settings
 from nimbus.db import Database, Image
 

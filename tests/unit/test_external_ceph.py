@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from launcher.services import cloud
 from nimbus.config import Settings, load_settings
-from nimbus.services import cloud
 
 
 def test_an_external_cluster_is_used_as_configured() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from nimbus.services import pidfile
-from nimbus.services.libvirtd import QEMU_SETTINGS, set_conf_keys
+from launcher.services.libvirtd import QEMU_SETTINGS, set_conf_keys
+from nimbus import pidfile
 
 CONF = '# user = "libvirt-qemu"\nuser = "libvirt-qemu"\nvnc_listen = "0.0.0.0"\n'
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from nimbus.services import process
+from launcher.services import process
 
 
 def test_start_records_and_stop_ends_exactly_that_process(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from nimbus import bootstrap, quota
+from launcher import bootstrap
+from nimbus import quota
 from nimbus.config import QUOTA_DEFAULTS
 from nimbus.db import Database, Server, Volume, VolumeSnapshot, utcnow
 from nimbus.errors import InvalidSpec, QuotaExceeded

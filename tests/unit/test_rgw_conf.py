@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nimbus.services.ceph_conf import read_conf
-from nimbus.services.rgw_conf import (
+from launcher.services.ceph_conf import read_conf
+from launcher.services.rgw_conf import (
     RGW_ENTITY,
     GatewayConf,
     KeystoneAccess,

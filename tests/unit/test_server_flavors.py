@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nimbus import bootstrap, quota
+from launcher import bootstrap
+from nimbus import quota
 from nimbus.db import Database, Flavor, Server, utcnow
 from nimbus.db_compute import (
     FlavorExtraSpec,

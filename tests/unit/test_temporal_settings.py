@@ -66,7 +66,7 @@ def test_an_incomplete_or_unreadable_setting_is_a_clear_error(
 
 
 def test_prometheus_scrapes_only_the_temporal_server_nimbus_runs() -> None:
-    from nimbus.services.prometheus import scrape_targets
+    from launcher.services.prometheus import scrape_targets
 
     assert "temporal" in scrape_targets(Settings())
     assert "temporal" not in scrape_targets(Settings(temporal_managed=False))

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from activities.paas_databases import SERVICES_GROUP
-from nimbus.bootstrap import DEFAULT_IMAGE
+from launcher.bootstrap import DEFAULT_IMAGE
 from nimbus.config import Settings
 from nimbus.db import Image, Server, Volume, VolumeAttachment
 from nimbus.db_network import FloatingIP, Network, Port, Router, SecurityGroup, Subnet, as_dict

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from launcher.netbootstrap import stage_public_network
 from nimbus.db import Host
 from nimbus.db_network import (
     OWNER_COMPUTE,
@@ -29,7 +30,6 @@ from nimbus.db_network import (
     Subnet,
 )
 from nimbus.errors import InvalidSpec, NimbusError
-from nimbus.netbootstrap import stage_public_network
 from tests.support.faults import FailAfter
 from tests.support.stack import Stack
 from workflows import net_starter

@@ -10,8 +10,8 @@ import datetime as dt
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from launcher.hostagent import HostAgent
 from nimbus.db import Host, Server, utcnow
-from nimbus.hostagent import HostAgent
 from tests.support.stack import Stack
 from workflows.common import server_workflow_id
 

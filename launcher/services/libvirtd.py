@@ -2,7 +2,7 @@
 
 ``ensure_libvirtd`` prepares the host (folders, the ``libvirt-qemu`` user and group, the
 settings in ``/etc/libvirt/qemu.conf``) and starts ``virtlogd`` and ``libvirtd`` if they
-are not running, each under ``nimbus.services.reaper``. It records only what it started
+are not running, each under ``launcher.services.reaper``. It records only what it started
 in PID files under ``run_dir``; ``stop_libvirtd`` stops exactly those and nothing else.
 Guests keep running when libvirtd stops, and libvirtd finds them again when it starts.
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import libvirt
 
+from nimbus import pidfile
 from nimbus.errors import BackendUnavailable
-from nimbus.services import pidfile
 
 URI = "qemu:///system"
 HOST_DIRS = ("/var/log/libvirt/qemu", "/var/lib/libvirt/images", "/var/run/libvirt")
@@ -119,7 +119,7 @@ def spawn(name: str, log_dir: Path, run_dir: Path) -> None:
     command = [
         sys.executable,
         "-m",
-        "nimbus.services.reaper",
+        "launcher.services.reaper",
         "--pidfile",
         str(pid_path),
         "--self-pidfile",

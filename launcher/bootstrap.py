@@ -21,6 +21,7 @@ from nimbus.config import Settings
 from nimbus.db import (
     DEFAULT_DOMAIN_ID,
     DEFAULT_DOMAIN_NAME,
+    PAAS_USER,
     Database,
     Domain,
     Flavor,
@@ -50,8 +51,6 @@ DEFAULT_IMAGE = "nimbus-guest"
 #: admins and services validate other users' tokens; Nimbus has no service role, so it
 #: is an admin of its own ``service`` project.
 RGW_USER, SERVICE_PROJECT = "rgw", "service"
-#: The PaaS layer's own user: a client of the public APIs in each project that has apps.
-PAAS_USER = "paas"
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from launcher.services.ceph_conf import read_conf
 from nimbus.config import SWIFT_PREFIX
-from nimbus.services.ceph_conf import read_conf
 
 RGW_ID = "nimbus"
 RGW_ENTITY = f"client.rgw.{RGW_ID}"

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from nimbus import pidfile
 from nimbus.errors import BackendUnavailable
-from nimbus.services import pidfile
 
 
 def pid_file(run_dir: Path, name: str) -> Path:

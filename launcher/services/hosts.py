@@ -11,7 +11,7 @@ Each such host is what a hypervisor host of its own would be, made of the same p
   guests' QEMU processes and taps are in the host's namespace too;
 - its own worker, in the namespace, polling only its host's task queue (a compute-only
   host: no workflows, no DHCP servers or routers), registering and beating like any host;
-- a relay (``nimbus.services.forward``) offering, on the namespace's loopback, the
+- a relay (``launcher.services.forward``) offering, on the namespace's loopback, the
   services the cloud runs on this machine's: Temporal, the database, Ceph and the API.
 
 Stopping a host powers it off: its worker, its libvirtd and every guest in it end at
@@ -32,10 +32,11 @@ import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from launcher.services import process
+from launcher.services.libvirtd import wait_answering
+from nimbus import pidfile
 from nimbus.config import CHECKOUT, Settings, settings_env
 from nimbus.errors import BackendUnavailable, Conflict, InvalidSpec, NotFound
-from nimbus.services import pidfile, process
-from nimbus.services.libvirtd import wait_answering
 
 #: The ports Ceph's daemons take (``ms_bind_port_min`` upwards), relayed with the monitor's.
 CEPH_DAEMON_PORTS = range(6800, 6832)
@@ -182,7 +183,7 @@ def _plumb(settings: Settings, host: LocalHost) -> None:
 def _relayed_ports(settings: Settings) -> list[int]:
     from urllib.parse import urlsplit
 
-    from nimbus.services import ceph_conf
+    from launcher.services import ceph_conf
 
     ports = {settings.temporal_port, settings.api_port, *CEPH_DAEMON_PORTS}
     if settings.rgw_port:
@@ -230,14 +231,14 @@ def _prepare_libvirt(host: LocalHost) -> None:
 def start(settings: Settings, host: LocalHost) -> None:
     """The relay, libvirtd and the worker of the host, those not running already; waits
     until libvirtd answers."""
-    from nimbus.services.cloud import with_gateway_port
+    from launcher.services.cloud import with_gateway_port
 
     settings = with_gateway_port(settings)
     env = {**settings_env(settings), "PYTHONUNBUFFERED": "1"}
     logs = host.folder / "logs"
     run = host.folder / "run"
     ports = [arg for port in _relayed_ports(settings) for arg in ("--port", str(port))]
-    relay = [sys.executable, "-m", "nimbus.services.forward", "--netns", host.netns, *ports]
+    relay = [sys.executable, "-m", "launcher.services.forward", "--netns", host.netns, *ports]
     process.start("relay", relay, run, logs, env, cwd=CHECKOUT)
     _prepare_libvirt(host)
     mounts = " && ".join(
@@ -257,7 +258,7 @@ def start(settings: Settings, host: LocalHost) -> None:
     if answer.exists():
         shutil.copy(answer, own.data_dir / "domain-type")
     worker_env = {**settings_env(own), "PYTHONUNBUFFERED": "1"}
-    worker = ["ip", "netns", "exec", host.netns, sys.executable, "-m", "nimbus.cli", "worker"]
+    worker = ["ip", "netns", "exec", host.netns, sys.executable, "-m", "launcher.cli", "worker"]
     process.start("worker", worker, run, logs, worker_env, cwd=CHECKOUT)
 
 

@@ -16,21 +16,21 @@ from nimbus.exit import exit_now
 
 
 def _up(settings: Settings, _args: argparse.Namespace) -> int:
-    from nimbus.services import cloud
+    from launcher.services import cloud
 
     cloud.up(settings)
     return 0
 
 
 def _down(settings: Settings, _args: argparse.Namespace) -> int:
-    from nimbus.services import cloud
+    from launcher.services import cloud
 
     cloud.down(settings)
     return 0
 
 
 def _status(settings: Settings, _args: argparse.Namespace) -> int:
-    from nimbus.services import cloud
+    from launcher.services import cloud
 
     rows = cloud.status(settings)
     for row in rows:
@@ -42,10 +42,11 @@ def _status(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _api(settings: Settings, _args: argparse.Namespace) -> int:
     from api.server import ApiServer
+    from launcher.drivers import real_block_store
     from observability.logs import configure
 
     configure("api", settings.log_dir)
-    ApiServer(settings).run()
+    ApiServer(settings, lambda: real_block_store(settings)).run()
     return 0
 
 
@@ -71,9 +72,9 @@ def _metadata(settings: Settings, _args: argparse.Namespace) -> int:
 def _worker(settings: Settings, _args: argparse.Namespace) -> int:
     from prometheus_client import REGISTRY, start_http_server
 
+    from launcher.drivers import real_drivers
+    from launcher.worker import run
     from nimbus.db import Database
-    from nimbus.drivers import real_drivers
-    from nimbus.worker import run
     from observability.logs import configure
     from observability.servers import ServerStatsCollector
 
@@ -97,8 +98,8 @@ def _worker(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _build_image(settings: Settings, args: argparse.Namespace) -> int:
+    from launcher.services.cloud import guest_image_path
     from nimbus.guestimage import build_guest_image
-    from nimbus.services.cloud import guest_image_path
 
     out = Path(args.out) if args.out else guest_image_path(settings)
     print(build_guest_image(out, settings.data_dir / "cache" / "guest-build"))
@@ -107,7 +108,7 @@ def _build_image(settings: Settings, args: argparse.Namespace) -> int:
 
 def _audit(settings: Settings, args: argparse.Namespace) -> int:
     """Print the audit trail, newest first, as the admin of ``clouds.yaml``."""
-    from nimbus.bootstrap import clouds_yaml_path
+    from launcher.bootstrap import clouds_yaml_path
     from nimbus.client import NimbusClient
 
     params = {
@@ -164,7 +165,7 @@ def _host(settings: Settings, args: argparse.Namespace) -> int:
     """Hosts of the cloud: ``list`` every registered one; ``add``, ``start``, ``stop``
     and ``remove`` a compute host simulated on this machine; ``disable`` and ``enable``
     any (through the compute API, so the audit trail has it)."""
-    from nimbus.services import hosts
+    from launcher.services import hosts
 
     command = args.host_command
     if command == "list":
@@ -213,9 +214,9 @@ def _registered(settings: Settings, name: str, timeout: float = 90) -> bool:
 def _host_list(settings: Settings) -> int:
     from sqlalchemy import func, select
 
+    from launcher.services import hosts
     from nimbus.db import Database, Host, Server, utcnow
     from nimbus.scheduler import is_up
-    from nimbus.services import hosts
 
     local = {h.name: h for h in hosts.local_hosts(settings)}
     now, db = utcnow(), Database(settings.db_url)
@@ -241,7 +242,7 @@ def _host_list(settings: Settings) -> int:
 
 
 def _host_status(settings: Settings, name: str, command: str, reason: str | None) -> int:
-    from nimbus.bootstrap import clouds_yaml_path
+    from launcher.bootstrap import clouds_yaml_path
     from nimbus.client import NimbusClient
 
     client = NimbusClient(clouds_yaml_path(settings))

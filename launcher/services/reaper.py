@@ -1,6 +1,6 @@
 """Run one daemon in the foreground under a child subreaper.
 
-    python -m nimbus.services.reaper --pidfile DAEMON.pid --self-pidfile REAPER.pid -- CMD...
+    python -m launcher.services.reaper --pidfile DAEMON.pid --self-pidfile REAPER.pid -- CMD...
 
 QEMU processes that libvirtd double-forks would otherwise be re-parented to PID 1, which on
 these hosts reaps exited processes slowly (domain destroy then takes about 1.7 s instead of
@@ -21,7 +21,7 @@ import signal
 import sys
 from pathlib import Path
 
-from nimbus.services import pidfile
+from nimbus import pidfile
 
 PR_SET_CHILD_SUBREAPER = 36
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)

@@ -16,11 +16,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from nimbus.errors import BackendUnavailable
-from nimbus.services import process
-from nimbus.services.ceph import admin_client, free_port, mon_command, pid_name
-from nimbus.services.ceph_conf import CephPaths, write_private
-from nimbus.services.rgw_conf import (
+from launcher.services import process
+from launcher.services.ceph import admin_client, free_port, mon_command, pid_name
+from launcher.services.ceph_conf import CephPaths, write_private
+from launcher.services.rgw_conf import (
     RGW_CAPS,
     RGW_ENTITY,
     GatewayConf,
@@ -31,6 +30,7 @@ from nimbus.services.rgw_conf import (
     render_gateway_conf,
     render_gateway_keyring,
 )
+from nimbus.errors import BackendUnavailable
 
 #: The gateway's PID file name in ``run_dir``; ``stop_ceph`` stops it first.
 GATEWAY = pid_name("radosgw")

@@ -9,7 +9,7 @@ outside, as a host's management network would carry it.
 
 The listening sockets are made after entering the namespace and the outgoing ones after
 leaving it (a socket stays in the namespace it was made in), so one process serves both
-sides. Run: ``python -m nimbus.services.forward --netns NAME --port P [--port P ...]``.
+sides. Run: ``python -m launcher.services.forward --netns NAME --port P [--port P ...]``.
 """
 
 from __future__ import annotations

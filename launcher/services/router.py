@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from launcher.services import process
 from nimbus.errors import BackendUnavailable
-from nimbus.services import process
 from paas.router import state
 from paas.router.haproxy_conf import Listen, RouterPaths, write_files, write_listen
 from paas.router.reload import HAPROXY, check_config, reload

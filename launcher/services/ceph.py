@@ -44,9 +44,8 @@ import rados
 
 from activities.storage.access import CephAccess
 from activities.storage.block import IMAGES, VMS, VOLUMES
-from nimbus.errors import BackendUnavailable
-from nimbus.services import process
-from nimbus.services.ceph_conf import (
+from launcher.services import process
+from launcher.services.ceph_conf import (
     ADMIN,
     ENTITIES,
     MGR_ID,
@@ -63,6 +62,7 @@ from nimbus.services.ceph_conf import (
     render_keyring,
     write_private,
 )
+from nimbus.errors import BackendUnavailable
 
 POOLS = (IMAGES, VOLUMES, VMS)
 #: Daemon kind -> Ceph id, in start order. ``radosgw`` is only ever stopped here.
@@ -162,7 +162,7 @@ def enable_mgr_prometheus(ceph_dir: Path, port: int, log_dir: Path, timeout: flo
 
 
 def _listening(port: int, timeout: float) -> bool:
-    from nimbus.services.process import port_open, wait_until
+    from launcher.services.process import port_open, wait_until
 
     return wait_until(lambda: port_open("127.0.0.1", port), timeout, 0.5)
 

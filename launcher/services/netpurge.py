@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import subprocess
 
+from launcher.drivers import real_network
 from nimbus.config import Settings
-from nimbus.drivers import real_network
 
 
 def purge_network(settings: Settings) -> None:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from activities.network.base import NetworkDriver
 from activities.objectstore.base import ObjectStoreAdmin
 from activities.storage.block import BlockStore
+from launcher.services.ceph_conf import ceph_access
 from nimbus.config import Settings
-from nimbus.services.ceph_conf import ceph_access
 from paas.droplets import DropletWriter, RuntimeDropletWriter
 from paas.router.base import Router
 

@@ -38,12 +38,12 @@ from activities.temporal_ops import TemporalOps
 from activities.volume_boot import VolumeBootRecords
 from activities.volume_records import VolumeRecords
 from activities.volumes import AttachActivities, VolumeActivities
+from launcher.bootstrap import paas_password_path
+from launcher.drivers import HostDrivers
+from launcher.hostagent import HostAgent
 from nimbus import temporal
-from nimbus.bootstrap import PAAS_USER, paas_password_path
 from nimbus.config import CONTROL_QUEUE, Settings
-from nimbus.db import Database
-from nimbus.drivers import HostDrivers
-from nimbus.hostagent import HostAgent
+from nimbus.db import PAAS_USER, Database
 from observability.context import RequestIdInterceptor
 from observability.temporal import MetricsInterceptor
 from paas.cloudapi import CloudApi

@@ -10,12 +10,12 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from nimbus import bootstrap
+from launcher import bootstrap
+from launcher.netbootstrap import PUBLIC_NETWORK, stage_public_network
+from launcher.services import hosts, process, temporal
 from nimbus.config import CHECKOUT, Settings, settings_env
 from nimbus.db import Database
 from nimbus.errors import BackendUnavailable
-from nimbus.netbootstrap import PUBLIC_NETWORK, stage_public_network
-from nimbus.services import hosts, process, temporal
 from paas.postgresql import IMAGE_NAME as POSTGRESQL_IMAGE_NAME
 from paas.runtime import RUNTIME_IMAGE_NAME
 from workflows import net_starter, starter
@@ -37,7 +37,7 @@ def _child_env(settings: Settings) -> dict[str, str]:
 
 
 def _start_python(settings: Settings, name: str) -> int:
-    argv = [sys.executable, "-m", "nimbus.cli", name]
+    argv = [sys.executable, "-m", "launcher.cli", name]
     return process.start(
         name, argv, settings.run_dir, settings.log_dir, _child_env(settings), cwd=CHECKOUT
     )
@@ -58,7 +58,7 @@ def _guest_image(settings: Settings) -> Path:
 
 def _runtime_image(settings: Settings) -> Path:
     """The PaaS runtime image (Python from Debian packages), built the first time."""
-    from nimbus.drivers import runtime_image, runtime_image_path
+    from launcher.drivers import runtime_image, runtime_image_path
 
     if not runtime_image_path(settings).exists():
         _say("building the PaaS runtime image from Debian packages")
@@ -67,7 +67,7 @@ def _runtime_image(settings: Settings) -> Path:
 
 def _postgresql_image(settings: Settings) -> Path:
     """The PostgreSQL service's server image (Debian's PostgreSQL), built the first time."""
-    from nimbus.drivers import postgresql_image_path
+    from launcher.drivers import postgresql_image_path
     from paas.postgresql import POSTGRESQL
     from paas.runtime import build_runtime_image
 
@@ -92,7 +92,7 @@ def _choose_domain_type(settings: Settings, image: Path) -> None:
 
 def up(settings: Settings) -> None:
     """Start everything that is not running yet; safe to run again."""
-    from nimbus.services.libvirtd import ensure_libvirtd
+    from launcher.services.libvirtd import ensure_libvirtd
 
     for folder in (settings.data_dir, settings.run_dir, settings.log_dir, settings.instances_dir):
         folder.mkdir(parents=True, exist_ok=True)
@@ -149,7 +149,7 @@ def _start_ceph(settings: Settings) -> None:
     if not settings.own_ceph:
         _say(f"Ceph: using the cluster of {settings.ceph_conf}")
         return
-    from nimbus.services.ceph import ensure_ceph
+    from launcher.services.ceph import ensure_ceph
 
     _say("Ceph (mon, mgr, one OSD; pools images, volumes, vms)")
     ensure_ceph(
@@ -162,10 +162,10 @@ def _start_ceph(settings: Settings) -> None:
 
 def _start_monitoring(settings: Settings) -> None:
     """Ceph's metrics exporter, then Prometheus (scraping every component) and Alertmanager."""
-    from nimbus.services.prometheus import alertmanager_url, ensure_monitoring, prometheus_url
+    from launcher.services.prometheus import alertmanager_url, ensure_monitoring, prometheus_url
 
     if settings.own_ceph:
-        from nimbus.services.ceph import enable_mgr_prometheus
+        from launcher.services.ceph import enable_mgr_prometheus
 
         port = settings.ceph_metrics_port
         if not enable_mgr_prometheus(settings.ceph_dir, port, settings.log_dir):
@@ -178,7 +178,7 @@ def with_gateway_port(settings: Settings) -> Settings:
     """The settings with the port our gateway uses (set, kept in its conf, or new)."""
     if not settings.own_ceph:
         return settings
-    from nimbus.services.rgw import gateway_port
+    from launcher.services.rgw import gateway_port
 
     return dataclasses.replace(
         settings, rgw_port=gateway_port(settings.ceph_dir, settings.rgw_port)
@@ -191,7 +191,7 @@ def _router_url(settings: Settings) -> str:
 
 def _start_router(settings: Settings) -> None:
     """HAProxy routing app host names to app instances."""
-    from nimbus.services.router import ensure_router
+    from launcher.services.router import ensure_router
 
     _say(f"apps router {_router_url(settings)}")
     s3 = urllib.parse.urlsplit(settings.s3_endpoint or "")
@@ -210,8 +210,8 @@ def _start_gateway(settings: Settings) -> None:
     """The RADOS Gateway on our cluster, validating Swift tokens against our identity."""
     if not settings.own_ceph:
         return
-    from nimbus.services.rgw import ensure_gateway
-    from nimbus.services.rgw_conf import KeystoneAccess
+    from launcher.services.rgw import ensure_gateway
+    from launcher.services.rgw_conf import KeystoneAccess
 
     _say(f"RADOS Gateway (Swift {settings.object_store_endpoint}, S3 on the same port)")
     keystone = KeystoneAccess(
@@ -265,10 +265,10 @@ def _ensure_public_network(settings: Settings, db: Database) -> None:
 
 def down(settings: Settings) -> None:
     """Stop exactly what ``up`` started, newest first."""
-    from nimbus.services.ceph import stop_ceph
-    from nimbus.services.libvirtd import stop_libvirtd
-    from nimbus.services.rgw import stop_gateway
-    from nimbus.services.router import stop_router
+    from launcher.services.ceph import stop_ceph
+    from launcher.services.libvirtd import stop_libvirtd
+    from launcher.services.rgw import stop_gateway
+    from launcher.services.router import stop_router
 
     for name in hosts.stop_all(settings):
         _say(f"host {name} stopped")
@@ -298,8 +298,8 @@ class ServiceStatus:
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
-    from nimbus.services.prometheus import alertmanager_url, prometheus_url
-    from nimbus.services.rgw_conf import gateway_conf_path, read_gateway_port
+    from launcher.services.prometheus import alertmanager_url, prometheus_url
+    from launcher.services.rgw_conf import gateway_conf_path, read_gateway_port
 
     kept = read_gateway_port(gateway_conf_path(settings.ceph_dir)) if settings.own_ceph else None
     settings = dataclasses.replace(settings, rgw_port=settings.rgw_port or kept or 0)
@@ -332,7 +332,7 @@ def status(settings: Settings) -> list[ServiceStatus]:
 
 def _gateway_status(settings: Settings, row: ServiceStatus) -> ServiceStatus:
     """The gateway's row: its PID file is named like the other Ceph daemons'."""
-    from nimbus.services.rgw import gateway_pid
+    from launcher.services.rgw import gateway_pid
 
     if row.name != "rgw":
         return row
@@ -342,8 +342,8 @@ def _gateway_status(settings: Settings, row: ServiceStatus) -> ServiceStatus:
 
 def _ceph_status(settings: Settings, row: ServiceStatus) -> ServiceStatus:
     """Ceph's row: the monitor's PID (if Nimbus runs the cluster) and the cluster's health."""
+    from launcher.services.ceph import ceph_health, pid_name
     from nimbus.errors import NimbusError
-    from nimbus.services.ceph import ceph_health, pid_name
 
     if row.name != "ceph":
         return row
@@ -364,7 +364,7 @@ def _ceph_status(settings: Settings, row: ServiceStatus) -> ServiceStatus:
 
 def _foreign_libvirtd(settings: Settings, row: ServiceStatus) -> ServiceStatus:
     """A libvirtd that runs but that nimbus did not start is shown, and left alone by down."""
-    from nimbus.services.libvirtd import running
+    from launcher.services.libvirtd import running
 
     if row.name != "libvirtd" or row.pid is not None or not running("libvirtd", settings.run_dir):
         return row

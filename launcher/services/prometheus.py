@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from launcher.services import process
 from nimbus.config import CHECKOUT, Settings
 from nimbus.errors import BackendUnavailable
-from nimbus.services import process
 
 PROMETHEUS, ALERTMANAGER = "prometheus", "alertmanager"
 RULES = CHECKOUT / "observability" / "rules" / "nimbus.yml"

@@ -13,9 +13,9 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.service import RPCError
 
+from launcher.services import process
 from nimbus.config import Settings
 from nimbus.errors import BackendUnavailable
-from nimbus.services import process
 from nimbus.temporal import connect
 from workflows.common import SEARCH_ATTRIBUTES
 

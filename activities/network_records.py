@@ -31,7 +31,7 @@ from activities.network.base import (
 )
 from activities.network_ops import GroupMembers, GroupRef, NetworkRef, PortRef, RouterRef
 from activities.placement import live_host
-from nimbus.db import Database, Host
+from nimbus.db import Database, Host, utcnow
 from nimbus.db_network import (
     NETWORK_OWNED,
     OWNER_DHCP,
@@ -48,6 +48,7 @@ from nimbus.db_network import (
 )
 from nimbus.errors import NotFound
 from nimbus.quota import bump
+from nimbus.scheduler import is_up
 
 
 @dataclass(frozen=True)
@@ -322,6 +323,9 @@ def port_plan(s: Session, port: Port) -> PortPlan:
     groups = tuple(port.security_group_ids or ())
     if port.binding_host is None or port.device_owner in NETWORK_OWNED or port.tag is None:
         return PortPlan(port.id, port.network_id, port.binding_host, None, groups)
+    if port.binding_host not in _all_hosts(s):
+        # Its host is down: nothing waits for it; its reconcile sets the filter on return.
+        return PortPlan(port.id, port.network_id, None, None, groups)
     network = _network(s, port.network_id)
     spec = PortFilter(
         port_id=port.id,
@@ -350,7 +354,12 @@ def group_members(s: Session, group_id: str) -> GroupPlan:
 
 
 def _all_hosts(s: Session) -> tuple[str, ...]:
-    return tuple(sorted(s.scalars(select(Host.name)).all()))
+    """The hosts that are up: a step fanned out to every host must not wait for one that
+    is down, which gets everything again from its own reconcile when it comes back."""
+    now = utcnow()
+    return tuple(
+        sorted(h.name for h in s.scalars(select(Host)) if is_up(h.heartbeat_at, h.forced_down, now))
+    )
 
 
 class NetworkRecords:

@@ -73,6 +73,8 @@ class HostAgent:
                 await asyncio.to_thread(self.sync_power_states)
                 if ticks % 30 == 0:
                     await self.reconcile()
+                    # An evacuation that ended after this host came back.
+                    await asyncio.to_thread(self.clean_evacuated)
             except (NimbusError, OSError, RPCError) as exc:
                 log.warning("host agent tick failed: %s", exc)
             ticks += 1
@@ -88,9 +90,10 @@ class HostAgent:
             if host is None:
                 host = Host(name=self.settings.host_name, vcpus=0, memory_mib=0)
                 s.add(host)
-            moved = host.vtep_address != self.settings.vtep_address
+            vtep = self.settings.vtep_address or None
+            moved = host.vtep_address != vtep
             host.vcpus, host.memory_mib = _capacity()
-            host.vtep_address = self.settings.vtep_address
+            host.vtep_address = vtep
             host.network_node = self.settings.network_node
             host.cpu_allocation_ratio = self.settings.cpu_allocation_ratio
             host.ram_allocation_ratio = self.settings.ram_allocation_ratio

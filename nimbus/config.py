@@ -87,8 +87,9 @@ class Settings:
     external_cidr: str = "172.24.4.0/24"
     #: Forward between the external network and the host's uplink: off unless turned on.
     external_uplink: bool = False
-    #: This host's VXLAN endpoint address (other hosts reach its networks there).
-    vtep_address: str = "127.0.0.1"
+    #: This host's VXLAN endpoint address (other hosts reach its networks there); empty:
+    #: the underlay bridge's first address when ``nimbus up`` runs the host, else loopback.
+    vtep_address: str = ""
     #: Whether this host's worker also runs the workflows and the host-independent
     #: activities (the control queue), and whether DHCP servers and routers may be placed
     #: on it (it carries the external network). A compute-only host has neither.

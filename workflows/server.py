@@ -82,7 +82,7 @@ class BootServer:
     @workflow.run
     async def run(self, inp: ServerInput) -> BootServerResult:
         ref = ServerRef(inp.server_id)
-        saga = Saga()
+        saga = release_ports_on_failure(inp.server_id)
         try:
             plan: BootPlan = await run_activity(ServerRecords.plan_boot, ref)
             await self._build(plan, saga)
@@ -104,6 +104,21 @@ class BootServer:
         disk = CreateRootDiskInput(plan.server_id, plan.image_location, plan.disk_gib)
         await run_activity(ComputeActivities.create_root_disk, disk, queue)
         await launch(plan, saga)
+
+
+#: Patch: a boot that fails releases the server's ports whatever step failed (placement
+#: included), as Nova deallocates a failed build's network; before, only a failure after
+#: they were plugged did.
+RELEASE_PORTS = "failed-boot-releases-ports"
+
+
+def release_ports_on_failure(server_id: str) -> Saga:
+    """A boot's saga, whose last undo releases the server's ports (made for it: deleted;
+    the user's: unbound)."""
+    saga = Saga()
+    if workflow.patched(RELEASE_PORTS):
+        saga.add("release_ports", lambda: unplug_server(server_id, None))
+    return saga
 
 
 async def launch(plan: BootPlan, saga: Saga, root_volume_id: str | None = None) -> None:

@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from workflows.common import reason, run_activity
 from workflows.root_volumes import delete_volumes
 from workflows.saga import Saga
-from workflows.server import BootServerResult, launch
+from workflows.server import BootServerResult, launch, release_ports_on_failure
 
 with workflow.unsafe.imports_passed_through():
     from activities.compute import ServerRef
@@ -46,7 +46,7 @@ class BootVolumeServer:
 
     @workflow.run
     async def run(self, inp: VolumeBootInput) -> BootServerResult:
-        ref, saga = ServerRef(inp.server_id), Saga()
+        ref, saga = ServerRef(inp.server_id), release_ports_on_failure(inp.server_id)
         try:
             plan: BootPlan = await run_activity(VolumeBootRecords.plan_volume_boot, ref)
             await self._root(inp, plan, saga)

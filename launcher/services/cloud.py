@@ -98,9 +98,10 @@ def up(settings: Settings) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     _say("libvirtd (qemu:///system)")
     ensure_libvirtd(settings.log_dir, settings.run_dir)
-    if "NIMBUS_VTEP_ADDRESS" not in os.environ:
-        # VXLAN to the hosts ``nimbus host add`` makes goes over the underlay bridge.
-        settings = dataclasses.replace(settings, vtep_address=hosts.ensure_underlay(settings))
+    # VXLAN to the hosts ``nimbus host add`` makes goes over the underlay bridge.
+    underlay = hosts.ensure_underlay(settings)
+    if not settings.vtep_address:
+        settings = dataclasses.replace(settings, vtep_address=underlay)
     _start_ceph(settings)
     settings = with_gateway_port(settings)
     image = _guest_image(settings)
@@ -327,7 +328,11 @@ def status(settings: Settings) -> list[ServiceStatus]:
             dataclasses.replace(row, foreign=True) if row.name == "temporal" else row
             for row in rows
         ]
-    return [_ceph_status(settings, _foreign_libvirtd(settings, row)) for row in rows]
+    rows = [_ceph_status(settings, _foreign_libvirtd(settings, row)) for row in rows]
+    for host in hosts.local_hosts(settings):
+        pid = process.running_pid(host.folder / "run", "worker")
+        rows.append(ServiceStatus(f"host {host.name}", pid, f"namespace {host.netns}"))
+    return rows
 
 
 def _gateway_status(settings: Settings, row: ServiceStatus) -> ServiceStatus:

@@ -24,6 +24,7 @@ removes all three.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import shutil
 import subprocess
@@ -234,7 +235,7 @@ def start(settings: Settings, host: LocalHost) -> None:
     from launcher.services.cloud import with_gateway_port
 
     settings = with_gateway_port(settings)
-    env = {**settings_env(settings), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
     logs = host.folder / "logs"
     run = host.folder / "run"
     ports = [arg for port in _relayed_ports(settings) for arg in ("--port", str(port))]
@@ -257,7 +258,7 @@ def start(settings: Settings, host: LocalHost) -> None:
     answer = settings.data_dir / "domain-type"
     if answer.exists():
         shutil.copy(answer, own.data_dir / "domain-type")
-    worker_env = {**settings_env(own), "PYTHONUNBUFFERED": "1"}
+    worker_env = {**os.environ, **settings_env(own), "PYTHONUNBUFFERED": "1"}
     worker = ["ip", "netns", "exec", host.netns, sys.executable, "-m", "launcher.cli", "worker"]
     process.start("worker", worker, run, logs, worker_env, cwd=CHECKOUT)
 

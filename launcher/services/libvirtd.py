@@ -141,6 +141,8 @@ def spawn(name: str, log_dir: Path, run_dir: Path) -> None:
 def wait_answering(uri: str, timeout: float, log: Path) -> None:
     """Wait until ``uri`` accepts a connection and answers (the first probe takes ~8 s)."""
     deadline = time.monotonic() + timeout
+    # Until it answers, libvirt would print each refusal to stderr: the caller reports.
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
     while True:
         try:
             conn = libvirt.open(uri)

@@ -293,6 +293,7 @@ def test_a_canary_pauses_with_part_of_the_traffic_then_continues_or_is_cancelled
     assert "canary" in deployments[1] and "CANCELED" in deployments[1], deployments
 
 
+@pytest.mark.long  # a load step on the real cloud; CI follows autoscaling over fakes
 def test_autoscaling_follows_a_load_step_within_its_bounds(pushed: Cloud) -> None:
     """Runs after the canary (two instances). Without load the supervisor keeps the
     minimum; a steady request loop raises the count to the maximum; once the loop stops,

@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from activities.hypervisor.fake import FakeHypervisor
-from nimbus.db import Server
+from nimbus.db import Host, Server
 from nimbus.scheduler import NO_VALID_HOST
 from tests.support.hosts import more_hosts
+from tests.support.neutron import Neutron
 from tests.support.stack import Stack
 from workflows.common import server_workflow_id
 
@@ -81,3 +82,36 @@ def test_the_decision_is_in_the_boots_history(
     stack.finish(server_workflow_id(server_id, "boot"))
     history = stack.history(server_workflow_id(server_id, "boot"))
     assert "chose testhost of 3 fitting; refused none" in history
+
+
+def test_a_boot_no_host_takes_leaves_no_port_behind(
+    stack: Stack, hosts: dict[str, FakeHypervisor]
+) -> None:
+    """Its own port is deleted and a port the user brought is handed back unbound, as
+    Nova deallocates a failed build's network."""
+    alice = Neutron(stack, "alice")
+    network = alice.network("n1")
+    alice.subnet(network["id"])
+    mine = alice.port(network["id"])
+    token = stack.token("alice")
+    body = {
+        "server": {
+            "name": "huge",
+            "flavorRef": "1",
+            "imageRef": stack.image_id(),
+            "networks": [{"uuid": network["id"]}, {"port": mine["id"]}],
+        }
+    }
+    with stack.db.session() as s:  # every host known dead: nowhere to go
+        s.execute(update(Host).values(forced_down=True))
+    response = stack.client.post(
+        "/compute/v2.1/servers", json=body, headers={"X-Auth-Token": token}
+    )
+    assert response.status_code == 202, response.json
+    server_id = str(response.json["server"]["id"])
+    stack.finish(server_workflow_id(server_id, "boot"))
+    row = stack.server(server_id)
+    assert row is not None and row.status == "ERROR" and NO_VALID_HOST in str(row.fault)
+    assert alice.get("ports", device_id=server_id).json["ports"] == []
+    kept = alice.get(f"ports/{mine['id']}").json["port"]
+    assert (kept["device_id"], kept["binding:host_id"]) == ("", "")

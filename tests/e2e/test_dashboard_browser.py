@@ -39,7 +39,8 @@ def people(cloud: Cloud) -> Iterator[dict[str, str]]:
     ok(cloud.openstack("project", "create", PROJECT))
     for role, password in passwords.items():
         user = f"dash-{role}"
-        ok(cloud.openstack("user", "create", "--password", password, user))
+        # --password=: a password may begin with a dash, which argparse takes for an option.
+        ok(cloud.openstack("user", "create", f"--password={password}", user))
         ok(cloud.openstack("role", "add", "--project", PROJECT, "--user", user, role))
     as_member = (
         "--os-username", "dash-member", "--os-password", passwords["member"],

@@ -100,6 +100,7 @@ def test_an_unchanged_push_uploads_nothing(pushed: Cloud) -> None:
     assert "Package unchanged: nothing to upload" in out
 
 
+@pytest.mark.long  # CI follows scaling over fakes (tests/workflows/test_paas_flow.py)
 def test_scale_to_three_and_back_to_one(pushed: Cloud) -> None:
     ok(app(pushed, "scale", FLASK, "-i", "3"))
     assert sorted(s["Name"] for s in servers(pushed, "flask-sample")) == [
@@ -263,6 +264,7 @@ def _greetings(cloud: Cloud, count: int = 40) -> set[str]:
     return {body.split()[0] for _, body in answers}
 
 
+@pytest.mark.long  # CI follows canaries over fakes (tests/workflows/test_paas_deploy.py)
 def test_a_canary_pauses_with_part_of_the_traffic_then_continues_or_is_cancelled(
     pushed: Cloud, tmp_path: Path
 ) -> None:

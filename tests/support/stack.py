@@ -29,7 +29,7 @@ from launcher.worker import run as run_worker
 from nimbus import temporal
 from nimbus.client import password_auth
 from nimbus.config import Settings
-from nimbus.db import Database, Image, Server
+from nimbus.db import Database, Host, Image, Server
 from workflows import starter
 
 
@@ -263,4 +263,15 @@ def make_stack(
     worker = WorkerThread(settings, drivers, interceptors).start()
     stack = Stack(settings, db, bridge, app.test_client(), drivers, worker)
     import_default_image(stack, image_file)
+    # Networks are placed on a live host: a test must not start before the worker's
+    # first heartbeat has registered this one.
+    deadline = time.monotonic() + 30
+    while not _host_registered(db, settings.host_name):
+        assert time.monotonic() < deadline, f"host {settings.host_name} never registered"
+        time.sleep(0.05)
     return stack
+
+
+def _host_registered(db: Database, name: str) -> bool:
+    with db.session() as s:
+        return s.get(Host, name) is not None

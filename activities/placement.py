@@ -130,6 +130,31 @@ def host_states(
     ]
 
 
+def _place(s: Session, server: Server, flavor: Flavor, **where: str | None) -> Decision:
+    """The scheduler's decision for ``server``'s flavor and group, with ``where``'s
+    ``Request`` fields (a zone, a host asked for, the host it leaves)."""
+    group, members = _group_of(s, server.id)
+    request = Request(
+        vcpus=flavor.vcpus,
+        memory_mib=flavor.ram,
+        group_policy=group.policy if group else None,
+        max_server_per_host=int((group.rules or {}).get("max_server_per_host", 1)) if group else 1,
+        group_size=sum(members.values()),
+        **where,
+    )
+    return place(request, host_states(s, members))
+
+
+def _found(decision: Decision) -> str:
+    """The chosen host; Nova's ``NoValidHost`` (not retried), with every host's refusal,
+    if none fits."""
+    if decision.host is None:
+        raise ApplicationError(
+            NO_VALID_HOST, decision.summary(), type="NoValidHost", non_retryable=True
+        )
+    return decision.host
+
+
 def claim(s: Session, server: Server, flavor: Flavor) -> Decision:
     """Place ``server`` (in the caller's transaction): its host and zone are set, or
     ``NoValidHost`` is raised with every host's refusal in its details. A server placed
@@ -139,23 +164,10 @@ def claim(s: Session, server: Server, flavor: Flavor) -> Decision:
         server.availability_zone = server.availability_zone or _zone(s, server.host)
         return kept
     s.execute(update(Host).values(generation=Host.generation + 1))
-    group, members = _group_of(s, server.id)
-    request = Request(
-        vcpus=flavor.vcpus,
-        memory_mib=flavor.ram,
-        zone=server.availability_zone,
-        group_policy=group.policy if group else None,
-        max_server_per_host=int((group.rules or {}).get("max_server_per_host", 1)) if group else 1,
-        group_size=sum(members.values()),
-    )
-    decision = place(request, host_states(s, members))
+    decision = _place(s, server, flavor, zone=server.availability_zone)
     log.info("placing server %s: %s", server.id, decision.summary())
-    if decision.host is None:
-        raise ApplicationError(
-            NO_VALID_HOST, decision.summary(), type="NoValidHost", non_retryable=True
-        )
-    server.host = decision.host
-    server.availability_zone = server.availability_zone or _zone(s, decision.host)
+    server.host = _found(decision)
+    server.availability_zone = server.availability_zone or _zone(s, server.host)
     return decision
 
 
@@ -170,24 +182,9 @@ def claim_move(s: Session, server: Server, flavor: Flavor, move: Migration) -> D
     if move.forced and move.dest_compute:
         decision = Decision(move.dest_compute, [move.dest_compute])
     else:
-        group, members = _group_of(s, server.id)
-        request = Request(
-            vcpus=flavor.vcpus,
-            memory_mib=flavor.ram,
-            host=move.dest_compute,
-            group_policy=group.policy if group else None,
-            max_server_per_host=(
-                int((group.rules or {}).get("max_server_per_host", 1)) if group else 1
-            ),
-            group_size=sum(members.values()),
-            leaving=move.source_compute,
-        )
-        decision = place(request, host_states(s, members))
+        decision = _place(s, server, flavor, host=move.dest_compute, leaving=move.source_compute)
     log.info("moving server %s: %s", server.id, decision.summary())
-    if decision.host is None:
-        raise ApplicationError(
-            NO_VALID_HOST, decision.summary(), type="NoValidHost", non_retryable=True
-        )
+    _found(decision)
     move.dest_compute, move.status = decision.host, "pre-migrating"
     return decision
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,3 +26,22 @@ def cloud(
         yield c
     finally:
         stop_cloud(c)
+
+
+#: Lines of a cloud's logs worth attaching to a failed test's report.
+_NOTEWORTHY = ("WARNING", "ERROR", "Traceback", "failed", "Error:")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test that used the shared cloud gets the last warnings and errors of the
+    cloud's worker and API logs in its report: the cloud is gone once CI ends."""
+    report = yield
+    cloud = getattr(item, "funcargs", {}).get("cloud")
+    if report.failed and isinstance(cloud, Cloud):
+        for name in ("worker", "api"):
+            path = cloud.settings.log_dir / f"{name}.log"
+            lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+            picked = [line for line in lines if any(w in line for w in _NOTEWORTHY)]
+            report.sections.append((f"cloud {name}.log (warnings)", "\n".join(picked[-40:])))
+    return report

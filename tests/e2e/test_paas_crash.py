@@ -159,8 +159,13 @@ def assert_consistent(paas: Paas, app: dict[str, Any]) -> None:
             ).all()
             assert len(images) == (1 if build.state == "STAGED" else 0), build.id
     router = HaproxyRouter(cloud.settings.paas_dir / "router")
-    health = router.member_health(app["id"])
-    assert sorted(health.values()) == ["UP"] * len(app["instance_states"]), health
+    # A member just added is DOWN until HAProxy's own checks pass (``rise``): wait them out.
+    up = ["UP"] * len(app["instance_states"])
+    wait_for(
+        lambda: sorted(router.member_health(app["id"]).values()) == up,
+        30,
+        lambda: f"members to be UP: {router.member_health(app['id'])}",
+    )
     assert get(cloud, f"{app['name']}.apps.localhost") == 200
 
 

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,7 +194,9 @@ def stop_cloud(cloud: Cloud) -> None:
     hosts.purge(cloud.settings)
 
 
-def wait_for(check: Any, timeout: float, what: str, interval: float = 0.5) -> Any:
+def wait_for(
+    check: Any, timeout: float, what: str | Callable[[], str], interval: float = 0.5
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()

@@ -7,6 +7,7 @@ taken for drift."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ from nimbus.db import Server, Volume
 from nimbus.db_drift import Drift
 from tests.support.stack import Stack
 from tests.support.twice import RunTwice
+from workflows import starter
 from workflows.common import server_workflow_id
-from workflows.reconcile import ReconcileCloud, ReconcileInput
+from workflows.reconcile import RECONCILE_ID, ReconcileCloud, ReconcileInput
 
 
 def _pass(stack: Stack) -> DriftReport:
@@ -148,3 +150,20 @@ def test_every_reconcile_activity_run_twice_records_each_finding_once(stack: Sta
     assert kinds == ["missing_volume", "orphan_disk"]
     names = {"hosts_to_check", "host_inventory", "store_inventory", "compare"}
     assert names <= set(runs.twice), names - set(runs.twice)
+
+
+def test_the_schedule_is_made_once_and_takes_a_new_interval(stack: Stack) -> None:
+    async def ensure(client: Any, seconds: int) -> Any:
+        await starter.ensure_reconcile_schedule(client, timedelta(seconds=seconds))
+        handle = client.get_schedule_handle(RECONCILE_ID)
+        described = await handle.describe()
+        return described.schedule.spec.intervals[0].every
+
+    async def delete(client: Any) -> None:
+        await client.get_schedule_handle(RECONCILE_ID).delete()
+
+    try:
+        assert stack.bridge.run(lambda c: ensure(c, 600)) == timedelta(seconds=600)
+        assert stack.bridge.run(lambda c: ensure(c, 3600)) == timedelta(seconds=3600)
+    finally:
+        stack.bridge.run(delete)  # the Temporal server is the session's: no pass later

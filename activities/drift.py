@@ -182,8 +182,10 @@ def _taken(iso: str) -> dt.datetime:
 
 
 def _gone_before(row: Any, taken: dt.datetime) -> bool:
-    """The row does not exist, or was deleted before the inventory was taken."""
-    return row is None or (row.deleted_at is not None and row.deleted_at < taken)
+    """The row does not exist, or was deleted before the inventory was taken (rows
+    without ``deleted_at``, networks', are removed outright)."""
+    deleted_at = getattr(row, "deleted_at", None)
+    return row is None or (deleted_at is not None and deleted_at < taken)
 
 
 def _host_findings(s: Any, inv: HostInventory) -> list[Finding]:

@@ -6,6 +6,7 @@ taken for drift."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from activities.network.base import NetworkSpec
 from activities.storage.block import VMS, VOLUMES, RbdRef, root_disk_ref, volume_ref
 from nimbus.db import Server, Volume
 from nimbus.db_drift import Drift
+from tests.support.neutron import Neutron
 from tests.support.stack import Stack
 from tests.support.twice import RunTwice
 from workflows import starter
@@ -74,6 +76,12 @@ def test_what_is_made_behind_nimbus_s_back_is_reported_and_vanished_objects_repa
     stack: Stack, tmp_path: Path
 ) -> None:
     server_id, volume_id = _boot(stack), _volume(stack)
+    # A network of the cloud's own, its devices on the host: not drift.
+    kept = Neutron(stack, "alice").network("kept")["id"]
+    deadline = time.monotonic() + 30
+    while kept not in stack.drivers.network.state().networks:
+        assert time.monotonic() < deadline, "the network's devices never came"
+        time.sleep(0.05)
     assert _pass(stack).open == {}
 
     stranger = str(uuid.uuid4())

@@ -11,7 +11,7 @@ PARALLEL ?= -n 2
 # first (tests/conftest.py): a PostgreSQL server is started for the tests.
 TEST_DATABASES ?= sqlite,postgresql
 
-.PHONY: up down status test test-unit test-pg lint bench install clean
+.PHONY: up down status test test-unit test-pg crash-matrix lint bench install clean
 
 up: install
 	$(BIN)/nimbus up
@@ -46,6 +46,15 @@ test-unit: install
 test-pg: install
 	NIMBUS_TEST_DATABASE=postgresql $(BIN)/pytest -q -p no:cacheprovider $(PARALLEL) \
 		tests/unit tests/workflows tests/api
+
+# The whole crash campaign: the matrix over fakes with every boundary crashed before its
+# step too (CI crashes one in eight), on both databases, then every end-to-end crash test
+# on the real components, the long ones included. It prints its figures at the end.
+crash-matrix: install
+	NIMBUS_CRASH_SAMPLE=1 NIMBUS_LONG=1 NIMBUS_TEST_DATABASE=$(TEST_DATABASES) \
+		$(BIN)/pytest -q -p no:cacheprovider $(PARALLEL) tests/workflows/test_crash_matrix.py \
+		tests/workflows/test_moves.py tests/e2e/test_crash_recovery.py \
+		tests/e2e/test_crash_storage.py tests/e2e/test_paas_crash.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import signal
@@ -266,6 +267,29 @@ def _host_status(settings: Settings, name: str, command: str, reason: str | None
     return 0
 
 
+def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    """Run one reconcile pass now and print what it found (``--json``: the report);
+    exit 4 if anything is open."""
+    from activities.drift import DriftReport
+    from launcher.services import temporal
+    from workflows import starter
+
+    async def run() -> DriftReport:
+        return await starter.reconcile_now(await temporal.connect(settings))
+
+    report = asyncio.run(run())
+    if args.json:
+        print(json.dumps(dataclasses.asdict(report), indent=2))
+    else:
+        for line in report.found:
+            print(f"found     {line}")
+        for line in report.repaired:
+            print(f"repaired  {line}")
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(report.open.items()))
+        print(f"open: {counts or 'none'}")
+    return 4 if report.open else 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nimbus", description="Run and use the Nimbus cloud.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -320,6 +344,11 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("name")
         command.add_argument("--reason", default=None, help="why (disable only)")
     host.set_defaults(fn=_host)
+    reconcile = sub.add_parser(
+        "reconcile", help="compare the rows with the hosts and Ceph now, and report drift"
+    )
+    reconcile.add_argument("--json", action="store_true")
+    reconcile.set_defaults(fn=_reconcile)
     from paas.cli import add_commands, add_service_commands
 
     add_commands(sub)

@@ -16,6 +16,7 @@ from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.compute import ComputeActivities
+from activities.drift import DriftRecords, HostInventoryActivities, StoreInventoryActivities
 from activities.image_records import ImageRecords
 from activities.images import ImageActivities
 from activities.interfaces import InterfaceActivities, InterfaceRecords
@@ -90,6 +91,7 @@ def build_workers(
         activities=[
             *ServerRecords(db).all(),
             *MoveRecords(db).all(),
+            *DriftRecords(db).all(),
             *ImageRecords(db).all(),
             *VolumeRecords(db).all(),
             *VolumeBootRecords(db).all(),
@@ -181,9 +183,13 @@ async def run(
             else []
         ),
         *HostNetworkState(drivers.network).all(),
+        *HostInventoryActivities(
+            drivers.hypervisor, drivers.network, settings.instance_prefix
+        ).all(),
     ]
     control_activities = [
         *VolumeActivities(drivers.store).all(),
+        *StoreInventoryActivities(drivers.store).all(),
         *ObjectStoreActivities(drivers.object_store, db).all(),
         *ServiceActivities(drivers.object_store, db, DatabaseServers(cloud)).all(),
         *cloud.all(),

@@ -100,6 +100,8 @@ class Settings:
     #: of the cloud's own host unless ``NIMBUS_VTEP_ADDRESS`` names another.
     underlay_cidr: str = "172.31.254.0/24"
     underlay_bridge: str = "nimbusvtep0"
+    #: How often the reconciler compares the rows with the hosts and Ceph (seconds).
+    reconcile_seconds: float = 300.0
     #: Memory this host keeps for itself, out of the scheduler's reach (Nova's
     #: reserved_host_memory_mb), and its availability zone.
     reserved_host_memory_mib: int = 512
@@ -302,6 +304,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "NIMBUS_NETWORK_NODE": ("network_node", _flag),
     "NIMBUS_UNDERLAY_CIDR": ("underlay_cidr", str),
     "NIMBUS_UNDERLAY_BRIDGE": ("underlay_bridge", str),
+    "NIMBUS_RECONCILE_SECONDS": ("reconcile_seconds", float),
     "NIMBUS_RESERVED_HOST_MEMORY_MIB": ("reserved_host_memory_mib", int),
     "NIMBUS_AVAILABILITY_ZONE": ("availability_zone", str),
     "NIMBUS_RGW_PORT": ("rgw_port", int),

@@ -383,6 +383,7 @@ from nimbus import (  # noqa: E402,F401
     db_audit,
     db_compute,
     db_credentials,
+    db_drift,
     db_network,
     db_paas,
     db_volume,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from nimbus import quota
 from nimbus.db import Database, Flavor, Host, Image, Project, Server, Volume, VolumeSnapshot
+from nimbus.db_drift import KINDS, Drift
 from nimbus.db_network import Network
 from nimbus.db_paas import App, Build, ServiceInstance
 
@@ -126,6 +127,7 @@ class CloudCollector:
             rows = _rows(s)
             yield from self._hosts(s, now)
             yield from self._quotas(s)
+            yield from self._drift(s)
         yield from self._resources(rows, now)
 
     def _resources(self, rows: list[Row], now: dt.datetime) -> Iterator[Metric]:
@@ -227,6 +229,29 @@ class CloudCollector:
             for key, family in families.items():
                 family.add_metric([host.name], float(values[key]))
         yield from families.values()
+
+    def _drift(self, s: Session) -> Iterator[Metric]:
+        """What the reconciler found and has not seen go away, by kind (0 for each kind
+        without, so an alert can compare)."""
+        drift = GaugeMetricFamily(
+            "nimbus_drift_open",
+            "Open findings of the reconciler: rows and real objects that disagree.",
+            labels=["kind"],
+        )
+        counts = Counter(
+            s.scalars(select(Drift.kind).where(Drift.resolved_at.is_(None), ~Drift.repaired))
+        )
+        for kind in KINDS:
+            drift.add_metric([kind], counts.get(kind, 0))
+        repaired = GaugeMetricFamily(
+            "nimbus_drift_repaired",
+            "Rows the reconciler repaired because their object vanished, by kind.",
+            labels=["kind"],
+        )
+        fixed = Counter(s.scalars(select(Drift.kind).where(Drift.repaired)))
+        for kind in KINDS:
+            repaired.add_metric([kind], fixed.get(kind, 0))
+        yield from (drift, repaired)
 
     def _quotas(self, s: Session) -> Iterator[Metric]:
         limit = GaugeMetricFamily(

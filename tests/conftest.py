@@ -55,6 +55,23 @@ BOTH_DATABASES = ("tests/unit/", "tests/api/", "tests/workflows/")
 passwords.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the figures campaigns recorded (``record_property("campaign", line)``): the
+    crash matrix's cases, for one, in every run's output, CI's included."""
+    lines = [
+        f"{report.nodeid}: {value}"
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", ())
+        if name == "campaign"
+    ]
+    if lines:
+        terminalreporter.section("campaign figures")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     global _exit_status
     _exit_status = int(exitstatus)

@@ -10,6 +10,7 @@ from workflows.hostsync import SyncHostNetworks
 from workflows.image import CreateServerImage, DeleteImage, ImportImage
 from workflows.network import NETWORK_WORKFLOWS
 from workflows.paas_service import SERVICE_WORKFLOWS
+from workflows.reconcile import ReconcileCloud
 from workflows.router import ROUTER_WORKFLOWS
 from workflows.server import SERVER_WORKFLOWS
 from workflows.server_interface import INTERFACE_WORKFLOWS
@@ -49,6 +50,7 @@ WORKFLOWS = [
     *NETWORK_WORKFLOWS,
     *ROUTER_WORKFLOWS,
     SyncHostNetworks,
+    ReconcileCloud,
     *EC2_CREDENTIAL_WORKFLOWS,
     StageApp,
     EnsureSpace,

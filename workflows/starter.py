@@ -6,9 +6,22 @@ reused, so a retried request or a reconcile pass finds the operation already run
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+    WorkflowHandle,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -18,6 +31,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.drift import DriftReport
 from activities.records import LockInput
 from activities.volumes import (
     CreateVolumeDataInput,
@@ -36,6 +50,7 @@ from workflows.image import (
     ImportImage,
     ImportImageWorkflowInput,
 )
+from workflows.reconcile import RECONCILE_ID, ReconcileCloud, ReconcileInput
 from workflows.server import (
     BootServer,
     ConsoleInput,
@@ -465,3 +480,39 @@ async def sync_host_networks(client: Client, host: str) -> WorkflowHandle[Any, A
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     )
+
+
+async def ensure_reconcile_schedule(client: Client, every: timedelta) -> None:
+    """The reconciler's Temporal schedule: a pass every ``every`` (a pass still running
+    when the next is due makes it skip); made if missing, its interval set if not."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            ReconcileCloud.run,
+            ReconcileInput(),
+            id=f"{RECONCILE_ID}-pass",
+            task_queue=CONTROL_QUEUE,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(RECONCILE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+
+        async def interval(update: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(RECONCILE_ID).update(interval)
+
+
+async def reconcile_now(client: Client) -> DriftReport:
+    """Run one reconcile pass to its end (``nimbus reconcile``)."""
+    report: DriftReport = await client.execute_workflow(
+        ReconcileCloud.run,
+        ReconcileInput(),
+        id=f"{RECONCILE_ID}-now",
+        task_queue=CONTROL_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    )
+    return report

@@ -33,8 +33,11 @@ def short(resource_id: str) -> str:
     return resource_id[:11]
 
 
+BRIDGE_PREFIX = "brq"
+
+
 def bridge_name(network_id: str) -> str:
-    return f"brq{short(network_id)}"
+    return f"{BRIDGE_PREFIX}{short(network_id)}"
 
 
 def vxlan_name(segment: int) -> str:
@@ -303,4 +306,9 @@ class NetworkDriver(Protocol):
 
     def state(self) -> DataPlaneState:
         """What exists on this host, read back from the host itself (not from memory)."""
+        ...
+
+    def bridges(self) -> frozenset[str]:
+        """Every bridge on this host named as a network's are (``brq<id11>``), whoever made
+        it: what the reconciler compares with the networks' rows."""
         ...

@@ -11,7 +11,14 @@ import threading
 
 from activities.faults import Faults
 from activities.network import validate
-from activities.network.base import DataPlaneState, DhcpSpec, NetworkSpec, PortFilter, RouterSpec
+from activities.network.base import (
+    DataPlaneState,
+    DhcpSpec,
+    NetworkSpec,
+    PortFilter,
+    RouterSpec,
+    bridge_name,
+)
 from nimbus.errors import InvalidSpec, NotFound
 
 
@@ -24,6 +31,8 @@ class FakeNetworkDriver:
         self.routers: dict[str, RouterSpec] = {}
         self.filters: dict[str, PortFilter] = {}
         self.groups: dict[str, tuple[str, ...]] = {}
+        #: Bridges made behind the driver's back (tests put names here).
+        self.foreign_bridges: set[str] = set()
         self.faults = Faults()
         self._lock = threading.RLock()
 
@@ -115,6 +124,12 @@ class FakeNetworkDriver:
         validate.check_id(group_id, "group id")
         with self._lock:
             self.groups.pop(group_id, None)
+
+    def bridges(self) -> frozenset[str]:
+        """See ``NetworkDriver.bridges``."""
+        self.faults.check("bridges")
+        with self._lock:
+            return frozenset({bridge_name(n) for n in self.networks} | self.foreign_bridges)
 
     def state(self) -> DataPlaneState:
         """See ``NetworkDriver.state`` (here, what memory holds)."""

@@ -9,6 +9,7 @@ holds the lock of the object it changes, so concurrent activities on one object 
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from pyroute2 import IPRoute
 
 from activities.network import devices, dhcp, netns, router, validate
 from activities.network.base import (
+    BRIDGE_PREFIX,
     DataPlaneState,
     DhcpSpec,
     NetworkSpec,
@@ -220,6 +222,15 @@ class LinuxNetworkDriver:
             self.records.remove("groups", group_id)
             self.tables.drop_unused_sets(lambda: self.records.ids("groups"))
             self._drop_tables_if_idle()
+
+    def bridges(self) -> frozenset[str]:
+        """See ``NetworkDriver.bridges``: from sysfs, the links that are bridges."""
+        with translated("bridges"):
+            return frozenset(
+                name
+                for name in devices.host_names()
+                if name.startswith(BRIDGE_PREFIX) and os.path.isdir(f"/sys/class/net/{name}/bridge")
+            )
 
     def state(self) -> DataPlaneState:
         """See ``NetworkDriver.state``: recorded ids whose devices, namespaces, dnsmasq or

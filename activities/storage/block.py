@@ -66,6 +66,11 @@ class BlockStore(Protocol):
         """Whether the image (or, with ``snap``, the snapshot) exists."""
         ...
 
+    def names(self, pool: str) -> list[str]:
+        """The names of the images in ``pool``, sorted (what a reconcile compares with
+        the rows); ``NotFound`` if the pool does not exist."""
+        ...
+
     def size(self, ref: RbdRef) -> int:
         """The image's size in bytes; ``NotFound`` if missing."""
         ...

@@ -132,6 +132,12 @@ class FakeBlockStore:
                 return False
             return True
 
+    def names(self, pool: str) -> list[str]:
+        """See ``BlockStore.names``."""
+        self.faults.check("names")
+        with self._lock:
+            return sorted(self._pool(pool))
+
     def size(self, ref: RbdRef) -> int:
         """See ``BlockStore.size``."""
         self.faults.check("size")

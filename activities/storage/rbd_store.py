@@ -146,6 +146,11 @@ class RbdBlockStore:
         except NotFound:
             return False
 
+    def names(self, pool: str) -> list[str]:
+        """See ``BlockStore.names``."""
+        with self._pool(pool) as ioctx, self._errors(f"pool {pool}"):
+            return sorted(str(name) for name in rbd.RBD().list(ioctx))
+
     def size(self, ref: RbdRef) -> int:
         """See ``BlockStore.size``."""
         with self._image(ref) as image:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import os
 import sys
 import urllib.parse
@@ -142,6 +143,7 @@ def up(settings: Settings) -> None:
     _import_default_image(settings, db, _runtime_image(settings), RUNTIME_IMAGE_NAME)
     _import_default_image(settings, db, _postgresql_image(settings), POSTGRESQL_IMAGE_NAME)
     _ensure_public_network(settings, db)
+    _ensure_reconciler(settings)
     print_endpoints(settings)
 
 
@@ -260,6 +262,17 @@ def _ensure_public_network(settings: Settings, db: Database) -> None:
             await net_starter.create_network(client, owner, public.network_id)
         if public.create_subnet:
             await net_starter.create_subnet(client, owner, public.subnet_id)
+
+    asyncio.run(run())
+
+
+def _ensure_reconciler(settings: Settings) -> None:
+    """The reconciler's schedule (a pass every ``NIMBUS_RECONCILE_SECONDS``)."""
+    every = dt.timedelta(seconds=settings.reconcile_seconds)
+
+    async def run() -> None:
+        client = await temporal.connect(settings)
+        await starter.ensure_reconcile_schedule(client, every)
 
     asyncio.run(run())
 

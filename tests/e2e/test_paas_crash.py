@@ -34,7 +34,7 @@ pytestmark = pytest.mark.e2e
 #: (step the worker dies after, the operation it dies in). CI's sample is the step with
 #: the most to lose in a rolling deploy (an old instance's server deleted while the new
 #: ones serve, a request loop running); every activity is also run twice over fakes in
-#: tests/workflows/test_activities_twice.py.
+#: tests/workflows/test_crash_matrix.py.
 SAMPLE = [("delete_server", "rolling")]
 FULL = [
     *SAMPLE,

@@ -339,3 +339,20 @@ def test_a_ten_gib_clone_is_cheap(store: Any, new_ref: NewRef):
     store.clone(parent.at("snap"), child, 20 << 30)
     assert store.size(child) == 20 << 30
     assert next(store.read(child, chunk_bytes=1))  # readable; a full read is not needed
+
+
+# -- listing ---------------------------------------------------------------------------
+
+
+def test_names_lists_a_pool_s_images_and_a_missing_pool_is_not_found(
+    store: Any, new_ref: NewRef
+) -> None:
+    made = sorted(str(new_ref(VOLUMES).name) for _ in range(2))
+    for name in made:
+        store.create(RbdRef(VOLUMES, name), MIB)
+    listed = store.names(VOLUMES)
+    assert listed == sorted(listed) and set(made) <= set(listed)
+    store.delete(RbdRef(VOLUMES, made[0]))
+    assert made[0] not in store.names(VOLUMES) and made[1] in store.names(VOLUMES)
+    with pytest.raises(NotFound):
+        store.names("no-such-pool")

@@ -4,6 +4,7 @@ even when a test fails."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from activities.network.base import (
     RouterPort,
     RouterSpec,
     SecurityRule,
+    bridge_name,
 )
 from activities.network.fake import FakeNetworkDriver
 from nimbus.errors import InvalidSpec, NotFound
@@ -377,3 +379,22 @@ def test_purge_removes_a_network_whose_devices_are_incomplete() -> None:
         driver.delete_network(spec.network_id)
         bridges = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
         assert f"brq{spec.network_id[:11]}" not in bridges
+
+
+def test_bridges_lists_the_networks_and_one_made_behind_the_driver_s_back(
+    driver: Driver,
+) -> None:
+    spec = network(driver)
+    stranger = f"brq{new_id()[:11]}"
+    if isinstance(driver, FakeNetworkDriver):
+        driver.foreign_bridges.add(stranger)
+    else:
+        subprocess.run(["ip", "link", "add", stranger, "type", "bridge"], check=True)
+    try:
+        assert {bridge_name(spec.network_id), stranger} <= driver.bridges()
+        assert stranger not in {bridge_name(n) for n in driver.state().networks}
+    finally:
+        if not isinstance(driver, FakeNetworkDriver):
+            subprocess.run(["ip", "link", "del", stranger], check=False)
+    driver.delete_network(spec.network_id)
+    assert bridge_name(spec.network_id) not in driver.bridges()

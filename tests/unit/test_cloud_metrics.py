@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from nimbus.config import QUOTA_DEFAULTS
 from nimbus.db import Database, Flavor, Host, Project, Server, Volume
+from nimbus.db_drift import Drift
 from observability.cloud import CloudCollector
 
 
@@ -126,3 +127,16 @@ def test_server_usage_is_labelled_with_its_server_and_project(db: Database) -> N
     assert registry.get_sample_value("nimbus_server_network_transmit_bytes_total", labels) == 40
     stranger = {**labels, "server_id": "stranger"}
     assert registry.get_sample_value("nimbus_server_memory_bytes", stranger) is None
+
+
+def test_open_drift_is_counted_by_kind_and_repairs_apart(db: Database) -> None:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with db.session() as s:
+        s.add(Drift(kind="orphan_domain", subject="a", host="h"))
+        s.add(Drift(kind="orphan_domain", subject="b", host="h"))
+        s.add(Drift(kind="orphan_disk", subject="c", resolved_at=now))
+        s.add(Drift(kind="missing_volume", subject="d", repaired=True, resolved_at=now))
+    r = registry_of(db)
+    assert value(r, "nimbus_drift_open", kind="orphan_domain") == 2
+    assert value(r, "nimbus_drift_open", kind="orphan_disk") == 0
+    assert value(r, "nimbus_drift_repaired", kind="missing_volume") == 1

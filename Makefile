@@ -54,7 +54,8 @@ crash-matrix: install
 	NIMBUS_CRASH_SAMPLE=1 NIMBUS_LONG=1 NIMBUS_TEST_DATABASE=$(TEST_DATABASES) \
 		$(BIN)/pytest -q -p no:cacheprovider $(PARALLEL) tests/workflows/test_crash_matrix.py \
 		tests/workflows/test_moves.py tests/e2e/test_crash_recovery.py \
-		tests/e2e/test_crash_storage.py tests/e2e/test_paas_crash.py
+		tests/e2e/test_crash_storage.py tests/e2e/test_paas_crash.py \
+		tests/e2e/test_component_restarts.py tests/integration/test_rbd_killed_clone.py
 
 lint: install
 	$(BIN)/ruff check .

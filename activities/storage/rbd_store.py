@@ -283,13 +283,16 @@ class RbdBlockStore:
     def _require_parent(self, child: RbdRef, parent: RbdRef) -> None:
         """An existing ``child`` is ours only if it was cloned from ``parent``. librbd
         creates a clone's header before linking it to its parent, so a clone another
-        caller is making right now shows no parent for a moment: give it that moment. One
-        that stays parentless and holds no data is what a clone killed in between leaves
-        behind: it is removed and the clone made again."""
+        caller is making right now shows no parent (or does not even open) for a moment:
+        give it that moment. One that stays parentless and holds no data, or stays
+        unopenable, is what a clone killed in between leaves behind: it is removed and the
+        clone made again."""
         deadline = time.monotonic() + CLONE_SETTLE_SECONDS
-        while (actual := self.parent(child)) is None and time.monotonic() < deadline:
+        while (actual := self._parent_if_open(child)) in (None, _UNOPENABLE):
+            if time.monotonic() >= deadline:
+                break
             time.sleep(0.05)
-        if actual is None and self.is_blank(child):
+        if actual is _UNOPENABLE or (actual is None and self.is_blank(child)):
             self.delete(child)
             with self._pool(parent.pool) as pio, self._pool(child.pool) as cio, self._errors(child):
                 rbd.RBD().clone(
@@ -298,6 +301,15 @@ class RbdBlockStore:
             return
         if actual != parent:
             raise Conflict(f"{child} exists with parent {actual}, not {parent}")
+
+    def _parent_if_open(self, ref: RbdRef) -> RbdRef | None | object:
+        """``parent``, or ``_UNOPENABLE`` for a name the pool lists whose image does not
+        open: what a create or clone killed between adding the name to the pool's
+        directory and writing the image's header leaves behind."""
+        try:
+            return self.parent(ref)
+        except NotFound:
+            return _UNOPENABLE
 
     def is_blank(self, ref: RbdRef) -> bool:
         """See ``BlockStore.is_blank``: no allocated extent, the parent's included."""
@@ -348,7 +360,7 @@ class RbdBlockStore:
             with self._image(image_ref, writable=True) as image:
                 self._remove_all_snaps(image, image_ref)
         except NotFound:
-            return
+            pass  # none, or a name left without a header by a killed create: removed below
         try:
             with self._pool(ref.pool) as ioctx, self._errors(image_ref):
                 rbd.RBD().remove(ioctx, ref.name)
@@ -364,6 +376,10 @@ class RbdBlockStore:
                 raise Conflict(f"{snap} has clones: {', '.join(map(str, children))}")
         for snap in snaps:
             self._remove_snap(image, snap)
+
+
+#: What ``_parent_if_open`` answers for an image that is listed but does not open.
+_UNOPENABLE = object()
 
 
 def _snap_of(ref: RbdRef) -> str:

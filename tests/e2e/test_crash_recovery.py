@@ -69,6 +69,12 @@ def _no_server_left(cloud: Cloud) -> Iterator[None]:
     wait_for(lambda: all(api.status(s) == "GONE" for s in left), 300, "leftover servers gone")
 
 
+#: Out of CI until a known bug is fixed: a worker SIGKILLed in the middle of the root
+#: disk's clone can leave a live watcher on the disk, so that the server boots but its
+#: delete finds the disk busy for good. Reproduced with the machine under load (three
+#: CPU burners beside this test, one run in three); the killed clone itself is covered by
+#: tests/integration/test_rbd_killed_clone.py. ``make crash-matrix`` still runs it.
+@pytest.mark.long
 def test_worker_killed_during_boot_still_ends_active(cloud: Cloud) -> None:
     api = Api(cloud)
     server_id = api.create("crash-boot")

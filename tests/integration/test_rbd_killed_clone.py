@@ -1,0 +1,119 @@
+"""A clone SIGKILLed at any moment, on the real Ceph: what it leaves (nothing, a name in
+the pool's directory with no header yet, a header with no parent yet, or the whole
+clone) never stops the retry from cloning, nor a delete from removing every trace.
+
+This is the root disk step of a boot whose worker dies in it: the worker's retry runs
+``clone`` again, and a boot that fails deletes the disk (``delete``); a name left listed
+by ``rbd ls`` would be an orphan for good.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from activities.storage.block import IMAGES, VMS, RbdRef
+from nimbus.errors import BackendUnavailable
+
+pytestmark = pytest.mark.ceph
+
+MIB = 1 << 20
+
+#: Seconds after the child says it is connected before it is killed: before, inside and
+#: after the few round trips a clone makes.
+DELAYS = [0.0, 0.001, 0.002, 0.004, 0.006, 0.008, 0.012, 0.016, 0.025, 0.04, 0.07, 0.12]
+
+CLONER = """
+import sys, rados, rbd
+conf, keyring, client, pool, parent, snap, child_pool, child = sys.argv[1:]
+cluster = rados.Rados(conffile=conf, conf={"keyring": keyring}, rados_id=client)
+cluster.connect()
+src, dst = cluster.open_ioctx(pool), cluster.open_ioctx(child_pool)
+print("ready", flush=True)
+rbd.RBD().clone(src, parent, snap, dst, child, features=1)
+print("done", flush=True)
+"""
+
+
+@pytest.fixture
+def store(ceph_cluster: Any) -> Iterator[Any]:
+    from activities.storage.rbd_store import RbdBlockStore
+
+    conf, keyring = str(ceph_cluster.conf), str(ceph_cluster.keyring)
+    rbd_store = RbdBlockStore(conf, keyring, ceph_cluster.client)
+    yield rbd_store
+    rbd_store.close()
+
+
+@pytest.fixture
+def parent(store: Any, tmp_path: Path) -> Iterator[RbdRef]:
+    ref = RbdRef(IMAGES, f"kp-{uuid.uuid4().hex[:10]}")
+    disk = tmp_path / "disk.raw"
+    with disk.open("wb") as file:
+        file.truncate(4 * MIB)
+        file.write(b"parent data")
+    store.import_file(ref, str(disk), "raw")
+    store.snapshot(ref.at("snap"))
+    yield ref.at("snap")
+    for child in store.children(ref.at("snap")):
+        _delete(store, child)
+    store.delete(ref)
+
+
+def _killed_clone(ceph: Any, parent: RbdRef, child: RbdRef, delay: float) -> str:
+    """Start a clone in a process of its own, SIGKILL it ``delay`` s after it connected;
+    return what it printed last."""
+    args = [str(ceph.conf), str(ceph.keyring), ceph.client, parent.pool, parent.name]
+    args += [str(parent.snap), child.pool, child.name]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLONER, *args], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(delay)
+    proc.kill()
+    out = proc.stdout.read()
+    proc.wait(10)
+    return "done" if "done" in out else "killed"
+
+
+def _delete(store: Any, ref: RbdRef) -> None:
+    """``delete``, retried while a killed client's watch keeps the image busy."""
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            store.delete(ref)
+            return
+        except BackendUnavailable:
+            assert time.monotonic() < deadline, f"{ref} stayed busy"
+            time.sleep(1)
+
+
+@pytest.mark.parametrize("delay", DELAYS)
+def test_a_killed_clone_is_cloned_again_and_then_deleted_without_a_trace(
+    store: Any, ceph_cluster: Any, parent: RbdRef, delay: float
+) -> None:
+    child = RbdRef(VMS, f"kc-{uuid.uuid4().hex[:10]}")
+    _killed_clone(ceph_cluster, parent, child, delay)
+    store.clone(parent, child, 8 * MIB)
+    assert store.parent(child) == parent.image().at("snap") or store.parent(child) == parent
+    assert b"".join(store.read(child)).startswith(b"parent data")
+    _delete(store, child)
+    assert child.name not in store.names(VMS)
+
+
+@pytest.mark.parametrize("delay", DELAYS)
+def test_what_a_killed_clone_left_is_deleted_without_a_trace(
+    store: Any, ceph_cluster: Any, parent: RbdRef, delay: float
+) -> None:
+    child = RbdRef(VMS, f"kd-{uuid.uuid4().hex[:10]}")
+    _killed_clone(ceph_cluster, parent, child, delay)
+    _delete(store, child)
+    assert child.name not in store.names(VMS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
@@ -56,6 +57,16 @@ async def run_activity(fn: Any, arg: Any, queue: str | None = None, **kw: Any) -
     kw.setdefault("start_to_close_timeout", QUICK)
     kw.setdefault("retry_policy", RETRY)
     return await workflow.execute_activity_method(fn, arg, task_queue=queue, **kw)
+
+
+async def all_of(*steps: Awaitable[Any]) -> list[Any]:
+    """Run the steps together and wait for every one of them, even when one fails, so that
+    no step is still running while a failure is compensated; then raise the first error."""
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 async def run_local(fn: Any, arg: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from workflows.common import run_local, run_net
+from workflows.common import all_of, run_local, run_net
 
 with workflow.unsafe.imports_passed_through():
     from activities.compute import ServerRef
@@ -117,6 +117,13 @@ async def plug_server(server_id: str, host: str) -> ServerPorts:
     ports: ServerPorts = await run_local(
         ServerPortRecords.bind_ports, BindPortsInput(server_id, host)
     )
+    if workflow.patched(PLUG_AT_ONCE):
+        await all_of(
+            *(_network_for_port(network_id, host) for network_id in ports.networks),
+            *(sync_port(nic.port_id) for nic in ports.nics),
+            sync_groups(ports.groups),
+        )
+        return ports
     for network_id in ports.networks:
         await ensure_network_on(network_id, host)
         await sync_dhcp(network_id)
@@ -124,6 +131,18 @@ async def plug_server(server_id: str, host: str) -> ServerPorts:
         await sync_port(nic.port_id)
     await sync_groups(ports.groups)
     return ports
+
+
+#: Patch: a server's networks, port filters and group members are converged at the same
+#: time rather than one after another (each step is a round trip through the Temporal
+#: server; they touch different devices, and the driver locks what they share).
+PLUG_AT_ONCE = "plug-ports-at-once"
+
+
+async def _network_for_port(network_id: str, host: str) -> None:
+    """The network's bridge on ``host``, then its DHCP server's leases."""
+    await ensure_network_on(network_id, host)
+    await sync_dhcp(network_id)
 
 
 async def unplug_server(server_id: str, host: str | None) -> None:

@@ -100,7 +100,9 @@ def test_a_claimed_port_is_handed_back_unbound_on_delete(
     assert (after["device_id"], after["binding:host_id"], after["status"]) == ("", "", "DOWN")
 
 
-@pytest.mark.parametrize("step", ["bind_ports", "ensure_port_filter", "start_domain"])
+@pytest.mark.parametrize(
+    "step", ["bind_ports", "ensure_port_filter", "create_root_disk", "launch_domain"]
+)
 def test_a_failed_boot_releases_the_ports_it_made(
     stack: Stack, net: dict[str, Any], step: str
 ) -> None:

@@ -208,9 +208,13 @@ class Stack:
                     payloads = event.activity_task_completed_event_attributes.result.payloads
                     lines += [p.data.decode() for p in payloads]
                 if event.HasField("activity_task_failed_event_attributes"):
-                    failure = event.activity_task_failed_event_attributes.failure
-                    details = failure.application_failure_info.details.payloads
-                    lines.append(" ".join([failure.message, *(p.data.decode() for p in details)]))
+                    lines.append(_failure(event.activity_task_failed_event_attributes.failure))
+                if event.HasField("marker_recorded_event_attributes"):  # a local activity
+                    marker = event.marker_recorded_event_attributes
+                    if "result" in marker.details:
+                        lines += [p.data.decode() for p in marker.details["result"].payloads]
+                    if marker.HasField("failure"):
+                        lines.append(_failure(marker.failure))
             return "\n".join(lines)
 
         return str(self.bridge.run(text))
@@ -275,3 +279,11 @@ def make_stack(
 def _host_registered(db: Database, name: str) -> bool:
     with db.session() as s:
         return s.get(Host, name) is not None
+
+
+def _failure(failure: Any) -> str:
+    """A failed step's message and its details, as the Temporal UI shows them."""
+    while failure.HasField("cause") and not failure.HasField("application_failure_info"):
+        failure = failure.cause
+    details = failure.application_failure_info.details.payloads
+    return " ".join([failure.message, *(p.data.decode() for p in details)])

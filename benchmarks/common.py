@@ -78,5 +78,16 @@ def throwaway_cloud() -> Iterator[Settings]:
             cloud.up(settings)
             yield settings
         finally:
+            purge_domains(settings)
             purge_network(settings)
             cloud.down(settings)
+
+
+def purge_domains(settings: Settings) -> None:
+    """Guests outlive ``nimbus down`` (as instances outlive a compute service's restart):
+    a throw-away cloud's own go with it, even when a benchmark stopped half-way."""
+    from launcher.drivers import real_drivers
+
+    hypervisor = real_drivers(settings).hypervisor
+    for name in hypervisor.power_states(settings.instance_prefix):
+        hypervisor.destroy(name)

@@ -33,7 +33,8 @@ def create_app(
     """
     from api import compute, identity, image, network, paas, volume
 
-    app = Flask("nimbus")
+    # No static folder: the API serves JSON only (the dashboard is its own app).
+    app = Flask("nimbus", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["nimbus"] = {

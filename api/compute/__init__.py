@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from api import deps
-from api.context import authenticate
+from api.context import authenticate, public
 from api.microversion import APIVersion, VersionRange, bind, current
 
 bp = Blueprint("compute", __name__)
@@ -63,6 +63,7 @@ def _version_doc() -> dict[str, Any]:
 
 @bp.get("")
 @bp.get("/")
+@public
 def versions() -> tuple[Response, int]:
     """Nova's root answers 200 (not 300) with the versions it serves."""
     return jsonify({"versions": [_version_doc()]}), 200
@@ -70,6 +71,7 @@ def versions() -> tuple[Response, int]:
 
 @bp.get("/v2.1")
 @bp.get("/v2.1/")
+@public
 def version() -> Response:
     return jsonify({"version": _version_doc()})
 

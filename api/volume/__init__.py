@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from api import deps
-from api.context import authenticate
+from api.context import authenticate, public
 from api.errors import Forbidden
 from api.microversion import APIVersion, VersionRange, bind, current
 
@@ -54,12 +54,14 @@ def _version_doc() -> dict[str, Any]:
 
 @bp.get("")
 @bp.get("/")
+@public
 def versions() -> tuple[Response, int]:
     return jsonify({"versions": [_version_doc()]}), 300
 
 
 @bp.get("/v3")
 @bp.get("/v3/")
+@public
 def version() -> Response:
     """Cinder's version document is a list of one, under ``versions``."""
     return jsonify({"versions": [_version_doc()]})

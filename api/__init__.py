@@ -31,7 +31,7 @@ def create_app(
     ``observe=False`` leaves out request metrics, ``/metrics`` and the access log (for the
     benchmark that measures what they cost).
     """
-    from api import compute, identity, image, network, paas, volume
+    from api import compute, identity, image, network, openapi, paas, volume
 
     # No static folder: the API serves JSON only (the dashboard is its own app).
     app = Flask("nimbus", static_folder=None)
@@ -60,6 +60,7 @@ def create_app(
     app.register_blueprint(network.bp, url_prefix="/networking")
     app.register_blueprint(paas.bp, url_prefix="/paas")
     app.register_blueprint(operations.bp, url_prefix="/operations")
+    app.register_blueprint(openapi.bp)
     return app
 
 

@@ -33,8 +33,8 @@ from tests.support.paas import STATIC_SITE, package_bytes
 from tests.support.stack import Stack
 from workflows.common import server_workflow_id
 
-#: Routes anyone may call: version documents, authentication, metrics.
-#: Views mark themselves ``public``; this list is the one reviewed here.
+#: Routes anyone may call: version documents, authentication, metrics, the API's
+#: description. Views mark themselves ``public``; this list is the one reviewed here.
 PUBLIC = {
     "identity.versions",
     "identity.version",
@@ -48,6 +48,7 @@ PUBLIC = {
     "paas.version",
     "operations.version",
     "_metrics",
+    "openapi.openapi_document",
 }
 
 #: Routes with behaviour of their own, covered by their own tests (token validation and

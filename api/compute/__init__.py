@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from api import deps
-from api.context import authenticate, public
+from api.context import authenticate_unless_public, public
 from api.microversion import APIVersion, VersionRange, bind, current
 
 bp = Blueprint("compute", __name__)
@@ -78,10 +78,10 @@ def version() -> Response:
 
 @bp.before_request
 def _authenticate() -> None:
-    if request.endpoint in ("compute.versions", "compute.version"):
-        return
-    bind(VERSIONS)
-    authenticate(deps.db())
+    # The token before the microversion, as keystonemiddleware runs before Nova's version
+    # handling: an anonymous caller gets 401 whatever version it asks for.
+    if authenticate_unless_public(deps.db()) is not None:
+        bind(VERSIONS)
 
 
 @bp.after_request

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from api import deps
-from api.context import authenticate, public
+from api.context import authenticate_unless_public, public
 from api.errors import Forbidden
 from api.microversion import APIVersion, VersionRange, bind, current
 
@@ -69,10 +69,11 @@ def version() -> Response:
 
 @bp.before_request
 def _authenticate() -> None:
-    if request.endpoint in ("volume.versions", "volume.version"):
+    # The token before the microversion, as in compute (keystonemiddleware runs first).
+    ctx = authenticate_unless_public(deps.db())
+    if ctx is None:
         return
     bind(VERSIONS)
-    ctx = authenticate(deps.db())
     project = (request.view_args or {}).get("project_id")
     if project is not None and project != ctx.project_id and "admin" not in ctx.roles:
         raise Forbidden("The project in the URL is not the token's project.")

@@ -21,6 +21,7 @@ from api.bridge import started_workflows
 from api.context import RequestContext, authenticate, context_for
 from api.errors import Unauthorized
 from api.policy import authorize
+from api.validation import digits
 from nimbus.db_audit import AuditEvent
 from nimbus.errors import InvalidSpec
 from observability import metrics
@@ -144,7 +145,7 @@ def _int_arg(name: str, default: int | None, most: int) -> int | None:
     value = request.args.get(name)
     if value is None:
         return default
-    if not value.isdigit():
+    if not digits(value):
         raise InvalidSpec(f"'{name}' must be a non-negative integer")
     return min(int(value), most)
 

@@ -65,6 +65,17 @@ def ref_id(value: Any, label: str) -> str:
 
 T = TypeVar("T")
 
+#: The most digits ``int()`` reads from a string (``sys.get_int_max_str_digits``).
+MAX_DIGITS = 4300
+
+
+def digits(value: Any) -> bool:
+    """Whether ``value`` is a string of ASCII digits that ``int()`` reads. ``str.isdigit``
+    is not that: it also takes "²", which ``int()`` refuses, and "٣", which it reads as 3."""
+    return (
+        isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= MAX_DIGITS
+    )
+
 
 def paginate(
     items: Sequence[T], ids: Sequence[str], marker: str | None, limit: str | None
@@ -76,7 +87,7 @@ def paginate(
             raise InvalidSpec(f"marker [{marker}] not found")
         out = out[list(ids).index(marker) + 1 :]
     if limit is not None:
-        if not limit.isdigit():
+        if not digits(limit):
             raise InvalidSpec("limit must be a non-negative integer")
         out = out[: int(limit)]
     return out
@@ -86,7 +97,7 @@ def next_links(page_length: int, last: str | None) -> list[dict[str, str]]:
     """Nova's ``<collection>_links``: a next link (this query with ``marker`` moved to the
     page's last item) when the page is as long as ``limit`` asked; else none."""
     limit = request.args.get("limit")
-    if limit is None or not limit.isdigit() or int(limit) != page_length or last is None:
+    if limit is None or not digits(limit) or int(limit) != page_length or last is None:
         return []
     query = urlencode({**request.args.to_dict(), "marker": last})
     href = f"{deps.settings().public_url}{request.path}?{query}"

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.errors import Unauthorized
+from api.validation import check_url
 from nimbus.db import Database, Project, Role, RoleAssignment, Token, User, utcnow
 from nimbus.db_credentials import ApplicationCredential
 from nimbus.tokens import token_hash
@@ -135,12 +136,14 @@ def public_endpoints(app: Flask) -> set[str]:
     return {name for name, view in app.view_functions.items() if is_public(view)}
 
 
-def authenticate_unless_public(db: Database) -> RequestContext | None:
-    """The context of this request's token, or ``None`` on a public route (which needs
-    none). Every service's ``before_request`` calls this, before anything else it checks."""
+def admit(db: Database) -> RequestContext | None:
+    """Every service's first check of a request, in ``before_request``: its token (``None``
+    on a public route, which needs none), then its URL (``api.validation.check_url``)."""
     if is_public(current_app.view_functions.get(request.endpoint or "")):
         return None
-    return authenticate(db)
+    ctx = authenticate(db)
+    check_url()
+    return ctx
 
 
 def authenticate(db: Database) -> RequestContext:

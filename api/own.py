@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from api import deps
-from api.context import authenticate_unless_public, public
+from api.context import admit, public
 
 
 def serve_v1(bp: Blueprint, prefix: str) -> None:
@@ -24,4 +24,4 @@ def serve_v1(bp: Blueprint, prefix: str) -> None:
 
     @bp.before_request
     def _authenticate() -> None:
-        authenticate_unless_public(deps.db())
+        admit(deps.db())

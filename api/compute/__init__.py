@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from api import deps
-from api.context import authenticate_unless_public, public
+from api.context import admit, public
 from api.microversion import APIVersion, VersionRange, bind, current
 
 bp = Blueprint("compute", __name__)
@@ -80,7 +80,7 @@ def version() -> Response:
 def _authenticate() -> None:
     # The token before the microversion, as keystonemiddleware runs before Nova's version
     # handling: an anonymous caller gets 401 whatever version it asks for.
-    if authenticate_unless_public(deps.db()) is not None:
+    if admit(deps.db()) is not None:
         bind(VERSIONS)
 
 

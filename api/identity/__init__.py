@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, request
 
 from api import deps
-from api.context import authenticate_unless_public
+from api.context import admit
 from api.errors import PayloadTooLarge
 
 bp = Blueprint("identity", __name__)
@@ -24,7 +24,7 @@ def _authenticate() -> None:
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if limit is not None and (request.content_length or 0) > limit:
         raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-    authenticate_unless_public(deps.db())
+    admit(deps.db())
 
 
 from api.identity import (  # noqa: E402,F401  (routes register on bp)

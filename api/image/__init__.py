@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from api import deps
-from api.context import authenticate_unless_public, public
+from api.context import admit, public
 
 bp = Blueprint("image", __name__)
 
@@ -30,7 +30,7 @@ def versions() -> tuple[Response, int]:
 
 @bp.before_request
 def _authenticate() -> None:
-    authenticate_unless_public(deps.db())
+    admit(deps.db())
 
 
 from api.image import data, images, metadefs, schemas  # noqa: E402,F401  (routes register on bp)

@@ -16,7 +16,7 @@ from api.image.schemas import IMAGE_PROPERTIES
 from api.openapi import from_json_schema, request_body
 from api.policy import allowed, authorize
 from api.timefmt import iso
-from api.validation import json_body, paginate
+from api.validation import json_body, json_value, paginate
 from nimbus.db import MAX_INT, Image
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 from workflows import starter
@@ -251,7 +251,7 @@ _PATCH_BODY = {t: {"schema": {"type": "array", "items": _PATCH_OP}} for t in _PA
 def _patch_ops() -> list[dict[str, Any]]:
     if request.mimetype not in _PATCH_TYPES:
         raise UnsupportedMediaType(f"Content-Type must be {_PATCH_TYPES[0]}.")
-    ops = request.get_json(silent=True, force=True)
+    ops = json_value()
     if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
         raise InvalidSpec("Malformed request body: expected a JSON patch (a list of ops).")
     return ops

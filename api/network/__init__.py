@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from api import deps
-from api.context import authenticate_unless_public, public
+from api.context import admit, public
 
 bp = Blueprint("network", __name__)
 
@@ -65,7 +65,7 @@ def resources() -> Response:
 
 @bp.before_request
 def _authenticate() -> None:
-    authenticate_unless_public(deps.db())
+    admit(deps.db())
 
 
 from api.network import (  # noqa: E402,F401  (routes register on bp)

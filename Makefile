@@ -11,7 +11,7 @@ PARALLEL ?= -n 2
 # first (tests/conftest.py): a PostgreSQL server is started for the tests.
 TEST_DATABASES ?= sqlite,postgresql
 
-.PHONY: up down status test test-unit test-pg crash-matrix lint bench install clean
+.PHONY: up down status test test-unit test-pg crash-matrix fuzz lint bench install clean
 
 up: install
 	$(BIN)/nimbus up
@@ -56,6 +56,16 @@ crash-matrix: install
 		tests/workflows/test_moves.py tests/e2e/test_crash_recovery.py \
 		tests/e2e/test_crash_storage.py tests/e2e/test_paas_crash.py \
 		tests/e2e/test_component_restarts.py tests/integration/test_rbd_killed_clone.py
+
+# The long fuzzing campaign: every operation of /openapi.json, FUZZ_EXAMPLES requests per
+# operation and role (CI sends 2), on both databases; FUZZ_SEED draws other requests. It
+# prints its figures at the end.
+FUZZ_EXAMPLES ?= 25
+FUZZ_SEED ?= 0
+fuzz: install
+	NIMBUS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) NIMBUS_FUZZ_SEED=$(FUZZ_SEED) \
+		NIMBUS_TEST_DATABASE=$(TEST_DATABASES) \
+		$(BIN)/pytest -q -p no:cacheprovider $(PARALLEL) tests/api/test_fuzz_api.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -31,9 +31,10 @@ def create_app(
     ``observe=False`` leaves out request metrics, ``/metrics`` and the access log (for the
     benchmark that measures what they cost).
     """
-    from api import compute, identity, image, network, paas, volume
+    from api import compute, identity, image, network, openapi, paas, volume
 
-    app = Flask("nimbus")
+    # No static folder: the API serves JSON only (the dashboard is its own app).
+    app = Flask("nimbus", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["nimbus"] = {
@@ -59,6 +60,7 @@ def create_app(
     app.register_blueprint(network.bp, url_prefix="/networking")
     app.register_blueprint(paas.bp, url_prefix="/paas")
     app.register_blueprint(operations.bp, url_prefix="/operations")
+    app.register_blueprint(openapi.bp)
     return app
 
 

@@ -18,9 +18,10 @@ from sqlalchemy import select
 
 from api import deps
 from api.bridge import started_workflows
-from api.context import RequestContext, authenticate, context_for
+from api.context import RequestContext, admit, context_for, current
 from api.errors import Unauthorized
 from api.policy import authorize
+from api.validation import digits
 from nimbus.db_audit import AuditEvent
 from nimbus.errors import InvalidSpec
 from observability import metrics
@@ -144,16 +145,21 @@ def _int_arg(name: str, default: int | None, most: int) -> int | None:
     value = request.args.get(name)
     if value is None:
         return default
-    if not value.isdigit():
+    if not digits(value):
         raise InvalidSpec(f"'{name}' must be a non-negative integer")
     return min(int(value), most)
+
+
+@bp.before_request
+def _authenticate() -> None:
+    admit(deps.db())
 
 
 @bp.get("/v1/events")
 def list_events() -> Response:
     """Newest first. Filters: user_id, project_id, method, resource_id, status, since,
     until; paging with ``limit`` and ``marker`` (the id of the last event seen)."""
-    authorize(authenticate(deps.db()), "audit:events:list")
+    authorize(current(), "audit:events:list")
     query = select(AuditEvent).order_by(AuditEvent.id.desc())
     for name in ("user_id", "project_id", "resource_id"):
         if request.args.get(name):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from flask import g, request
+from flask import Flask, current_app, g, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.errors import Unauthorized
+from api.validation import check_url
 from nimbus.db import Database, Project, Role, RoleAssignment, Token, User, utcnow
 from nimbus.db_credentials import ApplicationCredential
 from nimbus.tokens import token_hash
@@ -107,6 +110,40 @@ def context_for(db: Database, token: str) -> RequestContext:
     if not roles:  # every delegated role has since been revoked from the user
         raise Unauthorized("The request you have made requires authentication.")
     return RequestContext(*ids, roles=roles, restricted=restricted)
+
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+#: The attribute ``public`` sets on a view function.
+_PUBLIC = "nimbus_public"
+
+
+def public(view: View) -> View:
+    """Mark a view anyone may call without a token (version documents, token issue,
+    metrics, the API's description). Authentication and the OpenAPI document both read
+    this mark, so the two cannot disagree about which routes are open."""
+    setattr(view, _PUBLIC, True)
+    return view
+
+
+def is_public(view: Callable[..., Any] | None) -> bool:
+    """Whether ``view`` was marked with ``public``."""
+    return bool(getattr(view, _PUBLIC, False))
+
+
+def public_endpoints(app: Flask) -> set[str]:
+    """The endpoints of ``app`` that take no token."""
+    return {name for name, view in app.view_functions.items() if is_public(view)}
+
+
+def admit(db: Database) -> RequestContext | None:
+    """Every service's first check of a request, in ``before_request``: its token (``None``
+    on a public route, which needs none), then its URL (``api.validation.check_url``)."""
+    if is_public(current_app.view_functions.get(request.endpoint or "")):
+        return None
+    ctx = authenticate(db)
+    check_url()
+    return ctx
 
 
 def authenticate(db: Database) -> RequestContext:

@@ -3,16 +3,17 @@ for) share: a v1 version document anyone may read, and a token on every other ro
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from api import deps
-from api.context import authenticate
+from api.context import admit, public
 
 
 def serve_v1(bp: Blueprint, prefix: str) -> None:
     """Give ``bp`` (mounted at ``prefix``) its ``/v1`` version document, endpoint
     ``<bp>.version``, and require a valid token on all its other routes."""
 
+    @public
     def version() -> Response:
         href = deps.settings().public_url + f"{prefix}/v1/"
         links = [{"rel": "self", "href": href}]
@@ -23,5 +24,4 @@ def serve_v1(bp: Blueprint, prefix: str) -> None:
 
     @bp.before_request
     def _authenticate() -> None:
-        if request.endpoint != f"{bp.name}.version":
-            authenticate(deps.db())
+        admit(deps.db())

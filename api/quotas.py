@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from api import deps
 from api.context import RequestContext
 from api.policy import authorize
-from api.validation import json_body, require_dict
+from api.validation import digits, json_body, require_dict
 from nimbus import quota
 from nimbus.db import MAX_INT, Project
 from nimbus.errors import InvalidSpec
@@ -58,7 +58,7 @@ def usage(project_id: str, names: Iterable[str]) -> dict[str, int]:
 
 def _limit_value(name: str, value: Any) -> int:
     """An integer (or a string of one) from -1 to 2**31-1, as Nova's schema takes it."""
-    if isinstance(value, str) and value.lstrip("-").isdigit():
+    if isinstance(value, str) and digits(value.removeprefix("-")):
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not -1 <= value <= MAX_INT:
         raise InvalidSpec(

@@ -9,18 +9,49 @@ from urllib.parse import urlencode
 from flask import request
 
 from api import deps
-from nimbus.errors import InvalidSpec
+from nimbus.errors import InvalidSpec, NotFound
+
+#: How deep a request body's arrays and objects may nest (OpenStack's go a few levels).
+MAX_NESTING = 32
 
 
 def json_body() -> dict[str, Any]:
     """The request's JSON object; 400 if the body is missing, malformed or not an object."""
-    try:
-        body = request.get_json(silent=True, force=True)
-    except RecursionError:  # nested deeper than the decoder goes: malformed, not a crash
-        body = None
+    body = json_value()
     if not isinstance(body, dict):
         raise InvalidSpec("Malformed request body: expected a JSON object.")
     return body
+
+
+def json_value() -> Any:
+    """The request's JSON (``None`` when there is none or it is malformed); 400 when it
+    nests deeper than ``MAX_NESTING`` or holds a NUL character, which PostgreSQL cannot
+    store: refused alike on every database, before anything is written."""
+    try:
+        value = request.get_json(silent=True, force=True)
+    except RecursionError:  # nested deeper than the decoder goes: malformed, not a crash
+        return None
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_NESTING:
+            raise InvalidSpec(f"Malformed request body: nested deeper than {MAX_NESTING}.")
+        if isinstance(item, str) and "\x00" in item:
+            raise InvalidSpec("Malformed request body: a string holds a NUL character.")
+        if isinstance(item, dict):
+            pending += [(k, depth + 1) for k in item] + [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list):
+            pending += [(v, depth + 1) for v in item]
+    return value
+
+
+def check_url() -> None:
+    """A NUL character in the URL, which PostgreSQL can neither store nor compare: 404 in
+    the path (no resource has such a name), 400 in the query."""
+    if "\x00" in request.path:
+        raise NotFound("The resource could not be found.")
+    if any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
+        raise InvalidSpec("The query string holds a NUL character.")
 
 
 def require_dict(body: dict[str, Any], key: str, label: str) -> dict[str, Any]:
@@ -65,6 +96,17 @@ def ref_id(value: Any, label: str) -> str:
 
 T = TypeVar("T")
 
+#: The most digits ``int()`` reads from a string (``sys.get_int_max_str_digits``).
+MAX_DIGITS = 4300
+
+
+def digits(value: Any) -> bool:
+    """Whether ``value`` is a string of ASCII digits that ``int()`` reads. ``str.isdigit``
+    is not that: it also takes "²", which ``int()`` refuses, and "٣", which it reads as 3."""
+    return (
+        isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= MAX_DIGITS
+    )
+
 
 def paginate(
     items: Sequence[T], ids: Sequence[str], marker: str | None, limit: str | None
@@ -76,7 +118,7 @@ def paginate(
             raise InvalidSpec(f"marker [{marker}] not found")
         out = out[list(ids).index(marker) + 1 :]
     if limit is not None:
-        if not limit.isdigit():
+        if not digits(limit):
             raise InvalidSpec("limit must be a non-negative integer")
         out = out[: int(limit)]
     return out
@@ -86,7 +128,7 @@ def next_links(page_length: int, last: str | None) -> list[dict[str, str]]:
     """Nova's ``<collection>_links``: a next link (this query with ``marker`` moved to the
     page's last item) when the page is as long as ``limit`` asked; else none."""
     limit = request.args.get("limit")
-    if limit is None or not limit.isdigit() or int(limit) != page_length or last is None:
+    if limit is None or not digits(limit) or int(limit) != page_length or last is None:
         return []
     query = urlencode({**request.args.to_dict(), "marker": last})
     href = f"{deps.settings().public_url}{request.path}?{query}"

@@ -9,6 +9,7 @@ import uuid
 from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from api.context import public
 from observability import metrics
 from observability.context import REQUEST_ID
 
@@ -61,6 +62,7 @@ def instrument(app: Flask, registry: CollectorRegistry | None = None) -> None:
         return response
 
     @app.get("/metrics")
+    @public
     def _metrics() -> Response:
         extra = generate_latest(registry) if registry is not None else b""
         return Response(generate_latest() + extra, mimetype=CONTENT_TYPE_LATEST)

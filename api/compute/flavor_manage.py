@@ -22,7 +22,7 @@ from api.compute.flavors import flavor_view
 from api.context import current
 from api.microversion import at_least
 from api.policy import authorize
-from api.validation import description_field, json_body, name_field
+from api.validation import description_field, digits, json_body, name_field
 from nimbus.db import MAX_INT, Flavor
 from nimbus.db_compute import FlavorExtraSpec, FlavorProject, keep_server_copies
 from nimbus.errors import Conflict, InvalidSpec, NotFound
@@ -64,7 +64,7 @@ def _only(body: dict[str, Any], key: str, allowed: set[str]) -> dict[str, Any]:
 def _integer(spec: dict[str, Any], key: str, least: int, default: int | None = None) -> int:
     """Nova's flavor numbers: an integer or a string of digits, ``least`` to 2**31-1."""
     value: Any = spec.get(key, default)
-    ok = type(value) is int or (isinstance(value, str) and value.isdigit() and value.isascii())
+    ok = type(value) is int or digits(value)
     if not ok or not least <= int(value) <= MAX_INT:
         raise InvalidSpec(
             f"Invalid input for field/attribute {key}. Value: {value}. It must be an"

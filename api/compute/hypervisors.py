@@ -29,7 +29,7 @@ from api.compute.services import service_id
 from api.context import current
 from api.microversion import at_least
 from api.policy import authorize
-from api.validation import check_query, next_links
+from api.validation import check_query, digits, next_links
 from nimbus.db import Host, Server, utcnow
 from nimbus.db_compute import server_flavor
 from nimbus.errors import InvalidSpec, NotFound
@@ -134,7 +134,7 @@ def _page(hosts: list[Host]) -> list[Host]:
             raise InvalidSpec(f"marker [{marker}] not found")
         hosts = hosts[ids.index(marker) + 1 :]
     if limit is not None:
-        if not (limit.isascii() and limit.isdigit()):
+        if not digits(limit):
             raise InvalidSpec(f"Invalid input for query parameters limit. Value: {limit}.")
         hosts = hosts[: int(limit)]
     return hosts

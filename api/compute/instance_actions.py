@@ -30,7 +30,7 @@ from api.microversion import at_least
 from api.policy import allowed, authorize
 from api.run_history import ACTIVITY, ERROR, RUNNING, SUCCESS, Step, ran_on, steps
 from api.timefmt import iso, parse_iso
-from api.validation import check_query, next_links
+from api.validation import check_query, digits, next_links
 from nimbus.db import Server
 from nimbus.errors import InvalidSpec, NotFound
 from workflows.common import RESOURCE_ID, RESOURCE_TYPE, SERVER_ID
@@ -180,7 +180,7 @@ class _Page:
         check_query({"limit", "marker", "changes-since"} | _before_param())
         args = request.args
         limit = args.get("limit")
-        if limit is not None and not (limit.isascii() and limit.isdigit()):
+        if limit is not None and not digits(limit):
             raise InvalidSpec(f"Invalid input for query parameters limit. Value: {limit}.")
         since, before = args.get("changes-since"), args.get("changes-before")
         page = cls(

@@ -31,12 +31,16 @@ from api.context import RequestContext, current
 from api.microversion import at_least
 from api.policy import authorize
 from api.timefmt import iso, parse_iso
+from api.validation import digits
 from nimbus.db import Host, Server, utcnow
 from nimbus.db_compute import Migration
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 from nimbus.scheduler import is_up
 from workflows import starter
 from workflows.server_move import MoveInput
+
+#: The most migrations one page lists (Nova's ``max_limit``).
+MAX_LIMIT = 1000
 
 _MIGRATE_FROM = ("ACTIVE", "SHUTOFF")
 _EVACUATE_FROM = ("ACTIVE", "SHUTOFF", "ERROR")
@@ -166,7 +170,7 @@ def evacuate(server: Server, ctx: RequestContext, args: Any) -> tuple[Response, 
 
 def _flavor_number(flavor_id: str) -> int | str:
     """Nova's ``*_instance_type_id`` is an integer: a numeric flavor id is given as one."""
-    return int(flavor_id) if flavor_id.isdigit() else flavor_id
+    return int(flavor_id) if digits(flavor_id) else flavor_id
 
 
 def _view(move: Migration, vteps: dict[str, str | None]) -> dict[str, Any]:
@@ -215,12 +219,13 @@ def _filtered(query: Any) -> Any:
 
 
 def _limit() -> int | None:
+    """Nova's ``limit`` from 2.59, at most ``MAX_LIMIT`` (its ``max_limit``)."""
     raw = request.args.get("limit")
     if raw is None or not at_least("2.59"):
         return None
-    if not raw.isdigit():
+    if not digits(raw):
         raise InvalidSpec("Invalid input for query parameters limit.")
-    return int(raw)
+    return min(int(raw), MAX_LIMIT)
 
 
 @bp.get("/v2.1/os-migrations")

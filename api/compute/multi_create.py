@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from api import quotas
 from api.compute.server_ports import NicRequest
+from api.validation import digits
 from nimbus.db import Flavor
 from nimbus.errors import InvalidSpec, QuotaExceeded
 
@@ -23,7 +24,7 @@ def _count(spec: dict[str, Any], key: str, default: int) -> int:
     value = spec.get(key, default)
     if value is None:
         return default
-    if isinstance(value, str) and value.isdigit():
+    if digits(value):
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise InvalidSpec(f"Invalid input for field/attribute {key}: must be an integer >= 1.")

@@ -25,7 +25,7 @@ from api.compute import bp
 from api.context import RequestContext, current
 from api.microversion import at_least
 from api.policy import allowed, authorize
-from api.validation import json_body, require_dict
+from api.validation import digits, json_body, require_dict
 from nimbus.db import Server
 from nimbus.db_compute import ServerGroup, ServerGroupMember
 from nimbus.errors import InvalidSpec, NotFound, QuotaExceeded
@@ -83,7 +83,7 @@ def _page(groups: list[ServerGroup]) -> list[ServerGroup]:
         raw = request.args.get(name)
         if raw is None:
             continue
-        if not (raw.isascii() and raw.isdigit()):
+        if not digits(raw):
             raise InvalidSpec(f"Invalid input for query parameters {name}. Value: {raw}.")
         values[name] = int(raw)
     offset = values.get("offset", 0)
@@ -153,7 +153,7 @@ def _fields(spec: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     if "max_server_per_host" in rules:
         raw = rules["max_server_per_host"]
         number = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
-        if not isinstance(number, str) or not number.isdigit() or int(number) < 1:
+        if not digits(number) or int(number) < 1:
             raise InvalidSpec("Invalid input for field/attribute max_server_per_host.")
         rules = {"max_server_per_host": int(number)}
     return name, str(policy), rules

@@ -3,7 +3,7 @@ and the admin API (domains, projects, users, roles, role assignments, and the se
 catalog as services, endpoints and regions).
 
 Identity writes touch no infrastructure, so they change the database directly instead of
-running a workflow. Every route but the version documents and token issue authenticates
+running a workflow. Every route but the public ones (version documents, token issue) authenticates
 here; each view then calls ``authorize`` with its own action.
 """
 
@@ -12,13 +12,10 @@ from __future__ import annotations
 from flask import Blueprint, current_app, request
 
 from api import deps
-from api.context import authenticate
+from api.context import admit
 from api.errors import PayloadTooLarge
 
 bp = Blueprint("identity", __name__)
-
-#: Endpoints a caller reaches without a token.
-PUBLIC = {"identity.versions", "identity.version", "identity.issue_token"}
 
 
 @bp.before_request
@@ -27,9 +24,7 @@ def _authenticate() -> None:
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if limit is not None and (request.content_length or 0) > limit:
         raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-    if request.endpoint in PUBLIC:
-        return
-    authenticate(deps.db())
+    admit(deps.db())
 
 
 from api.identity import (  # noqa: E402,F401  (routes register on bp)

@@ -17,6 +17,7 @@ from api.context import (
     delegated_roles,
     live_credential,
     live_token,
+    public,
     roles_of,
     token_roles,
 )
@@ -171,6 +172,7 @@ def _password_user(identity: dict[str, Any]) -> User:
 
 
 @bp.post("/v3/auth/tokens")
+@public
 def issue_token() -> tuple[Response, int, dict[str, str]]:
     auth = require_dict(json_body(), "auth", "auth")
     who = _authenticated(auth)

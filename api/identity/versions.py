@@ -7,6 +7,7 @@ from typing import Any
 from flask import Response, jsonify
 
 from api import deps
+from api.context import public
 from api.identity import bp
 
 
@@ -25,11 +26,13 @@ def _version() -> dict[str, Any]:
 
 @bp.get("")
 @bp.get("/")
+@public
 def versions() -> tuple[Response, int]:
     return jsonify({"versions": {"values": [_version()]}}), 300
 
 
 @bp.get("/v3")
 @bp.get("/v3/")
+@public
 def version() -> Response:
     return jsonify({"version": _version()})

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from api import deps
-from api.context import authenticate
+from api.context import admit, public
 
 bp = Blueprint("image", __name__)
 
@@ -20,6 +20,7 @@ def _version(vid: str, status: str) -> dict[str, Any]:
 @bp.get("")
 @bp.get("/")
 @bp.get("/versions")
+@public
 def versions() -> tuple[Response, int]:
     values = [_version("v2.9", "CURRENT")] + [
         _version(f"v2.{n}", "SUPPORTED") for n in range(8, -1, -1)
@@ -29,8 +30,7 @@ def versions() -> tuple[Response, int]:
 
 @bp.before_request
 def _authenticate() -> None:
-    if request.endpoint != "image.versions":
-        authenticate(deps.db())
+    admit(deps.db())
 
 
 from api.image import data, images, metadefs, schemas  # noqa: E402,F401  (routes register on bp)

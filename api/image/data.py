@@ -18,6 +18,7 @@ from api.context import current
 from api.errors import UnsupportedMediaType
 from api.image import bp
 from api.image.images import find_own_image, find_visible_image
+from api.openapi import OCTET_STREAM, request_body
 from api.policy import authorize
 from nimbus.db import Image
 from nimbus.errors import Conflict, InvalidSpec
@@ -75,6 +76,7 @@ def _record_upload(image_id: str, size: int, md5: str, sha: str) -> None:
 
 
 @bp.put("/v2/images/<image_id>/file")
+@request_body(OCTET_STREAM)
 def upload_image(image_id: str) -> tuple[str, int]:
     ctx = current()
     authorize(ctx, "image:images:upload")

@@ -12,9 +12,11 @@ from api import deps
 from api.context import RequestContext, current
 from api.errors import Forbidden, UnsupportedMediaType
 from api.image import bp
+from api.image.schemas import IMAGE_PROPERTIES
+from api.openapi import from_json_schema, request_body
 from api.policy import allowed, authorize
 from api.timefmt import iso
-from api.validation import json_body, paginate
+from api.validation import json_body, json_value, paginate
 from nimbus.db import MAX_INT, Image
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 from workflows import starter
@@ -195,7 +197,15 @@ def _set_property(image: Image, key: str, value: Any) -> None:
     image.properties = {**(image.properties or {}), key: value}
 
 
+def _create_body() -> dict[str, Any]:
+    """Glance's image schema less what only the service sets; other keys are properties."""
+    writable = {k: v for k, v in IMAGE_PROPERTIES.items() if k == "id" or k not in READ_ONLY}
+    schema = {"type": "object", "properties": writable, "additionalProperties": {"type": "string"}}
+    return {"application/json": {"schema": from_json_schema(schema)}}
+
+
 @bp.post("/v2/images")
+@request_body(_create_body())
 def create_image() -> tuple[Response, int]:
     ctx = current()
     authorize(ctx, "image:images:create")
@@ -226,12 +236,22 @@ _PATCH_TYPES = (
     "application/openstack-images-v2.1-json-patch",
     "application/openstack-images-v2.0-json-patch",
 )
+_PATCH_OP = {
+    "type": "object",
+    "properties": {
+        "op": {"type": "string", "enum": ["add", "replace", "remove"]},
+        "path": {"type": "string", "example": "/name"},
+        "value": {},
+    },
+    "required": ["op", "path"],
+}
+_PATCH_BODY = {t: {"schema": {"type": "array", "items": _PATCH_OP}} for t in _PATCH_TYPES}
 
 
 def _patch_ops() -> list[dict[str, Any]]:
     if request.mimetype not in _PATCH_TYPES:
         raise UnsupportedMediaType(f"Content-Type must be {_PATCH_TYPES[0]}.")
-    ops = request.get_json(silent=True, force=True)
+    ops = json_value()
     if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
         raise InvalidSpec("Malformed request body: expected a JSON patch (a list of ops).")
     return ops
@@ -258,6 +278,7 @@ def _apply(image: Image, op: dict[str, Any], ctx: RequestContext) -> None:
 
 
 @bp.patch("/v2/images/<image_id>")
+@request_body(_PATCH_BODY)
 def update_image(image_id: str) -> Response:
     ctx = current()
     authorize(ctx, "image:images:update")

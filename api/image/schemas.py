@@ -6,7 +6,7 @@ from flask import Response, jsonify
 
 from api.image import bp
 
-_SCHEMA_PROPERTIES = {
+IMAGE_PROPERTIES = {
     "id": {"type": "string"},
     "name": {"type": ["null", "string"], "maxLength": 255},
     "status": {
@@ -31,7 +31,7 @@ def image_schema() -> Response:
     return jsonify(
         {
             "name": "image",
-            "properties": _SCHEMA_PROPERTIES,
+            "properties": IMAGE_PROPERTIES,
             "additionalProperties": {"type": "string"},
             "links": [],
         }
@@ -46,7 +46,7 @@ def images_schema() -> Response:
             "properties": {
                 "images": {
                     "type": "array",
-                    "items": {"name": "image", "properties": _SCHEMA_PROPERTIES},
+                    "items": {"name": "image", "properties": IMAGE_PROPERTIES},
                 }
             },
             "links": [],

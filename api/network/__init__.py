@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from api import deps
-from api.context import authenticate
+from api.context import admit, public
 
 bp = Blueprint("network", __name__)
 
@@ -44,6 +44,7 @@ def _version_doc() -> dict[str, Any]:
 
 @bp.get("")
 @bp.get("/")
+@public
 def versions() -> Response:
     return jsonify({"versions": [_version_doc()]})
 
@@ -64,9 +65,7 @@ def resources() -> Response:
 
 @bp.before_request
 def _authenticate() -> None:
-    if request.endpoint == "network.versions":
-        return
-    authenticate(deps.db())
+    admit(deps.db())
 
 
 from api.network import (  # noqa: E402,F401  (routes register on bp)

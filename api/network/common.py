@@ -18,7 +18,7 @@ from api.context import RequestContext
 from api.errors import Forbidden
 from api.network.bulk import item as bulk_item
 from api.policy import allowed
-from api.validation import json_body, require_dict
+from api.validation import digits, json_body, require_dict
 from nimbus.db import MAX_INT
 from nimbus.errors import Conflict, InvalidSpec
 from nimbus.quota import Claim
@@ -123,7 +123,7 @@ def listing(collection: str, items: list[dict[str, Any]]) -> Response:
         items = items[ids.index(marker) + 1 :]
     body: dict[str, Any] = {}
     if limit:
-        if not limit.isdigit() or int(limit) < 1:
+        if not digits(limit) or int(limit) < 1:
             raise InvalidSpec(f"Invalid input for limit: '{limit}' is not a positive integer.")
         full = len(items) > int(limit)
         items = items[: int(limit)]

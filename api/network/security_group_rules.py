@@ -15,7 +15,7 @@ from api.network.bulk import bulk
 from api.network.common import fields, filtered, listing, realise, spec_of, text_field
 from api.network.security_groups import ensure_default
 from api.policy import authorize
-from api.validation import require_str
+from api.validation import digits, require_str
 from nimbus import ipam
 from nimbus.db_network import SecurityGroupRule, as_dict
 from nimbus.errors import InvalidSpec
@@ -87,7 +87,7 @@ def _protocol(value: Any) -> str | None:
     text = str(value).lower()
     if text in PROTOCOLS:
         return text
-    if text.isdigit() and 0 <= int(text) <= 255:
+    if digits(text) and 0 <= int(text) <= 255:
         return text
     raise InvalidSpec(
         f"Security group rule protocol {value} not supported. Only protocol values"
@@ -98,7 +98,7 @@ def _protocol(value: Any) -> str | None:
 def _port(value: Any, label: str, lo: int, hi: int) -> int | None:
     if value is None:
         return None
-    if isinstance(value, str) and value.isdigit():
+    if digits(value):
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
         raise InvalidSpec(f"Invalid value for {label}: '{value}' must be from {lo} to {hi}.")

@@ -27,6 +27,7 @@ from api.network.common import (
 )
 from api.policy import authorize
 from api.validation import require_str
+from nimbus.db import Project
 from nimbus.db_network import Port, SecurityGroup, SecurityGroupRule, as_dict
 from nimbus.errors import Conflict
 from workflows import net_starter
@@ -110,12 +111,23 @@ def show(group_id: str, ctx: RequestContext) -> dict[str, Any]:
         return views.group_views(s, [find_group(s, group_id, ctx)])[0]
 
 
+def _looked_at(ctx: RequestContext) -> str | None:
+    """The project whose ``default`` group a list makes sure of: the caller's, or the one
+    an admin names if it exists (no group is made for a project that does not)."""
+    named = request.args.get("project_id") or request.args.get("tenant_id")
+    if not named or not is_admin(ctx):
+        return ctx.project_id
+    with deps.db().session() as s:
+        return named if s.get(Project, named) is not None else None
+
+
 @bp.get("/v2.0/security-groups")
 def list_groups() -> Response:
     ctx = current()
     authorize(ctx, "network:security_groups:list")
-    named = request.args.get("project_id") or request.args.get("tenant_id")
-    ensure_default(named if named and is_admin(ctx) else ctx.project_id)
+    looked_at = _looked_at(ctx)
+    if looked_at is not None:
+        ensure_default(looked_at)
     query = filtered(select(SecurityGroup).where(_list_scope(ctx)), _FILTERS)
     with deps.db().session() as s:
         rows = s.scalars(query.order_by(SecurityGroup.created_at, SecurityGroup.id)).all()

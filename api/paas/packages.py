@@ -15,6 +15,7 @@ from activities.paas_staging import package_path, packages_dir
 from api import deps
 from api.context import current
 from api.errors import UnsupportedMediaType
+from api.openapi import OCTET_STREAM, request_body
 from api.paas import bp
 from api.policy import authorize
 from nimbus.db_paas import Package
@@ -53,6 +54,7 @@ def show_package(digest: str) -> Response:
 
 
 @bp.put("/v1/packages/<digest>")
+@request_body(OCTET_STREAM)
 def upload_package(digest: str) -> tuple[Response, int]:
     """Store the body (a tar.gz) if its sha256 is the one named; 201, or 200 if the
     project already had it."""

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from api import deps
-from api.context import authenticate
+from api.context import admit, public
 from api.errors import Forbidden
 from api.microversion import APIVersion, VersionRange, bind, current
 
@@ -54,12 +54,14 @@ def _version_doc() -> dict[str, Any]:
 
 @bp.get("")
 @bp.get("/")
+@public
 def versions() -> tuple[Response, int]:
     return jsonify({"versions": [_version_doc()]}), 300
 
 
 @bp.get("/v3")
 @bp.get("/v3/")
+@public
 def version() -> Response:
     """Cinder's version document is a list of one, under ``versions``."""
     return jsonify({"versions": [_version_doc()]})
@@ -67,10 +69,11 @@ def version() -> Response:
 
 @bp.before_request
 def _authenticate() -> None:
-    if request.endpoint in ("volume.versions", "volume.version"):
+    # The token before the microversion, as in compute (keystonemiddleware runs first).
+    ctx = admit(deps.db())
+    if ctx is None:
         return
     bind(VERSIONS)
-    ctx = authenticate(deps.db())
     project = (request.view_args or {}).get("project_id")
     if project is not None and project != ctx.project_id and "admin" not in ctx.roles:
         raise Forbidden("The project in the URL is not the token's project.")

@@ -16,7 +16,7 @@ from api.lookup import load_owned
 from api.microversion import at_least
 from api.policy import allowed, authorize
 from api.starting import add_and_start
-from api.validation import json_body, optional_str, require_dict, string_map
+from api.validation import digits, json_body, optional_str, require_dict, string_map
 from api.volume import bp, views
 from api.volume.filters import bool_arg, dict_arg, subset
 from nimbus.db import Volume, VolumeSnapshot
@@ -45,7 +45,7 @@ def transition(volume_id: str, old: tuple[str, ...], new: str) -> bool:
 
 def size_field(value: Any, label: str = "size") -> int:
     """A size in GiB: a positive integer (digits in a string are accepted, as Cinder does)."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and digits(value.strip()):
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_SIZE_GIB:
         raise InvalidSpec(

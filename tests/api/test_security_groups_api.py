@@ -160,3 +160,14 @@ def test_admin_lists_its_own_groups_unless_it_names_a_project(stack: Stack, alic
     assert [g["project_id"] for g in theirs] == [alice.project_id]
     assert len(admin.get("security-groups", all_projects="true").json["security_groups"]) == 2
     assert admin.get(f"security-groups/{theirs[0]['id']}").status_code == 200
+
+
+def test_an_admin_naming_no_project_makes_no_default_group(stack: Stack) -> None:
+    """Found by fuzzing: a list naming a project that does not exist (and then refused for
+    its paging) left a default group for that name behind."""
+    admin = Neutron(stack, "admin")
+    admin.get("security-groups")  # the admin's own default group
+    before = count(stack, SecurityGroup, SecurityGroupRule)
+    assert admin.get("security-groups", tenant_id="no-such-project").status_code == 200
+    assert admin.get("security-groups", project_id="nope", limit="x").status_code == 400
+    assert count(stack, SecurityGroup, SecurityGroupRule) == before

@@ -3,6 +3,8 @@ root is 200 with its versions; Cinder's root is 300 and its version show is a li
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.stack import Stack
 
 
@@ -58,3 +60,23 @@ def test_empty_catalogs_the_dashboards_list(stack: Stack) -> None:
         assert listed.status_code == 200 and listed.json == {"transfers": []}, path
     assert stack.client.get("/image/v2/metadefs/namespaces").status_code == 401
     assert stack.client.get(f"/volume/v3/{project}/os-volume-transfer").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "path, asked",
+    [
+        ("/compute/v2.1/servers", {"OpenStack-API-Version": "compute 9.9"}),
+        ("/compute/v2.1/servers", {"X-OpenStack-Nova-API-Version": "not a version"}),
+        ("/volume/v3/{project}/volumes", {"OpenStack-API-Version": "volume 9.9"}),
+    ],
+)
+def test_without_a_token_any_microversion_is_401(
+    stack: Stack, path: str, asked: dict[str, str]
+) -> None:
+    """The token is checked before the version, as keystonemiddleware runs before Nova's
+    and Cinder's version handling: an anonymous caller learns nothing from a 406."""
+    project = stack.token_info(stack.token("alice"))["project"]["id"]
+    response = stack.client.get(path.format(project=project), headers=asked)
+    assert response.status_code == 401
+    h = {**asked, "X-Auth-Token": stack.token("alice")}
+    assert stack.client.get(path.format(project=project), headers=h).status_code == 406

@@ -105,6 +105,8 @@ def ensure_user(
             s.add(user)
         if new_password is not None:
             user.password_hash = hash_password(new_password)
+            # A new password ends a lockout (``api.identity.lockout.unlock``).
+            user.failed_auth_count, user.failed_auth_at = 0, None
         s.flush()
         if s.get(RoleAssignment, (user.id, project.id, roles[role].id)) is None:
             s.add(RoleAssignment(user_id=user.id, project_id=project.id, role_id=roles[role].id))

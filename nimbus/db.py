@@ -88,6 +88,11 @@ class User(Base):
     default_project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     description: Mapped[str | None] = mapped_column(String(255), nullable=True)
     email: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: Failed password checks in a row and when the last one was (Keystone's
+    #: ``failed_auth_count`` and ``failed_auth_at``): ``api.identity.lockout`` refuses the
+    #: password for a while once there are too many.
+    failed_auth_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_auth_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     __table_args__ = (UniqueConstraint("domain_id", "name"),)
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from nimbus.private import create_private
 
 
 def utcnow() -> dt.datetime:
@@ -353,7 +356,14 @@ def make_engine(url: str) -> Engine:
     A PostgreSQL session keeps time in UTC, as every stored time is (naive UTC), whatever
     the server's own zone; and a pooled connection is checked before use, as the server
     may have restarted since."""
-    postgresql = make_url(url).get_backend_name() == "postgresql"
+    parsed = make_url(url)
+    postgresql = parsed.get_backend_name() == "postgresql"
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database or "")
+        if path.parent.is_dir():
+            # It holds password hashes and secrets kept in clear (EC2 keys, services'
+            # passwords): private from its creation, its journal and WAL files with it.
+            create_private(path)
     engine = create_engine(url, pool_pre_ping=postgresql)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -33,6 +33,7 @@ from nimbus.db import (
     User,
 )
 from nimbus.passwords import hash_password
+from nimbus.private import write_private
 
 ROLES = ("admin", "member", "reader")
 
@@ -105,6 +106,8 @@ def ensure_user(
             s.add(user)
         if new_password is not None:
             user.password_hash = hash_password(new_password)
+            # A new password ends a lockout (``api.identity.lockout.unlock``).
+            user.failed_auth_count, user.failed_auth_at = 0, None
         s.flush()
         if s.get(RoleAssignment, (user.id, project.id, roles[role].id)) is None:
             s.add(RoleAssignment(user_id=user.id, project_id=project.id, role_id=roles[role].id))
@@ -219,12 +222,7 @@ def write_clouds_yaml(settings: Settings, creds: AdminCredentials) -> Path:
             }
         }
     }
-    path = clouds_yaml_path(settings)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(config, sort_keys=False))
-    tmp.chmod(0o600)
-    tmp.rename(path)
-    return path
+    return write_private(clouds_yaml_path(settings), yaml.safe_dump(config, sort_keys=False))
 
 
 def rgw_password_path(settings: Settings) -> Path:
@@ -238,7 +236,7 @@ def _ensure_service_user(db: Database, name: str, role: str, path: Path) -> Path
     password = None if path.exists() else secrets.token_urlsafe(24)
     ensure_user(db, name, SERVICE_PROJECT, role, password)
     if password is not None:
-        _write_private(path, password)
+        write_private(path, password)
     return path
 
 
@@ -279,19 +277,11 @@ def issue_rgw_token(db: Database, settings: Settings) -> Path:
         user = s.scalars(select(User).where(User.name == RGW_USER)).one()
         project = s.scalars(select(Project).where(Project.name == SERVICE_PROJECT)).one()
         token, _ = tokens.issue(s, user.id, project.id, dt.timedelta(days=SERVICE_TOKEN_DAYS))
-    _write_private(rgw_token_path(settings), token)
+    write_private(rgw_token_path(settings), token)
     with db.session() as s:
         earlier = (Token.user_id == user.id) & (Token.token_hash != tokens.token_hash(token))
         s.execute(update(Token).where(earlier, Token.revoked.is_(False)).values(revoked=True))
     return rgw_token_path(settings)
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.touch(mode=0o600)
-    tmp.chmod(0o600)
-    tmp.write_text(text)
-    tmp.rename(path)
 
 
 def bootstrap(db: Database, settings: Settings) -> AdminCredentials | None:

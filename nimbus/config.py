@@ -71,6 +71,11 @@ class Settings:
     instance_prefix: str = "nimbus-"
     region: str = "RegionOne"
     token_ttl_seconds: int = 3600
+    #: Login throttling (Keystone's ``lockout_failure_attempts`` and ``lockout_duration``):
+    #: after this many failed password checks in a row, each within the duration of the
+    #: one before, the user's password is refused for the duration. 0 attempts: never.
+    lockout_failure_attempts: int = 5
+    lockout_duration_seconds: int = 300
     power_sync_seconds: float = 2.0
     #: How long a SOFT reboot waits for the guest to power off before a HARD one (Nova's
     #: reboot_timeout is 120 s; the default guest has no ACPI handler and never does).
@@ -288,6 +293,8 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "NIMBUS_INSTANCE_PREFIX": ("instance_prefix", str),
     "NIMBUS_REGION": ("region", str),
     "NIMBUS_TOKEN_TTL": ("token_ttl_seconds", int),
+    "NIMBUS_LOCKOUT_FAILURE_ATTEMPTS": ("lockout_failure_attempts", int),
+    "NIMBUS_LOCKOUT_DURATION": ("lockout_duration_seconds", int),
     "NIMBUS_POWER_SYNC_SECONDS": ("power_sync_seconds", float),
     "NIMBUS_SOFT_REBOOT_SECONDS": ("soft_reboot_seconds", float),
     "NIMBUS_DATABASE_URL": ("database_url", str),

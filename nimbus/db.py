@@ -11,6 +11,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from nimbus.private import create_private
 
 
 def utcnow() -> dt.datetime:
@@ -88,6 +91,11 @@ class User(Base):
     default_project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     description: Mapped[str | None] = mapped_column(String(255), nullable=True)
     email: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: Failed password checks in a row and when the last one was (Keystone's
+    #: ``failed_auth_count`` and ``failed_auth_at``): ``api.identity.lockout`` refuses the
+    #: password for a while once there are too many.
+    failed_auth_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_auth_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     __table_args__ = (UniqueConstraint("domain_id", "name"),)
 
 
@@ -348,7 +356,14 @@ def make_engine(url: str) -> Engine:
     A PostgreSQL session keeps time in UTC, as every stored time is (naive UTC), whatever
     the server's own zone; and a pooled connection is checked before use, as the server
     may have restarted since."""
-    postgresql = make_url(url).get_backend_name() == "postgresql"
+    parsed = make_url(url)
+    postgresql = parsed.get_backend_name() == "postgresql"
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database or "")
+        if path.parent.is_dir():
+            # It holds password hashes and secrets kept in clear (EC2 keys, services'
+            # passwords): private from its creation, its journal and WAL files with it.
+            create_private(path)
     engine = create_engine(url, pool_pre_ping=postgresql)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -20,6 +20,10 @@ AUDIT_WRITE_FAILURES = Counter(
     "nimbus_audit_write_failures_total",
     "State-changing API requests whose audit record could not be written.",
 )
+LOGIN_LOCKOUTS = Counter(
+    "nimbus_login_lockouts_total",
+    "Users locked out after too many wrong passwords in a row (api.identity.lockout).",
+)
 WORKFLOWS_STARTED = Counter(
     "nimbus_workflows_started_total", "Workflow executions started, by type.", ["workflow_type"]
 )

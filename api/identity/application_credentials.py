@@ -109,11 +109,12 @@ def _expiry(spec: dict[str, Any]) -> dt.datetime | None:
 
 def _delegated(spec: dict[str, Any], ctx: RequestContext) -> list[str]:
     """The ids of the roles to delegate: those named (by id or name), each one the caller
-    holds on its project; all the roles its token carries when none are named."""
+    holds on its project; all the roles its token carries when none are named (no list or
+    an empty one, as Keystone: the openstack CLI sends ``[]`` without ``--role``)."""
     held = policy.effective_roles(ctx.roles)
     wanted = spec.get("roles")
     with deps.db().session() as s:
-        if wanted is None:
+        if wanted is None or wanted == []:
             return list(s.scalars(select(Role.id).where(Role.name.in_(sorted(held)))))
         if not isinstance(wanted, list) or not all(isinstance(r, dict) for r in wanted):
             raise InvalidSpec("'roles' must be a list of objects naming a role by id or name.")

@@ -22,7 +22,7 @@ from api.context import (
     token_roles,
 )
 from api.errors import Unauthorized
-from api.identity import bp
+from api.identity import bp, lockout
 from api.identity.views import project_view
 from api.policy import authorize
 from api.validation import json_body, require_dict, require_str
@@ -166,7 +166,8 @@ def _password_user(identity: dict[str, Any]) -> User:
         g.audit_subject = {"user_name": spec["name"][:255]}
     user = _find_user(spec)
     g.audit_subject = {"user_id": user.id, "user_name": user.name}
-    if not verify_password(user.password_hash, secret):
+    # A locked-out user is answered as a wrong password is: the lock tells a guesser nothing.
+    if not lockout.check_password(deps.db(), deps.settings(), user, secret):
         raise Unauthorized(_BAD_CREDENTIALS)
     return user
 

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 from api import deps
 from api.context import current
 from api.errors import Unauthorized
-from api.identity import bp, ec2_credentials
+from api.identity import bp, ec2_credentials, lockout
 from api.identity.common import (
     PASSWORD_MAX,
     USER_NAME_MAX,
@@ -39,7 +39,7 @@ from api.validation import require_str
 from nimbus.db import DEFAULT_DOMAIN_ID, Project, RoleAssignment, Token, User
 from nimbus.db_credentials import ApplicationCredential, Ec2Credential
 from nimbus.errors import Conflict, InvalidSpec
-from nimbus.passwords import hash_password, verify_password
+from nimbus.passwords import hash_password
 
 #: The fields an update may set.
 _UPDATABLE = ("name", "enabled", "description", "email", "default_project_id", "password")
@@ -147,6 +147,8 @@ def update_user(user_id: str) -> Response:
         _apply(user, checked)
         if password is not None:
             user.password_hash = hash_password(password)
+        if password is not None or checked.get("enabled") is True:
+            lockout.unlock(user)  # as Keystone: an admin's new password or enable unlocks
         if password is not None or checked.get("enabled") is False:
             _revoke_tokens(s, user.id)
     return jsonify({"user": user_view(user)})
@@ -183,8 +185,11 @@ def change_password(user_id: str) -> tuple[str, int]:
     new = require_str(spec, "password", "password", PASSWORD_MAX)
     with deps.db().session() as s:
         user = get_or_404(s, User, user_id, "user")
-        if not verify_password(user.password_hash, original):
-            raise Unauthorized("The original password is not correct.")
+    # The original password is a guess like a login's: it counts toward the lockout.
+    if not lockout.check_password(deps.db(), deps.settings(), user, original):
+        raise Unauthorized("The original password is not correct.")
+    with deps.db().session() as s:
+        user = get_or_404(s, User, user_id, "user")
         user.password_hash = hash_password(new)
         _revoke_tokens(s, user.id)
     return "", 204

@@ -60,9 +60,9 @@ from launcher.services.ceph_conf import (
     read_identity,
     render_conf,
     render_keyring,
-    write_private,
 )
 from nimbus.errors import BackendUnavailable
+from nimbus.private import PRIVATE_UMASK, create_private, private_dir, write_private
 
 POOLS = (IMAGES, VOLUMES, VMS)
 #: Daemon kind -> Ceph id, in start order. ``radosgw`` is only ever stopped here.
@@ -121,7 +121,8 @@ def ensure_ceph(
     and ``mon_port`` (default: a free port) count only at creation; the conf keeps them.
     ``BackendUnavailable`` naming the log if a daemon is not up within ``timeout``."""
     paths = CephPaths(ceph_dir)
-    for folder in (ceph_dir, log_dir, run_dir):
+    private_dir(ceph_dir)  # keyrings, and the monitor's store of every key
+    for folder in (log_dir, run_dir):
         folder.mkdir(parents=True, exist_ok=True)
     created = not paths.created.exists()
     if created:
@@ -137,7 +138,7 @@ def ensure_ceph(
             _create_osd_and_pools(cluster, paths)
         started += _start(("mgr", "osd"), paths, log_dir, run_dir)
         wait_writable(cluster, IMAGES, deadline, log_dir, run_dir)
-    paths.created.touch()
+    create_private(paths.created)
     return _handle(paths, run_dir, started, created)
 
 
@@ -277,7 +278,7 @@ def _start(kinds: tuple[str, ...], paths: CephPaths, log_dir: Path, run_dir: Pat
     for kind in kinds:
         if process.running_pid(run_dir, pid_name(kind)) is None:
             argv = [f"ceph-{kind}", "-f", "-c", str(paths.conf), "-i", DAEMONS[kind]]
-            process.start(pid_name(kind), argv, run_dir, log_dir)
+            process.start(pid_name(kind), argv, run_dir, log_dir, umask=PRIVATE_UMASK)
             started.append(kind)
     return started
 
@@ -285,7 +286,9 @@ def _start(kinds: tuple[str, ...], paths: CephPaths, log_dir: Path, run_dir: Pat
 def _run(*argv: str) -> None:
     """Run a Ceph setup tool; its failure is ``BackendUnavailable`` with its output."""
     try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=120, umask=PRIVATE_UMASK
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise BackendUnavailable(f"{argv[0]}: {exc}") from exc
     if proc.returncode != 0:

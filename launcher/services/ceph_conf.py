@@ -208,14 +208,6 @@ def render_keyring(keys: dict[str, str]) -> str:
     return "\n".join(blocks)
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write a file only root can read (keys), atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.touch(mode=0o600)
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def read_key(keyring: Path, client: str) -> str:
     """The secret of ``client.<client>`` in a keyring; ``InvalidSpec`` if it is not there."""
     section = f"client.{client}"

@@ -17,6 +17,7 @@ from launcher.services import hosts, process, temporal
 from nimbus.config import CHECKOUT, Settings, settings_env
 from nimbus.db import Database
 from nimbus.errors import BackendUnavailable
+from nimbus.private import private_dir
 from paas.postgresql import IMAGE_NAME as POSTGRESQL_IMAGE_NAME
 from paas.runtime import RUNTIME_IMAGE_NAME
 from workflows import net_starter, starter
@@ -95,7 +96,9 @@ def up(settings: Settings) -> None:
     """Start everything that is not running yet; safe to run again."""
     from launcher.services.libvirtd import ensure_libvirtd
 
-    for folder in (settings.data_dir, settings.run_dir, settings.log_dir, settings.instances_dir):
+    # It holds the cloud's secrets: clouds.yaml, service passwords, keys, the databases.
+    private_dir(settings.data_dir)
+    for folder in (settings.run_dir, settings.log_dir, settings.instances_dir):
         folder.mkdir(parents=True, exist_ok=True)
     _say("libvirtd (qemu:///system)")
     ensure_libvirtd(settings.log_dir, settings.run_dir)

@@ -39,8 +39,11 @@ def start(
     log_dir: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    umask: int = -1,
 ) -> int:
-    """Start ``argv`` detached unless it already runs; return its PID."""
+    """Start ``argv`` detached unless it already runs; return its PID. ``umask``: the
+    process's (``nimbus.private.PRIVATE_UMASK`` for one whose files hold secrets), or
+    ours if -1."""
     pid = running_pid(run_dir, name)
     if pid is not None:
         return pid
@@ -55,6 +58,7 @@ def start(
             env=dict(env) if env is not None else None,
             cwd=cwd,
             start_new_session=True,
+            umask=umask,
         )
     pidfile.write(pid_file(run_dir, name), proc.pid)
     return proc.pid

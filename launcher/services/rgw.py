@@ -18,7 +18,7 @@ from pathlib import Path
 
 from launcher.services import process
 from launcher.services.ceph import admin_client, free_port, mon_command, pid_name
-from launcher.services.ceph_conf import CephPaths, write_private
+from launcher.services.ceph_conf import CephPaths
 from launcher.services.rgw_conf import (
     RGW_CAPS,
     RGW_ENTITY,
@@ -31,6 +31,7 @@ from launcher.services.rgw_conf import (
     render_gateway_keyring,
 )
 from nimbus.errors import BackendUnavailable
+from nimbus.private import PRIVATE_UMASK, write_private
 
 #: The gateway's PID file name in ``run_dir``; ``stop_ceph`` stops it first.
 GATEWAY = pid_name("radosgw")
@@ -77,7 +78,7 @@ def ensure_gateway(
     started = process.running_pid(run_dir, GATEWAY) is None
     if started:
         argv = ["radosgw", "-f", "-c", str(conf), "-n", RGW_ENTITY]
-        process.start(GATEWAY, argv, run_dir, log_dir)
+        process.start(GATEWAY, argv, run_dir, log_dir, umask=PRIVATE_UMASK)
     handle = GatewayHandle(chosen, conf, started)
     wait_answering(handle, run_dir, log_file, timeout)
     return handle

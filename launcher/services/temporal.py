@@ -16,6 +16,7 @@ from temporalio.service import RPCError
 from launcher.services import process
 from nimbus.config import Settings
 from nimbus.errors import BackendUnavailable
+from nimbus.private import PRIVATE_UMASK
 from nimbus.temporal import connect
 from workflows.common import SEARCH_ATTRIBUTES
 
@@ -49,7 +50,10 @@ def argv(settings: Settings) -> list[str]:
 def start(settings: Settings) -> int:
     """Start the server unless it runs; wait for its frontend and UI ports; register the
     search attributes it lacks (a server started by an older Nimbus has fewer)."""
-    pid = process.start(NAME, argv(settings), settings.run_dir, settings.log_dir)
+    # Its database holds every workflow's history.
+    pid = process.start(
+        NAME, argv(settings), settings.run_dir, settings.log_dir, umask=PRIVATE_UMASK
+    )
     log = settings.log_dir / f"{NAME}.log"
     process.wait_for_port(NAME, settings.temporal_host, settings.temporal_port, 60, log)
     process.wait_for_port("temporal ui", settings.temporal_host, settings.temporal_ui_port, 30, log)

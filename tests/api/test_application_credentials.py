@@ -194,3 +194,9 @@ def test_losing_every_role_on_the_project_deletes_the_credential(idp: IdentityAp
     _issue(idp, _auth({"id": made["id"], "secret": made["secret"]}), 401)
     with idp.db.session() as s:
         assert s.get(ApplicationCredential, made["id"]) is None
+
+
+def test_an_empty_role_list_delegates_every_role_of_the_token(idp: IdentityApp) -> None:
+    """As Keystone does; the openstack CLI sends ``"roles": []`` when given no ``--role``."""
+    made = _create(idp, roles=[])["application_credential"]
+    assert {r["name"] for r in made["roles"]} >= {"member"}

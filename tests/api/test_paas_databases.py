@@ -24,6 +24,7 @@ from nimbus.db import Server, Volume
 from nimbus.db_paas import Instance, ServiceInstance
 from paas import postgresql
 from tests.api.test_paas_services import bind, create, make_app, wait_status
+from tests.support.leaks import histories as run_histories
 from tests.support.paas import Guest, h, stack
 from tests.support.stack import Stack, import_default_image
 
@@ -125,14 +126,9 @@ def _network_id(stack: Stack, name: str) -> str:
 
 
 def histories(stack: Stack, service_id: str) -> list[str]:
-    async def fetch(client: Any) -> list[str]:
-        texts = []
-        async for wf in client.list_workflows(f'NimbusResourceId="{service_id}"'):
-            handle = client.get_workflow_handle(wf.id, run_id=wf.run_id)
-            texts.append((await handle.fetch_history()).to_json())
-        return texts
-
-    texts = stack.bridge.run(fetch)
+    """The service's histories with their payloads decoded (base64 in a history's JSON)."""
+    query = f'NimbusResourceId="{service_id}"'
+    texts = list(stack.bridge.run(lambda client: run_histories(client, query)).values())
     assert texts
     return texts
 

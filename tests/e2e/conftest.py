@@ -10,6 +10,7 @@ import pytest
 
 from launcher.services.libvirtd import LibvirtdHandle
 from tests.support.cloud import Cloud, start_cloud, stop_cloud
+from tests.support.leaks import cloud_leaks
 
 
 @pytest.fixture(scope="session")
@@ -20,12 +21,15 @@ def cloud(
     postgresql_image: Path,
     libvirtd: LibvirtdHandle,
 ) -> Iterator[Cloud]:
-    """Depends on ``libvirtd`` so that the session, not this cloud, owns the daemon."""
+    """Depends on ``libvirtd`` so that the session, not this cloud, owns the daemon. Once
+    every test ran, no secret may be in the cloud's logs or workflow histories."""
     c = start_cloud(tmp_path_factory.mktemp("cloud"), guest_image, runtime_image, postgresql_image)
     try:
         yield c
+        leaked = cloud_leaks(c.settings)
     finally:
         stop_cloud(c)
+    assert leaked == [], "secrets in the cloud's logs or workflow histories"
 
 
 #: Lines of a cloud's logs worth attaching to a failed test's report.

@@ -26,6 +26,7 @@ from launcher.services.ceph import (
 )
 from launcher.services.ceph_conf import read_key
 from nimbus.errors import BackendUnavailable
+from nimbus.private import is_private
 
 pytestmark = pytest.mark.ceph
 
@@ -95,6 +96,17 @@ def test_health_is_ok(first: CephHandle):
     assert ceph_health(first.conf, first.keyring) == "HEALTH_OK", health_report(
         first.conf, first.keyring
     )
+
+
+def test_no_one_but_root_reads_the_keys_or_the_monitors_store(base: Path, first: CephHandle):
+    """The keyrings Nimbus writes and those the daemons write themselves, and the
+    monitor's store of every key: the cluster's folder and every file in it are private."""
+    ceph_dir = dirs(base)[0]
+    assert is_private(ceph_dir)
+    keyrings = [p for p in ceph_dir.rglob("*") if p.is_file() and "keyring" in p.name]
+    assert len(keyrings) >= 3  # admin, daemons (the mgr and OSD read it), the monitor's
+    files = [p for p in ceph_dir.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert [p for p in files if not is_private(p)] == []
 
 
 def test_access_gives_qemu_the_monitors_user_and_key(first: CephHandle):

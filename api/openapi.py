@@ -15,18 +15,16 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from importlib import metadata
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from werkzeug.routing import Rule
 
 from api import deps
-from api.context import is_public, public
+from api.context import View, is_public, public
 from api.openapi_query import query_names
 
 bp = Blueprint("openapi", __name__)
-
-View = TypeVar("View", bound=Callable[..., Any])
 
 #: A rule's ``<converter:name>`` (or ``<name>``) variables.
 _VARIABLE = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")

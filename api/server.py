@@ -13,7 +13,7 @@ from flask import Flask
 
 from activities.storage.block import BlockStore
 from nimbus.config import Settings
-from nimbus.httpserver import GunicornApp
+from nimbus.httpserver import GunicornApp, tls_options
 
 
 class ApiServer(GunicornApp):
@@ -42,6 +42,7 @@ class ApiServer(GunicornApp):
             "proc_name": "nimbus-api",
             "accesslog": None,
             "errorlog": "-",
+            **tls_options(settings),
         }
         super().__init__(options)
 

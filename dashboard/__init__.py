@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, g, redirect, render_template, request, url_for
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.exceptions import HTTPException
 
 from dashboard.apiclient import Api, ApiError
@@ -29,6 +38,7 @@ def create_dashboard(settings: Settings, api_url: str | None = None) -> Flask:
 
     app = Flask("nimbus-dashboard", root_path=__path__[0])
     app.config["NIMBUS_API"] = api_url or settings.public_url
+    app.config["NIMBUS_API_VERIFY"] = settings.api_verify
     app.config["TEMPORAL_UI"] = (
         f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
     )
@@ -54,7 +64,7 @@ def create_dashboard(settings: Settings, api_url: str | None = None) -> Flask:
     def _session() -> Any:
         store: SessionStore = app.extensions["nimbus_sessions"]
         g.session = store.get(request.cookies.get(COOKIE))
-        g.api = Api(app.config["NIMBUS_API"], g.session.token if g.session else None)
+        g.api = api_client(g.session.token if g.session else None)
         if request.endpoint in PUBLIC:
             return None
         if g.session is None:
@@ -94,6 +104,13 @@ def create_dashboard(settings: Settings, api_url: str | None = None) -> Flask:
         return error_page(exc.code or 500, exc.description or exc.name)
 
     return app
+
+
+def api_client(token: str | None = None) -> Api:
+    """A client of the cloud's API, as the holder of ``token``."""
+    return Api(
+        current_app.config["NIMBUS_API"], token, verify=current_app.config["NIMBUS_API_VERIFY"]
+    )
 
 
 def error_page(status: int, message: str) -> tuple[str, int]:

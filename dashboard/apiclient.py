@@ -56,6 +56,8 @@ class Api:
     base: str
     token: str | None = None
     timeout: float = 30.0
+    #: The CA file its certificate is checked against, or True for the system's.
+    verify: str | bool = True
 
     def call(self, method: str, path: str, **kw: Any) -> requests.Response:
         headers = {**HEADERS, **kw.pop("headers", {})}
@@ -63,7 +65,12 @@ class Api:
             headers["X-Auth-Token"] = self.token
         try:
             return requests.request(
-                method, self.base + path, headers=headers, timeout=self.timeout, **kw
+                method,
+                self.base + path,
+                headers=headers,
+                timeout=self.timeout,
+                verify=self.verify,
+                **kw,
             )
         except requests.RequestException as exc:
             raise ApiError(503, f"the cloud's API cannot be reached: {exc}") from exc

@@ -19,6 +19,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from dashboard import api_client
 from dashboard.apiclient import Api, ApiError, error_message
 from dashboard.sessions import COOKIE, Session, SessionStore
 
@@ -32,7 +33,7 @@ def _store() -> SessionStore:
 
 
 def _api(token: str | None = None) -> Api:
-    return Api(current_app.config["NIMBUS_API"], token)
+    return api_client(token)
 
 
 def _expiry(token_body: dict[str, Any]) -> float:

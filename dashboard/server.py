@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask
 
 from nimbus.config import Settings
-from nimbus.httpserver import GunicornApp
+from nimbus.httpserver import GunicornApp, tls_options
 
 
 class DashboardServer(GunicornApp):
@@ -25,6 +25,7 @@ class DashboardServer(GunicornApp):
             "proc_name": "nimbus-dashboard",
             "accesslog": None,
             "errorlog": "-",
+            **tls_options(settings),
         }
         super().__init__(options)
 

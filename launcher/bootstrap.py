@@ -10,6 +10,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from sqlalchemy import select, update
@@ -203,26 +204,47 @@ def clouds_yaml_path(settings: Settings) -> Path:
     return settings.data_dir / "clouds.yaml"
 
 
+def _with_endpoint(settings: Settings, cloud: dict[str, Any]) -> dict[str, Any]:
+    """A clouds.yaml cloud reaching this cloud's API: its URL, and with TLS the CA its
+    certificate is checked against (``cacert``, which openstacksdk and the openstack CLI
+    read)."""
+    auth = {**cloud.get("auth", {}), "auth_url": settings.public_url + "/identity/v3"}
+    cloud = {**cloud, "auth": auth}
+    cloud.pop("cacert", None)
+    return {**cloud, "cacert": str(settings.tls_ca_cert)} if settings.tls else cloud
+
+
 def write_clouds_yaml(settings: Settings, creds: AdminCredentials) -> Path:
     """The admin's client configuration (cloud ``nimbus``), readable by root only."""
-    config = {
-        "clouds": {
-            "nimbus": {
-                "auth": {
-                    "auth_url": settings.public_url + "/identity/v3",
-                    "username": creds.username,
-                    "password": creds.password,
-                    "project_name": creds.project_name,
-                    "user_domain_name": "Default",
-                    "project_domain_name": "Default",
-                },
-                "region_name": settings.region,
-                "identity_api_version": 3,
-                "interface": "public",
-            }
-        }
+    cloud = {
+        "auth": {
+            "username": creds.username,
+            "password": creds.password,
+            "project_name": creds.project_name,
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        },
+        "region_name": settings.region,
+        "identity_api_version": 3,
+        "interface": "public",
     }
+    config = {"clouds": {"nimbus": _with_endpoint(settings, cloud)}}
     return write_private(clouds_yaml_path(settings), yaml.safe_dump(config, sort_keys=False))
+
+
+def refresh_clouds_yaml(settings: Settings) -> bool:
+    """Point an existing clouds.yaml's cloud ``nimbus`` at the API as the settings have it
+    now (TLS turned on or off, another port), keeping its credentials and the rest of the
+    file; whether it changed."""
+    path = clouds_yaml_path(settings)
+    config = yaml.safe_load(path.read_text())
+    cloud = config["clouds"]["nimbus"]
+    wanted = _with_endpoint(settings, cloud)
+    if wanted == cloud:
+        return False
+    config["clouds"]["nimbus"] = wanted
+    write_private(path, yaml.safe_dump(config, sort_keys=False))
+    return True
 
 
 def rgw_password_path(settings: Settings) -> Path:

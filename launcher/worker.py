@@ -166,7 +166,13 @@ async def run(
         drivers.hypervisor, drivers.store, settings.instances_dir, settings.instance_prefix
     )
     cloud = PaasCloudActivities(
-        CloudApi(settings.public_url, PAAS_USER, paas_password_path(settings)), db
+        CloudApi(
+            settings.public_url,
+            PAAS_USER,
+            paas_password_path(settings),
+            verify=settings.api_verify,
+        ),
+        db,
     )
     shipper = LogShipper(db, settings.instances_dir)
     host_activities = [

@@ -45,6 +45,9 @@ class Settings:
     data_dir: Path = CHECKOUT / ".nimbus"
     api_host: str = "127.0.0.1"
     api_port: int = 8770
+    #: HTTPS for the API and the dashboard, with a certificate ``nimbus up`` makes from a
+    #: certificate authority of the cloud's own (``tls_dir``), which clouds.yaml trusts.
+    tls: bool = True
     temporal_host: str = "127.0.0.1"
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
@@ -155,8 +158,40 @@ class Settings:
     quota_defaults: dict[str, int] = field(default_factory=lambda: dict(QUOTA_DEFAULTS))
 
     @property
+    def scheme(self) -> str:
+        """How the API and the dashboard are reached: ``https``, or ``http`` without TLS."""
+        return "https" if self.tls else "http"
+
+    @property
     def public_url(self) -> str:
-        return f"http://{self.api_host}:{self.api_port}"
+        return f"{self.scheme}://{self.api_host}:{self.api_port}"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The cloud's CA (certificate and key) and the API's and dashboard's certificate."""
+        return self.data_dir / "tls"
+
+    @property
+    def tls_ca_cert(self) -> Path:
+        return self.tls_dir / "ca.crt"
+
+    @property
+    def tls_ca_key(self) -> Path:
+        return self.tls_dir / "ca.key"
+
+    @property
+    def tls_cert(self) -> Path:
+        return self.tls_dir / "server.crt"
+
+    @property
+    def tls_key(self) -> Path:
+        return self.tls_dir / "server.key"
+
+    @property
+    def api_verify(self) -> str | bool:
+        """What a client of the API or the dashboard checks their certificate against
+        (requests' ``verify``): the cloud's CA, or the system's CAs when TLS is off."""
+        return str(self.tls_ca_cert) if self.tls else True
 
     @property
     def object_store_endpoint(self) -> str | None:
@@ -179,7 +214,7 @@ class Settings:
 
     @property
     def dashboard_url(self) -> str:
-        return f"http://{self.dashboard_host}:{self.dashboard_port}"
+        return f"{self.scheme}://{self.dashboard_host}:{self.dashboard_port}"
 
     @property
     def temporal_address(self) -> str:
@@ -274,6 +309,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "NIMBUS_DATA_DIR": ("data_dir", Path),
     "NIMBUS_API_HOST": ("api_host", str),
     "NIMBUS_API_PORT": ("api_port", int),
+    "NIMBUS_TLS": ("tls", _flag),
     "NIMBUS_TEMPORAL_HOST": ("temporal_host", str),
     "NIMBUS_TEMPORAL_PORT": ("temporal_port", int),
     "NIMBUS_TEMPORAL_UI_PORT": ("temporal_ui_port", int),

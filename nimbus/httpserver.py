@@ -8,6 +8,15 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from nimbus.config import Settings
+
+
+def tls_options(settings: Settings) -> dict[str, Any]:
+    """gunicorn's options for HTTPS with the cloud's certificate (none when TLS is off)."""
+    if not settings.tls:
+        return {}
+    return {"certfile": str(settings.tls_cert), "keyfile": str(settings.tls_key)}
+
 
 class GunicornApp(BaseApplication):
     """Serves ``load()``'s app with ``options`` (gunicorn's settings by name)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from nimbus.errors import NimbusError
-from paas.client import AppClient, ClientError, load_auth
+from paas.client import AppClient, ClientError, load_cloud
 
 #: How often a waiting command asks again.
 POLL_SECONDS = 1.0
@@ -33,7 +33,7 @@ def say(text: str = "") -> None:
 
 
 def _client(args: argparse.Namespace) -> AppClient:
-    return AppClient(load_auth(cloud=args.os_cloud))
+    return AppClient(load_cloud(cloud=args.os_cloud))
 
 
 # -- push ------------------------------------------------------------------------------

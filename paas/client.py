@@ -11,7 +11,7 @@ from typing import Any
 import requests
 import yaml
 
-from nimbus.client import password_auth
+from nimbus.client import password_auth, tls_verify
 
 #: Where the openstack CLI looks for clouds.yaml, after ``OS_CLIENT_CONFIG_FILE``.
 CONFIG_PATHS = (
@@ -40,9 +40,9 @@ def _clouds_file(env: Mapping[str, str]) -> Path:
     )
 
 
-def load_auth(env: Mapping[str, str] | None = None, cloud: str | None = None) -> dict[str, Any]:
-    """The ``auth`` section of the chosen cloud (``--os-cloud``, ``OS_CLOUD``, or the only
-    one in the file)."""
+def load_cloud(env: Mapping[str, str] | None = None, cloud: str | None = None) -> dict[str, Any]:
+    """The chosen cloud's entry (``--os-cloud``, ``OS_CLOUD``, or the only one in the
+    file): its ``auth`` section, and its ``cacert`` or ``verify``."""
     env = os.environ if env is None else env
     clouds = yaml.safe_load(_clouds_file(env).read_text()).get("clouds") or {}
     name = cloud or env.get("OS_CLOUD") or (next(iter(clouds)) if len(clouds) == 1 else None)
@@ -50,8 +50,8 @@ def load_auth(env: Mapping[str, str] | None = None, cloud: str | None = None) ->
         raise ClientError(
             f"choose a cloud with OS_CLOUD or --os-cloud (known: {', '.join(clouds)})"
         )
-    auth: dict[str, Any] = clouds[name]["auth"]
-    return auth
+    entry: dict[str, Any] = clouds[name]
+    return entry
 
 
 def _error(response: requests.Response) -> ClientError:
@@ -66,13 +66,16 @@ def _error(response: requests.Response) -> ClientError:
 class AppClient:
     """Authenticated calls to ``/paas/v1``."""
 
-    def __init__(self, auth: Mapping[str, Any], timeout: float = 120) -> None:
+    def __init__(self, cloud: Mapping[str, Any], timeout: float = 120) -> None:
+        """Log in as the ``auth`` of a clouds.yaml entry (``load_cloud``)."""
         self.timeout = timeout
+        self.verify = tls_verify(cloud)
+        auth = cloud["auth"]
         body = password_auth(auth["username"], auth["password"], auth["project_name"])
         url = str(auth["auth_url"]).rstrip("/")
         url = url if url.endswith("/v3") else url + "/v3"
         try:
-            r = requests.post(f"{url}/auth/tokens", json=body, timeout=timeout)
+            r = requests.post(f"{url}/auth/tokens", json=body, timeout=timeout, verify=self.verify)
         except requests.RequestException as exc:
             raise ClientError(f"cannot reach the cloud at {url}: {exc}") from exc
         if r.status_code != 201:
@@ -84,7 +87,12 @@ class AppClient:
         headers = {"X-Auth-Token": self.token, **kw.pop("headers", {})}
         try:
             return requests.request(
-                method, self.base + path, headers=headers, timeout=self.timeout, **kw
+                method,
+                self.base + path,
+                headers=headers,
+                timeout=self.timeout,
+                verify=self.verify,
+                **kw,
             )
         except requests.RequestException as exc:
             raise ClientError(f"cannot reach the PaaS API: {exc}") from exc

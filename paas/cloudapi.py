@@ -61,8 +61,18 @@ def raise_for(response: requests.Response, what: str) -> None:
 class CloudApi:
     """Authenticated calls as the PaaS service user, scoped to one project each."""
 
-    def __init__(self, url: str, user: str, password_file: Path, timeout: float = 60) -> None:
+    def __init__(
+        self,
+        url: str,
+        user: str,
+        password_file: Path,
+        timeout: float = 60,
+        verify: str | bool = True,
+    ) -> None:
+        """``verify``: the CA file the API's certificate is checked against (the cloud's
+        own, ``Settings.api_verify``), or True for the system's."""
         self.url = url.rstrip("/")
+        self.verify = verify
         self.user = user
         self.password_file = password_file
         self.timeout = timeout
@@ -86,6 +96,7 @@ class CloudApi:
 
     def _send(self, method: str, path: str, **kw: Any) -> requests.Response:
         kw.setdefault("timeout", self.timeout)
+        kw.setdefault("verify", self.verify)
         try:
             return requests.request(method, self.url + path, **kw)
         except requests.RequestException as exc:

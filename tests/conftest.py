@@ -266,6 +266,9 @@ def settings(tmp_path: Path, temporal_address: str, database_url: str) -> Settin
         host_name="testhost",
         power_sync_seconds=0.2,
         instance_prefix="nimbus-",
+        # The stacks over fakes serve their API in-process, over plain HTTP where a client
+        # needs a socket (werkzeug); HTTPS is tests/unit/test_tls.py's and the e2e cloud's.
+        tls=False,
     )
 
 

@@ -121,9 +121,18 @@ def up(settings: Settings) -> None:
     creds = bootstrap.bootstrap(db, settings)
     if creds is not None:
         bootstrap.write_clouds_yaml(settings, creds)
+    elif bootstrap.refresh_clouds_yaml(settings):
+        _say(f"clouds.yaml now reaches the API at {settings.public_url}")
     if settings.own_ceph:
         bootstrap.ensure_rgw_user(db, settings)
     bootstrap.ensure_paas_user(db, settings)
+    if settings.tls:
+        from launcher.tls import ensure_certificates
+
+        if ensure_certificates(settings):
+            _say(
+                f"made the cloud's certificate authority and HTTPS certificate ({settings.tls_dir})"
+            )
     _say("metadata service, worker and API")
     _start_python(settings, "metadata")
     _start_python(settings, "worker")
@@ -401,6 +410,15 @@ def _object_storage_line(settings: Settings) -> str:
     )
 
 
+def _ca_line(settings: Settings) -> str:
+    if not settings.tls:
+        return ""
+    return (
+        f"  HTTPS CA          {settings.tls_ca_cert}  (clouds.yaml trusts it; a browser: import"
+        " it, or accept the certificate once)\n"
+    )
+
+
 def print_endpoints(settings: Settings) -> None:
     clouds = bootstrap.clouds_yaml_path(settings)
     url = settings.public_url
@@ -416,7 +434,7 @@ Nimbus is up.
   Prometheus        http://127.0.0.1:{settings.prometheus_port}  (dashboards: /consoles/index.html)
   Alertmanager      http://127.0.0.1:{settings.alertmanager_port}
   Credentials       {clouds}
-
+{_ca_line(settings)}
 Use it with the openstack CLI:
   export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=nimbus
   openstack server create --flavor m1.tiny --image {bootstrap.DEFAULT_IMAGE} --wait vm1

@@ -92,10 +92,20 @@ def prometheus_config(settings: Settings) -> dict[str, Any]:
             ]
         },
         "scrape_configs": [
-            {"job_name": job, "static_configs": [{"targets": targets}]}
-            for job, targets in scrape_targets(settings).items()
+            _scrape_job(settings, job, targets) for job, targets in scrape_targets(settings).items()
         ],
     }
+
+
+def _scrape_job(settings: Settings, job: str, targets: list[str]) -> dict[str, Any]:
+    """One job; the API's over HTTPS when TLS is on, its certificate checked against the
+    cloud's CA under the name every certificate it makes carries (whatever host the API
+    listens on)."""
+    config: dict[str, Any] = {"job_name": job, "static_configs": [{"targets": targets}]}
+    if job == "nimbus-api" and settings.tls:
+        tls = {"ca_file": str(settings.tls_ca_cert), "server_name": "localhost"}
+        config |= {"scheme": "https", "tls_config": tls}
+    return config
 
 
 def alertmanager_config(settings: Settings) -> dict[str, Any]:

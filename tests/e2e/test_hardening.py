@@ -1,4 +1,6 @@
-"""A cloud started with ``nimbus up``, hardened: every file holding a secret is root's
+"""A cloud started with ``nimbus up``, hardened: the API and the dashboard answer over
+HTTPS with a certificate of the cloud's own CA, which clouds.yaml (so the openstack CLI)
+trusts, and their catalog says https; every file holding a secret is root's
 alone (0600, made so) in a data folder only root enters; no secret is in a log file or in
 the history of a workflow the cloud ran (``conftest.py`` looks again once every end-to-end
 test has run); the consoles without a login of their own listen on loopback only."""
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from nimbus.client import password_auth
 from nimbus.private import is_private
@@ -30,6 +33,8 @@ SECRET_FILES = (
     "ceph/ceph.client.rgw.nimbus.keyring",
     "ceph/rgw.conf",
     "ceph/mon.a/keyring",
+    "tls/ca.key",
+    "tls/server.key",
 )
 
 
@@ -50,7 +55,8 @@ def test_no_log_line_or_history_holds_a_secret(cloud: Cloud) -> None:
     made = cloud.openstack_json("application", "credential", "create", "leak-check")
     guess = "not-the-admins-password-5e1c"
     auth_url = f"{cloud.url}/identity/v3/auth/tokens"
-    wrong = requests.post(auth_url, json=password_auth("admin", guess, "admin"), timeout=30)
+    body = password_auth("admin", guess, "admin")
+    wrong = requests.post(auth_url, json=body, timeout=30, verify=cloud.verify)
     assert wrong.status_code == 401
     more = {
         "a wrong password": guess,
@@ -78,3 +84,25 @@ def test_the_temporal_ui_and_prometheus_listen_on_loopback_only(cloud: Cloud) ->
     settings = cloud.settings
     for port in (settings.temporal_ui_port, settings.prometheus_port, settings.alertmanager_port):
         assert _listening(port) and _listening(port) <= loopback, port
+
+
+def test_the_api_and_the_dashboard_speak_https_with_the_clouds_own_ca(cloud: Cloud) -> None:
+    settings = cloud.settings
+    assert cloud.url.startswith("https://") and settings.dashboard_url.startswith("https://")
+    for url in (f"{cloud.url}/identity/v3", f"{settings.dashboard_url}/health"):
+        assert requests.get(url, timeout=10, verify=cloud.verify).status_code == 200
+        with pytest.raises(requests.exceptions.SSLError):  # the system's CAs do not know it
+            requests.get(url, timeout=10)
+    plain = cloud.url.replace("https://", "http://") + "/identity/v3"
+    with pytest.raises(requests.exceptions.ConnectionError):  # no plain HTTP on its port
+        requests.get(plain, timeout=10)
+    clouds = yaml.safe_load((settings.data_dir / "clouds.yaml").read_text())["clouds"]
+    assert clouds["nimbus"]["cacert"] == str(settings.tls_ca_cert)
+
+
+def test_the_catalog_the_openstack_cli_follows_is_https(cloud: Cloud) -> None:
+    catalog = cloud.client().call("GET", "/identity/v3/auth/catalog").json()["catalog"]
+    port = f":{cloud.settings.api_port}/"
+    ours = [e["url"] for s in catalog for e in s["endpoints"] if port in e["url"]]
+    assert ours and all(url.startswith("https://") for url in ours)
+    assert cloud.openstack("catalog", "list").returncode == 0

@@ -21,6 +21,7 @@ def as_user(cloud: Cloud, user: str, password: str, project: str, *args: str) ->
     env = {k: v for k, v in cloud.env.items() if k not in ("OS_CLOUD", "OS_CLIENT_CONFIG_FILE")}
     env.update(
         OS_AUTH_URL=cloud.url + "/identity/v3",
+        OS_CACERT=str(cloud.settings.tls_ca_cert),
         OS_USERNAME=user,
         OS_PASSWORD=password,
         OS_PROJECT_NAME=project,

@@ -56,7 +56,9 @@ def token_of(cloud: Cloud, user: str, project: str, role: str) -> str:
     db = Database(cloud.settings.db_url)
     bootstrap.ensure_user(db, user, project, role, f"{user}-secret")
     body = password_auth(user, f"{user}-secret", project)
-    response = requests.post(f"{cloud.url}/identity/v3/auth/tokens", json=body, timeout=10)
+    response = requests.post(
+        f"{cloud.url}/identity/v3/auth/tokens", json=body, timeout=10, verify=cloud.verify
+    )
     assert response.status_code == 201, response.text
     return str(response.headers["X-Subject-Token"])
 
@@ -106,6 +108,7 @@ def test_a_revoked_token_is_refused_by_the_gateway_at_once(cloud: Cloud, stored:
         f"{cloud.url}/identity/v3/auth/tokens",
         headers={"X-Auth-Token": token, "X-Subject-Token": token},
         timeout=10,
+        verify=cloud.verify,
     )
     assert revoked.status_code == 204
     assert requests.get(url, headers={"X-Auth-Token": token}, timeout=10).status_code == 401

@@ -206,7 +206,7 @@ def test_up_again_is_safe_and_status_shows_services(cloud: Cloud) -> None:
 
 
 def test_metrics_on_api_and_worker(cloud: Cloud) -> None:
-    api = requests.get(f"{cloud.url}/metrics", timeout=5).text
+    api = requests.get(f"{cloud.url}/metrics", timeout=5, verify=cloud.verify).text
     assert "nimbus_api_requests_total" in api
     port = cloud.settings.worker_metrics_port
     worker = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text

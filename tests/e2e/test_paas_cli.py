@@ -244,7 +244,8 @@ def test_a_rolling_deploy_drops_no_request(pushed: Cloud, tmp_path: Path) -> Non
         interval=2,
     )
     assert "requests:" in ok(app(pushed, "show", FLASK))
-    scrape = requests.get(f"{pushed.settings.public_url}/metrics", timeout=10).text
+    metrics = f"{pushed.settings.public_url}/metrics"
+    scrape = requests.get(metrics, timeout=10, verify=pushed.settings.api_verify).text
     assert f'nimbus_app_responses_total{{app="{FLASK}"' in scrape
 
 

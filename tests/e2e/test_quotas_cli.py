@@ -31,7 +31,9 @@ def _user(cloud: Cloud, name: str, project: str, role: str) -> str:
 
 def _token(cloud: Cloud, name: str, project: str) -> str:
     body = password_auth(name, PASSWORD, project)
-    r = requests.post(f"{cloud.url}/identity/v3/auth/tokens", json=body, timeout=30)
+    r = requests.post(
+        f"{cloud.url}/identity/v3/auth/tokens", json=body, timeout=30, verify=cloud.verify
+    )
     r.raise_for_status()
     return r.headers["X-Subject-Token"]
 
@@ -53,7 +55,7 @@ def test_fifty_concurrent_boots_admit_exactly_ten(cloud: Cloud) -> None:
     def boot(i: int) -> requests.Response:
         body = {"server": {"name": f"race-{i}", "flavorRef": "1", "imageRef": image}}
         url = f"{cloud.url}/compute/v2.1/servers"
-        return requests.post(url, json=body, headers=headers, timeout=120)
+        return requests.post(url, json=body, headers=headers, timeout=120, verify=cloud.verify)
 
     with ThreadPoolExecutor(50) as pool:
         responses = list(pool.map(boot, range(50)))
@@ -69,7 +71,8 @@ def _delete_all(cloud: Cloud, headers: dict[str, str], ids: list[str], project_i
     """Delete the servers at once (a boot still running is cancelled) and wait them out."""
     for server_id in ids:
         url = f"{cloud.url}/compute/v2.1/servers/{server_id}"
-        assert requests.delete(url, headers=headers, timeout=30).status_code == 204
+        deleted = requests.delete(url, headers=headers, timeout=30, verify=cloud.verify)
+        assert deleted.status_code == 204
     wait_for(lambda: _live_servers(cloud, project_id) == 0, 300, "the servers to be deleted")
 
 

@@ -78,6 +78,11 @@ class Cloud:
     def url(self) -> str:
         return self.settings.public_url
 
+    @property
+    def verify(self) -> str | bool:
+        """What a client checks the API's certificate against: the cloud's own CA."""
+        return self.settings.api_verify
+
     def worker_pid(self) -> int | None:
         return process.running_pid(self.settings.run_dir, "worker")
 

@@ -52,7 +52,7 @@ class IdentityApp:
 
 def identity_app(data_dir: Path, **settings: Any) -> Iterator[IdentityApp]:
     """A seeded API whose Temporal bridge is never used (nothing listens at its address)."""
-    config = Settings(data_dir=data_dir, temporal_port=1, **settings)
+    config = Settings(data_dir=data_dir, temporal_port=1, **{"tls": False, **settings})
     db = Database(config.db_url)
     seed(db)
     bridge = TemporalBridge(config.temporal_address, config.temporal_namespace)

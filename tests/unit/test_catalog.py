@@ -9,7 +9,7 @@ def test_catalog_has_every_interface_and_the_legacy_region_key() -> None:
     compute = next(s for s in catalog if s["type"] == "compute")
     assert {e["interface"] for e in compute["endpoints"]} == {"public", "internal", "admin"}
     assert all(e["region"] == e["region_id"] == "RegionOne" for e in compute["endpoints"])
-    assert compute["endpoints"][0]["url"] == "http://127.0.0.1:8770/compute/v2.1"
+    assert compute["endpoints"][0]["url"] == "https://127.0.0.1:8770/compute/v2.1"
 
 
 def test_catalog_ids_are_stable() -> None:
@@ -20,7 +20,7 @@ def test_catalog_publishes_networking_without_a_version() -> None:
     catalog = build_catalog(Settings(api_port=8770), "proj")
     network = next(s for s in catalog if s["type"] == "network")
     assert network["name"] == "neutron"
-    assert network["endpoints"][0]["url"] == "http://127.0.0.1:8770/networking"
+    assert network["endpoints"][0]["url"] == "https://127.0.0.1:8770/networking"
 
 
 def test_the_object_store_is_the_gateways_swift_account_of_the_project() -> None:

@@ -8,7 +8,7 @@ from nimbus.config import Settings, load_settings, settings_env
 def test_environment_overrides_defaults() -> None:
     s = load_settings({"NIMBUS_API_PORT": "9999", "NIMBUS_DATA_DIR": "/srv/nimbus"})
     assert s.api_port == 9999 and s.data_dir == Path("/srv/nimbus")
-    assert s.public_url == "http://127.0.0.1:9999"
+    assert s.public_url == "https://127.0.0.1:9999"
 
 
 def test_relative_data_dir_is_made_absolute() -> None:

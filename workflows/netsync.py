@@ -139,6 +139,34 @@ async def plug_server(server_id: str, host: str) -> ServerPorts:
 PLUG_AT_ONCE = "plug-ports-at-once"
 
 
+#: Patch: a boot launches its domain once the bridges of its networks and the filters of
+#: its ports are in place (``plug_devices``), and converges DHCP leases and group members
+#: while the domain starts (``plug_leases``): a guest asks for its address only once it
+#: runs, and the server turns ACTIVE only after both.
+LEASES_BESIDE_LAUNCH = "leases-beside-launch"
+
+
+async def plug_devices(server_id: str, host: str) -> ServerPorts:
+    """Bind the server's ports to ``host`` and put in place what its domain needs before
+    it starts: each network's bridge there and each port's filter."""
+    ports: ServerPorts = await run_local(
+        ServerPortRecords.bind_ports, BindPortsInput(server_id, host)
+    )
+    await all_of(
+        *(ensure_network_on(network_id, host) for network_id in ports.networks),
+        *(sync_port(nic.port_id) for nic in ports.nics),
+    )
+    return ports
+
+
+async def plug_leases(ports: ServerPorts) -> None:
+    """The rest of ``plug_server`` after ``plug_devices``: the DHCP leases of the server's
+    networks and the member addresses of its security groups."""
+    await all_of(
+        *(sync_dhcp(network_id) for network_id in ports.networks), sync_groups(ports.groups)
+    )
+
+
 async def _network_for_port(network_id: str, host: str) -> None:
     """The network's bridge on ``host``, then its DHCP server's leases."""
     await ensure_network_on(network_id, host)

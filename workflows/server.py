@@ -18,7 +18,13 @@ from workflows.common import (
     run_local,
     server_workflow_id,
 )
-from workflows.netsync import plug_server, unplug_server
+from workflows.netsync import (
+    LEASES_BESIDE_LAUNCH,
+    plug_devices,
+    plug_leases,
+    plug_server,
+    unplug_server,
+)
 from workflows.root_volumes import delete_volumes, volumes_deleted_with
 from workflows.saga import Saga
 
@@ -125,10 +131,22 @@ class BootServer:
             "delete_root_disk", lambda: run_activity(ComputeActivities.delete_root_disk, ref, queue)
         )
         disk = CreateRootDiskInput(plan.server_id, plan.image_location, plan.disk_gib)
-        _, ports = await all_of(
-            run_activity(ComputeActivities.create_root_disk, disk, queue), plug(plan, saga)
-        )
-        state = await start_on_disk(plan, saga, ports, launch_at_once=True)
+        if workflow.patched(LEASES_BESIDE_LAUNCH):
+            saga.add("unplug_ports", lambda: unplug_server(plan.server_id, plan.host))
+            _, ports = await all_of(
+                run_activity(ComputeActivities.create_root_disk, disk, queue),
+                plug_devices(plan.server_id, plan.host),
+            )
+            state, _ = await all_of(
+                start_on_disk(plan, saga, ports, launch_at_once=True, activate=False),
+                plug_leases(ports),
+            )
+            await run_local(ServerPortRecords.activate_ports, ref)
+        else:
+            _, ports = await all_of(
+                run_activity(ComputeActivities.create_root_disk, disk, queue), plug(plan, saga)
+            )
+            state = await start_on_disk(plan, saga, ports, launch_at_once=True)
         await run_local(
             ServerRecords.mark_active, MarkActiveInput(plan.server_id, state.power_state)
         )
@@ -187,9 +205,11 @@ async def start_on_disk(
     ports: ServerPorts,
     root_volume_id: str | None = None,
     launch_at_once: bool = False,
+    activate: bool = True,
 ) -> PowerStateResult:
     """Domain defined and started with the server's plugged ports -> running -> ports
-    active; with ``launch_at_once``, the domain's start and wait are one activity."""
+    active (unless not to ``activate`` them yet); with ``launch_at_once``, the domain's
+    start and wait are one activity."""
     queue, ref = host_queue(plan.host), ServerRef(plan.server_id)
     saga.add("destroy_domain", lambda: run_activity(ComputeActivities.destroy_domain, ref, queue))
     domain = StartDomainInput(
@@ -219,7 +239,8 @@ async def start_on_disk(
     else:
         await run_activity(ComputeActivities.start_domain, domain, queue)
         state = await _wait_running(ref, queue)
-    await run_local(ServerPortRecords.activate_ports, ref)
+    if activate:
+        await run_local(ServerPortRecords.activate_ports, ref)
     return state
 
 

@@ -1,15 +1,17 @@
 """The components under the workflows die in the middle of an operation: the Temporal
-server (SIGKILL; its history is in its database file), libvirtd (restarted; guests keep
-running) and the Ceph OSD (SIGKILL; I/O waits for it). Each comes back, as ``nimbus up``
-or the operator brings it back, and the operation in flight ends as it would have, with
-nothing orphaned."""
+server (SIGKILL; its history is in its database file and write-ahead log), libvirtd
+(restarted; guests keep running) and the Ceph OSD (SIGKILL; I/O waits for it). Each comes
+back, as ``nimbus up`` or the operator brings it back, and the operation in flight ends as
+it would have, with nothing orphaned."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,7 +113,15 @@ def _active(api: Api, server_id: str) -> None:
     assert server["status"] == "ACTIVE", server.get("fault")
 
 
+def _journal_mode(database: Path) -> str:
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        return str(db.execute("PRAGMA journal_mode").fetchone()[0])
+
+
 def test_the_temporal_server_killed_during_a_boot(cloud: Cloud, api: Api) -> None:
+    # Its commits go to a write-ahead log, synced at checkpoints (launcher/services/
+    # temporal.py): a killed server must lose none of them.
+    assert _journal_mode(cloud.settings.data_dir / "temporal.db") == "wal"
     server_id = api.boot("restart-temporal")
     wait_for(lambda: server_id in cloud.disks(), 60, "the root disk", interval=0.02)
     _kill(cloud, TEMPORAL)

@@ -24,7 +24,7 @@ from api import create_app
 from api.bridge import TemporalBridge
 from launcher import bootstrap
 from launcher.drivers import HostDrivers
-from launcher.worker import SANDBOX_RESTRICTIONS
+from launcher.worker import SANDBOX_RESTRICTIONS, compile_workflows
 from launcher.worker import run as run_worker
 from nimbus import temporal
 from nimbus.client import password_auth
@@ -48,6 +48,7 @@ class ValidatedOnceRunner(SandboxedWorkflowRunner):
 
 
 #: One for every worker the tests start in this process.
+compile_workflows()
 TEST_RUNNER = ValidatedOnceRunner(restrictions=SANDBOX_RESTRICTIONS)
 
 

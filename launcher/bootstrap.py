@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,7 +100,7 @@ def ensure_user(
         user = s.scalars(select(User).where(User.name == name)).first()
         new_password = None
         if user is None or password is not None:
-            new_password = password or secrets.token_urlsafe(18)
+            new_password = password or tokens.cli_safe_secret(18)
         if user is None:
             user = User(name=name, password_hash="", default_project_id=project.id)
             s.add(user)
@@ -255,7 +254,7 @@ def rgw_password_path(settings: Settings) -> Path:
 def _ensure_service_user(db: Database, name: str, role: str, path: Path) -> Path:
     """A service user of the service project; its password is made (or reset, if its
     file is gone) and written to ``path``, which is returned."""
-    password = None if path.exists() else secrets.token_urlsafe(24)
+    password = None if path.exists() else tokens.cli_safe_secret(24)
     ensure_user(db, name, SERVICE_PROJECT, role, password)
     if password is not None:
         write_private(path, password)
@@ -313,7 +312,7 @@ def bootstrap(db: Database, settings: Settings) -> AdminCredentials | None:
     """
     db.create_schema()
     ensure_flavors(db)
-    reset = None if clouds_yaml_path(settings).exists() else secrets.token_urlsafe(18)
+    reset = None if clouds_yaml_path(settings).exists() else tokens.cli_safe_secret(18)
     user, project, password = ensure_user(db, "admin", "admin", "admin", reset)
     if password is None:
         return None

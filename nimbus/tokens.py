@@ -12,6 +12,17 @@ from sqlalchemy.orm import Session
 from nimbus.db import Token, utcnow
 
 
+def cli_safe_secret(nbytes: int) -> str:
+    """``secrets.token_urlsafe(nbytes)`` that does not begin with a dash, which one in 64
+    does: a command line reads such a token, secret or password given as an argument
+    (``openstack token revoke <token>``, ``--os-application-credential-secret <secret>``)
+    as an option of its own and refuses it."""
+    while True:
+        text = secrets.token_urlsafe(nbytes)
+        if not text.startswith("-"):
+            return text
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -30,7 +41,7 @@ def issue(
     returns it and its row. A token re-scoped from ``parent`` keeps the parent's expiry
     and carries its audit id second, as Keystone's audit chain does. A token had with an
     application credential names it, and never outlives it (``not_after``)."""
-    token, now = secrets.token_urlsafe(32), utcnow()
+    token, now = cli_safe_secret(32), utcnow()
     audit = [secrets.token_urlsafe(16)]
     if parent is not None and parent.audit_ids:
         audit.append(parent.audit_ids[0])

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nimbus.db_paas import AVAILABLE, ServiceBinding, ServiceInstance
+from nimbus.tokens import cli_safe_secret
 from paas import postgresql
 
 OBJECT_STORAGE = "object-storage"
@@ -85,7 +86,7 @@ def new_s3_credentials(service_id: str) -> dict[str, str]:
     """A fresh key pair for the service's user, and its bucket."""
     return {
         "access_key_id": "NIMBUS" + secrets.token_hex(7).upper(),
-        "secret_access_key": secrets.token_urlsafe(30),
+        "secret_access_key": cli_safe_secret(30),
         "bucket": bucket_name(service_id),
     }
 

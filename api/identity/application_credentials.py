@@ -15,7 +15,6 @@ token whose credential is gone is no longer live).
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 import uuid
 from typing import Any
 
@@ -40,6 +39,7 @@ from nimbus.db import Role, Token, User, utcnow
 from nimbus.db_credentials import ApplicationCredential
 from nimbus.errors import Conflict, InvalidSpec, NotFound
 from nimbus.passwords import hash_password
+from nimbus.tokens import cli_safe_secret
 
 PATH = "/v3/users/<user_id>/application_credentials"
 SECRET_MAX = 4096
@@ -141,7 +141,7 @@ def _delegated(spec: dict[str, Any], ctx: RequestContext) -> list[str]:
 def _secret(spec: dict[str, Any]) -> str:
     value = spec.get("secret")
     if value is None:
-        return secrets.token_urlsafe(64)
+        return cli_safe_secret(64)
     if not isinstance(value, str) or not value.strip() or len(value) > SECRET_MAX:
         raise InvalidSpec(f"'secret' must be a non-blank string of at most {SECRET_MAX}.")
     return value

@@ -36,7 +36,7 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy nimbus launcher api workflows activities observability paas dashboard
 	NIMBUS_TEST_DATABASE=$(TEST_DATABASES) \
-		$(BIN)/pytest -q -p no:cacheprovider --durations=15 $(PARALLEL)
+		$(BIN)/pytest -q -p no:cacheprovider --durations=40 $(PARALLEL)
 
 test-unit: install
 	$(BIN)/pytest -q $(PARALLEL) tests/unit tests/workflows tests/api

@@ -19,6 +19,7 @@ from activities.compute import AttachedVolume, ServerRef
 from activities.placement import claim
 from nimbus.db import Database, Flavor, Image, Server, VolumeAttachment, utcnow
 from nimbus.db_compute import server_flavor
+from nimbus.db_network import server_ports
 from nimbus.errors import Conflict, NotFound
 
 
@@ -57,6 +58,8 @@ class LockInput:
 class MarkActiveInput:
     server_id: str
     power_state: int
+    #: Its ports turn ACTIVE in the same step (a boot's last, ``LEASES_BESIDE_LAUNCH``).
+    ports_active: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,11 +158,15 @@ class ServerRecords:
     @activity.defn
     def mark_active(self, inp: MarkActiveInput) -> None:
         """BUILD -> ACTIVE; ``Conflict`` if the server is being deleted meanwhile. A retry
-        after this step committed finds the server already ACTIVE, and leaves it so."""
+        after this step committed finds the server already ACTIVE, and leaves it so. With
+        ``ports_active``, its ports turn ACTIVE too, in the same transaction."""
         with self.db.session() as s:
             found = s.get(Server, inp.server_id)
             if _already_active(found):
                 return
+            if inp.ports_active:
+                for port in server_ports(s, inp.server_id):
+                    port.status = "ACTIVE"
             server = _building(found, inp.server_id)
             server.status, server.task_state = "ACTIVE", None
             server.power_state, server.launched_at = inp.power_state, utcnow()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
@@ -64,10 +64,24 @@ _PASSTHROUGH = ("observability", "prometheus_client", "nimbus", "activities")
 SANDBOX_RESTRICTIONS = SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox every worker (and the replay tests) runs workflows in."""
+def sandboxed_runner() -> SandboxedWorkflowRunner:
+    """Temporal's sandbox, which refuses whatever a workflow must not do (the clock, random
+    numbers, I/O) at the moment it is done: every test stack and every replay of a
+    recorded history runs workflows in it, and so do the cloud's workers with
+    ``NIMBUS_WORKFLOW_SANDBOX=on``."""
     compile_workflows()
     return SandboxedWorkflowRunner(restrictions=SANDBOX_RESTRICTIONS)
+
+
+def workflow_runner(settings: Settings) -> WorkflowRunner:
+    """What the cloud's workers run workflows in: outside the sandbox unless the settings
+    ask for it. The sandbox loads a workflow's modules again for every run and checks each
+    call: a boot spent 70 to 90 ms of CPU in it (half of its workflow tasks' time), and
+    every cached run held its own copy of the modules. The tests hold the workflows to it
+    instead (every workflow the suites run, and every recorded history, runs sandboxed,
+    and tests/unit/test_workflow_determinism.py reads the workflow modules for calls the
+    sandbox would refuse)."""
+    return sandboxed_runner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
 
 
 def compile_workflows() -> None:
@@ -91,11 +105,10 @@ def build_workers(
     host_activities: Sequence[Callable[..., Any]],
     host_queue: str,
     executor: ThreadPoolExecutor,
+    runner: WorkflowRunner,
     extra_interceptors: Sequence[Interceptor] = (),
-    runner: SandboxedWorkflowRunner | None = None,
 ) -> list[Worker]:
     """One worker for workflows and host-independent activities, one for this host."""
-    runner = runner or workflow_runner()
     interceptors = [RequestIdInterceptor(), MetricsInterceptor(), *extra_interceptors]
     control = Worker(
         client,
@@ -169,10 +182,10 @@ async def run(
     drivers: HostDrivers,
     stop: asyncio.Event,
     interceptors: Sequence[Interceptor] = (),
-    runner: SandboxedWorkflowRunner | None = None,
+    runner: WorkflowRunner | None = None,
 ) -> None:
-    """Run the workers and the host agent until ``stop`` is set; ``runner`` is the
-    workflow sandbox (``workflow_runner()`` unless given)."""
+    """Run the workers and the host agent until ``stop`` is set; ``runner`` is what runs
+    the workflows (``workflow_runner(settings)`` unless given)."""
     client = await connect(settings)
     db = Database(settings.db_url)
     compute = ComputeActivities(
@@ -222,8 +235,8 @@ async def run(
             host_activities,
             settings.host_queue,
             executor,
+            runner or workflow_runner(settings),
             interceptors,
-            runner,
         )
         if settings.control_worker:
             workers += router_worker(client, drivers, executor, interceptors)

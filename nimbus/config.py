@@ -45,6 +45,10 @@ class Settings:
     data_dir: Path = CHECKOUT / ".nimbus"
     api_host: str = "127.0.0.1"
     api_port: int = 8770
+    #: Run workflows in Temporal's sandbox (``launcher.worker.workflow_runner``): off, as
+    #: the tests hold every workflow to it; on, to find what a workflow does that it must
+    #: not, in the cloud itself.
+    workflow_sandbox: bool = False
     #: HTTPS for the API and the dashboard, with a certificate ``nimbus up`` makes from a
     #: certificate authority of the cloud's own (``tls_dir``), which clouds.yaml trusts.
     tls: bool = True
@@ -310,6 +314,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "NIMBUS_API_HOST": ("api_host", str),
     "NIMBUS_API_PORT": ("api_port", int),
     "NIMBUS_TLS": ("tls", _flag),
+    "NIMBUS_WORKFLOW_SANDBOX": ("workflow_sandbox", _flag),
     "NIMBUS_TEMPORAL_HOST": ("temporal_host", str),
     "NIMBUS_TEMPORAL_PORT": ("temporal_port", int),
     "NIMBUS_TEMPORAL_UI_PORT": ("temporal_ui_port", int),

@@ -7,6 +7,8 @@ idempotent, so a step interrupted by a crash is simply run again.
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import workflow
 
 from workflows.common import all_of, run_local, run_net
@@ -139,32 +141,50 @@ async def plug_server(server_id: str, host: str) -> ServerPorts:
 PLUG_AT_ONCE = "plug-ports-at-once"
 
 
-#: Patch: a boot launches its domain once the bridges of its networks and the filters of
-#: its ports are in place (``plug_devices``), and converges DHCP leases and group members
-#: while the domain starts (``plug_leases``): a guest asks for its address only once it
-#: runs, and the server turns ACTIVE only after both.
+#: Patch: a boot launches its domain as soon as its root disk, the bridges of its
+#: networks and the filters of its ports are in place, while DHCP leases and group
+#: members converge beside (``Plugging``, from the ports' binding on):
+#: a guest asks for its address only once it runs, and the server and its ports turn
+#: ACTIVE (one step) only after both.
 LEASES_BESIDE_LAUNCH = "leases-beside-launch"
 
 
-async def plug_devices(server_id: str, host: str) -> ServerPorts:
-    """Bind the server's ports to ``host`` and put in place what its domain needs before
-    it starts: each network's bridge there and each port's filter."""
+async def bind_ports(server_id: str, host: str) -> ServerPorts:
+    """Record ``host`` on the server's ports; what they need, to plug them there."""
     ports: ServerPorts = await run_local(
         ServerPortRecords.bind_ports, BindPortsInput(server_id, host)
-    )
-    await all_of(
-        *(ensure_network_on(network_id, host) for network_id in ports.networks),
-        *(sync_port(nic.port_id) for nic in ports.nics),
     )
     return ports
 
 
-async def plug_leases(ports: ServerPorts) -> None:
-    """The rest of ``plug_server`` after ``plug_devices``: the DHCP leases of the server's
-    networks and the member addresses of its security groups."""
-    await all_of(
-        *(sync_dhcp(network_id) for network_id in ports.networks), sync_groups(ports.groups)
-    )
+class Plugging:
+    """A server's bound ports being plugged on ``host`` (``LEASES_BESIDE_LAUNCH``): each
+    network's bridge is started at once, and awaited both by what the domain needs
+    before it starts (``devices``) and by that network's DHCP leases (``leases``), which
+    follow its bridge as in ``plug_server``."""
+
+    def __init__(self, ports: ServerPorts, host: str) -> None:
+        self.ports = ports
+        self.bridges = {
+            network_id: asyncio.ensure_future(ensure_network_on(network_id, host))
+            for network_id in ports.networks
+        }
+
+    async def devices(self) -> None:
+        """Each network's bridge on the host and each port's filter."""
+        await all_of(*self.bridges.values(), *(sync_port(nic.port_id) for nic in self.ports.nics))
+
+    async def leases(self) -> None:
+        """Each network's DHCP leases, once its bridge is there, and the member addresses
+        of the server's security groups."""
+        await all_of(
+            *(self._leases(network_id) for network_id in self.ports.networks),
+            sync_groups(self.ports.groups),
+        )
+
+    async def _leases(self, network_id: str) -> None:
+        await self.bridges[network_id]
+        await sync_dhcp(network_id)
 
 
 async def _network_for_port(network_id: str, host: str) -> None:

@@ -20,8 +20,8 @@ from workflows.common import (
 )
 from workflows.netsync import (
     LEASES_BESIDE_LAUNCH,
-    plug_devices,
-    plug_leases,
+    Plugging,
+    bind_ports,
     plug_server,
     unplug_server,
 )
@@ -133,23 +133,25 @@ class BootServer:
         disk = CreateRootDiskInput(plan.server_id, plan.image_location, plan.disk_gib)
         if workflow.patched(LEASES_BESIDE_LAUNCH):
             saga.add("unplug_ports", lambda: unplug_server(plan.server_id, plan.host))
-            _, ports = await all_of(
-                run_activity(ComputeActivities.create_root_disk, disk, queue),
-                plug_devices(plan.server_id, plan.host),
-            )
-            state, _ = await all_of(
-                start_on_disk(plan, saga, ports, launch_at_once=True, activate=False),
-                plug_leases(ports),
-            )
-            await run_local(ServerPortRecords.activate_ports, ref)
+            ports = await bind_ports(plan.server_id, plan.host)
+            plugging = Plugging(ports, plan.host)
+
+            async def build_and_launch() -> PowerStateResult:
+                await all_of(
+                    run_activity(ComputeActivities.create_root_disk, disk, queue),
+                    plugging.devices(),
+                )
+                return await start_on_disk(plan, saga, ports, launch_at_once=True, activate=False)
+
+            state, _ = await all_of(build_and_launch(), plugging.leases())
+            done = MarkActiveInput(plan.server_id, state.power_state, ports_active=True)
         else:
             _, ports = await all_of(
                 run_activity(ComputeActivities.create_root_disk, disk, queue), plug(plan, saga)
             )
             state = await start_on_disk(plan, saga, ports, launch_at_once=True)
-        await run_local(
-            ServerRecords.mark_active, MarkActiveInput(plan.server_id, state.power_state)
-        )
+            done = MarkActiveInput(plan.server_id, state.power_state)
+        await run_local(ServerRecords.mark_active, done)
 
 
 #: Patch: a boot with fewer round trips through the Temporal server, which were most of

@@ -110,7 +110,7 @@ def test_a_claimed_port_is_handed_back_unbound_on_delete(
         # converged while the domain starts (``LEASES_BESIDE_LAUNCH``)
         "ensure_dhcp",
         "set_group_members",
-        "activate_ports",
+        "mark_active",
     ],
 )
 def test_a_failed_boot_releases_the_ports_it_made(

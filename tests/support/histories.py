@@ -13,7 +13,7 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Replayer
 
-from launcher.worker import workflow_runner
+from launcher.worker import sandboxed_runner
 from workflows.registry import WORKFLOWS
 
 HISTORIES = Path(__file__).resolve().parents[1] / "workflows" / "histories"
@@ -52,4 +52,5 @@ async def replay(path: Path) -> None:
     from temporalio.client import WorkflowHistory
 
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    await Replayer(workflows=WORKFLOWS, workflow_runner=workflow_runner()).replay_workflow(history)
+    replayer = Replayer(workflows=WORKFLOWS, workflow_runner=sandboxed_runner())
+    await replayer.replay_workflow(history)

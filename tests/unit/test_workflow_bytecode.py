@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import workflows
-from launcher.worker import workflow_runner
+from launcher.worker import sandboxed_runner
 
 SOURCES = sorted(Path(workflows.__file__).parent.glob("*.py"))
 
@@ -32,5 +32,5 @@ def test_the_worker_writes_the_bytecode_of_every_workflow_module(
     for source in SOURCES:
         Path(importlib.util.cache_from_source(str(source))).unlink(missing_ok=True)
     assert not any(_fresh(s) for s in SOURCES)
-    workflow_runner()
+    sandboxed_runner()
     assert SOURCES and all(_fresh(s) for s in SOURCES)

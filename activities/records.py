@@ -17,6 +17,7 @@ from temporalio import activity
 
 from activities.compute import AttachedVolume, ServerRef
 from activities.placement import claim
+from activities.server_ports import ServerPorts, port_summary
 from nimbus.db import Database, Flavor, Image, Server, VolumeAttachment, utcnow
 from nimbus.db_compute import server_flavor
 from nimbus.db_network import server_ports
@@ -43,6 +44,14 @@ class BootPlan:
     #: Why the scheduler chose its host (``nimbus.scheduler.Decision.summary``), kept in
     #: the boot's history; empty for a plan that did not place it.
     placement: str = ""
+
+
+@dataclass(frozen=True)
+class PlacedBoot:
+    """A boot's plan, and its ports bound to the plan's host."""
+
+    plan: BootPlan
+    ports: ServerPorts
 
 
 @dataclass(frozen=True)
@@ -99,14 +108,29 @@ class ServerRecords:
         Keeps an earlier placement, so a retried boot returns to the same host.
         """
         with self.db.session() as s:
-            server = _building(s.get(Server, inp.server_id), inp.server_id)
-            flavor = server_flavor(s, server.id, server.flavor_id)
-            image = s.get(Image, server.image_id)
-            if flavor is None or image is None or not image.location:
-                raise NotFound("the server's flavor or image no longer exists")
-            decision = claim(s, server, flavor)
-            server.task_state = "spawning"
-            return boot_plan(server, flavor, image.location, decision.summary())
+            return self._plan_boot(s, inp.server_id)
+
+    def _plan_boot(self, s: Any, server_id: str) -> BootPlan:
+        server = _building(s.get(Server, server_id), server_id)
+        flavor = server_flavor(s, server.id, server.flavor_id)
+        image = s.get(Image, server.image_id)
+        if flavor is None or image is None or not image.location:
+            raise NotFound("the server's flavor or image no longer exists")
+        decision = claim(s, server, flavor)
+        server.task_state = "spawning"
+        return boot_plan(server, flavor, image.location, decision.summary())
+
+    @activity.defn
+    def place_and_bind(self, inp: ServerRef) -> PlacedBoot:
+        """``plan_boot``, and the server's ports bound to its host (``bind_ports``), in
+        one transaction: one step of a boot's first workflow task rather than two. A retry
+        keeps the placement and binds again, to the same host."""
+        with self.db.session() as s:
+            plan = self._plan_boot(s, inp.server_id)
+            ports = server_ports(s, inp.server_id)
+            for port in ports:
+                port.binding_host, port.status = plan.host, "BUILD"
+            return PlacedBoot(plan, port_summary(s, ports))
 
     @activity.defn
     def plan_rebuild(self, inp: ServerRef) -> BootPlan:
@@ -229,6 +253,7 @@ class ServerRecords:
         return [
             self.set_lock,
             self.plan_boot,
+            self.place_and_bind,
             self.plan_rebuild,
             self.plan_resize,
             self.revert_flavor,

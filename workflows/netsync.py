@@ -149,14 +149,6 @@ PLUG_AT_ONCE = "plug-ports-at-once"
 LEASES_BESIDE_LAUNCH = "leases-beside-launch"
 
 
-async def bind_ports(server_id: str, host: str) -> ServerPorts:
-    """Record ``host`` on the server's ports; what they need, to plug them there."""
-    ports: ServerPorts = await run_local(
-        ServerPortRecords.bind_ports, BindPortsInput(server_id, host)
-    )
-    return ports
-
-
 class Plugging:
     """A server's bound ports being plugged on ``host`` (``LEASES_BESIDE_LAUNCH``): each
     network's bridge is started at once, and awaited both by what the domain needs

@@ -21,7 +21,6 @@ from workflows.common import (
 from workflows.netsync import (
     LEASES_BESIDE_LAUNCH,
     Plugging,
-    bind_ports,
     plug_server,
     unplug_server,
 )
@@ -45,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         DeletePlan,
         MarkActiveInput,
         MarkErrorInput,
+        PlacedBoot,
         ServerRecords,
         SetPowerInput,
     )
@@ -98,8 +98,12 @@ class BootServer:
         ref = ServerRef(inp.server_id)
         saga = release_ports_on_failure(inp.server_id)
         try:
-            if workflow.patched(FAST_BOOT):
-                plan: BootPlan = await run_local(ServerRecords.plan_boot, ref)
+            if workflow.patched(FAST_BOOT) and workflow.patched(LEASES_BESIDE_LAUNCH):
+                placed: PlacedBoot = await run_local(ServerRecords.place_and_bind, ref)
+                plan = placed.plan
+                await self._build_beside(placed, saga)
+            elif workflow.patched(FAST_BOOT):
+                plan = await run_local(ServerRecords.plan_boot, ref)
                 await self._build_at_once(plan, saga)
             else:
                 plan = await run_activity(ServerRecords.plan_boot, ref)
@@ -131,26 +135,36 @@ class BootServer:
             "delete_root_disk", lambda: run_activity(ComputeActivities.delete_root_disk, ref, queue)
         )
         disk = CreateRootDiskInput(plan.server_id, plan.image_location, plan.disk_gib)
-        if workflow.patched(LEASES_BESIDE_LAUNCH):
-            saga.add("unplug_ports", lambda: unplug_server(plan.server_id, plan.host))
-            ports = await bind_ports(plan.server_id, plan.host)
-            plugging = Plugging(ports, plan.host)
+        _, ports = await all_of(
+            run_activity(ComputeActivities.create_root_disk, disk, queue), plug(plan, saga)
+        )
+        state = await start_on_disk(plan, saga, ports, launch_at_once=True)
+        await run_local(
+            ServerRecords.mark_active, MarkActiveInput(plan.server_id, state.power_state)
+        )
 
-            async def build_and_launch() -> PowerStateResult:
-                await all_of(
-                    run_activity(ComputeActivities.create_root_disk, disk, queue),
-                    plugging.devices(),
-                )
-                return await start_on_disk(plan, saga, ports, launch_at_once=True, activate=False)
+    async def _build_beside(self, placed: PlacedBoot, saga: Saga) -> None:
+        """Placed with its ports bound in one step, the root disk cloned beside the
+        bridges and port filters, the domain launched as soon as those are in place,
+        with DHCP leases and group members converging beside; then the server and its
+        ports ACTIVE in one step (``LEASES_BESIDE_LAUNCH``)."""
+        plan, ports = placed.plan, placed.ports
+        queue, ref = host_queue(plan.host), ServerRef(plan.server_id)
+        saga.add(
+            "delete_root_disk", lambda: run_activity(ComputeActivities.delete_root_disk, ref, queue)
+        )
+        saga.add("unplug_ports", lambda: unplug_server(plan.server_id, plan.host))
+        disk = CreateRootDiskInput(plan.server_id, plan.image_location, plan.disk_gib)
+        plugging = Plugging(ports, plan.host)
 
-            state, _ = await all_of(build_and_launch(), plugging.leases())
-            done = MarkActiveInput(plan.server_id, state.power_state, ports_active=True)
-        else:
-            _, ports = await all_of(
-                run_activity(ComputeActivities.create_root_disk, disk, queue), plug(plan, saga)
+        async def build_and_launch() -> PowerStateResult:
+            await all_of(
+                run_activity(ComputeActivities.create_root_disk, disk, queue), plugging.devices()
             )
-            state = await start_on_disk(plan, saga, ports, launch_at_once=True)
-            done = MarkActiveInput(plan.server_id, state.power_state)
+            return await start_on_disk(plan, saga, ports, launch_at_once=True, activate=False)
+
+        state, _ = await all_of(build_and_launch(), plugging.leases())
+        done = MarkActiveInput(plan.server_id, state.power_state, ports_active=True)
         await run_local(ServerRecords.mark_active, done)
 
 

@@ -103,7 +103,7 @@ def test_a_claimed_port_is_handed_back_unbound_on_delete(
 @pytest.mark.parametrize(
     "step",
     [
-        "bind_ports",
+        "place_and_bind",
         "ensure_port_filter",
         "create_root_disk",
         "launch_domain",

@@ -17,10 +17,9 @@ from temporalio import activity
 
 from activities.compute import AttachedVolume, ServerRef
 from activities.placement import claim
-from activities.server_ports import ServerPorts, port_summary
+from activities.server_ports import ServerPorts, activate, bind
 from nimbus.db import Database, Flavor, Image, Server, VolumeAttachment, utcnow
 from nimbus.db_compute import server_flavor
-from nimbus.db_network import server_ports
 from nimbus.errors import Conflict, NotFound
 
 
@@ -127,10 +126,7 @@ class ServerRecords:
         keeps the placement and binds again, to the same host."""
         with self.db.session() as s:
             plan = self._plan_boot(s, inp.server_id)
-            ports = server_ports(s, inp.server_id)
-            for port in ports:
-                port.binding_host, port.status = plan.host, "BUILD"
-            return PlacedBoot(plan, port_summary(s, ports))
+            return PlacedBoot(plan, bind(s, inp.server_id, plan.host))
 
     @activity.defn
     def plan_rebuild(self, inp: ServerRef) -> BootPlan:
@@ -189,8 +185,7 @@ class ServerRecords:
             if _already_active(found):
                 return
             if inp.ports_active:
-                for port in server_ports(s, inp.server_id):
-                    port.status = "ACTIVE"
+                activate(s, inp.server_id)
             server = _building(found, inp.server_id)
             server.status, server.task_state = "ACTIVE", None
             server.power_state, server.launched_at = inp.power_state, utcnow()

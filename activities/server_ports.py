@@ -64,6 +64,20 @@ def port_summary(s: Any, ports: list[Port], routers: tuple[str, ...] = ()) -> Se
     )
 
 
+def bind(s: Any, server_id: str, host: str) -> ServerPorts:
+    """Record ``host`` on each of the server's ports (status BUILD until it runs)."""
+    ports = server_ports(s, server_id)
+    for port in ports:
+        port.binding_host, port.status = host, "BUILD"
+    return port_summary(s, ports)
+
+
+def activate(s: Any, server_id: str) -> None:
+    """The guest runs: the server's ports are ACTIVE."""
+    for port in server_ports(s, server_id):
+        port.status = "ACTIVE"
+
+
 class ServerPortRecords:
     """Binding and releasing the ports of one server."""
 
@@ -74,17 +88,13 @@ class ServerPortRecords:
     def bind_ports(self, inp: BindPortsInput) -> ServerPorts:
         """Record the server's host on each of its ports (status BUILD until it runs)."""
         with self.db.session() as s:
-            ports = server_ports(s, inp.server_id)
-            for port in ports:
-                port.binding_host, port.status = inp.host, "BUILD"
-            return port_summary(s, ports)
+            return bind(s, inp.server_id, inp.host)
 
     @activity.defn
     def activate_ports(self, inp: ServerRef) -> None:
         """The guest runs: its ports are ACTIVE."""
         with self.db.session() as s:
-            for port in server_ports(s, inp.server_id):
-                port.status = "ACTIVE"
+            activate(s, inp.server_id)
 
     @activity.defn
     def detach_floatingips(self, inp: ServerRef) -> ServerPorts:

@@ -55,9 +55,23 @@ BOTH_DATABASES = ("tests/unit/", "tests/api/", "tests/workflows/")
 passwords.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
+#: Seconds of setup, call and teardown each pytest-xdist worker (or this process) spent.
+_worker_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    node = getattr(report, "node", None)
+    worker = node.gateway.id if node is not None else "main"
+    _worker_seconds[worker] = _worker_seconds.get(worker, 0.0) + report.duration
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the figures campaigns recorded (``record_property("campaign", line)``): the
-    crash matrix's cases, for one, in every run's output, CI's included."""
+    crash matrix's cases, for one, in every run's output, CI's included. Then the time
+    each worker spent in tests: the longest bounds the run, the gap is idle time."""
+    terminalreporter.section("time in tests per worker")
+    for worker, seconds in sorted(_worker_seconds.items()):
+        terminalreporter.write_line(f"{worker}: {seconds / 60:.1f} min")
     lines = [
         f"{report.nodeid}: {value}"
         for reports in terminalreporter.stats.values()

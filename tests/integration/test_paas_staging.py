@@ -4,6 +4,7 @@ pip configuration; every later staging runs with the index closed."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -98,12 +99,13 @@ def test_droplet_serves_health_with_the_guest_python(flask_staged: Staged) -> No
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         assert get(f"http://127.0.0.1:{port}/health") == "ok"
         assert "instance 1" in get(f"http://127.0.0.1:{port}/")
-    finally:
-        app.kill()
+    finally:  # the shell's group: its python3 child too, not only ``sh``
+        os.killpg(app.pid, signal.SIGKILL)
         app.wait()
 
 

@@ -25,6 +25,7 @@ from nimbus import passwords
 from nimbus.config import Settings
 from nimbus.exit import exit_now
 from nimbus.guestimage import build_guest_image
+from tests.support import routes
 from tests.support.postgres import PostgresCluster, database_for, postgres_cluster
 from tests.support.stack import Stack, make_stack
 from tests.support.temporal_server import temporal_dev_server
@@ -53,6 +54,9 @@ BOTH_DATABASES = ("tests/unit/", "tests/api/", "tests/workflows/")
 #: cloud's cost, hashing and checking them took minutes of the suite. tests/unit/
 #: test_passwords.py shows the cloud itself hashes at the strong cost.
 passwords.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+#: Each test's stack makes an app: its routes' URL builders are made once per process.
+routes.install()
 
 
 #: Seconds of setup, call and teardown each pytest-xdist worker (or this process) spent.
@@ -236,6 +240,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def database_backend(request: pytest.FixtureRequest) -> str:
     """``sqlite`` or ``postgresql``: what this module's tests run on."""
     return str(getattr(request, "param", TEST_DATABASES[0]))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _schema_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Where this process's SQLite schema template is made (``tests.support.stack``)."""
+    from tests.support import stack
+
+    stack.schema_folder = tmp_path_factory.mktemp("schema")
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,7 +41,7 @@ from temporalio.api.workflow.v1 import PendingActivityInfo
 
 from api.run_history import CANCELED, ERROR, RUNNING, TIMED_OUT, run_failure, steps, with_pending
 from nimbus.errors import BackendUnavailable, InvalidSpec
-from tests.support.stack import Stack
+from tests.support.stack import Stack, import_default_image
 from workflows.common import server_workflow_id
 
 OPERATIONS = "/operations/v1/operations"
@@ -143,13 +144,14 @@ def test_a_reader_lists_and_shows(stack: Stack, made: Made) -> None:
     assert shown.status_code == 200 and shown.json["operation"]["status"] == "completed"
 
 
-def test_an_admin_lists_any_project(stack: Stack, made: Made) -> None:
+def test_an_admin_lists_any_project(stack: Stack, made: Made, image_file: Path) -> None:
+    import_default_image(stack, image_file, "own-image", workflow=True)
     theirs = _list(stack, "admin", project_id=made.project).json["operations"]
     assert {o["resource_id"] for o in theirs} == {made.server, made.volume}
     everyone = _list(stack, "admin", all_projects=1, limit=200).json["operations"]
     assert {made.server, made.volume} <= {o["resource_id"] for o in everyone}
     own = _list(stack, "admin").json["operations"]
-    assert [o["type"] for o in own] == ["ImportImage"]  # the built-in image, its own
+    assert [o["type"] for o in own] == ["ImportImage"]  # an image of its own
 
 
 def test_one_operation_shows_its_steps(stack: Stack, made: Made) -> None:

@@ -227,11 +227,13 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """The suites of ``BOTH_DATABASES`` take each database named, module by module."""
+    """The suites of ``BOTH_DATABASES`` take each database named, module by module, but
+    for the tests marked ``one_database``."""
     if (
         len(TEST_DATABASES) > 1
         and "database_backend" in metafunc.fixturenames
         and metafunc.definition.nodeid.startswith(BOTH_DATABASES)
+        and metafunc.definition.get_closest_marker("one_database") is None
     ):
         metafunc.parametrize("database_backend", TEST_DATABASES, indirect=True, scope="module")
 

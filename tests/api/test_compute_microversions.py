@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import pytest
+
 from nimbus.db import Image, Server
 from tests.support.cli_local import cli, ok, served, settings
 from tests.support.neutron import Neutron
@@ -287,6 +289,7 @@ def test_rebuild_sets_key_and_user_data_from_their_versions(stack: Stack) -> Non
     assert row is not None and row.key_name is None and row.key_data is None
 
 
+@pytest.mark.one_database
 def test_the_cli_pinned_at_2_79(served: Stack) -> None:
     """The unmodified CLI at 2.79: create with a tag and no network, lock with a reason,
     a volume attached with a tag and delete_on_termination, a server image (2.45's body),

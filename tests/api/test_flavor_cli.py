@@ -3,8 +3,12 @@ manages flavors and pages key pairs against the in-process API."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.cli_local import cli, ok, openstack, served, settings
 from tests.support.stack import Stack
+
+pytestmark = pytest.mark.one_database
 
 __all__ = ["served", "settings"]
 

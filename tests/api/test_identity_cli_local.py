@@ -17,6 +17,8 @@ from werkzeug.serving import make_server
 from tests.support.identity import IdentityApp, identity_app
 from tests.support.temporal_server import free_port
 
+pytestmark = pytest.mark.one_database
+
 
 @pytest.fixture
 def served(tmp_path: Path, database_url: str) -> Iterator[IdentityApp]:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.cli_local import cli, ok, openstack, served, settings
 from tests.support.stack import Stack
+
+pytestmark = pytest.mark.one_database
 
 __all__ = ["served", "settings"]  # fixtures, used by name
 

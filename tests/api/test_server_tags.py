@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from nimbus.db import Server
 from tests.support.cli_local import cli, ok, openstack, served, settings
 from tests.support.stack import Stack
@@ -120,6 +122,7 @@ def test_list_filters_by_tags(stack: Stack) -> None:
     assert listed("tags=b&not-tags-any=a") == {db}
 
 
+@pytest.mark.one_database
 def test_tags_with_the_cli(served: Stack) -> None:
     s = served
     server_id = _server(s, "tagged")

@@ -59,20 +59,24 @@ passwords.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 routes.install()
 
 
-#: Seconds of setup, call and teardown each pytest-xdist worker (or this process) spent.
+#: Seconds of setup, call and teardown each pytest-xdist worker (or this process) spent,
+#: and the tests of real components and over fakes spent.
 _worker_seconds: dict[str, float] = {}
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     node = getattr(report, "node", None)
     worker = node.gateway.id if node is not None else "main"
-    _worker_seconds[worker] = _worker_seconds.get(worker, 0.0) + report.duration
+    kind = "real components" if report.nodeid.startswith(REAL_COMPONENT_TESTS) else "fakes"
+    for key in (worker, kind):
+        _worker_seconds[key] = _worker_seconds.get(key, 0.0) + report.duration
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the figures campaigns recorded (``record_property("campaign", line)``): the
     crash matrix's cases, for one, in every run's output, CI's included. Then the time
-    each worker spent in tests: the longest bounds the run, the gap is idle time."""
+    each worker spent in tests, and the tests of real components (one worker runs them
+    all, one at a time) against those over fakes."""
     terminalreporter.section("time in tests per worker")
     for worker, seconds in sorted(_worker_seconds.items()):
         terminalreporter.write_line(f"{worker}: {seconds / 60:.1f} min")

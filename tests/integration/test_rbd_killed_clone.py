@@ -97,10 +97,9 @@ def _killed_clone(
 
 def _blocklist(ceph: Any, address: str) -> None:
     """Fence a dead client: the OSDs drop its watches and refuse it from now on."""
-    import rados
+    from launcher.services.ceph import admin_client
 
-    options = {"keyring": str(ceph.keyring)}
-    with rados.Rados(conffile=str(ceph.conf), conf=options, rados_id=ceph.client) as cluster:
+    with admin_client(ceph.conf, ceph.keyring, 30, client=ceph.client) as cluster:
         cluster.blocklist_add(address, 600)
 
 

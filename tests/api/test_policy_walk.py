@@ -290,7 +290,12 @@ def _wait(stack: Stack, path: str, h: dict[str, str], key: str, status: str) -> 
 
 
 def build_world(stack: Stack) -> World:
-    """One of every resource, owned by alice's project demo."""
+    """One of every resource, owned by alice's project demo.
+
+    First the host's first network reconcile (the worker starts it) must have closed:
+    one still planning would plan the networks made here, late, and bump their DHCP
+    generations after the caller took its rows to compare."""
+    stack.wait_host_sync(since=0)
     admin, alice = Neutron(stack, "admin"), Neutron(stack, "alice")
     external = admin.network("public", **{"router:external": True})
     admin.subnet(external["id"], "172.24.4.0/24", enable_dhcp=False)

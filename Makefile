@@ -32,11 +32,14 @@ $(STAMP): pyproject.toml scripts/install-system-packages scripts/link-ceph-pytho
 	scripts/link-ceph-python $(VENV)
 	touch $(STAMP)
 
+# Every test's time is kept in build/test-report.xml (JUnit XML) for a look at where the
+# suite's time goes; the slowest 40 are printed.
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy nimbus launcher api workflows activities observability paas dashboard
 	NIMBUS_TEST_DATABASE=$(TEST_DATABASES) \
-		$(BIN)/pytest -q -p no:cacheprovider --durations=40 $(PARALLEL)
+		$(BIN)/pytest -q -p no:cacheprovider --durations=40 --junitxml=build/test-report.xml \
+		$(PARALLEL)
 
 test-unit: install
 	$(BIN)/pytest -q $(PARALLEL) tests/unit tests/workflows tests/api

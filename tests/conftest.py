@@ -5,6 +5,7 @@ control plane over the fake drivers.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from collections.abc import Iterator
@@ -118,6 +119,18 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return nodeid.split("::", 1)[0]
 
     return RealComponentsTogether(config, log)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Once every test module is imported, what is alive now (modules, classes, the
+    route builders) is left out of the garbage collector's scans (``gc.freeze``), and
+    young objects are collected every 20,000 allocations rather than every 700, Python's
+    default. Each test's stack allocates hundreds of thousands of objects; with
+    the defaults the collector took a sixth of the API tests' time, a full collection
+    (every live object scanned) costing over 100 ms."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -332,7 +332,7 @@ def make_stack(
     deadline = time.monotonic() + 30
     while not _host_registered(db, settings.host_name):
         assert time.monotonic() < deadline, f"host {settings.host_name} never registered"
-        time.sleep(0.05)
+        time.sleep(0.01)  # every stack waits here: a coarser poll cost each 25 ms more
     return stack
 
 

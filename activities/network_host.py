@@ -118,8 +118,46 @@ class HostNetworkRecords:
             ),
         )
 
+    @activity.defn
+    def gone_from_host(self, inp: HostPlanInput) -> HostState:
+        """Which of the objects in ``inp.state``, just converged on ``inp.host``, no longer
+        belong there: a network or router gone or being deleted, a port gone or bound
+        elsewhere, a group gone. Asked after the convergence, so that a device rebuilt
+        from a plan that went stale meanwhile is removed: a delete marks its object
+        before it removes the devices, so it either removes them after this host's
+        rebuild or is seen here."""
+        want = inp.state
+        with self.db.session() as s:
+            live_networks = _live(s, Network, want.networks + want.dhcp)
+            live_routers = _live(s, Router, want.routers)
+            bound_here = set(
+                s.scalars(
+                    select(Port.id).where(
+                        Port.id.in_(want.port_filters), Port.binding_host == inp.host
+                    )
+                ).all()
+            )
+            groups = set(
+                s.scalars(select(SecurityGroup.id).where(SecurityGroup.id.in_(want.groups)))
+            )
+        return HostState(
+            networks=tuple(i for i in want.networks if i not in live_networks),
+            dhcp=tuple(i for i in want.dhcp if i not in live_networks),
+            routers=tuple(i for i in want.routers if i not in live_routers),
+            port_filters=tuple(i for i in want.port_filters if i not in bound_here),
+            groups=tuple(i for i in want.groups if i not in groups),
+        )
+
     def all(self) -> list[Callable[..., Any]]:
-        return [self.plan_for_host]
+        return [self.plan_for_host, self.gone_from_host]
+
+
+def _live(s: Any, model: Any, ids: tuple[str, ...]) -> set[str]:
+    """The ids among ``ids`` whose row exists and is not being deleted."""
+    if not ids:
+        return set()
+    rows = select(model.id).where(model.id.in_(set(ids)), model.status != "DELETING")
+    return set(s.scalars(rows).all())
 
 
 def _known(s: Any) -> dict[str, set[str]]:

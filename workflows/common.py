@@ -97,6 +97,12 @@ def _cause(exc: BaseException) -> BaseException:
     return exc.cause if isinstance(exc, ActivityError) and exc.cause else exc
 
 
+def failed_with(exc: BaseException, kind: str) -> bool:
+    """Whether a failed step failed with the typed error ``kind`` (``"NotFound"``...)."""
+    cause = _cause(exc)
+    return isinstance(cause, ApplicationError) and cause.type == kind
+
+
 def reason(exc: BaseException) -> str:
     """The message a user should see for a failed step."""
     if isinstance(exc, asyncio.CancelledError):

@@ -7,11 +7,13 @@ networks it is the node of, routers, port filters and group member sets.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio import workflow
 
-from workflows.common import run_local, run_net
+from workflows.common import STEP_FAILED, failed_with, run_local, run_net
 from workflows.netsync import ensure_network_on, sync_dhcp, sync_groups, sync_port, sync_router
 
 with workflow.unsafe.imports_passed_through():
@@ -44,6 +46,9 @@ class SyncHostNetworks:
             HostNetworkRecords.plan_for_host, HostPlanInput(inp.host, have)
         )
         await _remove_orphans(plan.orphans, queue)
+        if workflow.patched(RECHECK):
+            await _converge(plan, inp.host)
+            return plan
         for network_id in plan.networks:
             await ensure_network_on(network_id, inp.host)
         for network_id in plan.dhcp_networks:
@@ -54,6 +59,45 @@ class SyncHostNetworks:
             await sync_port(port_id)
         await sync_groups(plan.groups)
         return plan
+
+
+#: Patch: each object converged on the host is checked against its row again afterwards,
+#: and its devices are removed if it was deleted meanwhile (the convergence read its row
+#: before its delete, and rebuilt it after the delete removed its devices); an object
+#: whose row went before its own step is skipped rather than failing the whole pass.
+RECHECK = "host-sync-rechecks"
+
+
+async def _converge(plan: HostNetworkPlan, host: str) -> None:
+    for network_id in plan.networks:
+        await _unless_gone(ensure_network_on(network_id, host))
+    for network_id in plan.dhcp_networks:
+        await _unless_gone(sync_dhcp(network_id))
+    for router_id in plan.routers:
+        await _unless_gone(sync_router(router_id))
+    for port_id in plan.ports:
+        await _unless_gone(sync_port(port_id))
+    await sync_groups(plan.groups)
+    converged = HostState(
+        networks=plan.networks,
+        dhcp=plan.dhcp_networks,
+        routers=plan.routers,
+        port_filters=plan.ports,
+        groups=plan.groups,
+    )
+    gone: HostState = await run_local(
+        HostNetworkRecords.gone_from_host, HostPlanInput(host, converged)
+    )
+    await _remove_orphans(gone, host_queue(host))
+
+
+async def _unless_gone(step: Awaitable[Any]) -> None:
+    """Run one object's convergence; its row having gone meanwhile is no failure."""
+    try:
+        await step
+    except STEP_FAILED as exc:
+        if not failed_with(exc, "NotFound"):
+            raise
 
 
 async def _remove_orphans(orphans: HostState, queue: str) -> None:

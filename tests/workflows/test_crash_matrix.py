@@ -73,7 +73,7 @@ NOT_REACHED = {
 #: the host's data plane behind, which it may or may not do before the test ends; an app
 #: supervisor reads the router's counts (``stats``, read-only) every few ticks, which the
 #: scenario's app may or may not live long enough to see.
-SOMETIMES = {"mark_error", "plan_for_host", "network_state", "stats"}
+SOMETIMES = {"mark_error", "plan_for_host", "network_state", "gone_from_host", "stats"}
 
 
 @pytest.fixture

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import delete
+
 from activities.network.base import NetworkSpec, PortFilter
-from nimbus.db_network import Port
+from nimbus.db_network import IPAllocation, Network, Port, Router, Subnet
 from tests.support.stack import Stack
-from tests.workflows.test_network_workflows import network, port, subnet
+from tests.workflows.test_network_workflows import _router_with_gateway, network, port, subnet
 from workflows.hostsync import SyncHostInput, SyncHostNetworks
 
 
@@ -42,3 +48,93 @@ def test_devices_without_rows_are_removed(stack: Stack) -> None:
     kept = network(stack)
     _sync(stack)
     assert set(driver.networks) == {kept} and driver.filters == {}
+
+
+def _meanwhile(
+    monkeypatch: pytest.MonkeyPatch, driver: Any, method: str, key: str, do: Callable[[], None]
+) -> None:
+    """Run ``do`` once, just before the driver's ``method`` applies the object ``key``: what
+    another workflow did between the sync reading the object's row and its step."""
+    real = getattr(driver, method)
+
+    def hooked(spec: Any) -> None:
+        if (
+            key
+            in (
+                getattr(spec, "network_id", None),
+                getattr(spec, "router_id", None),
+                getattr(spec, "port_id", None),
+            )
+            and key not in done
+        ):
+            done.add(key)
+            do()
+        real(spec)
+
+    done: set[str] = set()
+    monkeypatch.setattr(driver, method, hooked)
+
+
+def test_what_was_deleted_while_the_sync_rebuilt_it_is_removed_again(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delete that ran between the sync's read of a row and its step on the host (its
+    devices removed first, the stale step rebuilding them after) leaves no device."""
+    ext, _, router_net, router = _router_with_gateway(stack)
+    doomed, kept = network(stack), network(stack)
+    subnet(stack, doomed)
+    kept_sub = subnet(stack, kept, "10.0.1.0/24")
+    vm = port(stack, kept, kept_sub, "10.0.1.5", "compute:nova", "s1", tag=3)
+    with stack.db.session() as s:
+        s.get(Port, vm).binding_host = "testhost"
+    driver = stack.drivers.network
+    for lost in (driver.networks, driver.dhcp, driver.routers, driver.filters):
+        lost.clear()
+
+    def delete_network() -> None:  # DeleteNetwork: marked, then its devices removed
+        with stack.db.session() as s:
+            s.get(Network, doomed).status = "DELETING"
+        driver.delete_dhcp(doomed)
+        driver.delete_network(doomed)
+
+    def delete_router() -> None:
+        with stack.db.session() as s:
+            s.get(Router, router).status = "DELETING"
+        driver.delete_router(router)
+
+    def move_port() -> None:  # a migration: bound to the other host, unfiltered here
+        with stack.db.session() as s:
+            s.get(Port, vm).binding_host = "otherhost"
+        driver.remove_port_filter(vm)
+
+    _meanwhile(monkeypatch, driver, "ensure_network", doomed, delete_network)
+    _meanwhile(monkeypatch, driver, "ensure_router", router, delete_router)
+    _meanwhile(monkeypatch, driver, "ensure_port_filter", vm, move_port)
+    _sync(stack)
+    assert doomed not in driver.networks and doomed not in driver.dhcp
+    assert router not in driver.routers and vm not in driver.filters
+    assert {ext, router_net, kept} <= set(driver.networks) and kept in driver.dhcp
+
+
+def test_an_object_deleted_before_its_step_is_skipped(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A network whose rows went between the host's plan and its own step fails nothing:
+    the sync goes on with the next object, and builds nothing for it."""
+    first, second = sorted((network(stack), network(stack)))  # converged in this order
+    subnet(stack, first)
+    subnet(stack, second, "10.0.1.0/24")
+    driver = stack.drivers.network
+    for lost in (driver.networks, driver.dhcp):
+        lost.clear()
+
+    def delete_rows() -> None:  # DeleteNetwork's last step, for the network after
+        with stack.db.session() as s:
+            for model in (IPAllocation, Port, Subnet):
+                s.execute(delete(model).where(model.network_id == second))
+            s.execute(delete(Network).where(Network.id == second))
+
+    _meanwhile(monkeypatch, driver, "ensure_network", first, delete_rows)
+    _sync(stack)
+    assert first in driver.networks and first in driver.dhcp
+    assert second not in driver.networks and second not in driver.dhcp

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from launcher.services.process import port_open, wait_until
-from launcher.services.temporal import temporal_binary
+from launcher.services.temporal import DYNAMIC_CONFIG, temporal_binary
 from workflows.common import SEARCH_ATTRIBUTES
 
 
@@ -35,6 +35,7 @@ def temporal_dev_server(log: Path, attributes: bool = True) -> Iterator[str]:
         str(port),
         "--log-level",
         "error",
+        *DYNAMIC_CONFIG,  # as the cloud's server: tasks reach the workers without a wait
     ]
     for key in SEARCH_ATTRIBUTES if attributes else []:
         argv += ["--search-attribute", f"{key.name}=Keyword"]

@@ -334,5 +334,5 @@ def stack(settings: Settings, image_file: Path) -> Iterator[Stack]:
     )
     s = make_stack(settings, drivers, image_file)
     yield s
-    s.worker.stop()
+    s.stop_worker()
     s.bridge.close()

@@ -63,7 +63,7 @@ def crash_stack(real_net_settings: Settings, image_file: Path) -> Iterator[Stack
         FakeObjectStoreAdmin(),
     )
     stack = make_stack(real_net_settings, drivers, image_file)
-    stack.worker.stop()
+    stack.stop_worker()
     try:
         yield stack
     finally:

@@ -95,7 +95,7 @@ def paas_stack(
             yield stack
     finally:
         stack.bridge.run(end_supervisors)
-        stack.worker.stop()
+        stack.stop_worker()
         stack.bridge.close()
 
 

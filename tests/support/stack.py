@@ -279,10 +279,35 @@ class Stack:
 
         return str(self.bridge.run(text))
 
+    def stop_worker(self, wait: float = 5) -> None:
+        """Stop the worker once its host's network reconcile is closed (waiting at most
+        ``wait`` seconds). A task the server handed to a stopping worker is lost until
+        its timeout (10 seconds for a workflow task; the SDK ends its polls as it stops),
+        and the reconcile the worker's agent started as it began is often still running
+        when a short test ends: the next worker's agent joins that open run (the id is
+        the host's), and waited for the lost task's timeout."""
+        self.settle_host_sync(wait)
+        self.worker.stop()
+
+    def settle_host_sync(self, wait: float) -> None:
+        """Wait up to ``wait`` seconds for no run of this host's reconcile to be open."""
+        workflow_id = f"host-{self.settings.host_name}-network-sync"
+
+        async def open_run(client: Any) -> bool:
+            try:
+                described = await client.get_workflow_handle(workflow_id).describe()
+            except RPCError:
+                return False
+            return described.close_time is None
+
+        deadline = time.monotonic() + wait
+        while self.bridge.run(open_run) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     def restart_worker(self, interceptors: Sequence[Interceptor] = ()) -> None:
         """A new worker; returns once its host agent's network reconcile has run, so that
         the reconcile never interleaves with the operation the test starts next."""
-        self.worker.stop()
+        self.stop_worker()
         began = time.time()
         self.worker = WorkerThread(self.settings, self.drivers, interceptors).start()
         self.wait_host_sync(began)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
+from tests.support import oscli
 from tests.support.identity import IdentityApp, identity_app
 from tests.support.temporal_server import free_port
 
@@ -55,8 +55,7 @@ def openstack(
             env.pop(name, None)
         env.pop("OS_PROJECT_DOMAIN_NAME", None)
         env.update(auth_env)
-    exe = Path(sys.executable).parent / "openstack"
-    return subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=120)
+    return oscli.run(list(args), env, 120)
 
 
 def cli(idp: IdentityApp, *args: str, **kw: Any) -> Any:

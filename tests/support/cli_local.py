@@ -10,16 +10,15 @@ import dataclasses
 import json
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from werkzeug.serving import make_server
 
 from nimbus.config import Settings
+from tests.support import oscli
 from tests.support.stack import Stack
 from tests.support.temporal_server import free_port
 
@@ -55,9 +54,7 @@ def openstack(stack: Stack, user: str, command: str) -> subprocess.CompletedProc
         "OS_IDENTITY_API_VERSION": "3",
         "OS_REGION_NAME": stack.settings.region,
     }
-    exe = Path(sys.executable).parent / "openstack"
-    args = [str(exe), *command.split()]
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    return oscli.run(command.split(), env, 120)
 
 
 def cli(stack: Stack, user: str, command: str) -> Any:

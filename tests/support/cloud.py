@@ -26,6 +26,7 @@ from launcher.services import hosts, process
 from launcher.services.netpurge import purge_network
 from nimbus.client import NimbusClient
 from nimbus.config import CHECKOUT, Settings, settings_env
+from tests.support import oscli
 from tests.support.temporal_server import free_port
 
 LIBVIRT_URI = "qemu:///system"
@@ -47,11 +48,9 @@ class Cloud:
         )
 
     def openstack(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        """The unmodified ``openstack`` CLI, configured by the cloud's clouds.yaml."""
-        exe = Path(sys.executable).parent / "openstack"
-        return subprocess.run(
-            [str(exe), *args], env=self.env, capture_output=True, text=True, timeout=timeout
-        )
+        """The unmodified ``openstack`` CLI, configured by the cloud's clouds.yaml (run as
+        ``tests.support.oscli`` says)."""
+        return oscli.run(list(args), self.env, timeout)
 
     def openstack_json(self, *args: str) -> Any:
         result = self.openstack(*args, "-f", "json")

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from launcher.services import cloud
+from launcher.services import cloud, hosts
 from launcher.services.netpurge import purge_network
 from nimbus.client import NimbusClient
 from nimbus.config import Settings
@@ -65,6 +65,9 @@ def throwaway_cloud() -> Iterator[Settings]:
             instance_prefix="nimbusbench-",
             nft_table="nimbusbench",
             external_cidr="100.66.0.0/24",
+            # Its own underlay, not the default one a cloud on this machine may be using.
+            underlay_bridge="nimbusbench0",
+            underlay_cidr="100.67.0.0/24",
             rgw_port=free_port(),
             router_port=free_port(),
             dashboard_port=free_port(),
@@ -81,6 +84,7 @@ def throwaway_cloud() -> Iterator[Settings]:
             purge_domains(settings)
             purge_network(settings)
             cloud.down(settings)
+            hosts.purge(settings)  # the underlay bridge outlives ``down``
 
 
 def purge_domains(settings: Settings) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import sqlite3
 import threading
 import time
@@ -291,18 +292,24 @@ class Stack:
 
     def settle_host_sync(self, wait: float) -> None:
         """Wait up to ``wait`` seconds for no run of this host's reconcile to be open."""
+        deadline = time.monotonic() + wait
+        while self._host_sync_closed() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def _host_sync_closed(self) -> float | None:
+        """When the last run of this host's ``SyncHostNetworks`` closed (epoch seconds):
+        None while a run is open, minus infinity if none ever ran."""
         workflow_id = f"host-{self.settings.host_name}-network-sync"
 
-        async def open_run(client: Any) -> bool:
+        async def closed(client: Any) -> float | None:
             try:
                 described = await client.get_workflow_handle(workflow_id).describe()
             except RPCError:
-                return False
-            return described.close_time is None
+                return -math.inf
+            return None if described.close_time is None else described.close_time.timestamp()
 
-        deadline = time.monotonic() + wait
-        while self.bridge.run(open_run) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        result: float | None = self.bridge.run(closed)
+        return result
 
     def restart_worker(self, interceptors: Sequence[Interceptor] = ()) -> None:
         """A new worker; returns once its host agent's network reconcile has run, so that
@@ -318,18 +325,8 @@ class Stack:
         Its close, not its start: a worker stopped while its first reconcile ran leaves
         that run open, and the new worker's agent joins it (the start reuses a running
         id) rather than starting another; only the new worker can close it."""
-        workflow_id = f"host-{self.settings.host_name}-network-sync"
-
-        async def done(client: Any) -> bool:
-            try:
-                described = await client.get_workflow_handle(workflow_id).describe()
-            except RPCError:
-                return False
-            closed = described.close_time
-            return closed is not None and closed.timestamp() >= since
-
         deadline = time.monotonic() + timeout
-        while not self.bridge.run(done):
+        while (closed := self._host_sync_closed()) is None or closed < since:
             if time.monotonic() > deadline:
                 raise AssertionError("the new worker never reconciled its host's network")
             time.sleep(0.05)

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -124,10 +125,18 @@ class PostgresCluster:
         self._execute(f"DROP DATABASE IF EXISTS {make_url(url).database} WITH (FORCE)")
 
     def _disconnect(self, name: str) -> None:
-        self._execute(
-            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
-            f" WHERE datname = '{name}'"
-        )
+        """End every session still connected to ``name`` (the pools of an earlier test's
+        engines) and return once they are gone. ``pg_terminate_backend`` with a timeout
+        waits in steps of 100 ms, which cost every PostgreSQL test 0.2 s; the sessions
+        end within a few milliseconds of the signal."""
+        sessions = f"FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        with self._admin.connect() as conn:
+            conn.execute(text(f"SELECT pg_terminate_backend(pid) {sessions}"))
+            deadline = time.monotonic() + 10
+            while conn.execute(text(f"SELECT count(*) {sessions}")).scalar():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"sessions of {name} still open after 10 s")
+                time.sleep(0.002)
 
     def _execute(self, sql: str) -> None:
         with self._admin.connect() as conn:

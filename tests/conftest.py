@@ -26,7 +26,7 @@ from nimbus import passwords
 from nimbus.config import Settings
 from nimbus.exit import exit_now
 from nimbus.guestimage import build_guest_image
-from tests.support import routes
+from tests.support import routes, sqlcache
 from tests.support.postgres import PostgresCluster, database_for, postgres_cluster
 from tests.support.stack import Stack, make_stack
 from tests.support.temporal_server import temporal_dev_server
@@ -58,6 +58,7 @@ passwords.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 #: Each test's stack makes an app: its routes' URL builders are made once per process.
 routes.install()
+sqlcache.install()
 
 
 #: Seconds of setup, call and teardown each pytest-xdist worker (or this process) spent,

@@ -335,5 +335,4 @@ def stack(settings: Settings, image_file: Path) -> Iterator[Stack]:
     )
     s = make_stack(settings, drivers, image_file)
     yield s
-    s.stop_worker()
-    s.bridge.close()
+    s.close()

@@ -95,8 +95,7 @@ def paas_stack(
             yield stack
     finally:
         stack.bridge.run(end_supervisors)
-        stack.stop_worker()
-        stack.bridge.close()
+        stack.close()
 
 
 @pytest.fixture

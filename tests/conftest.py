@@ -301,11 +301,11 @@ def empty_database_url(database_cluster: PostgresCluster | None, tmp_path: Path)
         yield url
 
 
-@pytest.fixture
-def settings(tmp_path: Path, temporal_address: str, database_url: str) -> Settings:
+def stack_settings(folder: Path, temporal_address: str, database_url: str) -> Settings:
+    """The settings of a stack over fakes whose data lives in ``folder``."""
     host, port = temporal_address.split(":")
     return Settings(
-        data_dir=tmp_path,
+        data_dir=folder,
         database_url=database_url,
         temporal_host=host,
         temporal_port=int(port),
@@ -319,20 +319,48 @@ def settings(tmp_path: Path, temporal_address: str, database_url: str) -> Settin
 
 
 @pytest.fixture
-def image_file(tmp_path: Path) -> Path:
-    path = tmp_path / "guest.raw"
+def settings(tmp_path: Path, temporal_address: str, database_url: str) -> Settings:
+    return stack_settings(tmp_path, temporal_address, database_url)
+
+
+def write_image_file(folder: Path) -> Path:
+    path = folder / "guest.raw"
     path.write_bytes(b"\0" * 4096)
     return path
 
 
 @pytest.fixture
-def stack(settings: Settings, image_file: Path) -> Iterator[Stack]:
-    drivers = HostDrivers(
+def image_file(tmp_path: Path) -> Path:
+    return write_image_file(tmp_path)
+
+
+def fake_drivers() -> HostDrivers:
+    return HostDrivers(
         FakeHypervisor(ceph=FAKE_CEPH),
         FakeBlockStore(),
         FakeNetworkDriver(),
         FakeObjectStoreAdmin(),
     )
-    s = make_stack(settings, drivers, image_file)
+
+
+@pytest.fixture
+def stack(settings: Settings, image_file: Path) -> Iterator[Stack]:
+    s = make_stack(settings, fake_drivers(), image_file)
     yield s
     s.close()
+
+
+@pytest.fixture(scope="module")
+def module_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    temporal_address: str,
+    database_cluster: PostgresCluster | None,
+) -> Iterator[Stack]:
+    """One stack over fakes for a whole module, for tests that change nothing in it (each
+    must check so) and would otherwise each build the same world again."""
+    folder = tmp_path_factory.mktemp("stack")
+    with database_for(database_cluster, folder) as url:
+        settings = stack_settings(folder, temporal_address, url)
+        s = make_stack(settings, fake_drivers(), write_image_file(folder))
+        yield s
+        s.close()

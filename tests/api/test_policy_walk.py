@@ -570,7 +570,13 @@ def _send(stack: Stack, call: Call, url: str, token: str | None, world: World) -
     return stack.client.open(url, method=call.method, json=body, headers=headers)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def stack(module_stack: Stack) -> Stack:
+    """One stack and one world for the module: every test checks that it changed no row."""
+    return module_stack
+
+
+@pytest.fixture(scope="module")
 def world(stack: Stack) -> World:
     return build_world(stack)
 

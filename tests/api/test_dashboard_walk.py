@@ -17,10 +17,10 @@ from flask.testing import FlaskClient
 from dashboard import create_dashboard
 from tests.api.test_dashboard_app import sign_in
 from tests.api.test_policy_walk import World, _rows, build_world
-from tests.support.paas import stack
+from tests.support.paas import module_stack
 from tests.support.stack import Stack
 
-__all__ = ["stack"]
+__all__ = ["module_stack"]
 
 #: Routes anyone may use, or that only sign in and out.
 OPEN = {"static", "health", "favicon", "auth.login", "auth.sign_in", "auth.logout"}
@@ -35,14 +35,20 @@ def admin_only(endpoint: str) -> bool:
     return endpoint.startswith("admin.")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def stack(module_stack: Stack) -> Stack:
+    """One stack and one world for the module: every walk checks that it changed no row."""
+    return module_stack
+
+
+@pytest.fixture(scope="module")
 def app(stack: Stack) -> Flask:
     dashboard = create_dashboard(stack.settings)
     dashboard.testing = True
     return dashboard
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def world(stack: Stack) -> World:
     return build_world(stack)
 

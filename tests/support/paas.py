@@ -108,6 +108,22 @@ def stack(settings: Settings, image_file: Path) -> Iterator[Stack]:
         yield s
 
 
+@pytest.fixture(scope="module")
+def module_stack(
+    tmp_path_factory: pytest.TempPathFactory, temporal_address: str, database_cluster: Any
+) -> Iterator[Stack]:
+    """One PaaS stack for a whole module, for tests that change nothing in it (each must
+    check so)."""
+    from tests.conftest import FAKE_CEPH, stack_settings, write_image_file
+    from tests.support.postgres import database_for
+
+    folder = tmp_path_factory.mktemp("paas")
+    with database_for(database_cluster, folder) as url:
+        settings = stack_settings(folder, temporal_address, url)
+        with paas_stack(settings, write_image_file(folder), FAKE_CEPH) as s:
+            yield s
+
+
 @pytest.fixture
 def alice(stack: Stack) -> PaasUser:
     return PaasUser(stack, "alice")

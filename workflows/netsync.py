@@ -86,6 +86,13 @@ async def sync_port(port_id: str, previous_host: str | None = None) -> PortPlan:
     return plan
 
 
+#: Patch: a port's filter is removed again once its row is deleted or unbound. The host's
+#: network reconcile may have read the row before the first removal and put the filter
+#: back after it; its re-check (``host-sync-rechecks``) keeps the filter of a row still
+#: bound to the host, so only a removal after the row's change leaves none behind.
+UNFILTER_AFTER_ROWS = "unfilter-after-rows"
+
+
 async def unfilter(port_id: str, host: str) -> None:
     await run_net(NetworkActivities.remove_port_filter, PortRef(port_id), host_queue(host))
 
@@ -187,7 +194,8 @@ async def _network_for_port(network_id: str, host: str) -> None:
 
 async def unplug_server(server_id: str, host: str | None) -> None:
     """Release the server's ports: floating IP NAT of its own ports, filters on its host,
-    then the rows (deleted or unbound), then DHCP leases and group members."""
+    then the rows (deleted or unbound), the filters again (``UNFILTER_AFTER_ROWS``), then
+    DHCP leases and group members."""
     ref = ServerRef(server_id)
     ports: ServerPorts = await run_local(ServerPortRecords.detach_floatingips, ref)
     for router_id in ports.routers:
@@ -196,6 +204,9 @@ async def unplug_server(server_id: str, host: str | None) -> None:
         for nic in ports.nics:
             await unfilter(nic.port_id, host)
     await run_local(ServerPortRecords.release_ports, ref)
+    if host is not None and workflow.patched(UNFILTER_AFTER_ROWS):
+        for nic in ports.nics:
+            await unfilter(nic.port_id, host)
     for network_id in ports.networks:
         await sync_dhcp(network_id)
     await sync_groups(ports.groups)

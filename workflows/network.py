@@ -15,6 +15,7 @@ from temporalio import workflow
 
 from workflows.common import STEP_FAILED, run_local, run_net, user_error
 from workflows.netsync import (
+    UNFILTER_AFTER_ROWS,
     remove_network,
     sync_dhcp,
     sync_groups,
@@ -161,7 +162,8 @@ class UpdatePort:
 
 @workflow.defn
 class DeletePort:
-    """Floating IPs released -> filter removed -> row deleted -> DHCP and groups resynced."""
+    """Floating IPs released -> filter removed -> row deleted -> filter removed again
+    (``UNFILTER_AFTER_ROWS``) -> DHCP and groups resynced."""
 
     @workflow.run
     async def run(self, inp: PortInput) -> None:
@@ -169,6 +171,8 @@ class DeletePort:
         plan: PortPlan = await run_local(NetworkRecords.port_plan, ref)
         await release_port(plan)
         await run_local(NetworkRecords.delete_ports, PortsInput((inp.port_id,)))
+        if plan.host and workflow.patched(UNFILTER_AFTER_ROWS):
+            await unfilter(plan.port_id, plan.host)
         await sync_dhcp(plan.network_id)
         await sync_groups(plan.groups)
 

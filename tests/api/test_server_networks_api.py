@@ -85,6 +85,34 @@ def test_deleting_the_server_deletes_its_port_filter_and_lease(
     assert stack.drivers.network.dhcp[net["id"]].leases == ()
 
 
+@pytest.mark.parametrize("claimed", [False, True])
+def test_a_filter_rebuilt_while_the_server_was_deleted_is_removed(
+    stack: Stack,
+    neutron: Neutron,
+    net: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    claimed: bool,
+) -> None:
+    """A host reconcile that read the port's row before the delete removed its filter puts
+    the filter back; the delete removes it again once the row is gone (made for the
+    server) or unbound (the user's)."""
+    from tests.workflows.test_host_sync import _rebuilt_after_removal
+
+    if claimed:
+        port_id = neutron.post("ports", {"port": {"network_id": net["id"]}}).json["port"]["id"]
+        server_id = _boot(stack, networks=[{"port": port_id}])
+    else:
+        server_id = _boot(stack, networks=[{"uuid": net["id"]}])
+        (port,) = neutron.get("ports", device_id=server_id).json["ports"]
+        port_id = port["id"]
+    _rebuilt_after_removal(monkeypatch, stack.drivers.network, port_id)
+    headers = {"X-Auth-Token": stack.token("alice")}
+    response = stack.client.delete(f"/compute/v2.1/servers/{server_id}", headers=headers)
+    assert response.status_code == 204
+    stack.finish(server_workflow_id(server_id, "delete"))
+    assert port_id not in stack.drivers.network.filters
+
+
 def test_a_claimed_port_is_handed_back_unbound_on_delete(
     stack: Stack, neutron: Neutron, net: dict[str, Any]
 ) -> None:

@@ -11,7 +11,14 @@ from sqlalchemy import delete
 from activities.network.base import NetworkSpec, PortFilter
 from nimbus.db_network import IPAllocation, Network, Port, Router, Subnet
 from tests.support.stack import Stack
-from tests.workflows.test_network_workflows import _router_with_gateway, network, port, subnet
+from tests.workflows.test_network_workflows import (
+    PROJECT,
+    _router_with_gateway,
+    network,
+    port,
+    subnet,
+)
+from workflows import net_starter
 from workflows.hostsync import SyncHostInput, SyncHostNetworks
 
 
@@ -138,3 +145,35 @@ def test_an_object_deleted_before_its_step_is_skipped(
     _sync(stack)
     assert first in driver.networks and first in driver.dhcp
     assert second not in driver.networks and second not in driver.dhcp
+
+
+def _rebuilt_after_removal(monkeypatch: pytest.MonkeyPatch, driver: Any, port_id: str) -> None:
+    """The port's filter is put back just after its first removal, as a host reconcile
+    that read the port's row before the removal does (and whose re-check still finds the
+    row bound here)."""
+    real = driver.remove_port_filter
+    spec = driver.filters[port_id]
+
+    def removed_then_rebuilt(ref: Any) -> None:
+        real(ref)
+        if ref == port_id and not rebuilt:
+            rebuilt.append(port_id)
+            driver.ensure_port_filter(spec)
+
+    rebuilt: list[str] = []
+    monkeypatch.setattr(driver, "remove_port_filter", removed_then_rebuilt)
+
+
+def test_a_filter_rebuilt_while_its_port_was_deleted_is_removed(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net = network(stack)
+    sub = subnet(stack, net)
+    vm = port(stack, net, sub, "10.0.0.5", "compute:nova", "s1", tag=3)
+    with stack.db.session() as s:
+        s.get(Port, vm).binding_host = "testhost"
+    _sync(stack)
+    driver = stack.drivers.network
+    _rebuilt_after_removal(monkeypatch, driver, vm)
+    stack.bridge.run(lambda c: net_starter.delete_port(c, PROJECT, vm))
+    assert vm not in driver.filters

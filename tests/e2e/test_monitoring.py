@@ -73,14 +73,19 @@ class Hook:
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []
 
-    def saw(self, status: str, alertname: str, **labels: str) -> bool:
-        return any(
-            alert["status"] == status
-            and alert["labels"].get("alertname") == alertname
-            and all(alert["labels"].get(k) == v for k, v in labels.items())
-            for post in list(self.posts)
-            for alert in post["alerts"]
-        )
+    def saw(
+        self, status: str, alertname: str, labels: dict[str, str], after: int = -1
+    ) -> int | None:
+        """The index of the first post after ``after`` with such an alert, if any."""
+        for index, post in enumerate(list(self.posts)):
+            if index > after and any(
+                alert["status"] == status
+                and alert["labels"].get("alertname") == alertname
+                and all(alert["labels"].get(k) == v for k, v in labels.items())
+                for alert in post["alerts"]
+            ):
+                return index
+        return None
 
 
 @contextmanager
@@ -116,16 +121,19 @@ def test_a_boot_stuck_without_a_worker_fires_an_alert_that_resolves(cloud: Cloud
         try:
             server_id = api.create("stuck-boot")
             wait_for(
-                lambda: hook.saw("firing", "NimbusOperationStuck", **stuck),
+                lambda: hook.saw("firing", "NimbusOperationStuck", stuck) is not None,
                 300,
                 lambda: f"the stuck alert; posts so far: {hook.posts}",
             )
+            fired = hook.saw("firing", "NimbusOperationStuck", stuck)
+            assert fired is not None
             assert api.status(server_id) == "BUILD"
         finally:
             _restart_worker(cloud)
         wait_for(lambda: api.status(server_id) == "ACTIVE", 300, "the boot to end")
+        # Resolved after it fired: not an earlier operation's alert, resolved meanwhile.
         wait_for(
-            lambda: hook.saw("resolved", "NimbusOperationStuck", **stuck),
+            lambda: hook.saw("resolved", "NimbusOperationStuck", stuck, fired) is not None,
             300,
             lambda: f"the alert resolved; posts so far: {hook.posts}",
         )

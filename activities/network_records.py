@@ -138,6 +138,11 @@ def _network(s: Session, network_id: str) -> Network:
     return network
 
 
+def network_on(s: Session, network_id: str, host: str) -> NetworkPlan:
+    """The network's bridge as ``host`` (a compute host) builds it."""
+    return NetworkPlan(host, network_spec(s, _network(s, network_id), host))
+
+
 def _placed(s: Session, network: Network) -> str:
     """The network node of ``network``: kept once chosen, so retries return to it."""
     network.host = network.host or live_host(s)
@@ -380,8 +385,7 @@ class NetworkRecords:
     def network_on_host(self, inp: NetworkOnHost) -> NetworkPlan:
         """The network's bridge as another host (a compute host) builds it."""
         with self.db.session() as s:
-            network = _network(s, inp.network_id)
-            return NetworkPlan(inp.host, network_spec(s, network, inp.host))
+            return network_on(s, inp.network_id, inp.host)
 
     @activity.defn
     def dhcp_plan(self, inp: NetworkRef) -> DhcpPlan:

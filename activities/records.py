@@ -16,10 +16,19 @@ from sqlalchemy.orm import object_session
 from temporalio import activity
 
 from activities.compute import AttachedVolume, ServerRef
+from activities.network_records import (
+    GroupPlan,
+    NetworkPlan,
+    PortPlan,
+    group_members,
+    network_on,
+    port_plan,
+)
 from activities.placement import claim
 from activities.server_ports import ServerPorts, activate, bind
 from nimbus.db import Database, Flavor, Image, Server, VolumeAttachment, utcnow
 from nimbus.db_compute import server_flavor
+from nimbus.db_network import Port
 from nimbus.errors import Conflict, NotFound
 
 
@@ -51,6 +60,17 @@ class PlacedBoot:
 
     plan: BootPlan
     ports: ServerPorts
+
+
+@dataclass(frozen=True)
+class PlannedBoot:
+    """A placed boot with what plugging its ports takes (``Plugging``): each network's
+    bridge on the host, each port's filter, each security group's members."""
+
+    placed: PlacedBoot
+    networks: tuple[NetworkPlan, ...]
+    ports: tuple[PortPlan, ...]
+    groups: tuple[tuple[str, GroupPlan], ...]
 
 
 @dataclass(frozen=True)
@@ -127,6 +147,22 @@ class ServerRecords:
         with self.db.session() as s:
             plan = self._plan_boot(s, inp.server_id)
             return PlacedBoot(plan, bind(s, inp.server_id, plan.host))
+
+    @activity.defn
+    def place_bind_and_plan(self, inp: ServerRef) -> PlannedBoot:
+        """``place_and_bind``, and the plans of the bridges, filters and group members the
+        ports need, read in the same transaction: a boot's first workflow task runs one
+        local activity rather than one per plan. A retry places and binds the same way."""
+        with self.db.session() as s:
+            plan = self._plan_boot(s, inp.server_id)
+            ports = bind(s, inp.server_id, plan.host)
+            s.flush()
+            return PlannedBoot(
+                PlacedBoot(plan, ports),
+                tuple(network_on(s, network_id, plan.host) for network_id in ports.networks),
+                tuple(_port_plan(s, nic.port_id) for nic in ports.nics),
+                tuple((g, group_members(s, g)) for g in sorted(set(ports.groups))),
+            )
 
     @activity.defn
     def plan_rebuild(self, inp: ServerRef) -> BootPlan:
@@ -249,6 +285,7 @@ class ServerRecords:
             self.set_lock,
             self.plan_boot,
             self.place_and_bind,
+            self.place_bind_and_plan,
             self.plan_rebuild,
             self.plan_resize,
             self.revert_flavor,
@@ -324,3 +361,10 @@ def _building(server: Server | None, server_id: str) -> Server:
 
 def _iso(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _port_plan(s: Any, port_id: str) -> PortPlan:
+    port = s.get(Port, port_id)
+    if port is None:
+        raise NotFound(f"port {port_id} not found")
+    return port_plan(s, port)

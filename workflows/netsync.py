@@ -8,6 +8,8 @@ idempotent, so a step interrupted by a crash is simply run again.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
+from typing import Any
 
 from temporalio import workflow
 
@@ -27,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         PortsInput,
         RouterPlan,
     )
+    from activities.records import PlannedBoot
     from activities.server_ports import BindPortsInput, ServerPortRecords, ServerPorts
     from nimbus.config import host_queue
 
@@ -77,13 +80,18 @@ async def sync_port(port_id: str, previous_host: str | None = None) -> PortPlan:
     plan: PortPlan = await run_local(NetworkRecords.port_plan, PortRef(port_id))
     if previous_host and previous_host != plan.host:
         await unfilter(port_id, previous_host)
+    await apply_port_plan(plan)
+    return plan
+
+
+async def apply_port_plan(plan: PortPlan) -> None:
+    """The port's filter on its host as ``plan`` says (none: removed)."""
     if plan.host is None:
-        return plan
+        return
     if plan.filter is None:
-        await unfilter(port_id, plan.host)
+        await unfilter(plan.port_id, plan.host)
     else:
         await run_net(NetworkActivities.ensure_port_filter, plan.filter, host_queue(plan.host))
-    return plan
 
 
 #: Patch: a port's filter is removed again once its row is deleted or unbound. The host's
@@ -101,8 +109,13 @@ async def sync_groups(group_ids: tuple[str, ...] | list[str]) -> None:
     """Set each security group's member addresses on every host."""
     for group_id in sorted(set(group_ids)):
         plan: GroupPlan = await run_local(NetworkRecords.group_plan, GroupRef(group_id))
-        for host in plan.hosts:
-            await run_net(NetworkActivities.set_group_members, plan.members, host_queue(host))
+        await apply_group_plan(plan)
+
+
+async def apply_group_plan(plan: GroupPlan) -> None:
+    """The group's member addresses on every host ``plan`` names."""
+    for host in plan.hosts:
+        await run_net(NetworkActivities.set_group_members, plan.members, host_queue(host))
 
 
 async def sync_router(router_id: str) -> RouterPlan:
@@ -162,24 +175,46 @@ class Plugging:
     before it starts (``devices``) and by that network's DHCP leases (``leases``), which
     follow its bridge as in ``plug_server``."""
 
-    def __init__(self, ports: ServerPorts, host: str) -> None:
-        self.ports = ports
-        self.bridges = {
-            network_id: asyncio.ensure_future(ensure_network_on(network_id, host))
-            for network_id in ports.networks
-        }
+    def __init__(self, ports: ServerPorts, host: str, planned: PlannedBoot | None = None) -> None:
+        """``planned``: the plans of the bridges, filters and groups, read with the
+        placement (``PLANS_WITH_PLACEMENT``); else each is read by a step of its own."""
+        self.ports, self.planned = ports, planned
+        if planned is None:
+            self.bridges = {
+                network_id: asyncio.ensure_future(ensure_network_on(network_id, host))
+                for network_id in ports.networks
+            }
+        else:
+            self.bridges = {
+                network_id: asyncio.ensure_future(
+                    run_net(NetworkActivities.ensure_network, plan.spec, host_queue(host))
+                )
+                for network_id, plan in zip(ports.networks, planned.networks, strict=True)
+            }
 
     async def devices(self) -> None:
         """Each network's bridge on the host and each port's filter."""
-        await all_of(*self.bridges.values(), *(sync_port(nic.port_id) for nic in self.ports.nics))
+        filters: list[Awaitable[Any]] = (
+            [sync_port(nic.port_id) for nic in self.ports.nics]
+            if self.planned is None
+            else [apply_port_plan(plan) for plan in self.planned.ports]
+        )
+        await all_of(*self.bridges.values(), *filters)
 
     async def leases(self) -> None:
         """Each network's DHCP leases, once its bridge is there, and the member addresses
         of the server's security groups."""
         await all_of(
             *(self._leases(network_id) for network_id in self.ports.networks),
-            sync_groups(self.ports.groups),
+            self._groups(),
         )
+
+    async def _groups(self) -> None:
+        if self.planned is None:
+            await sync_groups(self.ports.groups)
+            return
+        for _, plan in self.planned.groups:
+            await apply_group_plan(plan)
 
     async def _leases(self, network_id: str) -> None:
         await self.bridges[network_id]

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         MarkActiveInput,
         MarkErrorInput,
         PlacedBoot,
+        PlannedBoot,
         ServerRecords,
         SetPowerInput,
     )
@@ -99,9 +100,14 @@ class BootServer:
         saga = release_ports_on_failure(inp.server_id)
         try:
             if workflow.patched(FAST_BOOT) and workflow.patched(LEASES_BESIDE_LAUNCH):
-                placed: PlacedBoot = await run_local(ServerRecords.place_and_bind, ref)
+                planned: PlannedBoot | None = None
+                if workflow.patched(PLANS_WITH_PLACEMENT):
+                    planned = await run_local(ServerRecords.place_bind_and_plan, ref)
+                    placed = planned.placed
+                else:
+                    placed = await run_local(ServerRecords.place_and_bind, ref)
                 plan = placed.plan
-                await self._build_beside(placed, saga)
+                await self._build_beside(placed, saga, planned)
             elif workflow.patched(FAST_BOOT):
                 plan = await run_local(ServerRecords.plan_boot, ref)
                 await self._build_at_once(plan, saga)
@@ -143,7 +149,9 @@ class BootServer:
             ServerRecords.mark_active, MarkActiveInput(plan.server_id, state.power_state)
         )
 
-    async def _build_beside(self, placed: PlacedBoot, saga: Saga) -> None:
+    async def _build_beside(
+        self, placed: PlacedBoot, saga: Saga, planned: PlannedBoot | None = None
+    ) -> None:
         """Placed with its ports bound in one step, the root disk cloned beside the
         bridges and port filters, the domain launched as soon as those are in place,
         with DHCP leases and group members converging beside; then the server and its
@@ -155,7 +163,7 @@ class BootServer:
         )
         saga.add("unplug_ports", lambda: unplug_server(plan.server_id, plan.host))
         disk = CreateRootDiskInput(plan.server_id, plan.image_location, plan.disk_gib)
-        plugging = Plugging(ports, plan.host)
+        plugging = Plugging(ports, plan.host, planned)
 
         async def build_and_launch() -> PowerStateResult:
             await all_of(
@@ -173,6 +181,12 @@ class BootServer:
 #: activities, the root disk is cloned while the ports are plugged, and one activity
 #: defines, starts and waits for the domain.
 FAST_BOOT = "boot-fewer-round-trips"
+
+
+#: Patch: the plans of a boot's bridges, filters and group members are read with its
+#: placement and binding, in one local activity (``place_bind_and_plan``), rather than by
+#: three more in the same first workflow task, which held back the root disk's clone.
+PLANS_WITH_PLACEMENT = "boot-plans-with-placement"
 
 
 #: Patch: a boot that fails releases the server's ports whatever step failed (placement

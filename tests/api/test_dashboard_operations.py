@@ -105,7 +105,7 @@ def test_an_operations_page_shows_its_steps_and_its_temporal_history(
     steps = re.findall(
         r'<span class="step">([^<]+)</span>.*?<td class="num">([0-9.]+) s</td>', text, re.S
     )
-    assert [name for name, _ in steps][:2] == ["place_and_bind", "create_root_disk"], text
+    assert [name for name, _ in steps][:2] == ["place_bind_and_plan", "create_root_disk"], text
     assert "mark_active" in [name for name, _ in steps]
     link = re.search(
         r'<a href="([^"]+)" target="_blank" rel="noopener" id="temporal-history">', text

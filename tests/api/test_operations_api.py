@@ -158,7 +158,11 @@ def test_one_operation_shows_its_steps(stack: Stack, made: Made) -> None:
     shown = _show(stack, server_workflow_id(made.server, "boot")).json["operation"]
     assert shown["type"] == "BootServer" and shown["failure"] is None
     names = [s["name"] for s in shown["steps"]]
-    assert names[0] == "place_and_bind" and "launch_domain" in names and names[-1] == "mark_active"
+    assert (
+        names[0] == "place_bind_and_plan"
+        and "launch_domain" in names
+        and names[-1] == "mark_active"
+    )
     assert {s["kind"] for s in shown["steps"]} == {"activity", "local_activity"}
     for step in shown["steps"]:
         assert step["result"] == "Success" and step["attempts"] == 1, step

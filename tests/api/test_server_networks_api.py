@@ -131,7 +131,7 @@ def test_a_claimed_port_is_handed_back_unbound_on_delete(
 @pytest.mark.parametrize(
     "step",
     [
-        "place_and_bind",
+        "place_bind_and_plan",
         "ensure_port_filter",
         "create_root_disk",
         "launch_domain",

@@ -11,7 +11,7 @@ from tests.support.faults import FailAfter
 from tests.support.stack import Stack
 from workflows.common import server_workflow_id
 
-BOOT_STEPS = ["place_and_bind", "create_root_disk", "launch_domain", "mark_active"]
+BOOT_STEPS = ["place_bind_and_plan", "create_root_disk", "launch_domain", "mark_active"]
 
 
 def _create(stack: Stack, name: str = "vm1") -> str:

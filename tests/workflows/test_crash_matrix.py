@@ -46,7 +46,9 @@ NOT_REACHED = {
     "mark_failed": "a service whose create failed is marked FAILED",
     # Steps of workflow versions that only runs started before an upgrade still take:
     "plan_boot": "a boot started before place_and_bind (leases-beside-launch); replayed "
-    "in test_replay.py, and its placement is place_and_bind's own",
+    "in test_replay.py, and its placement is place_bind_and_plan's own",
+    "place_and_bind": "a boot started before place_bind_and_plan (boot-plans-with-"
+    "placement); replayed in test_replay.py, and its work is place_bind_and_plan's own",
     # Moving a server needs a second host: test_moves.py runs each of these twice.
     **dict.fromkeys(
         (

@@ -17,10 +17,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
+from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Interceptor
@@ -33,12 +34,13 @@ from api import create_app
 from api.bridge import TemporalBridge
 from launcher import bootstrap
 from launcher.drivers import HostDrivers
+from launcher.hostagent import HostAgent
 from launcher.worker import SANDBOX_RESTRICTIONS, compile_workflows
 from launcher.worker import run as run_worker
 from nimbus import migrate, temporal
 from nimbus.client import password_auth
 from nimbus.config import Settings
-from nimbus.db import Database, Host, Image, Server
+from nimbus.db import Database, Image, Server
 from workflows import starter
 
 
@@ -361,21 +363,14 @@ def make_stack(
     )
     app = create_app(settings, db, bridge, block_store=drivers.store)
     app.testing = True
+    # Networks and servers are placed on a live host: the host's first heartbeat, as its
+    # worker's agent beats (the agent beats on from its start), so that a test need not
+    # wait for the worker to start before its first request.
+    HostAgent(settings, db, drivers.hypervisor, cast(Client, None)).heartbeat()
     worker = WorkerThread(settings, drivers, interceptors).start()
     stack = Stack(settings, db, bridge, app.test_client(), drivers, worker)
     import_default_image(stack, image_file)
-    # Networks are placed on a live host: a test must not start before the worker's
-    # first heartbeat has registered this one.
-    deadline = time.monotonic() + 30
-    while not _host_registered(db, settings.host_name):
-        assert time.monotonic() < deadline, f"host {settings.host_name} never registered"
-        time.sleep(0.01)  # every stack waits here: a coarser poll cost each 25 ms more
     return stack
-
-
-def _host_registered(db: Database, name: str) -> bool:
-    with db.session() as s:
-        return s.get(Host, name) is not None
 
 
 def _failure(failure: Any) -> str:

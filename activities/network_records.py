@@ -345,6 +345,14 @@ def port_plan(s: Session, port: Port) -> PortPlan:
     return PortPlan(port.id, port.network_id, port.binding_host, spec, groups)
 
 
+def port_plan_of(s: Session, port_id: str) -> PortPlan:
+    """``port_plan`` of the port ``port_id``; ``NotFound`` if it is gone."""
+    port = s.get(Port, port_id)
+    if port is None:
+        raise NotFound(f"port {port_id} not found")
+    return port_plan(s, port)
+
+
 def group_members(s: Session, group_id: str) -> GroupPlan:
     """The addresses of the group's ports, the hosts filtering ports, and its bound ports."""
     ports = [
@@ -452,10 +460,7 @@ class NetworkRecords:
     def port_plan(self, inp: PortRef) -> PortPlan:
         """Where the port is bound and its filter; ``NotFound`` if it is gone."""
         with self.db.session() as s:
-            port = s.get(Port, inp.port_id)
-            if port is None:
-                raise NotFound(f"port {inp.port_id} not found")
-            return port_plan(s, port)
+            return port_plan_of(s, inp.port_id)
 
     @activity.defn
     def delete_ports(self, inp: PortsInput) -> None:

@@ -22,13 +22,12 @@ from activities.network_records import (
     PortPlan,
     group_members,
     network_on,
-    port_plan,
+    port_plan_of,
 )
 from activities.placement import claim
 from activities.server_ports import ServerPorts, activate, bind
 from nimbus.db import Database, Flavor, Image, Server, VolumeAttachment, utcnow
 from nimbus.db_compute import server_flavor
-from nimbus.db_network import Port
 from nimbus.errors import Conflict, NotFound
 
 
@@ -145,8 +144,11 @@ class ServerRecords:
         one transaction: one step of a boot's first workflow task rather than two. A retry
         keeps the placement and binds again, to the same host."""
         with self.db.session() as s:
-            plan = self._plan_boot(s, inp.server_id)
-            return PlacedBoot(plan, bind(s, inp.server_id, plan.host))
+            return self._place_and_bind(s, inp.server_id)
+
+    def _place_and_bind(self, s: Any, server_id: str) -> PlacedBoot:
+        plan = self._plan_boot(s, server_id)
+        return PlacedBoot(plan, bind(s, server_id, plan.host))
 
     @activity.defn
     def place_bind_and_plan(self, inp: ServerRef) -> PlannedBoot:
@@ -154,13 +156,13 @@ class ServerRecords:
         ports need, read in the same transaction: a boot's first workflow task runs one
         local activity rather than one per plan. A retry places and binds the same way."""
         with self.db.session() as s:
-            plan = self._plan_boot(s, inp.server_id)
-            ports = bind(s, inp.server_id, plan.host)
+            placed = self._place_and_bind(s, inp.server_id)
             s.flush()
+            host, ports = placed.plan.host, placed.ports
             return PlannedBoot(
-                PlacedBoot(plan, ports),
-                tuple(network_on(s, network_id, plan.host) for network_id in ports.networks),
-                tuple(_port_plan(s, nic.port_id) for nic in ports.nics),
+                placed,
+                tuple(network_on(s, network_id, host) for network_id in ports.networks),
+                tuple(port_plan_of(s, nic.port_id) for nic in ports.nics),
                 tuple((g, group_members(s, g)) for g in sorted(set(ports.groups))),
             )
 
@@ -361,10 +363,3 @@ def _building(server: Server | None, server_id: str) -> Server:
 
 def _iso(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _port_plan(s: Any, port_id: str) -> PortPlan:
-    port = s.get(Port, port_id)
-    if port is None:
-        raise NotFound(f"port {port_id} not found")
-    return port_plan(s, port)

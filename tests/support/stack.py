@@ -292,12 +292,17 @@ class Stack:
         self.settle_host_sync(wait)
         self.worker.stop()
 
+    @property
+    def _host_sync_id(self) -> str:
+        """The workflow id of this host's network reconcile (``starter.sync_host_networks``)."""
+        return f"host-{self.settings.host_name}-network-sync"
+
     def close(self) -> None:
         """End the test's stack: its host's network reconcile, if a run is still open,
         is terminated rather than waited for (``stop_worker`` waits, which cost a short
         test 50 to 150 ms), so that the next test's worker starts a run of its own
         instead of joining this one; then the worker stops and the bridge closes."""
-        workflow_id = f"host-{self.settings.host_name}-network-sync"
+        workflow_id = self._host_sync_id
 
         async def terminate(client: Any) -> None:
             with contextlib.suppress(RPCError):  # closed already, or never started
@@ -316,7 +321,7 @@ class Stack:
     def _host_sync_closed(self) -> float | None:
         """When the last run of this host's ``SyncHostNetworks`` closed (epoch seconds):
         None while a run is open, minus infinity if none ever ran."""
-        workflow_id = f"host-{self.settings.host_name}-network-sync"
+        workflow_id = self._host_sync_id
 
         async def closed(client: Any) -> float | None:
             try:

@@ -48,6 +48,20 @@ class GroupMembers:
     addresses: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class HostPlug:
+    """What a server's ports need on their host (``plug_host``): each network's bridge,
+    the member addresses of each security group with a port on the host, each port's
+    filter (``unfiltered``: ports whose filter is removed), and the DHCP servers on the
+    host of the server's networks, with the ports' leases."""
+
+    networks: tuple[NetworkSpec, ...] = ()
+    groups: tuple[GroupMembers, ...] = ()
+    filters: tuple[PortFilter, ...] = ()
+    unfiltered: tuple[str, ...] = ()
+    dhcp: tuple[DhcpSpec, ...] = ()
+
+
 class NetworkActivities:
     """The data plane of this host, as activities."""
 
@@ -100,6 +114,24 @@ class NetworkActivities:
         self.driver.set_group_members(inp.group_id, inp.addresses)
 
     @activity.defn
+    def plug_host(self, inp: HostPlug) -> None:
+        """Converge each part of ``inp`` as its own activity would, in one step: bridges,
+        then group members, then filters (whose rules name the groups' sets), then DHCP
+        servers (on their bridges). A boot's ports take one round trip through the
+        Temporal server rather than one a part, while its root disk is cloned beside.
+        Every part converges, so a retry after a crash part-way does them all again."""
+        for network in inp.networks:
+            self.driver.ensure_network(network)
+        for group in inp.groups:
+            self.driver.set_group_members(group.group_id, group.addresses)
+        for port_filter in inp.filters:
+            self.driver.ensure_port_filter(port_filter)
+        for port_id in inp.unfiltered:
+            self.driver.remove_port_filter(port_id)
+        for dhcp in inp.dhcp:
+            self.driver.ensure_dhcp(dhcp)
+
+    @activity.defn
     def delete_group(self, inp: GroupRef) -> None:
         """Forget the group's member set; missing is success."""
         self.driver.delete_group(inp.group_id)
@@ -116,5 +148,6 @@ class NetworkActivities:
             self.ensure_port_filter,
             self.remove_port_filter,
             self.set_group_members,
+            self.plug_host,
             self.delete_group,
         ]

@@ -247,13 +247,24 @@ def _dhcp_subnet(subnet: Subnet) -> DhcpSubnet:
 
 
 def _next_generation(s: Session, network_id: str) -> int:
-    """Take the network's next DHCP plan number: the transaction's first statement, a write,
-    so that what the plan then reads is at least as new as any earlier plan's."""
+    """Take the network's next DHCP plan number: a write made before the plan reads
+    anything, so that what it then reads is at least as new as any earlier plan's."""
     bump(s, DhcpGeneration.network_id, network_id, DhcpGeneration.generation)
     return int(
         s.scalar(select(DhcpGeneration.generation).where(DhcpGeneration.network_id == network_id))
         or 0
     )
+
+
+def dhcp_plan_of(s: Session, network_id: str) -> DhcpPlan:
+    """``dhcp_plan`` of the network ``network_id``. Its number is taken before anything
+    is read (``_next_generation``): what the plan reads is at least as new as any earlier
+    plan's, whatever the transaction did before."""
+    generation = _next_generation(s, network_id)
+    network = _network(s, network_id)
+    spec = dhcp_spec(s, network)
+    spec = replace(spec, generation=generation) if spec else None
+    return DhcpPlan(_placed(s, network), network.id, spec)
 
 
 def _router_port(s: Session, port: Port) -> RouterPort | None:
@@ -400,11 +411,7 @@ class NetworkRecords:
         """The network's DHCP server as its rows say (``spec`` None: there should be none),
         numbered after every earlier plan (see ``DhcpGeneration``)."""
         with self.db.session() as s:
-            generation = _next_generation(s, inp.network_id)
-            network = _network(s, inp.network_id)
-            spec = dhcp_spec(s, network)
-            spec = replace(spec, generation=generation) if spec else None
-            return DhcpPlan(_placed(s, network), network.id, spec)
+            return dhcp_plan_of(s, inp.network_id)
 
     @activity.defn
     def hosts(self, inp: NetworkRef) -> HostsResult:

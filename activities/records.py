@@ -17,9 +17,11 @@ from temporalio import activity
 
 from activities.compute import AttachedVolume, ServerRef
 from activities.network_records import (
+    DhcpPlan,
     GroupPlan,
     NetworkPlan,
     PortPlan,
+    dhcp_plan_of,
     group_members,
     network_on,
     port_plan_of,
@@ -28,6 +30,7 @@ from activities.placement import claim
 from activities.server_ports import ServerPorts, activate, bind
 from nimbus.db import Database, Flavor, Image, Server, VolumeAttachment, utcnow
 from nimbus.db_compute import server_flavor
+from nimbus.db_network import Port
 from nimbus.errors import Conflict, NotFound
 
 
@@ -64,12 +67,16 @@ class PlacedBoot:
 @dataclass(frozen=True)
 class PlannedBoot:
     """A placed boot with what plugging its ports takes (``Plugging``): each network's
-    bridge on the host, each port's filter, each security group's members."""
+    bridge on the host, each port's filter, each security group's members; and the DHCP
+    servers of its networks that are on its host (``dhcp``), with the ones whose port is
+    not ACTIVE yet (``dhcp_down``: plumbed, they turn ACTIVE)."""
 
     placed: PlacedBoot
     networks: tuple[NetworkPlan, ...]
     ports: tuple[PortPlan, ...]
     groups: tuple[tuple[str, GroupPlan], ...]
+    dhcp: tuple[DhcpPlan, ...] = ()
+    dhcp_down: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,17 +160,25 @@ class ServerRecords:
     @activity.defn
     def place_bind_and_plan(self, inp: ServerRef) -> PlannedBoot:
         """``place_and_bind``, and the plans of the bridges, filters and group members the
-        ports need, read in the same transaction: a boot's first workflow task runs one
-        local activity rather than one per plan. A retry places and binds the same way."""
+        ports need, and of the DHCP servers on the host, read in the same transaction: a
+        boot's first workflow task runs one local activity rather than one per plan. A
+        retry places and binds the same way (and numbers its DHCP plans anew)."""
         with self.db.session() as s:
             placed = self._place_and_bind(s, inp.server_id)
             s.flush()
             host, ports = placed.plan.host, placed.ports
+            dhcp = tuple(
+                plan
+                for plan in (dhcp_plan_of(s, network_id) for network_id in ports.networks)
+                if plan.host == host and plan.spec is not None
+            )
             return PlannedBoot(
                 placed,
                 tuple(network_on(s, network_id, host) for network_id in ports.networks),
                 tuple(port_plan_of(s, nic.port_id) for nic in ports.nics),
                 tuple((g, group_members(s, g)) for g in sorted(set(ports.groups))),
+                dhcp,
+                tuple(port_id for port_id in _dhcp_ports(dhcp) if not _is_active(s, port_id)),
             )
 
     @activity.defn
@@ -359,6 +374,15 @@ def _building(server: Server | None, server_id: str) -> Server:
     if server.task_state == "deleting" or server.status != "BUILD":
         raise Conflict(f"server {server_id} is {server.status}/{server.task_state}, not building")
     return server
+
+
+def _dhcp_ports(plans: tuple[DhcpPlan, ...]) -> list[str]:
+    return [plan.spec.port_id for plan in plans if plan.spec is not None]
+
+
+def _is_active(s: Any, port_id: str) -> bool:
+    port = s.get(Port, port_id)
+    return port is not None and port.status == "ACTIVE"
 
 
 def _iso(t: dt.datetime) -> str:

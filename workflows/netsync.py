@@ -17,7 +17,14 @@ from workflows.common import all_of, run_local, run_net
 
 with workflow.unsafe.imports_passed_through():
     from activities.compute import ServerRef
-    from activities.network_ops import GroupRef, NetworkActivities, NetworkRef, PortRef, RouterRef
+    from activities.network_ops import (
+        GroupRef,
+        HostPlug,
+        NetworkActivities,
+        NetworkRef,
+        PortRef,
+        RouterRef,
+    )
     from activities.network_records import (
         DhcpPlan,
         GroupPlan,
@@ -112,9 +119,11 @@ async def sync_groups(group_ids: tuple[str, ...] | list[str]) -> None:
         await apply_group_plan(plan)
 
 
-async def apply_group_plan(plan: GroupPlan) -> None:
-    """The group's member addresses on every host ``plan`` names."""
+async def apply_group_plan(plan: GroupPlan, done: str | None = None) -> None:
+    """The group's member addresses on every host ``plan`` names (but ``done``)."""
     for host in plan.hosts:
+        if host == done:
+            continue
         await run_net(NetworkActivities.set_group_members, plan.members, host_queue(host))
 
 
@@ -175,15 +184,34 @@ class Plugging:
     before it starts (``devices``) and by that network's DHCP leases (``leases``), which
     follow its bridge as in ``plug_server``."""
 
-    def __init__(self, ports: ServerPorts, host: str, planned: PlannedBoot | None = None) -> None:
+    def __init__(
+        self,
+        ports: ServerPorts,
+        host: str,
+        planned: PlannedBoot | None = None,
+        in_one_step: bool = False,
+    ) -> None:
         """``planned``: the plans of the bridges, filters and groups, read with the
-        placement (``PLANS_WITH_PLACEMENT``); else each is read by a step of its own."""
-        self.ports, self.planned = ports, planned
+        placement (``PLANS_WITH_PLACEMENT``); else each is read by a step of its own.
+        ``in_one_step`` (with ``planned``, ``PLUG_IN_ONE_STEP``): what the host needs of
+        them is one activity (``plug_host``), and only other hosts' parts are steps of
+        their own."""
+        self.ports, self.host, self.planned = ports, host, planned
+        self.one_step: asyncio.Future[Any] | None = None
         if planned is None:
             self.bridges = {
                 network_id: asyncio.ensure_future(ensure_network_on(network_id, host))
                 for network_id in ports.networks
             }
+        elif in_one_step:
+            plug = host_plug(planned, host)
+            step = (
+                asyncio.ensure_future(run_net(NetworkActivities.plug_host, plug, host_queue(host)))
+                if plug != HostPlug()
+                else None
+            )
+            self.one_step = step
+            self.bridges = {} if step is None else dict.fromkeys(ports.networks, step)
         else:
             self.bridges = {
                 network_id: asyncio.ensure_future(
@@ -194,31 +222,74 @@ class Plugging:
 
     async def devices(self) -> None:
         """Each network's bridge on the host and each port's filter."""
-        filters: list[Awaitable[Any]] = (
-            [sync_port(nic.port_id) for nic in self.ports.nics]
-            if self.planned is None
-            else [apply_port_plan(plan) for plan in self.planned.ports]
-        )
+        filters: list[Awaitable[Any]]
+        if self.planned is None:
+            filters = [sync_port(nic.port_id) for nic in self.ports.nics]
+        elif self.one_step is not None:
+            filters = [self.one_step] + [
+                apply_port_plan(plan) for plan in self.planned.ports if plan.host != self.host
+            ]
+        else:
+            filters = [apply_port_plan(plan) for plan in self.planned.ports]
         await all_of(*self.bridges.values(), *filters)
 
     async def leases(self) -> None:
         """Each network's DHCP leases, once its bridge is there, and the member addresses
-        of the server's security groups."""
+        of the server's security groups (in one step, only those on other hosts)."""
+        networks: list[str] = list(self.ports.networks)
+        plumbed: list[Awaitable[Any]] = []
+        if self.one_step is not None and self.planned is not None:
+            in_step = {plan.network_id for plan in self.planned.dhcp}
+            networks = [network_id for network_id in networks if network_id not in in_step]
+            plumbed = [self._plumbed(self.one_step, self.planned.dhcp_down)]
         await all_of(
-            *(self._leases(network_id) for network_id in self.ports.networks),
+            *plumbed,
+            *(self._leases(network_id) for network_id in networks),
             self._groups(),
         )
+
+    @staticmethod
+    async def _plumbed(step: Awaitable[Any], down: tuple[str, ...]) -> None:
+        """Once the host's step has plumbed them, DHCP ports not yet ACTIVE turn ACTIVE,
+        as in ``sync_dhcp``."""
+        await step
+        if down:
+            await run_local(NetworkRecords.mark_ports_plumbed, PortsInput(down))
 
     async def _groups(self) -> None:
         if self.planned is None:
             await sync_groups(self.ports.groups)
             return
+        done = self.host if self.one_step is not None else None
         for _, plan in self.planned.groups:
-            await apply_group_plan(plan)
+            await apply_group_plan(plan, done)
 
     async def _leases(self, network_id: str) -> None:
         await self.bridges[network_id]
         await sync_dhcp(network_id)
+
+
+def host_plug(planned: PlannedBoot, host: str) -> HostPlug:
+    """What ``host`` needs of a boot's plans (``Plugging``, ``in_one_step``): every
+    bridge, the members of each group with a member on it, the filters of the ports
+    bound to it, and the DHCP servers on it."""
+    mine = [plan for plan in planned.ports if plan.host == host]
+    return HostPlug(
+        networks=tuple(plan.spec for plan in planned.networks),
+        groups=tuple(plan.members for _, plan in planned.groups if host in plan.hosts),
+        filters=tuple(plan.filter for plan in mine if plan.filter is not None),
+        unfiltered=tuple(plan.port_id for plan in mine if plan.filter is None),
+        dhcp=tuple(plan.spec for plan in planned.dhcp if plan.host == host and plan.spec),
+    )
+
+
+#: Patch: what a boot's ports need on its host (bridges, group members, filters, and the
+#: DHCP servers there, planned with the placement) is one activity, ``plug_host``, rather
+#: than one activity a bridge, a filter, a group and a DHCP server, each with its plan read
+#: by a step of its own; and the root disk's clone, the longest step before the launch,
+#: is asked for first. Each step is a round trip through the Temporal server, whose work,
+#: and the worker's, slowed the clone beside them on a small host (``benchmarks/boot.py``).
+PLUG_IN_ONE_STEP = "boot-plugs-host-in-one-step"
 
 
 async def _network_for_port(network_id: str, host: str) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,6 +22,7 @@ from workflows.common import (
 )
 from workflows.netsync import (
     LEASES_BESIDE_LAUNCH,
+    PLUG_IN_ONE_STEP,
     Plugging,
     plug_server,
     unplug_server,
@@ -155,7 +158,9 @@ class BootServer:
         """Placed with its ports bound in one step, the root disk cloned beside the
         bridges and port filters, the domain launched as soon as those are in place,
         with DHCP leases and group members converging beside; then the server and its
-        ports ACTIVE in one step (``LEASES_BESIDE_LAUNCH``)."""
+        ports ACTIVE in one step (``LEASES_BESIDE_LAUNCH``). With the plans read at the
+        placement, the clone is asked for first and the host's part of the ports is
+        one step (``PLUG_IN_ONE_STEP``)."""
         plan, ports = placed.plan, placed.ports
         queue, ref = host_queue(plan.host), ServerRef(plan.server_id)
         saga.add(
@@ -163,12 +168,18 @@ class BootServer:
         )
         saga.add("unplug_ports", lambda: unplug_server(plan.server_id, plan.host))
         disk = CreateRootDiskInput(plan.server_id, plan.image_location, plan.disk_gib)
-        plugging = Plugging(ports, plan.host, planned)
+        clone: Awaitable[None]
+        if planned is not None and workflow.patched(PLUG_IN_ONE_STEP):
+            clone = asyncio.ensure_future(
+                run_activity(ComputeActivities.create_root_disk, disk, queue)
+            )
+            plugging = Plugging(ports, plan.host, planned, in_one_step=True)
+        else:
+            clone = run_activity(ComputeActivities.create_root_disk, disk, queue)
+            plugging = Plugging(ports, plan.host, planned)
 
         async def build_and_launch() -> PowerStateResult:
-            await all_of(
-                run_activity(ComputeActivities.create_root_disk, disk, queue), plugging.devices()
-            )
+            await all_of(clone, plugging.devices())
             return await start_on_disk(plan, saga, ports, launch_at_once=True, activate=False)
 
         state, _ = await all_of(build_and_launch(), plugging.leases())

@@ -69,6 +69,34 @@ def test_server_on_a_network_gets_a_bound_filtered_port_and_a_nic(
     assert domain.config_drive and domain.config_drive.endswith("config.iso")
 
 
+def test_a_boot_asks_for_its_clone_first_and_plugs_its_host_in_one_step(
+    stack: Stack, neutron: Neutron, net: dict[str, Any]
+) -> None:
+    server_id = _boot(stack, networks=[{"uuid": net["id"]}])
+    steps = stack.scheduled(server_workflow_id(server_id, "boot"))
+    assert steps == ["create_root_disk", "plug_host", "launch_domain"]
+    (port,) = neutron.get("ports", device_id=server_id).json["ports"]
+    (group,) = port["security_groups"]
+    address = port["fixed_ips"][0]["ip_address"]
+    driver = stack.drivers.network
+    assert set(driver.networks) == {net["id"]}
+    assert driver.filters[port["id"]].mac == port["mac_address"]
+    assert driver.groups[group] == (address,)
+    assert (port["mac_address"], address) in [(x.mac, x.ip) for x in driver.dhcp[net["id"]].leases]
+
+
+def test_a_boot_turns_a_dhcp_port_it_plumbed_active(
+    stack: Stack, neutron: Neutron, net: dict[str, Any]
+) -> None:
+    (dhcp,) = neutron.get("ports", network_id=net["id"]).json["ports"]
+    with stack.db.session() as s:
+        row = s.get(Port, dhcp["id"])
+        assert row is not None and row.status == "ACTIVE"
+        row.status = "DOWN"
+    _boot(stack, networks=[{"uuid": net["id"]}])
+    assert neutron.get(f"ports/{dhcp['id']}").json["port"]["status"] == "ACTIVE"
+
+
 def test_deleting_the_server_deletes_its_port_filter_and_lease(
     stack: Stack, neutron: Neutron, net: dict[str, Any]
 ) -> None:
@@ -132,12 +160,10 @@ def test_a_claimed_port_is_handed_back_unbound_on_delete(
     "step",
     [
         "place_bind_and_plan",
-        "ensure_port_filter",
+        # the bridge, the group's members, the port's filter, the lease (``PLUG_IN_ONE_STEP``)
+        "plug_host",
         "create_root_disk",
         "launch_domain",
-        # converged while the domain starts (``LEASES_BESIDE_LAUNCH``)
-        "ensure_dhcp",
-        "set_group_members",
         "mark_active",
     ],
 )

@@ -282,6 +282,19 @@ class Stack:
 
         return str(self.bridge.run(text))
 
+    def scheduled(self, workflow_id: str) -> list[str]:
+        """The activities a workflow scheduled (local ones aside), in order."""
+
+        async def names(client: Any) -> list[str]:
+            history = await client.get_workflow_handle(workflow_id).fetch_history()
+            return [
+                event.activity_task_scheduled_event_attributes.activity_type.name
+                for event in history.events
+                if event.HasField("activity_task_scheduled_event_attributes")
+            ]
+
+        return list(self.bridge.run(names))
+
     def stop_worker(self, wait: float = 5) -> None:
         """Stop the worker once its host's network reconcile is closed (waiting at most
         ``wait`` seconds). A task the server handed to a stopping worker is lost until

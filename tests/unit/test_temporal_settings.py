@@ -78,15 +78,20 @@ def test_prometheus_scrapes_only_the_temporal_server_nimbus_runs() -> None:
 def test_the_queue_settings_are_keys_the_server_knows() -> None:
     """The server takes any ``--dynamic-config-value`` key and ignores one it does not
     know: a misspelt key would silently leave every task waiting for the default 20
-    loads a second. Each key must be one the installed server's binary holds."""
+    loads a second, or written to four partitions. Each key must be one the installed
+    server's binary holds."""
     argv = temporal.argv(Settings(data_dir=Path("/x")))
     values = [argv[i + 1] for i, flag in enumerate(argv) if flag == "--dynamic-config-value"]
-    assert len(values) == 3
+    expected = {
+        "history.transferProcessorMaxPollRPS": temporal.QUEUE_READS_PER_SECOND,
+        "history.timerProcessorMaxPollRPS": temporal.QUEUE_READS_PER_SECOND,
+        "history.visibilityProcessorMaxPollRPS": temporal.QUEUE_READS_PER_SECOND,
+        "matching.numTaskqueueWritePartitions": temporal.WRITE_PARTITIONS,
+    }
+    assert {key: int(number) for key, number in (v.split("=") for v in values)} == expected
     with (
         temporal.temporal_binary().open("rb") as file,
         mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as binary,
     ):
-        for value in values:
-            key, number = value.split("=")
+        for key in expected:
             assert binary.find(key.encode()) >= 0, key
-            assert int(number) == temporal.QUEUE_READS_PER_SECOND

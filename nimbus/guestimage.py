@@ -26,8 +26,13 @@ IMAGE_MIB = 24
 KERNEL_META = "linux-image-amd64"
 KERNEL_PACKAGE = re.compile(r"linux-image-6\.1\.0-\d+-amd64")
 #: quiet and no i8042 probing keep the boot short under TCG; mitigations cost TCG time
-#: and guard nothing a throwaway busybox guest has.
-BASE_CMDLINE = "console=ttyS0 quiet loglevel=1 mitigations=off i8042.noaux i8042.nokbd"
+#: and guard nothing a throwaway busybox guest has. ``no_timer_check``, as cloud images
+#: have it: the kernel's early check of the timer interrupt counts ticks over a busy
+#: loop, and an emulated CPU starved by a loaded host (several guests starting at once
+#: on two cores) fails it and panics ("IO-APIC + timer doesn't work!").
+BASE_CMDLINE = (
+    "console=ttyS0 quiet loglevel=1 mitigations=off i8042.noaux i8042.nokbd no_timer_check"
+)
 #: Debian's dropbear and the packages of the shared libraries it loads (glibc's loader
 #: among them): busybox is static, dropbear is not. Its NEEDED list is the library list.
 SSH_PACKAGES = (

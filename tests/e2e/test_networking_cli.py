@@ -110,12 +110,25 @@ def lab(cloud: Cloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]
         )  # fmt: skip
     script = tmp_path_factory.mktemp("user-data") / "script.sh"
     script.write_text(f"#!/bin/sh\necho {USER_DATA_SAYS}\n")
-    _boot(lab, "a1", "net-a", None, "--user-data", str(script), "--property", "role=web")
-    _boot(lab, "a2", "net-a", None)
-    _boot(lab, "b1", "net-b", BOB)
-    for name in ("a1", "a2", "b1"):
-        _wait_address(lab, name)
+    try:
+        _boot(lab, "a1", "net-a", None, "--user-data", str(script), "--property", "role=web")
+        _boot(lab, "a2", "net-a", None)
+        _boot(lab, "b1", "net-b", BOB)
+        for name in ("a1", "a2", "b1"):
+            _wait_address(lab, name)
+    except BaseException:
+        _clear(lab)  # the tests that share the cloud after this one must not find them
+        raise
     yield lab
+
+
+def _clear(lab: Lab) -> None:
+    """Remove the lab's servers, subnets and networks, whatever is left of them."""
+    for name, info in lab.servers.items():
+        lab.run("server", "delete", "--wait", name, user=info["user"])
+    for project, user in (("a", None), ("b", BOB)):
+        lab.run("subnet", "delete", f"sub-{project}", user=user)
+        lab.run("network", "delete", f"net-{project}", user=user)
 
 
 def test_user_data_and_metadata_reach_the_guest_on_its_config_drive(lab: Lab) -> None:

@@ -192,7 +192,7 @@ def test_worker_killed_during_port_plug(crash_stack: Stack, worker: Worker) -> N
     worker.start()
     api = _api(crash_stack.client, crash_stack.token("alice"))
     network_id = _create_network(crash_stack, api)
-    worker.start("ensure_port_filter", "server-")
+    worker.start("plug_host", "server-")  # bridge, filter and lease: one step
     body = {
         "server": {
             "name": "vm",

@@ -178,7 +178,11 @@ class ServerRecords:
                 tuple(port_plan_of(s, nic.port_id) for nic in ports.nics),
                 tuple((g, group_members(s, g)) for g in sorted(set(ports.groups))),
                 dhcp,
-                tuple(port_id for port_id in _dhcp_ports(dhcp) if not _is_active(s, port_id)),
+                tuple(
+                    plan.spec.port_id
+                    for plan in dhcp
+                    if plan.spec is not None and not _is_active(s, plan.spec.port_id)
+                ),
             )
 
     @activity.defn
@@ -374,10 +378,6 @@ def _building(server: Server | None, server_id: str) -> Server:
     if server.task_state == "deleting" or server.status != "BUILD":
         raise Conflict(f"server {server_id} is {server.status}/{server.task_state}, not building")
     return server
-
-
-def _dhcp_ports(plans: tuple[DhcpPlan, ...]) -> list[str]:
-    return [plan.spec.port_id for plan in plans if plan.spec is not None]
 
 
 def _is_active(s: Any, port_id: str) -> bool:

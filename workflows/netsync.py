@@ -272,14 +272,14 @@ class Plugging:
 def host_plug(planned: PlannedBoot, host: str) -> HostPlug:
     """What ``host`` needs of a boot's plans (``Plugging``, ``in_one_step``): every
     bridge, the members of each group with a member on it, the filters of the ports
-    bound to it, and the DHCP servers on it."""
+    bound to it, and the DHCP servers on it (``planned.dhcp`` holds only those)."""
     mine = [plan for plan in planned.ports if plan.host == host]
     return HostPlug(
         networks=tuple(plan.spec for plan in planned.networks),
         groups=tuple(plan.members for _, plan in planned.groups if host in plan.hosts),
         filters=tuple(plan.filter for plan in mine if plan.filter is not None),
         unfiltered=tuple(plan.port_id for plan in mine if plan.filter is None),
-        dhcp=tuple(plan.spec for plan in planned.dhcp if plan.host == host and plan.spec),
+        dhcp=tuple(plan.spec for plan in planned.dhcp if plan.spec is not None),
     )
 
 
